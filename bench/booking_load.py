@@ -1,0 +1,149 @@
+"""Booking write load: N concurrent HTTP clients create and cancel random bookings.
+
+Starts its own server(s) (SQLite file by default; ``--servers 2`` runs two server processes on
+the same file; ``--db-url postgresql+psycopg://...`` uses PostgreSQL), drives them for
+``--seconds``, then audits the database: no two active claims on one GPU may overlap.
+
+Prints a final ``SUMMARY`` line: successful bookings/s, latency p50/p99 of create calls,
+rejections, and the number of overlapping claim pairs found (must be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _servers import machine, percentile, start_server, stop_server, write_topology  # noqa: E402
+
+from procplan.core.invariants import find_overlaps  # noqa: E402
+from procplan.store.bookings_repo import BookingStore  # noqa: E402
+from procplan.store.engine import Store, make_engine  # noqa: E402
+
+HOUR = 3600
+
+
+@dataclass
+class Stats:
+    created: int = 0
+    rejected: int = 0
+    cancelled: int = 0
+    errors: int = 0
+    create_latency: list[float] = field(default_factory=list)
+
+
+def random_booking(rng: random.Random, nodes: int, gpus: int, base: int) -> dict[str, object]:
+    start = base + rng.randrange(0, 60 * 24) * HOUR
+    body: dict[str, object] = {
+        "node_id": f"n{rng.randrange(nodes):03d}",
+        "start": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(start)),
+        "duration_minutes": rng.choice((60, 120, 240, 480)),
+        "priority": rng.choice(("low", "medium", "high")),
+        "label": "load",
+    }
+    if rng.random() < 0.5:
+        body["gpu_count"] = rng.choice((1, 2, 4))
+    else:
+        node = body["node_id"]
+        body["gpu_ids"] = [f"{node}-g{i}" for i in rng.sample(range(gpus), rng.choice((1, 2)))]
+    return body
+
+
+async def client_loop(
+    url: str, seed: int, deadline: float, stats: Stats, nodes: int, gpus: int, base: int
+) -> None:
+    rng = random.Random(seed)
+    mine: list[int] = []
+    headers = {"X-ProcPlan-User": f"load{seed}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            resp = await http.post("/api/v1/bookings", json=random_booking(rng, nodes, gpus, base))
+            stats.create_latency.append(time.perf_counter() - t0)
+            if resp.status_code == 201:
+                stats.created += 1
+                mine.append(resp.json()["booking"]["id"])
+            elif resp.status_code in (400, 409):
+                stats.rejected += 1
+            else:
+                stats.errors += 1
+            if mine and rng.random() < 0.5:
+                victim = mine.pop(rng.randrange(len(mine)))
+                resp = await http.post(f"/api/v1/bookings/{victim}/cancel")
+                stats.cancelled += resp.status_code == 200
+                stats.errors += resp.status_code != 200
+
+
+async def drive(urls: list[str], clients: int, seconds: float, nodes: int, gpus: int) -> Stats:
+    stats = Stats()
+    base = (int(time.time()) // HOUR + 2) * HOUR
+    deadline = time.perf_counter() + seconds
+    await asyncio.gather(
+        *(
+            client_loop(urls[i % len(urls)], i, deadline, stats, nodes, gpus, base)
+            for i in range(clients)
+        )
+    )
+    return stats
+
+
+def audit(db_url: str) -> tuple[int, int]:
+    """(active claims, overlapping pairs) read straight from the database."""
+    store = Store(make_engine(db_url))
+    try:
+        claims = BookingStore(store).all_active_claims()
+        return len(claims), len(find_overlaps(claims))
+    finally:
+        store.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--servers", type=int, default=1)
+    parser.add_argument("--db-url", help="default: a fresh SQLite file")
+    parser.add_argument("--nodes", type=int, default=20)
+    parser.add_argument("--gpus", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="procplan-load-"))
+    db_url = args.db_url or f"sqlite:///{workdir / 'load.db'}"
+    config = write_topology(workdir / "topology.json", args.nodes, args.gpus)
+    procs, urls = [], []
+    try:
+        for _ in range(args.servers):
+            url, proc = start_server(["--db-url", db_url, "--config", str(config)])
+            urls.append(url)
+            procs.append(proc)
+        started = time.perf_counter()
+        stats = asyncio.run(drive(urls, args.clients, args.seconds, args.nodes, args.gpus))
+        elapsed = time.perf_counter() - started
+    finally:
+        for proc in procs:
+            stop_server(proc)
+    claims, overlaps = audit(db_url)
+    backend = "postgresql" if db_url.startswith("postgresql") else "sqlite"
+    lat = stats.create_latency
+    print(f"machine: {machine()}")
+    print(
+        f"SUMMARY backend={backend} servers={args.servers} clients={args.clients} "
+        f"seconds={elapsed:.1f} bookings_per_s={stats.created / elapsed:.0f} "
+        f"create_p50_ms={percentile(lat, 0.5) * 1000:.1f} "
+        f"create_p99_ms={percentile(lat, 0.99) * 1000:.1f} created={stats.created} "
+        f"rejected={stats.rejected} cancelled={stats.cancelled} errors={stats.errors} "
+        f"active_claims={claims} overlapping_pairs={overlaps}"
+    )
+    return 0 if overlaps == 0 and stats.errors == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

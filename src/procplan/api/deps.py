@@ -1,0 +1,71 @@
+"""What routes need, hung on ``app.state.ctx`` by ``create_app``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from procplan.core.errors import InvalidRequest
+from procplan.core.timeutil import Instant, parse_instant
+from procplan.service.bookings import BookingService
+
+USER_HEADER = "X-ProcPlan-User"
+_INT_TEXT = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass(slots=True)
+class AppContext:
+    """The composed service objects plus the topology file ``reload_config`` re-reads."""
+
+    bookings: BookingService
+    config_path: Path | None
+    started_at: Instant
+
+
+def ctx(request: Request) -> AppContext:
+    context: AppContext = request.app.state.ctx
+    return context
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; no body is ``{}`` (ProcPlan's rule)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"Invalid JSON payload: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise InvalidRequest("JSON payload must be an object")
+    return payload
+
+
+def strict_int(value: object, message: str) -> int:
+    """An integer from JSON: ints and integer strings; never bools or floats."""
+    if isinstance(value, bool):
+        raise InvalidRequest(message)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT_TEXT.match(value.strip()):
+        return int(value.strip())
+    raise InvalidRequest(message)
+
+
+def parse_time(value: object, prefix: str = "") -> Instant:
+    """An ISO 8601 instant; the error message is ``fromisoformat``'s, after ``prefix``."""
+    try:
+        return parse_instant(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidRequest(f"{prefix}{exc}") from exc
+
+
+def request_user(request: Request, fallback: str | None = None) -> str | None:
+    """The acting user: the ``X-ProcPlan-User`` header until authentication lands."""
+    value = request.headers.get(USER_HEADER, "").strip()
+    return value or fallback

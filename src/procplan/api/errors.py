@@ -1,0 +1,71 @@
+"""Exception handlers: every error is JSON, never HTML, never a dropped connection.
+
+Native routes (``/api/v1``) add a machine ``code``; ProcPlan-compatible routes keep
+ProcPlan's two-key body.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from procplan.api.responses import error_response
+from procplan.core.errors import DomainError
+
+LOG = logging.getLogger("procplan.api")
+NATIVE_PREFIX = "/api/v1"
+
+_HTTP_CODES = {
+    404: ("Not found", "not_found"),
+    405: ("Method not allowed", "method_not_allowed"),
+}
+
+
+def is_native(request: Request) -> bool:
+    return request.url.path.startswith(NATIVE_PREFIX)
+
+
+def _respond(request: Request, message: str, status: int, code: str) -> Response:
+    return error_response(message, status, code if is_native(request) else None)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return _respond(request, exc.message, exc.status, exc.code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    default_message, code = _HTTP_CODES.get(exc.status_code, (str(exc.detail), "http_error"))
+    message = default_message if exc.detail in (None, "Not Found", "Method Not Allowed") else str(
+        exc.detail
+    )
+    response = _respond(request, message, exc.status_code, code)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return _respond(request, "; ".join(parts) or "invalid request", 400, "invalid_request")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    LOG.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _respond(request, "internal server error", 500, "internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,45 @@
+"""Native cluster routes: nodes, the compact calendar, health."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from procplan.api.deps import ctx, parse_time
+from procplan.api.responses import error_response, json_response
+from procplan.api.schemas import node_v1
+from procplan.core.errors import DomainError
+
+router = APIRouter(tags=["cluster"])
+
+
+@router.get("/api/v1/nodes")
+async def nodes(request: Request) -> Response:
+    topology = await run_in_threadpool(ctx(request).bookings.topology)
+    return json_response({"nodes": [node_v1(node) for node in topology.nodes]})
+
+
+@router.get("/api/v1/calendar")
+async def calendar_view(
+    request: Request, start: str, end: str, node_ids: str | None = None
+) -> Response:
+    """Per GPU, the claims overlapping ``[start, end)``: one object per booking, not per cell.
+
+    ``node_ids`` is a comma-separated list; absent means every node.
+    """
+    ids = None if node_ids is None else [n.strip() for n in node_ids.split(",") if n.strip()]
+    payload = await run_in_threadpool(
+        ctx(request).bookings.calendar, parse_time(start, "start: "), parse_time(end, "end: "), ids
+    )
+    return json_response(payload)
+
+
+@router.get("/health")
+async def health(request: Request) -> Response:
+    """``{"status": "healthy"}`` when the database answers, else 503."""
+    try:
+        await run_in_threadpool(ctx(request).bookings.topology)
+    except DomainError as exc:
+        return error_response(f"unhealthy: {exc.message}", 503)
+    return json_response({"status": "healthy"})

@@ -1,0 +1,73 @@
+"""``procplan``: the native command line (Typer + Rich).
+
+This module only assembles the app; commands live in ``bookings`` and ``views`` (HTTP clients
+of a running server) and ``serve`` (the one command that starts a server).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from procplan.cli import bookings, views
+from procplan.cli.serve import start_server
+
+app = typer.Typer(
+    name="procplan",
+    help="Book, run and watch shared GPUs. Client commands talk to a ProcPlan server (--url).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+app.command()(bookings.book)
+app.command()(bookings.bookings)
+app.command()(bookings.cancel)
+app.command()(bookings.release)
+app.command()(bookings.extend)
+app.command()(views.calendar)
+app.command()(views.nodes)
+
+
+def _text(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+@app.command()
+def server(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind [default: 127.0.0.1]", show_default=False)
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port [default: 8080]", show_default=False)
+    ] = None,
+    db_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL, e.g. postgresql+psycopg://...")
+    ] = None,
+    database: Annotated[Path | None, typer.Option(help="SQLite database file")] = None,
+    config: Annotated[Path | None, typer.Option(help="ProcPlan JSON topology file")] = None,
+    web_root: Annotated[Path | None, typer.Option(help="Web UI static files directory")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Serve a demo topology (node-a: 4×A100, node-b: 8×H100)")
+    ] = False,
+    settings: Annotated[Path | None, typer.Option(help="Settings file (TOML)")] = None,
+) -> None:
+    """Run a ProcPlan server (options override PROCPLAN_* variables and the settings file)."""
+    start_server(
+        {
+            "host": host,
+            "port": port,
+            "db_url": db_url,
+            "database": _text(database),
+            "config": _text(config),
+            "web_root": _text(web_root),
+            "demo": True if demo else None,
+            "settings_file": _text(settings),
+        }
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,354 @@
+"""Typed synchronous HTTP client for a ProcPlan server.
+
+One client serves the CLI, the TUI, the agent and the notifier so that URL handling, the user
+header, JSON decoding and error mapping exist once. Methods return the parsed JSON exactly as the
+server sent it (plain dicts): the wire shapes are the contract (``COMPAT.md`` and ``/api/v1``),
+and callers that only render them gain nothing from a second set of classes.
+
+Failures come in three kinds so that callers can pick exit codes and messages:
+``ApiError`` (the server answered and refused), ``ServerUnreachable`` (no answer at all) and
+``InvalidResponse`` (a 2xx answer that is not the JSON we expect).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+import orjson
+
+from procplan.core.timeutil import to_iso
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+URL_ENV = "PROCPLAN_URL"
+USER_HEADER = "X-ProcPlan-User"
+
+JsonDict = dict[str, Any]
+TimeArg = str | datetime | int
+"""A timestamp argument: ISO 8601 text (sent as is), an aware datetime or an ``Instant``."""
+
+
+class ClientError(Exception):
+    """Base of every failure this client reports."""
+
+
+class ApiError(ClientError):
+    """The server answered with a non-2xx status; ``message`` is its ``error`` text."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(f"{message} (HTTP {status})")
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+class ServerUnreachable(ClientError):
+    """No HTTP answer: connection refused, DNS failure, timeout, dropped connection."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach ProcPlan server at {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class InvalidResponse(ClientError):
+    """A 2xx answer whose body is not a JSON object (wrong server, proxy page, truncation)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"invalid response from {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+def resolve_url(explicit: str | None) -> str:
+    """The server URL: ``--url`` if given, else ``$PROCPLAN_URL``, else the local default."""
+    for candidate in (explicit, os.environ.get(URL_ENV)):
+        if candidate and candidate.strip():
+            return candidate.strip().rstrip("/")
+    return DEFAULT_URL
+
+
+def current_user() -> str:
+    """The OS user name the server records as booking owner.
+
+    ``getpass.getuser`` fails in some containers (no passwd entry, no env vars); the server
+    still needs a name, so fall back to the numeric uid rather than refusing to work.
+    """
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def format_time(value: TimeArg) -> str:
+    """Wire text of a timestamp argument; datetimes and instants become UTC ISO 8601."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat()
+    return to_iso(value)
+
+
+def _error_from(response: httpx.Response) -> ApiError:
+    """Build an ``ApiError`` from a refusal; tolerate bodies that are not our JSON shape."""
+    message = response.reason_phrase or f"HTTP {response.status_code}"
+    code: str | None = None
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        text = response.text.strip()
+        if text:
+            message = text[:500]
+    else:
+        if isinstance(body, dict):
+            detail = body.get("error", body.get("detail"))
+            if detail is not None:
+                message = detail if isinstance(detail, str) else orjson.dumps(detail).decode()
+            raw_code = body.get("code")
+            code = raw_code if isinstance(raw_code, str) else None
+    return ApiError(response.status_code, message, code)
+
+
+def _drop_none(values: Mapping[str, Any]) -> JsonDict:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+class ProcPlanClient:
+    """Talks to one ProcPlan server; usable as a context manager to close the connection pool."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0, user: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.user = user or current_user()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            headers={USER_HEADER: self.user, "Accept": "application/json"},
+        )
+
+    def __enter__(self) -> ProcPlanClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- transport -------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """Send one request and return the decoded JSON; every failure maps to a ClientError."""
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        content = orjson.dumps(body) if body is not None else None
+        url = self.base_url + path
+        try:
+            response = self._http.request(
+                method, path, params=_drop_none(params or {}), content=content, headers=headers
+            )
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachable(self.base_url, f"timed out ({exc})") from exc
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
+        if not response.is_success:
+            raise _error_from(response)
+        if not response.content:
+            return {}
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidResponse(url, f"body is not JSON ({exc})") from exc
+
+    def _object(self, method: str, path: str, **kwargs: Any) -> JsonDict:
+        """Like ``request`` but insists on a JSON object, the shape of every route we call."""
+        data = self.request(method, path, **kwargs)
+        if not isinstance(data, dict):
+            raise InvalidResponse(self.base_url + path, "expected a JSON object")
+        return data
+
+    # -- ProcPlan-compatible routes (COMPAT.md section 1) ----------------------------------
+
+    def compat_nodes(self) -> JsonDict:
+        """``GET /api/nodes``: nodes in config order with their GPUs."""
+        return self._object("GET", "/api/nodes")
+
+    def compat_availability(
+        self,
+        node_id: str,
+        start: TimeArg | None = None,
+        end: TimeArg | None = None,
+        granularity: str | None = None,
+    ) -> JsonDict:
+        """``GET /api/availability`` for one node (hour or day grid)."""
+        params = {
+            "node_id": node_id,
+            "start": format_time(start) if start is not None else None,
+            "end": format_time(end) if end is not None else None,
+            "granularity": granularity,
+        }
+        return self._object("GET", "/api/availability", params=params)
+
+    def compat_availability_bulk(
+        self,
+        node_ids: list[str] | None = None,
+        start: TimeArg | None = None,
+        end: TimeArg | None = None,
+        granularity: str | None = None,
+    ) -> JsonDict:
+        """``POST /api/availability_bulk``: one availability payload per node, in order."""
+        body = _drop_none(
+            {
+                "node_ids": node_ids,
+                "start": format_time(start) if start is not None else None,
+                "end": format_time(end) if end is not None else None,
+                "granularity": granularity,
+            }
+        )
+        return self._object("POST", "/api/availability_bulk", body=body)
+
+    def compat_book(
+        self,
+        node_id: str,
+        start: TimeArg,
+        end: TimeArg,
+        user_label: str,
+        *,
+        priority: str | None = None,
+        gpu_ids: list[str] | None = None,
+        gpu_count: int | None = None,
+    ) -> JsonDict:
+        """``POST /api/book`` (whole hours only); returns ``{"booking_id", ...}``."""
+        body = _drop_none(
+            {
+                "node_id": node_id,
+                "start": format_time(start),
+                "end": format_time(end),
+                "user_label": user_label,
+                "priority": priority,
+                "gpu_ids": gpu_ids,
+                "gpu_count": gpu_count,
+            }
+        )
+        return self._object("POST", "/api/book", body=body)
+
+    def compat_mark_done(self, booking_id: int) -> JsonDict:
+        """``POST /api/mark_done``: end a booking early."""
+        return self._object("POST", "/api/mark_done", body={"booking_id": booking_id})
+
+    def compat_cancel(self, booking_id: int) -> JsonDict:
+        """``DELETE /api/bookings/{id}``."""
+        return self._object("DELETE", f"/api/bookings/{booking_id}")
+
+    def compat_reload_config(self) -> JsonDict:
+        """``POST /api/reload_config``: re-read the server's topology file."""
+        return self._object("POST", "/api/reload_config")
+
+    def health(self) -> JsonDict:
+        """``GET /health``."""
+        return self._object("GET", "/health")
+
+    # -- native API (/api/v1) ----------------------------------------------------------------
+
+    def list_nodes(self) -> JsonDict:
+        """``GET /api/v1/nodes``: ``{"nodes": [...]}`` with GPU index, uuid and memory."""
+        return self._object("GET", "/api/v1/nodes")
+
+    def list_bookings(
+        self,
+        *,
+        node: str | None = None,
+        gpu: str | None = None,
+        user: str | None = None,
+        status: str | None = None,
+        start: TimeArg | None = None,
+        end: TimeArg | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> JsonDict:
+        """``GET /api/v1/bookings``: ``{"bookings": [...], "total": int}``; filters are ANDed."""
+        params = {
+            "node": node,
+            "gpu": gpu,
+            "user": user,
+            "status": status,
+            "start": format_time(start) if start is not None else None,
+            "end": format_time(end) if end is not None else None,
+            "limit": limit,
+            "offset": offset,
+        }
+        return self._object("GET", "/api/v1/bookings", params=params)
+
+    def get_booking(self, booking_id: int) -> JsonDict:
+        """``GET /api/v1/bookings/{id}``."""
+        return self._object("GET", f"/api/v1/bookings/{booking_id}")
+
+    def create_booking(
+        self,
+        node_id: str,
+        start: TimeArg,
+        *,
+        end: TimeArg | None = None,
+        duration_minutes: int | None = None,
+        gpu_ids: list[str] | None = None,
+        gpu_count: int | None = None,
+        priority: str | None = None,
+        label: str | None = None,
+    ) -> JsonDict:
+        """``POST /api/v1/bookings``: ``{"booking": {...}, "conflicts_with_jobs": [...]}``.
+
+        Give ``end`` or ``duration_minutes``, and ``gpu_ids`` or ``gpu_count``; the server
+        validates the combination so that its message is the one users see.
+        """
+        body = _drop_none(
+            {
+                "node_id": node_id,
+                "gpu_ids": gpu_ids,
+                "gpu_count": gpu_count,
+                "start": format_time(start),
+                "end": format_time(end) if end is not None else None,
+                "duration_minutes": duration_minutes,
+                "priority": priority,
+                "label": label,
+            }
+        )
+        return self._object("POST", "/api/v1/bookings", body=body)
+
+    def set_booking_end(self, booking_id: int, end: TimeArg) -> JsonDict:
+        """``PATCH /api/v1/bookings/{id}``: move the end (extend or shorten)."""
+        return self._object(
+            "PATCH", f"/api/v1/bookings/{booking_id}", body={"end": format_time(end)}
+        )
+
+    def release_booking(self, booking_id: int) -> JsonDict:
+        """``POST /api/v1/bookings/{id}/release``: complete now, freeing the future."""
+        return self._object("POST", f"/api/v1/bookings/{booking_id}/release")
+
+    def cancel_booking(self, booking_id: int) -> JsonDict:
+        """``POST /api/v1/bookings/{id}/cancel``."""
+        return self._object("POST", f"/api/v1/bookings/{booking_id}/cancel")
+
+    def calendar(self, start: TimeArg, end: TimeArg, node_ids: list[str] | None = None) -> JsonDict:
+        """``GET /api/v1/calendar``: per-GPU claim intervals over ``[start, end)``."""
+        params = {
+            "start": format_time(start),
+            "end": format_time(end),
+            "node_ids": ",".join(node_ids) if node_ids else None,
+        }
+        return self._object("GET", "/api/v1/calendar", params=params)

@@ -1,0 +1,99 @@
+"""One typed Settings object for the server: defaults < TOML file < ``PROCPLAN_*`` env < flags.
+
+The TOML file is named by ``--settings FILE`` or ``PROCPLAN_SETTINGS``; every field can also
+come from the environment (``PROCPLAN_PORT=9000``) or from keyword arguments (CLI flags).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "procplan"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def default_data_dir() -> Path:
+    """Where the embedded SQLite database lives when no URL or path is given."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to start; see docs/architecture.md for the meaning."""
+
+    model_config = SettingsConfigDict(env_prefix="PROCPLAN_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    db_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in the user data dir"
+    )
+    database: Path | None = Field(default=None, description="SQLite file path (ProcPlan flag)")
+    config: Path | None = Field(default=None, description="ProcPlan JSON topology file")
+    web_root: Path | None = None
+    demo: bool = False
+    agent_token: str | None = None
+    settings_file: Path | None = Field(default=None, exclude=True)
+
+    max_booking_days: int = Field(default=31, ge=1)
+    max_past_minutes: int = Field(default=60, ge=0)
+    max_label_length: int = Field(default=64, ge=1)
+    max_window_days: int = Field(default=400, ge=1)
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    log_level: str = "info"
+
+    @field_validator("host")
+    @classmethod
+    def _strip_host(cls, value: str) -> str:
+        return value.strip()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = _toml_path(init_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    def resolved_db_url(self) -> str:
+        """The database URL: explicit URL, else the ``database`` file, else the data dir."""
+        if self.db_url:
+            return self.db_url
+        path = self.database or default_data_dir() / "procplan.db"
+        path = path.expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+
+    @property
+    def exposed(self) -> bool:
+        """True when the server listens beyond the loopback interface."""
+        return self.host not in LOOPBACK_HOSTS
+
+
+def _toml_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    explicit: Any = init_settings().get("settings_file")
+    raw = explicit or os.environ.get("PROCPLAN_SETTINGS")
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ValueError(f"settings file '{path}' does not exist")
+    return path

@@ -1,0 +1,124 @@
+"""Validation of booking requests and availability windows, with ProcPlan's exact messages.
+
+Only checks that need no ledger live here (shape, time, label, node membership, capacity);
+whether the GPUs are free is the ledger's answer, re-checked in the transaction that writes.
+The order of checks is part of the compatibility contract: when a request is wrong in several
+ways, clients see the same first message ProcPlan gave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from procplan.core.errors import InvalidRequest
+from procplan.core.model import BookingRequest, Node
+from procplan.core.timeutil import DAY, HOUR, MINUTE, Instant
+
+__all__ = ["BookingLimits", "human_duration", "validate_request", "validate_window"]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingLimits:
+    """Configurable guards that ProcPlan lacked (fixes listed in COMPAT.md)."""
+
+    max_duration_s: int = 31 * DAY
+    max_past_s: int = HOUR
+    max_label_len: int = 64
+    max_window_s: int = 400 * DAY
+
+
+def human_duration(seconds: int) -> str:
+    """``3600`` → ``1 hour``, ``31 * DAY`` → ``31 days``: limits are shown in the largest whole unit."""
+    for unit, name in ((DAY, "day"), (HOUR, "hour"), (MINUTE, "minute")):
+        if seconds >= unit and seconds % unit == 0:
+            count = seconds // unit
+            return f"{count} {name}" if count == 1 else f"{count} {name}s"
+    return f"{seconds} second" if seconds == 1 else f"{seconds} seconds"
+
+
+def _check_alignment(start: Instant, end: Instant, whole_hours: bool) -> None:
+    """Compat endpoints book whole hours; the native API takes minute precision."""
+    if whole_hours:
+        if start % HOUR or end % HOUR:
+            raise InvalidRequest("Timestamps must align exactly on the hour", code="misaligned")
+    elif start % MINUTE or end % MINUTE:
+        raise InvalidRequest("Timestamps must align on whole minutes", code="misaligned")
+
+
+def _check_label(label: str, limits: BookingLimits) -> None:
+    stripped = label.strip()
+    if not stripped:
+        raise InvalidRequest("User label must not be empty", code="invalid_label")
+    if len(stripped) > limits.max_label_len:
+        raise InvalidRequest(
+            f"User label must be at most {limits.max_label_len} characters", code="invalid_label"
+        )
+
+
+def _check_gpu_selection(req: BookingRequest, node: Node) -> None:
+    """Explicit ids must be distinct members of the node; otherwise a count that could fit."""
+    if req.gpu_ids:
+        seen: set[str] = set()
+        for gpu_id in req.gpu_ids:
+            if gpu_id in seen:
+                raise InvalidRequest(f"Duplicate GPU id '{gpu_id}'", code="duplicate_gpu")
+            seen.add(gpu_id)
+        if not seen.issubset(node.gpu_ids):
+            raise InvalidRequest(
+                "One or more GPUs do not belong to the specified node", code="gpu_not_in_node"
+            )
+        return
+    if req.gpu_count is None or req.gpu_count <= 0:
+        raise InvalidRequest(
+            "Either gpu_ids or a positive gpu_count must be provided", code="no_gpu_selection"
+        )
+    if req.gpu_count > len(node.gpus):
+        raise InvalidRequest(
+            "Not enough GPUs available for the requested window", code="not_enough_gpus"
+        )
+
+
+def validate_request(
+    req: BookingRequest,
+    node: Node | None,
+    now: Instant,
+    limits: BookingLimits,
+    *,
+    whole_hours: bool,
+) -> None:
+    """Raise ``InvalidRequest`` with the first problem of ``req``; ``node`` is the looked-up
+    ``req.node_id`` (``None`` when unknown). ``now`` comes from the caller: the core reads no clock.
+    """
+    _check_alignment(req.start, req.end, whole_hours)
+    if req.end <= req.start:
+        raise InvalidRequest("Booking end must be after start", code="invalid_window")
+    _check_label(req.label, limits)
+    if node is None:
+        raise InvalidRequest(f"Unknown node id '{req.node_id}'", code="unknown_node")
+    if req.start < now - limits.max_past_s:
+        raise InvalidRequest(
+            "Booking start must not be more than "
+            f"{human_duration(limits.max_past_s)} in the past",
+            code="start_in_past",
+        )
+    if req.end - req.start > limits.max_duration_s:
+        raise InvalidRequest(
+            f"Booking must not be longer than {human_duration(limits.max_duration_s)}",
+            code="too_long",
+        )
+    _check_gpu_selection(req, node)
+
+
+def validate_window(
+    start: Instant, end: Instant, limits: BookingLimits, *, whole_hours: bool
+) -> None:
+    """Check an availability window; the length cap bounds the work one request can cause."""
+    _check_alignment(start, end, whole_hours)
+    if end <= start:
+        raise InvalidRequest("Availability end must be after start", code="invalid_window")
+    if end - start > limits.max_window_s:
+        raise InvalidRequest(
+            "Availability window must not be longer than "
+            f"{human_duration(limits.max_window_s)}",
+            code="window_too_long",
+        )

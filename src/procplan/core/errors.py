@@ -1,0 +1,46 @@
+"""Domain errors carry the human message, a machine code and the HTTP status they map to.
+
+The API layer turns them into ``{"error", "status", "code"}`` bodies; the core never knows
+about HTTP beyond this number, which keeps one source of truth for every message.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: ``message`` is shown to people verbatim, ``code`` is for programs."""
+
+    status = 400
+    default_code = "invalid_request"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+
+
+class InvalidRequest(DomainError):
+    """The request itself is wrong: fix the input and retry."""
+
+    status = 400
+    default_code = "invalid_request"
+
+
+class NotFound(DomainError):
+    """The named object does not exist (or is not in a state the operation applies to)."""
+
+    status = 404
+    default_code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request is well formed but collides with the ledger (or with a state)."""
+
+    status = 409
+    default_code = "conflict"
+
+
+class TopologyError(InvalidRequest):
+    """A node/GPU topology (ProcPlan JSON config) is invalid."""
+
+    default_code = "invalid_topology"

@@ -1,0 +1,71 @@
+"""Tell the server a booking finished early: ``signal_completion`` and ``procplan-notify``.
+
+This runs at the tail of training scripts, so it must never take the script down: every HTTP
+or network failure becomes a ``NotifyResult`` with ``ok=False`` (``status=0`` when no answer
+came). Output and flags match ProcPlan's notifier exactly (``COMPAT.md``) because existing job
+scripts parse them. The raw response body is reported on failure rather than a parsed message,
+as ProcPlan did, so httpx is used directly instead of ``ProcPlanClient``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NamedTuple
+
+import httpx
+import orjson
+
+
+class NotifyResult(NamedTuple):
+    """Outcome of one notification; ``message`` is the body text (or the network error)."""
+
+    ok: bool
+    status: int
+    message: str
+
+
+def signal_completion(base_url: str, booking_id: int, timeout: float = 5.0) -> NotifyResult:
+    """POST ``/api/mark_done`` for ``booking_id``; never raises for HTTP or network errors."""
+    url = base_url.rstrip("/") + "/api/mark_done"
+    payload = orjson.dumps({"booking_id": int(booking_id)})
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    try:
+        response = httpx.post(url, content=payload, headers=headers, timeout=timeout)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        return NotifyResult(ok=False, status=0, message=str(exc) or type(exc).__name__)
+    if response.is_success:
+        return NotifyResult(ok=True, status=response.status_code, message="completed")
+    return NotifyResult(ok=False, status=response.status_code, message=response.text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="procplan-notify", description="Notify ProcPlan that a booking finished early."
+    )
+    parser.add_argument("--url", required=True, help="Base URL of the ProcPlan server")
+    parser.add_argument(
+        "--booking-id", required=True, type=int, help="Booking identifier to mark as complete"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="Request timeout in seconds (default: 5)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``procplan-notify``: exit 0 when the server accepted, 1 otherwise."""
+    args = _parser().parse_args(argv)
+    result = signal_completion(args.url, args.booking_id, timeout=args.timeout)
+    if result.ok:
+        print(f"Booking {args.booking_id} marked complete (status {result.status}).")
+        return 0
+    print(
+        f"Failed to mark booking complete (status {result.status}): {result.message}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

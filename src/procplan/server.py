@@ -1,0 +1,115 @@
+"""Composition root: settings → database → services → app → uvicorn.
+
+``python -m procplan.server`` behaves like ProcPlan's ``procplan-server`` (same flags).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from procplan.api.app import create_app
+from procplan.api.deps import AppContext
+from procplan.config import Settings
+from procplan.core.bookings import BookingLimits
+from procplan.core.errors import TopologyError
+from procplan.core.model import Topology
+from procplan.core.timeutil import DAY, MINUTE
+from procplan.core.topology import demo_topology, parse_topology
+from procplan.service.bookings import BookingService
+from procplan.service.clock import Clock, SystemClock
+from procplan.store.engine import Store, make_engine
+from procplan.store.migrate import upgrade
+
+LOG = logging.getLogger("procplan.server")
+
+
+@dataclass(slots=True)
+class Composed:
+    """The wired-up server, for ``serve`` and for tests that run it in-process."""
+
+    app: FastAPI
+    store: Store
+    bookings: BookingService
+
+
+def limits_from(settings: Settings) -> BookingLimits:
+    return BookingLimits(
+        max_duration_s=settings.max_booking_days * DAY,
+        max_past_s=settings.max_past_minutes * MINUTE,
+        max_label_len=settings.max_label_length,
+        max_window_s=settings.max_window_days * DAY,
+    )
+
+
+def read_topology_file(path: Path) -> Topology:
+    """Load and validate a ProcPlan JSON config; errors name the file and the problem."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TopologyError(f"cannot read configuration file '{path}': {exc.strerror}") from exc
+    except ValueError as exc:
+        raise TopologyError(f"configuration file '{path}' is not valid JSON: {exc}") from exc
+    return parse_topology(data)
+
+
+def compose(settings: Settings, clock: Clock | None = None) -> Composed:
+    """Open (and migrate) the database, sync the topology source, build the app."""
+    store = Store(
+        make_engine(
+            settings.resolved_db_url(),
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            synchronous=settings.sqlite_synchronous,
+        )
+    )
+    upgrade(store)
+    bookings = BookingService(store, clock or SystemClock(), limits_from(settings))
+    if settings.config is not None:
+        bookings.replace_topology(read_topology_file(settings.config))
+    elif settings.demo:
+        bookings.replace_topology(demo_topology())
+    context = AppContext(
+        bookings=bookings, config_path=settings.config, started_at=bookings.clock.now()
+    )
+    app = create_app(context, settings.web_root)
+    return Composed(app=app, store=store, bookings=bookings)
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until interrupted."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    composed = compose(settings)
+    if settings.exposed and not settings.agent_token:
+        LOG.warning(
+            "listening on %s without authentication: anyone who can reach this port can "
+            "book and cancel. Bind 127.0.0.1 or put it behind an authenticating proxy.",
+            settings.host,
+        )
+    if not composed.bookings.topology().nodes:
+        LOG.warning(
+            "no nodes configured: pass --config FILE (ProcPlan JSON) or try --demo "
+            "for a simulated 2-node cluster"
+        )
+    LOG.info("ProcPlan on http://%s:%s (database %s)", settings.host, settings.port,
+             composed.store.engine.url.render_as_string(hide_password=True))
+    uvicorn.run(
+        composed.app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from procplan.cli.compat_server import main
+
+    raise SystemExit(main())

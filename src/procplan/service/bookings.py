@@ -1,0 +1,183 @@
+"""Booking use cases: validate with the pure core, then one store transaction each.
+
+Compat (ProcPlan) callers pass ``whole_hours=True``: their API only knows whole hours and
+expects 400s; native callers get minute precision and 409 for ledger conflicts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from procplan.core import calendar
+from procplan.core.bookings import BookingLimits, validate_request, validate_window
+from procplan.core.errors import InvalidRequest, NotFound
+from procplan.core.model import Booking, BookingRequest, BookingStatus, Node, Topology
+from procplan.core.timeutil import HOUR, MINUTE, Instant, ceil_to
+from procplan.service.clock import Clock
+from procplan.store.bookings_repo import BookingFilter, BookingStore
+from procplan.store.engine import Store
+from procplan.store.topology_repo import load_topology, sync_topology, topology_version
+
+
+GRANULARITIES = ("hour", "day")
+
+
+def parse_granularity(value: str | None) -> str:
+    """ProcPlan's ``granularity`` parameter: ``hour`` (default) or ``day``, any case."""
+    key = (value or "hour").strip().lower()
+    if key not in GRANULARITIES:
+        raise InvalidRequest("Granularity must be either 'hour' or 'day'")
+    return key
+
+
+class TopologyCache:
+    """The topology as of the database's ``topology_version``: one tiny query per use.
+
+    Several server processes may share a database; each sees another's reload on its next
+    request because the version check reads the committed counter.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._version = -1
+        self._topology = Topology(())
+
+    def current(self) -> Topology:
+        with self._store.read() as conn:
+            version = topology_version(conn)
+            if version == self._version:
+                return self._topology
+            topology = load_topology(conn)
+        with self._lock:
+            self._version, self._topology = version, topology
+        return topology
+
+
+class BookingService:
+    """Everything the APIs do with bookings and availability."""
+
+    def __init__(self, store: Store, clock: Clock, limits: BookingLimits) -> None:
+        self.store = store
+        self.bookings = BookingStore(store)
+        self.clock = clock
+        self.limits = limits
+        self.topology_cache = TopologyCache(store)
+
+    # ---- topology ----------------------------------------------------------------------
+
+    def topology(self) -> Topology:
+        return self.topology_cache.current()
+
+    def node(self, node_id: str) -> Node:
+        node = self.topology().node(node_id)
+        if node is None:
+            raise InvalidRequest(f"Unknown node id '{node_id}'", code="unknown_node")
+        return node
+
+    def replace_topology(self, topology: Topology) -> None:
+        """Swap the whole topology in one transaction (validated before we get here)."""
+        with self.store.write() as conn:
+            sync_topology(conn, topology, self.clock.now())
+
+    # ---- views -------------------------------------------------------------------------
+
+    def default_window(self) -> tuple[Instant, Instant]:
+        """ProcPlan's default: today 00:00 UTC for 24 h; tomorrow once past 20:00 UTC."""
+        now = self.clock.now()
+        day_start = now - now % (24 * HOUR)
+        if now - day_start >= 20 * HOUR:
+            day_start += 24 * HOUR
+        return day_start, day_start + 24 * HOUR
+
+    def availability(
+        self, node_id: str, start: Instant, end: Instant, granularity: str
+    ) -> dict[str, Any]:
+        """One node's ProcPlan grid, computed from the committed ledger (never cached)."""
+        return self.availability_many([node_id], start, end, granularity)[0]
+
+    def availability_many(
+        self, node_ids: Sequence[str], start: Instant, end: Instant, granularity: str
+    ) -> list[dict[str, Any]]:
+        validate_window(start, end, self.limits, whole_hours=True)
+        key = parse_granularity(granularity)
+        nodes = [self.node(node_id) for node_id in node_ids]
+        rows = self.bookings.window([n.id for n in nodes], start, end)
+        by_node: dict[str, list[Booking]] = {n.id: [] for n in nodes}
+        for booking in rows:
+            by_node[booking.node_id].append(booking)
+        view = calendar.day_view if key == "day" else calendar.hour_view
+        return [view(node, start, end, by_node[node.id]) for node in nodes]
+
+    def calendar(
+        self, start: Instant, end: Instant, node_ids: Sequence[str] | None
+    ) -> dict[str, Any]:
+        """The native compact calendar: per GPU, one claim object per booking."""
+        validate_window(start, end, self.limits, whole_hours=False)
+        topology = self.topology()
+        nodes = topology.nodes if node_ids is None else [self.node(n) for n in node_ids]
+        rows = self.bookings.window([n.id for n in nodes], start, end)
+        return calendar.claim_rows(nodes, start, end, rows)
+
+    # ---- bookings ----------------------------------------------------------------------
+
+    def get(self, booking_id: int) -> Booking:
+        booking = self.bookings.get(booking_id)
+        if booking is None:
+            raise NotFound(f"Booking '{booking_id}' does not exist", code="unknown_booking")
+        return booking
+
+    def list(self, flt: BookingFilter) -> tuple[list[Booking], int]:
+        return self.bookings.list(flt)
+
+    def create(self, req: BookingRequest, *, whole_hours: bool) -> Booking:
+        node = self.topology().node(req.node_id)
+        validate_request(req, node, self.clock.now(), self.limits, whole_hours=whole_hours)
+        return self.bookings.create(req, self.clock.now())
+
+    def release(self, booking_id: int, *, whole_hours: bool) -> Booking:
+        """Early release: status completed, end truncated to now (rule 5 of the ledger).
+
+        The end is rounded up to the next minute (next hour for ProcPlan clients, whose grid
+        only knows hours) and never moves outside ``[start, end]``: the past stays history.
+        """
+        now = self.clock.now()
+        current = self.get_active(booking_id)
+        truncated = ceil_to(now, HOUR if whole_hours else MINUTE)
+        end = min(current.end, max(current.start, truncated))
+        return self.bookings.finish(booking_id, BookingStatus.COMPLETED, end, now)
+
+    def cancel(self, booking_id: int) -> Booking:
+        return self.bookings.finish(booking_id, BookingStatus.CANCELLED, None, self.clock.now())
+
+    def change_end(self, booking_id: int, new_end: Instant) -> Booking:
+        """Extend or shorten; the result must still be a valid booking of this node."""
+        current = self.get_active(booking_id)
+        req = BookingRequest(
+            node_id=current.node_id,
+            start=current.start,
+            end=new_end,
+            user=current.user,
+            label=current.label,
+            priority=current.priority,
+            gpu_ids=current.gpu_ids,
+        )
+        node = self.topology().node(current.node_id)
+        past_ok = BookingLimits(
+            max_duration_s=self.limits.max_duration_s,
+            max_past_s=max(self.limits.max_past_s, self.clock.now() - current.start),
+            max_label_len=max(self.limits.max_label_len, len(current.label)),
+            max_window_s=self.limits.max_window_s,
+        )
+        validate_request(req, node, self.clock.now(), past_ok, whole_hours=False)
+        if new_end <= self.clock.now():
+            raise InvalidRequest("New end must be in the future; use release to end now")
+        return self.bookings.change_end(booking_id, new_end, self.clock.now())
+
+    def get_active(self, booking_id: int) -> Booking:
+        booking = self.bookings.get(booking_id)
+        if booking is None or not booking.is_active:
+            raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
+        return booking

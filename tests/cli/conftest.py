@@ -1,0 +1,171 @@
+"""A tiny real HTTP server with canned answers, for testing clients without mocks.
+
+Each test declares the routes it needs (method + path → status, body); the server records
+every request so tests can check what the client sent (query, headers, JSON body).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Canned:
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=utf-8"
+
+
+@dataclass
+class FakeServer:
+    """Routes are keyed by ``(METHOD, path)``; unknown routes answer a JSON 404."""
+
+    url: str = ""
+    routes: dict[tuple[str, str], Canned] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+
+    def add(self, method: str, path: str, status: int = 200, body: Any = None) -> None:
+        """Answer ``body`` (JSON-encoded unless it is ``bytes``) to ``METHOD path``."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.routes[(method.upper(), path)] = Canned(status, raw)
+
+    def calls(self, method: str, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+
+def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            fake.requests.append(
+                Recorded(self.command, parts.path, parse_qs(parts.query), dict(self.headers), body)
+            )
+            canned = fake.routes.get((self.command, parts.path)) or Canned(
+                404, b'{"error": "no such route", "status": 404}'
+            )
+            self.send_response(canned.status)
+            self.send_header("Content-Type", canned.content_type)
+            self.send_header("Content-Length", str(len(canned.body)))
+            self.end_headers()
+            self.wfile.write(canned.body)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Keep test output clean."""
+
+    return Handler
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeServer]:
+    fake = FakeServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    fake.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A local URL where nothing listens (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _booking(label: str, priority: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": extra.pop("id", 1),
+        "user_label": label,
+        "start": "2026-11-23T09:00:00+00:00",
+        "end": "2026-11-23T17:00:00+00:00",
+        "status": "active",
+        "gpu_ids": ["node-a-gpu0"],
+        "priority": priority,
+        **extra,
+    }
+
+
+def day_payload(cells: dict[str, dict[int, list[dict[str, Any]]]], days: int = 7) -> dict[str, Any]:
+    """A ``granularity=day`` availability payload for node-a (2 A100s) from 2026-11-23.
+
+    ``cells[gpu_id][day_index]`` lists the bookings of that slot; other slots are free.
+    """
+    first = datetime(2026, 11, 23, tzinfo=UTC)
+    starts = [first + timedelta(days=i) for i in range(days + 1)]
+    day_list = [
+        {"key": a.date().isoformat(), "start": a.isoformat(), "end": b.isoformat()}
+        for a, b in itertools.pairwise(starts)
+    ]
+    rows = []
+    for gpu_id in ("node-a-gpu0", "node-a-gpu1"):
+        slots = []
+        for idx, day in enumerate(day_list):
+            bookings = cells.get(gpu_id, {}).get(idx, [])
+            slots.append(
+                {
+                    "start": day["start"],
+                    "end": day["end"],
+                    "status": "partial" if bookings else "free",
+                    "booked_hours": 8 if bookings else 0,
+                    "total_hours": 24,
+                    "priority": bookings[-1]["priority"] if bookings else None,
+                    "bookings": bookings,
+                }
+            )
+        rows.append({"gpu": {"id": gpu_id, "kind": "A100"}, "day_slots": slots})
+    return {
+        "node": {
+            "id": "node-a",
+            "name": "Training Node A",
+            "gpu_count": 2,
+            "gpus": [{"id": "node-a-gpu0", "kind": "A100"}, {"id": "node-a-gpu1", "kind": "A100"}],
+        },
+        "start": "2026-11-23T00:00:00+00:00",
+        "end": starts[-1].isoformat(),
+        "hours": [],
+        "grid": {"hours": [], "days": day_list, "rows": rows},
+    }
+
+
+@pytest.fixture
+def booking() -> Any:
+    return _booking
+
+
+@pytest.fixture
+def make_day_payload() -> Any:
+    return day_payload
