@@ -35,7 +35,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+def start_server(
+    args: list[str], env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen[bytes]]:
     """``procplan server ARGS`` on a free port, waited for until /health answers."""
     port = free_port()
     cmd = [sys.executable, "-m", "procplan.cli.main", "server", "--port", str(port), *args]
@@ -70,7 +72,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def machine() -> str:

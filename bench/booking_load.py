@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import resource
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _servers import machine, percentile, start_server, stop_server, write_topology  # noqa: E402
-
-from procplan.core.invariants import find_overlaps  # noqa: E402
-from procplan.store.bookings_repo import BookingStore  # noqa: E402
-from procplan.store.engine import Store, make_engine  # noqa: E402
+from _rawhttp import RawHttp
+from _servers import machine, percentile, start_server, stop_server, write_topology
+from procplan.core.invariants import find_overlaps
+from procplan.store.bookings_repo import BookingStore
+from procplan.store.engine import Store, make_engine
 
 HOUR = 3600
 
@@ -63,23 +63,24 @@ async def client_loop(
     rng = random.Random(seed)
     mine: list[int] = []
     headers = {"X-ProcPlan-User": f"load{seed}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+    async with RawHttp(url, headers) as http:
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            resp = await http.post("/api/v1/bookings", json=random_booking(rng, nodes, gpus, base))
+            body = random_booking(rng, nodes, gpus, base)
+            status, reply = await http.request("POST", "/api/v1/bookings", body)
             stats.create_latency.append(time.perf_counter() - t0)
-            if resp.status_code == 201:
+            if status == 201:
                 stats.created += 1
-                mine.append(resp.json()["booking"]["id"])
-            elif resp.status_code in (400, 409):
+                mine.append(reply["booking"]["id"])  # type: ignore[index]
+            elif status in (400, 409):
                 stats.rejected += 1
             else:
                 stats.errors += 1
             if mine and rng.random() < 0.5:
                 victim = mine.pop(rng.randrange(len(mine)))
-                resp = await http.post(f"/api/v1/bookings/{victim}/cancel")
-                stats.cancelled += resp.status_code == 200
-                stats.errors += resp.status_code != 200
+                status, _ = await http.request("POST", f"/api/v1/bookings/{victim}/cancel")
+                stats.cancelled += status == 200
+                stats.errors += status != 200
 
 
 async def drive(urls: list[str], clients: int, seconds: float, nodes: int, gpus: int) -> Stats:
@@ -93,6 +94,28 @@ async def drive(urls: list[str], clients: int, seconds: float, nodes: int, gpus:
         )
     )
     return stats
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (Linux /proc)."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        stats[int(entry.name)] = (int(fields[1]), cpu)
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, _) in stats.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(stats[p][1] for p in tree if p in stats)
 
 
 def audit(db_url: str) -> tuple[int, int]:
@@ -109,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--servers", type=int, default=1)
+    parser.add_argument("--servers", type=int, default=1, help="separate server processes")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
     parser.add_argument("--db-url", help="default: a fresh SQLite file")
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--gpus", type=int, default=8)
@@ -121,26 +145,36 @@ def main(argv: list[str] | None = None) -> int:
     procs, urls = [], []
     try:
         for _ in range(args.servers):
-            url, proc = start_server(["--db-url", db_url, "--config", str(config)])
+            url, proc = start_server(
+                ["--db-url", db_url, "--config", str(config), "--workers", str(args.workers)]
+            )
             urls.append(url)
             procs.append(proc)
         started = time.perf_counter()
+        server_cpu0 = sum(process_cpu(p.pid) for p in procs)
+        client_cpu0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
         stats = asyncio.run(drive(urls, args.clients, args.seconds, args.nodes, args.gpus))
         elapsed = time.perf_counter() - started
+        server_cpu = sum(process_cpu(p.pid) for p in procs) - server_cpu0
+        client_cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - client_cpu0
     finally:
         for proc in procs:
             stop_server(proc)
     claims, overlaps = audit(db_url)
+    requests = stats.created + stats.rejected + stats.errors + stats.cancelled
     backend = "postgresql" if db_url.startswith("postgresql") else "sqlite"
     lat = stats.create_latency
     print(f"machine: {machine()}")
     print(
-        f"SUMMARY backend={backend} servers={args.servers} clients={args.clients} "
+        f"SUMMARY backend={backend} servers={args.servers} workers={args.workers} "
+        f"clients={args.clients} "
         f"seconds={elapsed:.1f} bookings_per_s={stats.created / elapsed:.0f} "
         f"create_p50_ms={percentile(lat, 0.5) * 1000:.1f} "
         f"create_p99_ms={percentile(lat, 0.99) * 1000:.1f} created={stats.created} "
         f"rejected={stats.rejected} cancelled={stats.cancelled} errors={stats.errors} "
-        f"active_claims={claims} overlapping_pairs={overlaps}"
+        f"active_claims={claims} overlapping_pairs={overlaps} "
+        f"server_cpu_ms_per_req={server_cpu * 1000 / max(1, requests):.2f} "
+        f"client_cpu_ms_per_req={client_cpu * 1000 / max(1, requests):.2f}"
     )
     return 0 if overlaps == 0 and stats.errors == 0 else 1
 

@@ -101,7 +101,9 @@ def wait_for_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 30
     raise RuntimeError(f"server at {url} did not become healthy in {timeout}s")
 
 
-def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+def start_server(
+    args: list[str], env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen[bytes]]:
     """Start ``procplan server ARGS`` in a subprocess on a free port; return (url, process)."""
     port = free_port()
     cmd = [sys.executable, "-m", "procplan.cli.main", "server", "--port", str(port), *args]

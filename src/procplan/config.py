@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     web_root: Path | None = None
     demo: bool = False
     agent_token: str | None = None
+    workers: int = Field(default=1, ge=1, le=64, description="server processes")
     settings_file: Path | None = Field(default=None, exclude=True)
 
     max_booking_days: int = Field(default=31, ge=1)

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,26 +59,53 @@ def read_topology_file(path: Path) -> Topology:
     return parse_topology(data)
 
 
-def compose(settings: Settings, clock: Clock | None = None) -> Composed:
-    """Open (and migrate) the database, sync the topology source, build the app."""
+def compose(
+    settings: Settings, clock: Clock | None = None, *, prepare_database: bool = True
+) -> Composed:
+    """Open the database, build the app; ``prepare_database`` also migrates it and syncs the
+    topology source (workers of a multi-process server leave that to their parent)."""
     store = Store(
         make_engine(
             settings.resolved_db_url(),
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
             synchronous=settings.sqlite_synchronous,
-        )
+        ),
+        busy_timeout_s=settings.sqlite_busy_timeout_ms / 1000,
     )
-    upgrade(store)
     bookings = BookingService(store, clock or SystemClock(), limits_from(settings))
-    if settings.config is not None:
-        bookings.replace_topology(read_topology_file(settings.config))
-    elif settings.demo:
-        bookings.replace_topology(demo_topology())
+    if prepare_database:
+        upgrade(store)
+        if settings.config is not None:
+            bookings.replace_topology(read_topology_file(settings.config))
+        elif settings.demo:
+            bookings.replace_topology(demo_topology())
     context = AppContext(
         bookings=bookings, config_path=settings.config, started_at=bookings.clock.now()
     )
     app = create_app(context, settings.web_root)
     return Composed(app=app, store=store, bookings=bookings)
+
+
+_WORKER_SETTINGS_ENV = "PROCPLAN_INTERNAL_WORKER_SETTINGS"
+# Collect the youngest generation every 50,000 allocations instead of 700: a year-long grid
+# allocates tens of thousands of objects that all survive, and the default thresholds spent a
+# third of such a request re-scanning them (measured in bench/availability.py).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Freeze start-up objects out of the collector's scans and raise the young threshold."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def worker_app() -> FastAPI:
+    """uvicorn factory for ``--workers N``: the parent already migrated and synced."""
+    settings = Settings.model_validate_json(os.environ[_WORKER_SETTINGS_ENV])
+    app = compose(settings, prepare_database=False).app
+    tune_gc()
+    return app
 
 
 def serve(settings: Settings) -> None:
@@ -98,15 +127,25 @@ def serve(settings: Settings) -> None:
             "no nodes configured: pass --config FILE (ProcPlan JSON) or try --demo "
             "for a simulated 2-node cluster"
         )
-    LOG.info("ProcPlan on http://%s:%s (database %s)", settings.host, settings.port,
-             composed.store.engine.url.render_as_string(hide_password=True))
-    uvicorn.run(
-        composed.app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
+    LOG.info(
+        "ProcPlan on http://%s:%s (database %s)",
+        settings.host,
+        settings.port,
+        composed.store.engine.url.render_as_string(hide_password=True),
     )
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "access_log": False,
+        "log_level": settings.log_level.lower(),
+    }
+    if settings.workers == 1:
+        tune_gc()
+        uvicorn.run(composed.app, **common)  # type: ignore[arg-type]
+        return
+    composed.store.dispose()
+    os.environ[_WORKER_SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run("procplan.server:worker_app", factory=True, workers=settings.workers, **common)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from procplan import __version__
 from procplan.api.deps import AppContext
@@ -13,6 +15,18 @@ from procplan.api.errors import install_error_handlers
 from procplan.api.routes import procplan_compat, v1_bookings, v1_cluster
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+API_PREFIX = "/api"
+
+
+class _WebMount(Mount):
+    """The static mount at ``/`` that leaves ``/api/...`` to the router: a known API path with
+    another method gets the router's JSON 405, an unknown one its JSON 404."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def create_app(context: AppContext, web_root: Path | None = None) -> FastAPI:
@@ -32,5 +46,5 @@ def create_app(context: AppContext, web_root: Path | None = None) -> FastAPI:
     root = (web_root or DEFAULT_WEB_ROOT).resolve()
     if not root.is_dir():
         raise ValueError(f"web root '{root}' does not exist or is not a directory")
-    app.mount("/", StaticFiles(directory=root, html=True), name="web")
+    app.router.routes.append(_WebMount("/", StaticFiles(directory=root, html=True), name="web"))
     return app

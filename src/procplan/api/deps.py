@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from procplan.core.errors import InvalidRequest
+from procplan.core.errors import InvalidRequest, NotFound
 from procplan.core.timeutil import Instant, parse_instant
 from procplan.service.bookings import BookingService
 
@@ -44,6 +44,18 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise InvalidRequest("JSON payload must be an object")
     return payload
+
+
+# The widest integer the databases store (SQLite INTEGER, PostgreSQL BIGINT): larger ids
+# cannot exist, and binding them makes SQLite raise OverflowError (a 500) instead of a 404.
+SQL_INT_MAX = 2**63 - 1
+
+
+def known_booking_id(booking_id: int) -> int:
+    """``booking_id`` itself, or the ProcPlan 404 when it is outside the storable range."""
+    if not -SQL_INT_MAX - 1 <= booking_id <= SQL_INT_MAX:
+        raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
+    return booking_id
 
 
 def strict_int(value: object, message: str) -> int:

@@ -41,8 +41,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     default_message, code = _HTTP_CODES.get(exc.status_code, (str(exc.detail), "http_error"))
-    message = default_message if exc.detail in (None, "Not Found", "Method Not Allowed") else str(
-        exc.detail
+    message = (
+        default_message
+        if exc.detail in (None, "Not Found", "Method Not Allowed")
+        else str(exc.detail)
     )
     response = _respond(request, message, exc.status_code, code)
     if exc.headers:

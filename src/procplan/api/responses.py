@@ -14,7 +14,9 @@ from starlette.responses import Response
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """Encode ``payload`` once and send it as is (no response-model validation)."""
     return Response(
         orjson.dumps(payload), status_code=status, media_type=JSON_MEDIA_TYPE, headers=headers

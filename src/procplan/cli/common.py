@@ -7,6 +7,7 @@ shown), 2 means no server answered (or the command line was wrong, Click's usage
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,15 +31,23 @@ UrlOption = Annotated[
     str | None,
     typer.Option(
         "--url",
-        help="ProcPlan server URL [default: $PROCPLAN_URL, else http://127.0.0.1:8080]",
+        help="ProcPlan server URL (default: $PROCPLAN_URL, else http://127.0.0.1:8080)",
         show_default=False,
     ),
 ]
 
 
+PIPE_WIDTH = 160
+
+
 def console() -> Console:
-    """A stdout console built per call so that test runners capturing stdout see output."""
-    return Console(highlight=False)
+    """A stdout console built per call so that test runners capturing stdout see output.
+
+    Piped output gets a fixed wide width instead of Rich's 80 columns, so ``| grep`` and
+    ``| less`` see whole rows rather than truncated cells.
+    """
+    width = None if sys.stdout.isatty() else PIPE_WIDTH
+    return Console(highlight=False, width=width)
 
 
 def utc_now() -> datetime:

@@ -58,7 +58,7 @@ def _fetch_nodes(client: ProcPlanClient) -> list[dict[str, object]] | None:
     except InvalidResponse:
         sys.stderr.write("Server returned invalid JSON while listing nodes.\n")
         return None
-    return [node for node in nodes if isinstance(node, dict)]
+    return [node for node in nodes if isinstance(node, dict) and "id" in node]
 
 
 def _report(client: ProcPlanClient, node_id: str, start: datetime, end: datetime) -> str | None:

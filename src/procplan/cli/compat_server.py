@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse ProcPlan's flags and serve until interrupted."""
     args = _parser().parse_args(argv)
-    start_server(
+    return start_server(
         {
             "config": args.config,
             "database": args.database,
@@ -35,7 +35,6 @@ def main(argv: list[str] | None = None) -> int:
             "port": args.port,
         }
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -38,10 +38,10 @@ def _text(path: Path | None) -> str | None:
 @app.command()
 def server(
     host: Annotated[
-        str | None, typer.Option(help="Interface to bind [default: 127.0.0.1]", show_default=False)
+        str | None, typer.Option(help="Interface to bind (default: 127.0.0.1)", show_default=False)
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port [default: 8080]", show_default=False)
+        int | None, typer.Option(help="Port (default: 8080)", show_default=False)
     ] = None,
     db_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL, e.g. postgresql+psycopg://...")
@@ -53,9 +53,13 @@ def server(
         bool, typer.Option("--demo", help="Serve a demo topology (node-a: 4×A100, node-b: 8×H100)")
     ] = False,
     settings: Annotated[Path | None, typer.Option(help="Settings file (TOML)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Server processes sharing the port and database (default: 1)"),
+    ] = None,
 ) -> None:
     """Run a ProcPlan server (options override PROCPLAN_* variables and the settings file)."""
-    start_server(
+    code = start_server(
         {
             "host": host,
             "port": port,
@@ -65,8 +69,11 @@ def server(
             "web_root": _text(web_root),
             "demo": True if demo else None,
             "settings_file": _text(settings),
+            "workers": workers,
         }
     )
+    if code:
+        raise typer.Exit(code)
 
 
 if __name__ == "__main__":

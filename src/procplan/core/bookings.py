@@ -28,7 +28,7 @@ class BookingLimits:
 
 
 def human_duration(seconds: int) -> str:
-    """``3600`` → ``1 hour``, ``31 * DAY`` → ``31 days``: limits are shown in the largest whole unit."""
+    """``3600`` → ``1 hour``, ``31 * DAY`` → ``31 days``: a limit in its largest whole unit."""
     for unit, name in ((DAY, "day"), (HOUR, "hour"), (MINUTE, "minute")):
         if seconds >= unit and seconds % unit == 0:
             count = seconds // unit
@@ -97,8 +97,7 @@ def validate_request(
         raise InvalidRequest(f"Unknown node id '{req.node_id}'", code="unknown_node")
     if req.start < now - limits.max_past_s:
         raise InvalidRequest(
-            "Booking start must not be more than "
-            f"{human_duration(limits.max_past_s)} in the past",
+            f"Booking start must not be more than {human_duration(limits.max_past_s)} in the past",
             code="start_in_past",
         )
     if req.end - req.start > limits.max_duration_s:
@@ -118,7 +117,6 @@ def validate_window(
         raise InvalidRequest("Availability end must be after start", code="invalid_window")
     if end - start > limits.max_window_s:
         raise InvalidRequest(
-            "Availability window must not be longer than "
-            f"{human_duration(limits.max_window_s)}",
+            f"Availability window must not be longer than {human_duration(limits.max_window_s)}",
             code="window_too_long",
         )

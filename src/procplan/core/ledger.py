@@ -128,9 +128,7 @@ class Ledger:
             if claim.end <= claim.start:
                 raise InvalidRequest("Claim end must be after start", code="invalid_window")
             clash = not self.is_free(claim.gpu_id, claim.start, claim.end) or any(
-                other.gpu_id == claim.gpu_id
-                and other.start < claim.end
-                and claim.start < other.end
+                other.gpu_id == claim.gpu_id and other.start < claim.end and claim.start < other.end
                 for other in batch[:i]
             )
             if clash:

@@ -48,19 +48,18 @@ def _type_name(value: object) -> str:
 def _check_text(value: str, what: str) -> None:
     bad = _control_char(value)
     if bad is not None:
-        raise TopologyError(
-            f"{what} {value!r} contains a control character (U+{ord(bad):04X})"
-        )
+        raise TopologyError(f"{what} {value!r} contains a control character (U+{ord(bad):04X})")
 
 
 def _required_id(raw: dict[str, Any], what: str, where: str) -> str:
-    """A non-empty string id without control characters; surrounding whitespace is dropped."""
+    """A non-empty string id without control characters; surrounding spaces are dropped (only
+    spaces: a stray tab or newline is reported, not silently removed)."""
     value = raw.get("id")
     if value is None:
         raise TopologyError(f"{what} id must not be empty ({where})")
     if not isinstance(value, str):
         raise TopologyError(f"{what} id must be a string, got {_type_name(value)} ({where})")
-    value = value.strip()
+    value = value.strip(" ")
     if not value:
         raise TopologyError(f"{what} id must not be empty ({where})")
     _check_text(value, f"{what} id")
@@ -74,7 +73,7 @@ def _optional_text(raw: dict[str, Any], key: str, default: str, what: str) -> st
         return default
     if not isinstance(value, str):
         raise TopologyError(f"{what} must be a string, got {_type_name(value)}")
-    value = value.strip()
+    value = value.strip(" ")
     if not value:
         return default
     _check_text(value, what)

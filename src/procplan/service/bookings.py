@@ -20,7 +20,6 @@ from procplan.store.bookings_repo import BookingFilter, BookingStore
 from procplan.store.engine import Store
 from procplan.store.topology_repo import load_topology, sync_topology, topology_version
 
-
 GRANULARITIES = ("hour", "day")
 
 
@@ -130,12 +129,16 @@ class BookingService:
         return booking
 
     def list(self, flt: BookingFilter) -> tuple[list[Booking], int]:
-        return self.bookings.list(flt)
+        return self.bookings.page(flt)
 
     def create(self, req: BookingRequest, *, whole_hours: bool) -> Booking:
-        node = self.topology().node(req.node_id)
-        validate_request(req, node, self.clock.now(), self.limits, whole_hours=whole_hours)
-        return self.bookings.create(req, self.clock.now())
+        """Validate (inside the write transaction, against the stored node) and book."""
+        now = self.clock.now()
+
+        def check(node: Node | None) -> None:
+            validate_request(req, node, now, self.limits, whole_hours=whole_hours)
+
+        return self.bookings.create(req, now, check)
 
     def release(self, booking_id: int, *, whole_hours: bool) -> Booking:
         """Early release: status completed, end truncated to now (rule 5 of the ledger).

@@ -8,38 +8,33 @@ lock and would reject an overlap through the ``claims_no_overlap`` exclusion con
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from procplan.core.errors import Conflict, NotFound
 from procplan.core.ledger import Ledger, select_free_gpus
-from procplan.core.model import Booking, BookingRequest, BookingStatus, Claim, Priority
+from procplan.core.model import (
+    Booking,
+    BookingRequest,
+    BookingStatus,
+    Claim,
+    Gpu,
+    Node,
+)
 from procplan.core.timeutil import DAY, Instant
 from procplan.store.engine import Store
+from procplan.store.ledger_mirror import BookingMirror
+from procplan.store.rows import booking_select, row_to_booking
 from procplan.store.tables import GPU_ID_SEPARATOR, bookings, claims, gpus, meta, nodes, users
 
-# Best-fit placement looks this far around the window for the neighbouring claims.
-_FIT_HORIZON_S = 14 * DAY
-_PRIORITIES = {int(p): p for p in Priority}
-_STATUSES = {s.value: s for s in BookingStatus}
-
-_BOOKING_COLUMNS = (
-    bookings.c.id,
-    nodes.c.id,
-    bookings.c.gpu_ids,
-    bookings.c.start_s,
-    bookings.c.end_s,
-    users.c.name,
-    bookings.c.label,
-    bookings.c.priority,
-    bookings.c.status,
-    bookings.c.created_at,
-)
+# Best-fit placement looks this far around the window for the neighbouring claims: enough to
+# pack bookings tightly within a day, without reading weeks of claims on every booking.
+_FIT_HORIZON_S = DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,24 +51,37 @@ class BookingFilter:
     offset: int = 0
 
 
-def _booking_select():  # type: ignore[no-untyped-def]
-    return select(*_BOOKING_COLUMNS).join_from(bookings, nodes).join(users)
-
-
-def _to_booking(row: Sequence[object]) -> Booking:
-    bid, node_id, gpu_ids, start, end, user, label, priority, status, created = row
-    return Booking(
-        bid,  # type: ignore[arg-type]
-        node_id,  # type: ignore[arg-type]
-        tuple(str(gpu_ids).split(GPU_ID_SEPARATOR)),
-        start,  # type: ignore[arg-type]
-        end,  # type: ignore[arg-type]
-        user,  # type: ignore[arg-type]
-        label,  # type: ignore[arg-type]
-        _PRIORITIES[priority],  # type: ignore[index]
-        _STATUSES[status],  # type: ignore[index]
-        created,  # type: ignore[arg-type]
-    )
+# Statements of the write path, built once: constructing SQLAlchemy expressions per call cost
+# more than executing them.
+_GET_BOOKING = booking_select().where(bookings.c.id == bindparam("booking_id"))
+_NODE_GPUS = (
+    select(nodes.c.pk, gpus.c.id, gpus.c.pk)
+    .select_from(nodes)
+    .outerjoin(gpus, (gpus.c.node_pk == nodes.c.pk) & gpus.c.retired.is_(False))
+    .where(nodes.c.id == bindparam("node_id"))
+    .where(nodes.c.retired.is_(False))
+    .order_by(gpus.c.position, gpus.c.pk)
+)
+_ACTIVE_CLAIMS = (
+    select(claims.c.gpu_pk, claims.c.start_s, claims.c.end_s, claims.c.booking_id)
+    .where(claims.c.gpu_pk.in_(bindparam("gpu_pks", expanding=True)))
+    .where(claims.c.active.is_(True))
+    .where(claims.c.start_s < bindparam("end"))
+    .where(claims.c.end_s > bindparam("start"))
+)
+_USER_PK = select(users.c.pk).where(users.c.name == bindparam("name"))
+_NEXT_LEDGER_VERSION = (
+    update(meta)
+    .where(meta.c.key == "ledger_version")
+    .values(value=meta.c.value + 1)
+    .returning(meta.c.value)
+)
+_RAISE_MAX_SPAN = (
+    update(meta)
+    .where(meta.c.key == "max_span")
+    .where(meta.c.value < bindparam("span"))
+    .values(value=bindparam("span"))
+)
 
 
 class BookingStore:
@@ -81,6 +89,7 @@ class BookingStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.mirror = BookingMirror(store)
 
     # ---- reads -------------------------------------------------------------------------
 
@@ -88,30 +97,15 @@ class BookingStore:
         with self.store.read() as conn:
             return _get(conn, booking_id)
 
-    def window(
-        self, node_ids: Sequence[str] | None, start: Instant, end: Instant
-    ) -> list[Booking]:
-        """Bookings of any status overlapping ``[start, end)``, ordered by (start, id).
+    def window(self, node_ids: Sequence[str] | None, start: Instant, end: Instant) -> list[Booking]:
+        """Bookings of any status overlapping ``[start, end)``: grouped by node, each node's
+        in (start, id) order. Served from the in-memory mirror, synced to the last commit
+        first (see ``ledger_mirror``)."""
+        return self.mirror.window(node_ids, start, end)
 
-        ``max_span`` (the longest booking ever written) turns the overlap test into a bounded
-        range scan on ``start_s`` instead of a scan of all history.
-        """
-        span = select(meta.c.value).where(meta.c.key == "max_span").scalar_subquery()
-        query = (
-            _booking_select()
-            .where(bookings.c.start_s < end)
-            .where(bookings.c.start_s >= start - span)
-            .where(bookings.c.end_s > start)
-            .order_by(bookings.c.start_s, bookings.c.id)
-        )
-        if node_ids is not None:
-            query = query.where(nodes.c.id.in_(list(node_ids)))
-        with self.store.read() as conn:
-            return [_to_booking(row) for row in conn.execute(query)]
-
-    def list(self, flt: BookingFilter) -> tuple[list[Booking], int]:
+    def page(self, flt: BookingFilter) -> tuple[list[Booking], int]:
         """A filtered page of bookings (newest start first) and the total count."""
-        query = _booking_select()
+        query = booking_select()
         if flt.node_id is not None:
             query = query.where(nodes.c.id == flt.node_id)
         if flt.user is not None:
@@ -132,38 +126,64 @@ class BookingStore:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             page = query.order_by(bookings.c.start_s.desc(), bookings.c.id.desc())
             rows = conn.execute(page.limit(flt.limit).offset(flt.offset))
-            return [_to_booking(row) for row in rows], int(total)
+            return [row_to_booking(row) for row in rows], int(total)
 
     def all_active_claims(self) -> list[Claim]:
         """Every active claim (the overlap audit reads this)."""
-        query = select(gpus.c.id, claims.c.start_s, claims.c.end_s, claims.c.booking_id).join(
-            gpus
-        )
+        query = select(gpus.c.id, claims.c.start_s, claims.c.end_s, claims.c.booking_id).join(gpus)
         with self.store.read() as conn:
             rows = conn.execute(query.where(claims.c.active.is_(True)))
             return [Claim(g, s, e, b) for g, s, e, b in rows]
 
     # ---- writes ------------------------------------------------------------------------
 
-    def create(self, req: BookingRequest, now: Instant) -> Booking:
-        """Check the ledger and insert the booking with its claims, atomically."""
+    def create(
+        self, req: BookingRequest, now: Instant, check: Callable[[Node | None], None]
+    ) -> Booking:
+        """Validate against the node as stored, check the ledger and insert, atomically.
+
+        ``check`` is the caller's validation (the pure core's ``validate_request``), run on
+        the node read in this very transaction so that a concurrent topology change cannot
+        slip between the validation and the write.
+        """
         try:
             with self.store.write() as conn:
-                node_pk, gpu_pks = _node_gpus(conn, req.node_id)
+                found = _find_node_gpus(conn, req.node_id)
+                check(None if found is None else _as_node(req.node_id, found[1]))
+                if found is None:  # pragma: no cover - check() rejects unknown nodes
+                    raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
+                node_pk, gpu_pks = found
                 _lock_node(self.store, conn, node_pk)
                 chosen = _choose_gpus(conn, req, gpu_pks)
                 booking_id = _insert(conn, req, node_pk, chosen, gpu_pks, now)
-                return _get_required(conn, booking_id)
         except IntegrityError as exc:
             raise _overlap_conflict(exc) from exc
+        return Booking(
+            booking_id,
+            req.node_id,
+            tuple(chosen),
+            req.start,
+            req.end,
+            req.user,
+            req.label,
+            req.priority,
+            BookingStatus.ACTIVE,
+            now,
+        )
 
-    def finish(self, booking_id: int, status: BookingStatus, end: Instant | None, now: Instant) -> Booking:
+    def finish(
+        self, booking_id: int, status: BookingStatus, end: Instant | None, now: Instant
+    ) -> Booking:
         """Move an active booking to ``status``; a new ``end`` truncates it (early release)."""
         with self.store.write() as conn:
             current = _get(conn, booking_id)
             if current is None or not current.is_active:
                 raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
-            values: dict[str, object] = {"status": status.value, "updated_at": now}
+            values: dict[str, object] = {
+                "status": status.value,
+                "updated_at": now,
+                "version": next_ledger_version(conn),
+            }
             claim_values: dict[str, object] = {"active": False}
             if end is not None:
                 values["end_s"] = end
@@ -188,7 +208,7 @@ class BookingStore:
                 conn.execute(
                     update(bookings)
                     .where(bookings.c.id == booking_id)
-                    .values(end_s=new_end, updated_at=now)
+                    .values(end_s=new_end, updated_at=now, version=next_ledger_version(conn))
                 )
                 conn.execute(
                     update(claims).where(claims.c.booking_id == booking_id).values(end_s=new_end)
@@ -200,8 +220,8 @@ class BookingStore:
 
 
 def _get(conn: Connection, booking_id: int) -> Booking | None:
-    row = conn.execute(_booking_select().where(bookings.c.id == booking_id)).first()
-    return None if row is None else _to_booking(row)
+    row = conn.execute(_GET_BOOKING, {"booking_id": booking_id}).first()
+    return None if row is None else row_to_booking(row)
 
 
 def _get_required(conn: Connection, booking_id: int) -> Booking:
@@ -211,20 +231,24 @@ def _get_required(conn: Connection, booking_id: int) -> Booking:
     return booking
 
 
-def _node_gpus(conn: Connection, node_id: str) -> tuple[int, dict[str, int]]:
+def _find_node_gpus(conn: Connection, node_id: str) -> tuple[int, dict[str, int]] | None:
     """The node's primary key and its active GPUs (id -> pk) in configuration order."""
-    node_pk = conn.execute(
-        select(nodes.c.pk).where(nodes.c.id == node_id).where(nodes.c.retired.is_(False))
-    ).scalar()
-    if node_pk is None:
+    rows = conn.execute(_NODE_GPUS, {"node_id": node_id}).all()
+    if not rows:
+        return None
+    return int(rows[0][0]), {gpu_id: pk for _, gpu_id, pk in rows if gpu_id is not None}
+
+
+def _node_gpus(conn: Connection, node_id: str) -> tuple[int, dict[str, int]]:
+    found = _find_node_gpus(conn, node_id)
+    if found is None:
         raise NotFound(f"Unknown node id '{node_id}'", code="unknown_node")
-    rows = conn.execute(
-        select(gpus.c.id, gpus.c.pk)
-        .where(gpus.c.node_pk == node_pk)
-        .where(gpus.c.retired.is_(False))
-        .order_by(gpus.c.position, gpus.c.pk)
-    )
-    return int(node_pk), {gpu_id: pk for gpu_id, pk in rows}
+    return found
+
+
+def _as_node(node_id: str, gpu_pks: dict[str, int]) -> Node:
+    """The node as far as booking validation needs it: its id and GPU ids, in order."""
+    return Node(node_id, node_id, tuple(Gpu(gpu_id, index=i) for i, gpu_id in enumerate(gpu_pks)))
 
 
 def _lock_node(store: Store, conn: Connection, node_pk: int) -> None:
@@ -233,18 +257,10 @@ def _lock_node(store: Store, conn: Connection, node_pk: int) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(1, :node)"), {"node": node_pk})
 
 
-def _ledger_for(
-    conn: Connection, gpu_pks: dict[str, int], start: Instant, end: Instant
-) -> Ledger:
+def _ledger_for(conn: Connection, gpu_pks: dict[str, int], start: Instant, end: Instant) -> Ledger:
     """The active claims on these GPUs overlapping ``[start, end)``."""
     by_pk = {pk: gpu_id for gpu_id, pk in gpu_pks.items()}
-    rows = conn.execute(
-        select(claims.c.gpu_pk, claims.c.start_s, claims.c.end_s, claims.c.booking_id)
-        .where(claims.c.gpu_pk.in_(list(by_pk)))
-        .where(claims.c.active.is_(True))
-        .where(claims.c.start_s < end)
-        .where(claims.c.end_s > start)
-    )
+    rows = conn.execute(_ACTIVE_CLAIMS, {"gpu_pks": list(by_pk), "start": start, "end": end})
     return Ledger(Claim(by_pk[pk], s, e, b) for pk, s, e, b in rows)
 
 
@@ -260,9 +276,7 @@ def _check_free(
             )
 
 
-def _choose_gpus(
-    conn: Connection, req: BookingRequest, gpu_pks: dict[str, int]
-) -> tuple[str, ...]:
+def _choose_gpus(conn: Connection, req: BookingRequest, gpu_pks: dict[str, int]) -> tuple[str, ...]:
     if req.gpu_ids:
         _check_free(conn, req.gpu_ids, gpu_pks, req.start, req.end)
         return tuple(req.gpu_ids)
@@ -275,11 +289,15 @@ def _choose_gpus(
 
 
 def _user_pk(conn: Connection, name: str, now: Instant) -> int:
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-    conn.execute(
-        dialect_insert(users).values(name=name, created_at=now).on_conflict_do_nothing()
-    )
-    return int(conn.execute(select(users.c.pk).where(users.c.name == name)).scalar_one())
+    """The user's key, creating the user on first use (race-free on both dialects)."""
+    pk = conn.execute(_USER_PK, {"name": name}).scalar()
+    if pk is None:
+        dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+        conn.execute(
+            dialect_insert(users).values(name=name, created_at=now).on_conflict_do_nothing()
+        )
+        pk = conn.execute(_USER_PK, {"name": name}).scalar_one()
+    return int(pk)
 
 
 def _insert(
@@ -303,6 +321,7 @@ def _insert(
             gpu_ids=GPU_ID_SEPARATOR.join(chosen),
             created_at=now,
             updated_at=now,
+            version=next_ledger_version(conn),
         )
         .returning(bookings.c.id)
     ).scalar_one()
@@ -323,17 +342,27 @@ def _insert(
     return int(booking_id)
 
 
+def next_ledger_version(conn: Connection) -> int:
+    """Bump ``ledger_version`` for this write transaction and return the new value.
+
+    The UPDATE locks the meta row until commit, so versions become visible in commit order
+    (PostgreSQL's concurrent writers queue here; SQLite has one writer anyway): a reader that
+    has seen version N has seen every change up to N.
+    """
+    return int(conn.execute(_NEXT_LEDGER_VERSION).scalar_one())
+
+
 def _raise_max_span(conn: Connection, span: int) -> None:
-    conn.execute(
-        update(meta)
-        .where(meta.c.key == "max_span")
-        .where(meta.c.value < span)
-        .values(value=span)
-    )
+    conn.execute(_RAISE_MAX_SPAN, {"span": span})
 
 
-def _overlap_conflict(exc: IntegrityError) -> Conflict:
-    """The exclusion constraint fired: report it as the ordinary booking conflict."""
+def _overlap_conflict(exc: IntegrityError) -> Exception:
+    """The exclusion constraint fired: report it as the ordinary booking conflict.
+
+    Any other integrity error is a bug, not a conflict, and is passed on unchanged.
+    """
+    if "claims_no_overlap" not in str(exc.orig):
+        return exc
     return Conflict(
         "One or more GPUs are already booked for the requested window", code="gpu_conflict"
     )

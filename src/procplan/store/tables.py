@@ -80,18 +80,20 @@ bookings = Table(
     Column("gpu_ids", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # The ``ledger_version`` of the transaction that last wrote this row: lets every server
+    # process bring its in-memory ledger up to date by reading only what changed.
+    Column("version", BigInteger, nullable=False),
     Index("ix_bookings_node_start", "node_pk", "start_s"),
     Index("ix_bookings_start", "start_s"),
     Index("ix_bookings_user", "user_pk"),
+    Index("ix_bookings_version", "version"),
 )
 
 claims = Table(
     "claims",
     metadata,
     Column("pk", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "booking_id", Integer, ForeignKey("bookings.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("booking_id", Integer, ForeignKey("bookings.id", ondelete="CASCADE"), nullable=False),
     Column("gpu_pk", Integer, ForeignKey("gpus.pk"), nullable=False),
     Column("start_s", BigInteger, nullable=False),
     Column("end_s", BigInteger, nullable=False),
@@ -101,8 +103,9 @@ claims = Table(
 )
 
 # Small key/value facts kept in the same transactions as the rows they describe:
-# ``max_span`` (longest booking ever written, bounds window queries) and
-# ``topology_version`` (bumped on every topology change so other processes reload).
+# ``max_span`` (longest booking ever written, bounds window queries),
+# ``topology_version`` (bumped on every topology change so other processes reload) and
+# ``ledger_version`` (bumped by every booking write; its row lock orders the versions by commit).
 meta = Table(
     "meta",
     metadata,

@@ -13,7 +13,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.deps import ctx, json_object, parse_time, request_user, strict_int
+from procplan.api.deps import (
+    ctx,
+    json_object,
+    known_booking_id,
+    parse_time,
+    request_user,
+    strict_int,
+)
 from procplan.api.responses import json_response
 from procplan.core import calendar
 from procplan.core.errors import DomainError, InvalidRequest
@@ -143,7 +150,7 @@ async def mark_done(request: Request) -> Response:
     raw = body.get("booking_id")
     if raw is None:
         raise InvalidRequest("'booking_id' is required")
-    booking_id = strict_int(raw, "'booking_id' must be an integer")
+    booking_id = known_booking_id(strict_int(raw, "'booking_id' must be an integer"))
     await run_in_threadpool(ctx(request).bookings.release, booking_id, whole_hours=True)
     return json_response({"booking_id": booking_id, "status": "completed"})
 
@@ -156,7 +163,7 @@ async def delete_without_id() -> Response:
 
 @router.delete("/api/bookings/{raw_id}")
 async def delete_booking(request: Request, raw_id: str) -> Response:
-    booking_id = strict_int(raw_id, "Booking id must be an integer")
+    booking_id = known_booking_id(strict_int(raw_id, "Booking id must be an integer"))
     await run_in_threadpool(ctx(request).bookings.cancel, booking_id)
     return json_response({"booking_id": booking_id, "status": "cancelled"})
 

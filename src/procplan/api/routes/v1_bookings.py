@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.deps import ctx, parse_time, request_user
+from procplan.api.deps import SQL_INT_MAX, ctx, parse_time, request_user
 from procplan.api.responses import json_response
 from procplan.api.schemas import BookingCreate, BookingPatch, booking_v1
 from procplan.core.errors import InvalidRequest
@@ -17,6 +17,9 @@ from procplan.core.timeutil import MINUTE
 from procplan.store.bookings_repo import BookingFilter
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
+
+# Ids outside the databases' integer range are a 400 (validation), not an overflow (500).
+BookingId = Annotated[int, Path(ge=-SQL_INT_MAX - 1, le=SQL_INT_MAX)]
 
 
 def _priority(value: str) -> Priority:
@@ -47,7 +50,7 @@ async def list_bookings(
     start: str | None = None,
     end: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
 ) -> Response:
     """Bookings newest first; ``start``/``end`` keep those overlapping the window."""
     flt = BookingFilter(
@@ -65,7 +68,7 @@ async def list_bookings(
 
 
 @router.get("/bookings/{booking_id}")
-async def get_booking(request: Request, booking_id: int) -> Response:
+async def get_booking(request: Request, booking_id: BookingId) -> Response:
     booking = await run_in_threadpool(ctx(request).bookings.get, booking_id)
     return json_response(booking_v1(booking))
 
@@ -102,22 +105,20 @@ async def create_booking(request: Request, body: BookingCreate) -> Response:
 
 
 @router.patch("/bookings/{booking_id}")
-async def patch_booking(request: Request, booking_id: int, body: BookingPatch) -> Response:
+async def patch_booking(request: Request, booking_id: BookingId, body: BookingPatch) -> Response:
     new_end = parse_time(body.end, "end: ")
     booking = await run_in_threadpool(ctx(request).bookings.change_end, booking_id, new_end)
     return json_response(booking_v1(booking))
 
 
 @router.post("/bookings/{booking_id}/release")
-async def release_booking(request: Request, booking_id: int) -> Response:
-    booking = await run_in_threadpool(
-        ctx(request).bookings.release, booking_id, whole_hours=False
-    )
+async def release_booking(request: Request, booking_id: BookingId) -> Response:
+    booking = await run_in_threadpool(ctx(request).bookings.release, booking_id, whole_hours=False)
     return json_response(booking_v1(booking))
 
 
 @router.post("/bookings/{booking_id}/cancel")
 @router.delete("/bookings/{booking_id}")
-async def cancel_booking(request: Request, booking_id: int) -> Response:
+async def cancel_booking(request: Request, booking_id: BookingId) -> Response:
     booking = await run_in_threadpool(ctx(request).bookings.cancel, booking_id)
     return json_response(booking_v1(booking))

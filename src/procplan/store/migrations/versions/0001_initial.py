@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("gpu_ids", sa.Text, nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("updated_at", sa.BigInteger, nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_bookings"),
         sa.ForeignKeyConstraint(["node_pk"], ["nodes.pk"], name="fk_bookings_node_pk_nodes"),
         sa.ForeignKeyConstraint(["user_pk"], ["users.pk"], name="fk_bookings_user_pk_users"),
@@ -71,6 +72,7 @@ def upgrade() -> None:
     op.create_index("ix_bookings_node_start", "bookings", ["node_pk", "start_s"])
     op.create_index("ix_bookings_start", "bookings", ["start_s"])
     op.create_index("ix_bookings_user", "bookings", ["user_pk"])
+    op.create_index("ix_bookings_version", "bookings", ["version"])
     op.create_table(
         "claims",
         sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
@@ -81,7 +83,9 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean, nullable=False),
         sa.PrimaryKeyConstraint("pk", name="pk_claims"),
         sa.ForeignKeyConstraint(
-            ["booking_id"], ["bookings.id"], name="fk_claims_booking_id_bookings",
+            ["booking_id"],
+            ["bookings.id"],
+            name="fk_claims_booking_id_bookings",
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(["gpu_pk"], ["gpus.pk"], name="fk_claims_gpu_pk_gpus"),
@@ -96,7 +100,11 @@ def upgrade() -> None:
     )
     op.bulk_insert(
         sa.table("meta", sa.column("key", sa.String), sa.column("value", sa.BigInteger)),
-        [{"key": "max_span", "value": 0}, {"key": "topology_version", "value": 0}],
+        [
+            {"key": "max_span", "value": 0},
+            {"key": "topology_version", "value": 0},
+            {"key": "ledger_version", "value": 0},
+        ],
     )
     if op.get_bind().dialect.name == "postgresql":
         # Rule 1 of the ledger, enforced by the database itself: two active booking claims

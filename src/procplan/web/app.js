@@ -1,0 +1,172 @@
+// app.js — ProcPlan weekly planner: state, header controls, the 15 s live refresh, and the
+// glue between the grid, the booking dialog, the details panel and the API.
+import { cancelBooking, createBooking, currentUser, getCalendar, getNodes, releaseBooking, saveUser } from './api.js';
+import { toast } from './dom.js';
+import { attachInteractions, renderGrid, updateNowLine } from './grid.js';
+import { setupBookingDialog, setupDetails } from './panels.js';
+import { WEEK, fmtClock, fmtWeek, mondayOf, toIso, todayIndex } from './time.js';
+
+const REFRESH_MS = 15_000;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  monday: mondayOf(Date.now()),
+  nodeId: '',        // '' = all nodes
+  nodes: [],         // from /api/v1/nodes
+  renderedKey: '',   // calendar JSON text + today's column: re-render only when it changes
+  bookings: new Map(), // booking id -> booking assembled from the calendar's claims
+  loadSeq: 0,        // drops responses of superseded requests
+  failing: false,    // the last refresh failed (toast once, not every 15 s)
+};
+
+const table = $('grid');
+const grid = attachInteractions(table, { onSelect: openBooking, onBooking: showBooking });
+const openDialog = setupBookingDialog($('booking-dialog'), submitBooking);
+const details = setupDetails($('details'), { onRelease: release, onCancel: cancel });
+
+/** Fetch the week's calendar; rebuild the grid only if the data (or today) changed. */
+async function refresh() {
+  if (grid.active) return; // never pull the rows from under a drag; the next tick catches up
+  const seq = ++state.loadSeq;
+  const ids = state.nodeId ? [state.nodeId] : [];
+  try {
+    const { data, text } = await getCalendar(toIso(state.monday), toIso(state.monday + WEEK), ids);
+    if (seq !== state.loadSeq) return;
+    const now = Date.now();
+    const key = `${todayIndex(state.monday, now)}|${text}`;
+    if (key !== state.renderedKey && !grid.active) {
+      state.renderedKey = key;
+      state.bookings = indexBookings(data);
+      renderGrid(table, data, state.monday, now);
+      syncDetails();
+    }
+    updateNowLine(table, now);
+    $('updated').textContent = `Updated ${fmtClock(now)} UTC · refreshes every 15 s`;
+    if (state.failing) toast('Connection to the server restored.', 'success');
+    state.failing = false;
+  } catch (err) {
+    if (seq !== state.loadSeq) return;
+    if (!state.failing) toast(`Could not load the calendar: ${err.message}`, 'error');
+    state.failing = true;
+  }
+}
+
+/** One booking object per booking id, with every GPU it holds in the calendar. */
+function indexBookings(calendar) {
+  const bookings = new Map();
+  for (const node of calendar.nodes) {
+    for (const gpu of node.gpus) {
+      for (const claim of gpu.claims) {
+        const known = bookings.get(claim.booking_id);
+        if (known) known.gpu_ids.push(gpu.id);
+        else bookings.set(claim.booking_id, { ...claim, id: claim.booking_id, node_id: node.id, gpu_ids: [gpu.id] });
+      }
+    }
+  }
+  return bookings;
+}
+
+function syncDetails() {
+  const id = details.shownId();
+  if (id !== null && state.bookings.has(id)) details.show(state.bookings.get(id), { focus: false });
+}
+
+function setWeek(monday) {
+  state.monday = monday;
+  $('week-label').textContent = `${fmtWeek(monday)} (UTC)`;
+  refresh();
+}
+
+function openBooking(selection) {
+  const node = state.nodes.find((n) => n.id === selection.nodeId);
+  if (!node) {
+    toast('The node list is not loaded; reload the page.', 'error');
+    return;
+  }
+  if (!currentUser()) {
+    toast('Enter your name in the header before booking.', 'error');
+    $('user-name').focus();
+    return;
+  }
+  openDialog(node, selection);
+}
+
+/** POST the booking; toast the result. Resolves true when the dialog may close. */
+async function submitBooking(payload) {
+  try {
+    const { booking, conflicts_with_jobs: conflicts = [] } = await createBooking(payload);
+    const gpus = booking.gpu_ids.length === 1 ? '1 GPU' : `${booking.gpu_ids.length} GPUs`;
+    toast(`Booked #${booking.id}: ${gpus} on ${booking.node_id}.`, 'success');
+    if (conflicts.length) toast(`This booking will preempt ${conflicts.length} running job(s).`, 'info');
+    await refresh();
+    return true;
+  } catch (err) {
+    toast(err.message, 'error');
+    return false;
+  }
+}
+
+function showBooking(id) {
+  const booking = state.bookings.get(id);
+  if (booking) details.show(booking);
+}
+
+async function release(id) {
+  try {
+    const booking = await releaseBooking(id);
+    toast(`Booking #${booking.id} released.`, 'success');
+    details.show(booking, { focus: false });
+    await refresh();
+  } catch (err) {
+    toast(err.message, 'error');
+  }
+}
+
+async function cancel(id) {
+  try {
+    const booking = await cancelBooking(id);
+    toast(`Booking #${booking.id} cancelled.`, 'success');
+    details.hide();
+    await refresh();
+  } catch (err) {
+    toast(err.message, 'error');
+  }
+}
+
+async function loadNodes() {
+  try {
+    state.nodes = await getNodes();
+  } catch (err) {
+    toast(`Could not load nodes: ${err.message}`, 'error');
+    return;
+  }
+  const select = $('node-filter');
+  for (const node of state.nodes) select.append(new Option(`${node.name} (${node.id})`, node.id));
+}
+
+function wireHeader() {
+  $('week-prev').addEventListener('click', () => setWeek(state.monday - WEEK));
+  $('week-next').addEventListener('click', () => setWeek(state.monday + WEEK));
+  $('week-today').addEventListener('click', () => setWeek(mondayOf(Date.now())));
+  $('node-filter').addEventListener('change', (ev) => {
+    state.nodeId = ev.target.value;
+    refresh();
+  });
+  const user = $('user-name');
+  user.value = currentUser();
+  user.addEventListener('input', () => saveUser(user.value));
+}
+
+function startLiveRefresh() {
+  setInterval(() => {
+    if (document.visibilityState === 'visible') refresh();
+  }, REFRESH_MS);
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') refresh();
+  });
+}
+
+wireHeader();
+await loadNodes();
+setWeek(state.monday);
+startLiveRefresh();

@@ -1,0 +1,133 @@
+// panels.js — the booking form (a modal <dialog>) and the booking details panel.
+// Both only collect input and show data; app.js talks to the API through the callbacks.
+import { el, loadPref, savePref } from './dom.js';
+import { fmtDateTime, fromInputValue, parseIso, toInputValue, toIso } from './time.js';
+
+const LAST_KEY = 'procplan.lastBooking';
+
+/**
+ * Wire the booking dialog. `submit(payload)` resolves true on success (dialog closes) or
+ * false (dialog stays open so the user can fix it). Returns open(node, selection).
+ */
+export function setupBookingDialog(dialog, submit) {
+  const form = dialog.querySelector('form');
+  let node = null;
+  let opener = null;
+
+  dialog.querySelector('#bf-cancel').addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => {
+    if (opener?.isConnected) opener.focus();
+  });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const payload = readForm(form, node);
+    if (typeof payload === 'string') {
+      form.querySelector('.form-error')?.remove();
+      form.querySelector('.actions').before(el('p', { class: 'form-error', role: 'alert' }, payload));
+      return;
+    }
+    const button = form.querySelector('[type=submit]');
+    button.disabled = true;
+    try {
+      if (await submit(payload)) {
+        savePref(LAST_KEY, { label: payload.label ?? '', priority: payload.priority });
+        dialog.close();
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  return function open(targetNode, { gpuIds, start, end }) {
+    node = targetNode;
+    opener = document.activeElement;
+    fillForm(form, node, gpuIds, start, end);
+    dialog.showModal();
+  };
+}
+
+function fillForm(form, node, gpuIds, start, end) {
+  const last = loadPref(LAST_KEY, {});
+  form.querySelector('.form-error')?.remove();
+  form.querySelector('#bf-node').textContent = `${node.name} (${node.id})`;
+  const box = form.querySelector('#bf-gpus');
+  box.replaceChildren(el('legend', {}, 'GPUs'), ...node.gpus.map((gpu) => el('label', { class: 'check' },
+    el('input', { type: 'checkbox', name: 'gpu', value: gpu.id, checked: gpuIds.includes(gpu.id) }),
+    ` GPU ${gpu.index} (${gpu.kind})`)));
+  form.elements.start.value = toInputValue(start);
+  form.elements.end.value = toInputValue(end);
+  form.elements.priority.value = ['low', 'medium', 'high'].includes(last.priority) ? last.priority : 'medium';
+  form.elements.label.value = typeof last.label === 'string' ? last.label : '';
+}
+
+/** The POST /api/v1/bookings body, or an error message for the user. */
+function readForm(form, node) {
+  const gpuIds = [...form.querySelectorAll('input[name=gpu]:checked')].map((box) => box.value);
+  const start = fromInputValue(form.elements.start.value);
+  const end = fromInputValue(form.elements.end.value);
+  if (!gpuIds.length) return 'Choose at least one GPU.';
+  if (Number.isNaN(start) || Number.isNaN(end)) return 'Start and end must be valid dates.';
+  if (end <= start) return 'End must be after start.';
+  const label = form.elements.label.value.trim();
+  return {
+    node_id: node.id, gpu_ids: gpuIds, start: toIso(start), end: toIso(end),
+    priority: form.elements.priority.value, label: label || undefined,
+  };
+}
+
+/**
+ * Wire the details panel. Callbacks get the booking id. Returns {show(booking), hide(),
+ * shownId()}; a booking is {id, node_id, gpu_ids, start, end, user, label, priority, status}.
+ */
+export function setupDetails(panel, { onRelease, onCancel }) {
+  let booking = null;
+  let opener = null;
+  const release = panel.querySelector('#details-release');
+  const cancel = panel.querySelector('#details-cancel');
+
+  function hide() {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    const bar = booking && document.querySelector(`button.bar[data-booking="${Number(booking.id)}"]`);
+    booking = null;
+    (opener?.isConnected ? opener : bar)?.focus();
+  }
+  function show(next, { focus = true } = {}) {
+    booking = next;
+    render(panel, booking);
+    const active = booking.status === 'active';
+    const now = Date.now();
+    // Release ends a running booking now; one that has not started is cancelled instead.
+    release.hidden = !active || parseIso(booking.start) > now || parseIso(booking.end) <= now;
+    cancel.hidden = !active;
+    if (focus) {
+      opener = document.activeElement;
+      panel.hidden = false;
+      panel.focus();
+    }
+  }
+  panel.querySelector('#details-close').addEventListener('click', hide);
+  panel.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') hide(); });
+  release.addEventListener('click', () => onRelease(booking.id));
+  cancel.addEventListener('click', () => {
+    if (window.confirm(`Cancel booking #${booking.id} "${booking.label}"?`)) onCancel(booking.id);
+  });
+  return { show, hide, shownId: () => (panel.hidden ? null : booking?.id ?? null) };
+}
+
+function render(panel, booking) {
+  panel.querySelector('#details-title').textContent = booking.label || '(no label)';
+  const rows = [
+    ['Booking', `#${booking.id}`],
+    ['User', booking.user],
+    ['Priority', booking.priority],
+    ['Status', booking.status],
+    ['Node', booking.node_id],
+    ['GPUs', booking.gpu_ids.join(', ')],
+    ['Start', `${fmtDateTime(parseIso(booking.start))} UTC`],
+    ['End', `${fmtDateTime(parseIso(booking.end))} UTC`],
+  ];
+  panel.querySelector('#details-list').replaceChildren(
+    ...rows.flatMap(([term, value]) => [el('dt', {}, term), el('dd', {}, String(value))]));
+  panel.className = `details p-border-${['low', 'medium', 'high'].includes(booking.priority) ? booking.priority : 'unknown'}`;
+}

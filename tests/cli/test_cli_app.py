@@ -1,0 +1,192 @@
+"""The ``procplan`` Typer app against a canned server: requests sent, output, exit codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from procplan.cli.main import app
+from procplan.cli.weektable import render_week_table
+from procplan.client import current_user
+
+BOOKING = {
+    "id": 7,
+    "node_id": "node-a",
+    "gpu_ids": ["node-a-gpu0", "node-a-gpu1"],
+    "start": "2026-11-24T09:00:00+00:00",
+    "end": "2026-11-24T11:00:00+00:00",
+    "user": "alice",
+    "label": "AB",
+    "priority": "high",
+    "status": "active",
+    "created_at": "2026-11-22T08:00:00+00:00",
+}
+SUMMARY = "#7 node-a [node-a-gpu0, node-a-gpu1] 2026-11-24 09:00 → 2026-11-24 11:00 (high, active)"
+
+
+@pytest.fixture
+def cli(fake_server):
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, Any] | None = None):
+        return runner.invoke(app, list(args), env={"PROCPLAN_URL": fake_server.url, **(env or {})})
+
+    return invoke
+
+
+def test_book_sends_native_request_and_prints_summary(cli, fake_server):
+    fake_server.add(
+        "POST", "/api/v1/bookings", 201, {"booking": BOOKING, "conflicts_with_jobs": []}
+    )
+    result = cli(
+        "book", "node-a", "--gpu", "node-a-gpu0", "--gpu", "node-a-gpu1",
+        "--start", "2026-11-24T09:00", "--duration", "2h", "--priority", "high", "--label", "AB",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"Booked {SUMMARY}\n"
+    assert fake_server.requests[0].json() == {
+        "node_id": "node-a",
+        "gpu_ids": ["node-a-gpu0", "node-a-gpu1"],
+        "start": "2026-11-24T09:00:00+00:00",
+        "duration_minutes": 120,
+        "priority": "high",
+        "label": "AB",
+    }
+    assert fake_server.requests[0].headers["X-ProcPlan-User"] == current_user()
+
+
+def test_book_defaults_to_one_gpu_starting_now(cli, fake_server):
+    fake_server.add("POST", "/api/v1/bookings", 201, {"booking": BOOKING})
+    result = cli("book", "node-a", "--end", "2030-01-01T00:00")
+    assert result.exit_code == 0, result.output
+    body = fake_server.requests[0].json()
+    assert body["gpu_count"] == 1
+    assert body["end"] == "2030-01-01T00:00:00+00:00"
+    assert body["start"].endswith(":00+00:00")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["book", "node-a", "--gpu", "g0", "-n", "2", "--duration", "1h"],
+        ["book", "node-a"],
+        ["book", "node-a", "--duration", "1h", "--end", "2030-01-01T00:00"],
+        ["book", "node-a", "--duration", "soon"],
+        ["book", "node-a", "--duration", "1h", "--start", "tomorrow"],
+        ["extend", "7"],
+    ],
+)
+def test_bad_arguments_are_usage_errors(cli, fake_server, args):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert fake_server.requests == []
+
+
+def test_refusal_shows_server_message_and_exits_1(cli, fake_server):
+    error = {"error": "GPU 'node-a-gpu0' is already booked", "status": 409, "code": "conflict"}
+    fake_server.add("POST", "/api/v1/bookings", 409, error)
+    result = cli("book", "node-a", "-n", "1", "--duration", "1h")
+    assert result.exit_code == 1
+    assert result.stderr == "error: GPU 'node-a-gpu0' is already booked\n"
+
+
+def test_unreachable_server_exits_2(cli, dead_url):
+    result = cli("nodes", "--url", dead_url)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"cannot reach ProcPlan server at {dead_url}: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bookings_defaults_to_mine(cli, fake_server):
+    fake_server.add("GET", "/api/v1/bookings", 200, {"bookings": [BOOKING], "total": 250})
+    result = cli("bookings", "--status", "active")
+    assert result.exit_code == 0, result.output
+    assert "node-a-gpu0, node-a-gpu1" in result.stdout
+    assert "2026-11-24 09:00" in result.stdout
+    assert "Showing 1 of 250" in result.stdout
+    query = fake_server.requests[0].query
+    assert query == {"user": [current_user()], "status": ["active"], "limit": ["100"]}
+
+
+def test_bookings_all_drops_the_user_filter(cli, fake_server):
+    fake_server.add("GET", "/api/v1/bookings", 200, {"bookings": [], "total": 0})
+    result = cli("bookings", "--all", "--node", "node-b")
+    assert (result.exit_code, result.stdout) == (0, "No bookings.\n")
+    assert fake_server.requests[0].query == {"node": ["node-b"], "limit": ["100"]}
+
+
+def test_cancel_and_release(cli, fake_server):
+    fake_server.add("POST", "/api/v1/bookings/7/cancel", 200, {**BOOKING, "status": "cancelled"})
+    fake_server.add("POST", "/api/v1/bookings/7/release", 200, BOOKING)
+    assert cli("cancel", "7").stdout.startswith("Cancelled #7 node-a")
+    assert cli("release", "7").stdout == f"Released {SUMMARY}\n"
+
+
+def test_extend_by_adds_to_the_current_end(cli, fake_server):
+    fake_server.add("GET", "/api/v1/bookings/7", 200, BOOKING)
+    fake_server.add("PATCH", "/api/v1/bookings/7", 200, BOOKING)
+    result = cli("extend", "7", "--by", "1h30m")
+    assert result.exit_code == 0, result.output
+    patch = fake_server.calls("PATCH", "/api/v1/bookings/7")[0]
+    assert patch.json() == {"end": "2026-11-24T12:30:00+00:00"}
+
+
+def test_extend_to_a_given_end(cli, fake_server):
+    fake_server.add("PATCH", "/api/v1/bookings/7", 200, BOOKING)
+    result = cli("extend", "7", "--end", "2026-11-24T10:00+01:00")
+    assert result.exit_code == 0, result.output
+    assert fake_server.requests[0].json() == {"end": "2026-11-24T09:00:00+00:00"}
+
+
+def test_nodes_table(cli, fake_server):
+    gpu = {"id": "node-a-gpu0", "kind": "A100", "index": 0, "uuid": "GPU-1", "memory_mb": 81920}
+    nodes = [
+        {"id": "node-a", "name": "A", "gpu_count": 1, "gpus": [gpu]},
+        {"id": "empty", "name": "E", "gpu_count": 0, "gpus": []},
+    ]
+    fake_server.add("GET", "/api/v1/nodes", 200, {"nodes": nodes})
+    result = cli("nodes")
+    assert result.exit_code == 0, result.output
+    for text in ("node-a", "node-a-gpu0", "A100", "81920 MiB", "GPU-1", "empty"):
+        assert text in result.stdout
+
+
+NODES = {"nodes": [{"id": "node-a", "name": "A"}, {"id": "node-b", "name": "B"}]}
+
+
+def test_calendar_falls_back_to_all_nodes(cli, fake_server, make_day_payload, booking):
+    payload = make_day_payload({"node-a-gpu1": {0: [booking("AB", "low")]}}, days=1)
+    fake_server.add("GET", "/api/nodes", 200, NODES)
+    fake_server.add("POST", "/api/availability_bulk", 200, {"availability": [payload, payload]})
+    result = cli("calendar", "--date", "2026-11-23")
+    assert result.exit_code == 0, result.output
+    table = render_week_table(payload)
+    assert result.stdout == table + "\n" + table
+    assert fake_server.calls("POST", "/api/availability_bulk")[0].json() == {
+        "node_ids": ["node-a", "node-b"],
+        "start": "2026-11-23T00:00:00+00:00",
+        "end": "2026-11-24T00:00:00+00:00",
+        "granularity": "day",
+    }
+
+
+def test_calendar_unknown_node_exits_1(cli, fake_server):
+    fake_server.add("GET", "/api/nodes", 200, NODES)
+    result = cli("calendar", "--node", "zz")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "No matching nodes found for filter(s): zz. Use --all to list every node.\n"
+    )
+
+
+def test_calendar_bad_date_is_a_usage_error(cli, fake_server):
+    assert cli("calendar", "--date", "June").exit_code == 2
+    assert fake_server.requests == []
+
+
+def test_server_with_missing_settings_file_exits_2(tmp_path):
+    result = CliRunner().invoke(app, ["server", "--settings", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 2
+    assert "invalid settings" in result.stderr
