@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from procplan.testing import ServerProcess
 
 
 def write_topology(path: Path, nodes: int, gpus_per_node: int, kind: str = "A100") -> Path:
@@ -29,43 +26,14 @@ def write_topology(path: Path, nodes: int, gpus_per_node: int, kind: str = "A100
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(
-    args: list[str], env: dict[str, str] | None = None
-) -> tuple[str, subprocess.Popen[bytes]]:
+def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[str, ServerProcess]:
     """``procplan server ARGS`` on a free port, waited for until /health answers."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "procplan.cli.main", "server", "--port", str(port), *args]
-    proc = subprocess.Popen(
-        cmd,
-        env={**os.environ, "PROCPLAN_LOG_LEVEL": "warning", **(env or {})},
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return url, proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start")
+    server = ServerProcess(args, env).start()
+    return server.url, server
 
 
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def stop_server(server: ServerProcess) -> None:
+    server.stop()
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -7,20 +7,15 @@ Tests that need PostgreSQL or Chromium skip with a reason when it is missing, un
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from procplan.config import Settings
 from procplan.server import Composed, compose
-from procplan.testing import FakeClock
+from procplan.testing import FakeClock, ServerProcess
 
 REQUIRE_ALL = os.environ.get("PROCPLAN_REQUIRE_ALL") == "1"
 # Monday 2026-11-23 10:00 UTC: a fixed "now" for in-process tests.
@@ -32,12 +27,6 @@ def missing_dependency(reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"required test dependency missing: {reason}")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -87,46 +76,14 @@ def client(composed: Composed) -> Iterator[TestClient]:
         yield test_client
 
 
-def wait_for_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early with code {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server at {url} did not become healthy in {timeout}s")
+def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[str, ServerProcess]:
+    """Start ``procplan server ARGS`` in a subprocess on a free port; return (url, handle)."""
+    server = ServerProcess(args, env).start()
+    return server.url, server
 
 
-def start_server(
-    args: list[str], env: dict[str, str] | None = None
-) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start ``procplan server ARGS`` in a subprocess on a free port; return (url, process)."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "procplan.cli.main", "server", "--port", str(port), *args]
-    proc = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, proc)
-    except RuntimeError:
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        raise RuntimeError(err.decode(errors="replace")) from None
-    return url, proc
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+def stop_server(server: ServerProcess) -> None:
+    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,9 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -18,12 +16,11 @@ from procplan.api.app import create_app
 from procplan.api.deps import AppContext
 from procplan.config import Settings
 from procplan.core.bookings import BookingLimits
-from procplan.core.errors import TopologyError
-from procplan.core.model import Topology
 from procplan.core.timeutil import DAY, MINUTE
-from procplan.core.topology import demo_topology, parse_topology
+from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock, SystemClock
+from procplan.service.topology_file import read_topology_file
 from procplan.store.engine import Store, make_engine
 from procplan.store.migrate import upgrade
 
@@ -46,17 +43,6 @@ def limits_from(settings: Settings) -> BookingLimits:
         max_label_len=settings.max_label_length,
         max_window_s=settings.max_window_days * DAY,
     )
-
-
-def read_topology_file(path: Path) -> Topology:
-    """Load and validate a ProcPlan JSON config; errors name the file and the problem."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TopologyError(f"cannot read configuration file '{path}': {exc.strerror}") from exc
-    except ValueError as exc:
-        raise TopologyError(f"configuration file '{path}' is not valid JSON: {exc}") from exc
-    return parse_topology(data)
 
 
 def compose(
@@ -103,9 +89,10 @@ def tune_gc() -> None:
 def worker_app() -> FastAPI:
     """uvicorn factory for ``--workers N``: the parent already migrated and synced."""
     settings = Settings.model_validate_json(os.environ[_WORKER_SETTINGS_ENV])
-    app = compose(settings, prepare_database=False).app
+    composed = compose(settings, prepare_database=False)
+    composed.bookings.warm_up()
     tune_gc()
-    return app
+    return composed.app
 
 
 def serve(settings: Settings) -> None:
@@ -116,7 +103,7 @@ def serve(settings: Settings) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     composed = compose(settings)
-    if settings.exposed and not settings.agent_token:
+    if settings.exposed:
         LOG.warning(
             "listening on %s without authentication: anyone who can reach this port can "
             "book and cancel. Bind 127.0.0.1 or put it behind an authenticating proxy.",
@@ -140,6 +127,7 @@ def serve(settings: Settings) -> None:
         "log_level": settings.log_level.lower(),
     }
     if settings.workers == 1:
+        composed.bookings.warm_up()
         tune_gc()
         uvicorn.run(composed.app, **common)  # type: ignore[arg-type]
         return

@@ -1,9 +1,16 @@
 """Fakes shipped with the package so tests (ours and users') need no mocks.
 
-``FakeClock`` is a settable clock. ``FakeGpuReader`` arrives with the node agent.
+``FakeClock`` is a settable clock; ``ServerProcess`` runs a real server for end-to-end tests
+and benchmarks. ``FakeGpuReader`` arrives with the node agent.
 """
 
 from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
 
 from procplan.core.timeutil import Instant
 
@@ -23,3 +30,70 @@ class FakeClock:
     def advance(self, seconds: int) -> Instant:
         self._now += seconds
         return self._now
+
+
+class ServerProcess:
+    """A real ``procplan server`` in a subprocess on a free port, for tests and benchmarks.
+
+    ``start()`` returns once ``/health`` answers; the server's stderr is kept so that a
+    failed start reports why. Use as a context manager or call ``stop()``.
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.env = env or {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        cmd = [sys.executable, "-m", "procplan.cli.main", "server", "--port", str(self.port)]
+        env = {**os.environ, "PROCPLAN_LOG_LEVEL": "warning", **self.env}
+        self.proc = subprocess.Popen(
+            [*cmd, *self.args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self._stderr()}")
+            if self._healthy():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server at {self.url} not healthy after {timeout}s: {self._stderr()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _healthy(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _stderr(self) -> str:
+        if self.proc is None or self.proc.stderr is None or self.proc.poll() is None:
+            return ""
+        return self.proc.stderr.read().decode(errors="replace").strip()[-2000:]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -12,8 +12,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +25,7 @@ from procplan.service.bookings import BookingService
 from procplan.store.bookings_repo import BookingStore
 from procplan.store.engine import Store, make_engine
 from procplan.store.migrate import upgrade
-from procplan.testing import FakeClock
+from procplan.testing import FakeClock, ServerProcess
 
 DAY = 24 * HOUR
 CONFLICT_CODES = {"gpu_conflict", "no_free_gpus"}
@@ -92,31 +90,19 @@ def test_processes_racing_on_one_sqlite_file_never_double_book(tmp_path: Path) -
 # ----------------------------------------------------------------------------- real servers
 
 
-def root_conftest(config: pytest.Config) -> Any:
-    """``tests/conftest.py`` as pytest loaded it (``import conftest`` may find another one)."""
-    wanted = (Path(__file__).resolve().parent.parent / "conftest.py").resolve()
-    for plugin in config.pluginmanager.get_plugins():
-        path = getattr(plugin, "__file__", None) if isinstance(plugin, ModuleType) else None
-        if path and Path(path).resolve() == wanted:
-            return plugin
-    raise LookupError(f"{wanted} is not loaded")
-
-
 @pytest.fixture
-def two_servers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[list[str], str]]:
-    helpers = root_conftest(request.config)
-    start_server, stop_server = helpers.start_server, helpers.stop_server
+def two_servers(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
     db = tmp_path / "shared.db"
     url = f"sqlite:///{db}"
     prepared_store(url).dispose()  # migrated and synced once; the servers re-sync the same
     args = ["--db-url", url, "--demo", "--host", "127.0.0.1"]
     with ThreadPoolExecutor(2) as pool:
-        started = list(pool.map(lambda _: start_server(args), range(2)))
+        started = list(pool.map(lambda _: ServerProcess(args).start(), range(2)))
     try:
-        yield [u for u, _ in started], url
+        yield [server.url for server in started], url
     finally:
-        for _, proc in started:
-            stop_server(proc)
+        for server in started:
+            server.stop()
 
 
 def test_two_server_processes_on_one_file_never_double_book(

@@ -65,6 +65,12 @@ class BookingService:
         self.limits = limits
         self.topology_cache = TopologyCache(store)
 
+    def warm_up(self) -> None:
+        """Load the topology and the in-memory ledger now rather than on the first request
+        (and before ``tune_gc`` freezes start-up objects out of the collector's scans)."""
+        self.topology()
+        self.bookings.mirror.sync()
+
     # ---- topology ----------------------------------------------------------------------
 
     def topology(self) -> Topology:

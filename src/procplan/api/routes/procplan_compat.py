@@ -6,7 +6,6 @@ ids rejected in bulk, validation of the config before an atomic swap on reload.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,7 +25,7 @@ from procplan.core import calendar
 from procplan.core.errors import DomainError, InvalidRequest
 from procplan.core.model import BookingRequest, Priority
 from procplan.core.timeutil import Instant, to_iso
-from procplan.core.topology import parse_topology
+from procplan.service.topology_file import read_topology_file
 
 router = APIRouter(tags=["procplan-compat"])
 
@@ -174,12 +173,6 @@ async def reload_config(request: Request) -> Response:
     path = context.config_path
     if path is None:
         raise InvalidRequest("Server was started without --config: there is no file to reload")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidRequest(f"Cannot read configuration file '{path}': {exc.strerror}") from exc
-    except ValueError as exc:
-        raise InvalidRequest(f"Configuration file '{path}' is not valid JSON: {exc}") from exc
-    topology = parse_topology(data)
+    topology = await run_in_threadpool(read_topology_file, path)
     await run_in_threadpool(context.bookings.replace_topology, topology)
     return json_response({"status": "ok"})
