@@ -62,6 +62,12 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"server at {self.url} not healthy after {timeout}s: {self._stderr()}")
 
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError("server not started")
+        return self.proc.pid
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return

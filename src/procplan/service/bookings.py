@@ -18,7 +18,12 @@ from procplan.core.timeutil import HOUR, MINUTE, Instant, ceil_to
 from procplan.service.clock import Clock
 from procplan.store.bookings_repo import BookingFilter, BookingStore
 from procplan.store.engine import Store
-from procplan.store.topology_repo import load_topology, sync_topology, topology_version
+from procplan.store.topology_repo import (
+    TOPOLOGY_VERSION,
+    load_topology,
+    sync_topology,
+    topology_version,
+)
 
 GRANULARITIES = ("hour", "day")
 
@@ -45,10 +50,10 @@ class TopologyCache:
         self._topology = Topology(())
 
     def current(self) -> Topology:
+        if self._store.peek(TOPOLOGY_VERSION) == self._version:
+            return self._topology
         with self._store.read() as conn:
             version = topology_version(conn)
-            if version == self._version:
-                return self._topology
             topology = load_topology(conn)
         with self._lock:
             self._version, self._topology = version, topology

@@ -77,10 +77,10 @@ class BookingMirror:
 
     def sync(self) -> dict[str, _NodeIndex]:
         """Catch up with the database; return the (immutable) per-node indexes."""
+        current = int(self._store.peek(_LEDGER_VERSION))
+        if current == self._version:
+            return self._index
         with self._store.read() as conn:
-            current = int(conn.execute(_LEDGER_VERSION).scalar_one())
-            if current == self._version:
-                return self._index
             rows = conn.execute(CHANGED_SINCE, {"after": self._version}).all()
         with self._lock:
             self._apply(rows, current)

@@ -36,10 +36,12 @@ def load_topology(conn: Connection) -> Topology:
     )
 
 
+TOPOLOGY_VERSION = select(meta.c.value).where(meta.c.key == "topology_version")
+
+
 def topology_version(conn: Connection) -> int:
     """A counter bumped by every topology change (other processes reload when it moves)."""
-    value = conn.execute(select(meta.c.value).where(meta.c.key == "topology_version")).scalar()
-    return int(value or 0)
+    return int(conn.execute(TOPOLOGY_VERSION).scalar() or 0)
 
 
 def sync_topology(conn: Connection, topology: Topology, now: Instant) -> None:
