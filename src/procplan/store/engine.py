@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from procplan.core.errors import DomainError
 
 _WRITE_OPTION = "procplan_write"
+_PEEK_OPTION = "procplan_peek"
 
 
 class StoreUnavailable(DomainError):
@@ -63,8 +64,8 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, synchronous: str, pool_size: 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
-        if options.get("isolation_level") == "AUTOCOMMIT":
-            return  # Store.peek(): one statement, no transaction
+        if options.get(_PEEK_OPTION):
+            return  # Store.peek(): one statement in SQLite's autocommit mode
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_OPTION) else "BEGIN")
 
     return engine
@@ -108,8 +109,7 @@ class Store:
         """
         try:
             with self.engine.connect() as raw:
-                conn = raw.execution_options(isolation_level="AUTOCOMMIT")
-                return conn.execute(statement).scalar_one()
+                return raw.execution_options(**{_PEEK_OPTION: True}).execute(statement).scalar_one()
         except OperationalError as exc:
             raise StoreUnavailable(f"database unavailable: {exc.orig}") from exc
 
