@@ -149,9 +149,6 @@ def bulk_seed(composed: Composed, count: int, start: int, days: int, seed: int) 
         conn.execute(tables.bookings.insert(), rows)
         conn.execute(tables.claims.insert(), claims)
         conn.execute(
-            tables.meta.update().where(tables.meta.c.key == "max_span").values(value=8 * HOUR)
-        )
-        conn.execute(
             tables.meta.update().where(tables.meta.c.key == "ledger_version").values(value=1)
         )
     return booking_id

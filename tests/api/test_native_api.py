@@ -356,7 +356,7 @@ def test_patch_extend_and_shorten(client: TestClient) -> None:
     assert_v1_error(create(client, user="dave", start=at(23, 11), end=at(23, 11, 31)), 409)
 
 
-def test_patch_extend_past_max_span_keeps_window_queries_right(client: TestClient) -> None:
+def test_patch_extend_past_the_longest_span_keeps_window_queries_right(client: TestClient) -> None:
     booking = created(client, start=at(23, 12), end=at(23, 13))
     extended = client.patch(f"/api/v1/bookings/{booking['id']}", json={"end": "2026-12-13T12:00Z"})
     assert extended.status_code == 200, extended.text

@@ -52,7 +52,7 @@ def test_migrations_create_the_schema(pg_url: str) -> None:
             versions = conn.execute(sa.text("SELECT version_num FROM alembic_version"))
             assert versions.scalars().all() == [head]
             meta = dict(conn.execute(sa.text("SELECT key, value FROM meta")).all())
-            assert (meta["max_span"], meta["topology_version"]) == (0, 0)
+            assert meta == {"ledger_version": 0, "topology_version": 0}
             constraint = conn.execute(
                 sa.text(
                     "SELECT pg_get_constraintdef(oid) FROM pg_constraint "

@@ -1,5 +1,5 @@
 """The SQLite store: connection pragmas, migrations, topology sync (retire / revive), window
-queries bounded by ``max_span``, durability across engines, and the write lock."""
+queries that find long bookings, durability across engines, and the write lock."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_write_transaction_holds_the_lock_from_its_start(sqlite_url: str, store:
     def second_writer() -> None:
         with other.write() as conn:
             entered.set()
-            conn.execute(sa.update(meta).where(meta.c.key == "max_span").values(value=7))
+            conn.execute(sa.update(meta).where(meta.c.key == "ledger_version").values(value=7))
 
     try:
         with store.write() as conn:
@@ -106,16 +106,18 @@ def test_write_transaction_holds_the_lock_from_its_start(sqlite_url: str, store:
             with other.read() as reader:
                 assert (
                     reader.execute(
-                        sa.select(meta.c.value).where(meta.c.key == "max_span")
+                        sa.select(meta.c.value).where(meta.c.key == "ledger_version")
                     ).scalar_one()
                     == 0
                 )
-            conn.execute(sa.update(meta).where(meta.c.key == "max_span").values(value=3))
+            conn.execute(sa.update(meta).where(meta.c.key == "ledger_version").values(value=3))
         thread.join(timeout=10)
         assert entered.is_set() and not thread.is_alive()
         with store.read() as reader:
             assert (
-                reader.execute(sa.select(meta.c.value).where(meta.c.key == "max_span")).scalar_one()
+                reader.execute(
+                    sa.select(meta.c.value).where(meta.c.key == "ledger_version")
+                ).scalar_one()
                 == 7
             )
     finally:
@@ -135,8 +137,7 @@ def test_migrations_are_idempotent(store: Store) -> None:
             head
         ]
         facts = dict(conn.execute(sa.select(meta.c.key, meta.c.value)).all())
-    assert facts["max_span"] == 0
-    assert facts["topology_version"] == 0
+    assert facts == {"ledger_version": 0, "topology_version": 0}
 
 
 def test_migration_keeps_data(store: Store, service: BookingService) -> None:
@@ -230,15 +231,12 @@ def test_topology_sync_moves_and_reorders_keeping_keys(
 # ---------------------------------------------------------------------------- window queries
 
 
-def test_window_finds_long_bookings_through_max_span(store: Store, service: BookingService) -> None:
+def test_window_finds_long_bookings_that_started_long_before(
+    store: Store, service: BookingService
+) -> None:
     start = FIXED_NOW  # 2026-11-23 10:00
     long = service.create(request(("node-a-gpu0",), start, start + 20 * DAY), whole_hours=True)
     short = service.create(request(("node-a-gpu1",), start, start + 2 * HOUR), whole_hours=True)
-    with store.read() as conn:
-        assert (
-            conn.execute(sa.select(meta.c.value).where(meta.c.key == "max_span")).scalar_one()
-            == 20 * DAY
-        )
     repo = BookingStore(store)
     day_10 = start - 10 * HOUR + 10 * DAY  # a one-day window ten days later
     assert [b.id for b in repo.window(["node-a"], day_10, day_10 + DAY)] == [long.id]
@@ -252,7 +250,7 @@ def test_window_finds_long_bookings_through_max_span(store: Store, service: Book
     assert [b.id for b in both] == [long.id, short.id]  # by (start, id)
 
 
-def test_window_sees_bookings_extended_past_the_old_max_span(
+def test_window_sees_bookings_extended_past_the_longest_span(
     store: Store, service: BookingService
 ) -> None:
     booking = service.create(

@@ -76,12 +76,6 @@ _NEXT_LEDGER_VERSION = (
     .values(value=meta.c.value + 1)
     .returning(meta.c.value)
 )
-_RAISE_MAX_SPAN = (
-    update(meta)
-    .where(meta.c.key == "max_span")
-    .where(meta.c.value < bindparam("span"))
-    .values(value=bindparam("span"))
-)
 
 
 class BookingStore:
@@ -90,6 +84,7 @@ class BookingStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.mirror = BookingMirror(store)
+        self._user_pks: dict[str, int] = {}
 
     # ---- reads -------------------------------------------------------------------------
 
@@ -155,7 +150,7 @@ class BookingStore:
                 node_pk, gpu_pks = found
                 _lock_node(self.store, conn, node_pk)
                 chosen = _choose_gpus(conn, req, gpu_pks)
-                booking_id = _insert(conn, req, node_pk, chosen, gpu_pks, now)
+                booking_id = _insert(conn, req, node_pk, chosen, gpu_pks, now, self._user_pks)
         except IntegrityError as exc:
             raise _overlap_conflict(exc) from exc
         return Booking(
@@ -213,7 +208,6 @@ class BookingStore:
                 conn.execute(
                     update(claims).where(claims.c.booking_id == booking_id).values(end_s=new_end)
                 )
-                _raise_max_span(conn, new_end - current.start)
                 return _get_required(conn, booking_id)
         except IntegrityError as exc:
             raise _overlap_conflict(exc) from exc
@@ -288,10 +282,20 @@ def _choose_gpus(conn: Connection, req: BookingRequest, gpu_pks: dict[str, int])
     return chosen
 
 
-def _user_pk(conn: Connection, name: str, now: Instant) -> int:
-    """The user's key, creating the user on first use (race-free on both dialects)."""
+def _user_pk(conn: Connection, name: str, now: Instant, known: dict[str, int]) -> int:
+    """The user's key, creating the user on first use (race-free on both dialects).
+
+    ``known`` remembers keys of users that were already committed when first looked up
+    (users are never deleted or renamed), which saves a statement inside the write lock.
+    A user created in this transaction is not remembered: the transaction may yet roll back.
+    """
+    cached = known.get(name)
+    if cached is not None:
+        return cached
     pk = conn.execute(_USER_PK, {"name": name}).scalar()
-    if pk is None:
+    if pk is not None:
+        known[name] = int(pk)
+    else:
         dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
         conn.execute(
             dialect_insert(users).values(name=name, created_at=now).on_conflict_do_nothing()
@@ -307,12 +311,13 @@ def _insert(
     chosen: Sequence[str],
     gpu_pks: dict[str, int],
     now: Instant,
+    known_users: dict[str, int],
 ) -> int:
     booking_id = conn.execute(
         bookings.insert()
         .values(
             node_pk=node_pk,
-            user_pk=_user_pk(conn, req.user, now),
+            user_pk=_user_pk(conn, req.user, now, known_users),
             label=req.label,
             priority=int(req.priority),
             status=BookingStatus.ACTIVE.value,
@@ -338,7 +343,6 @@ def _insert(
             for gpu_id in chosen
         ],
     )
-    _raise_max_span(conn, req.end - req.start)
     return int(booking_id)
 
 
@@ -350,10 +354,6 @@ def next_ledger_version(conn: Connection) -> int:
     has seen version N has seen every change up to N.
     """
     return int(conn.execute(_NEXT_LEDGER_VERSION).scalar_one())
-
-
-def _raise_max_span(conn: Connection, span: int) -> None:
-    conn.execute(_RAISE_MAX_SPAN, {"span": span})
 
 
 def _overlap_conflict(exc: IntegrityError) -> Exception:

@@ -103,7 +103,6 @@ claims = Table(
 )
 
 # Small key/value facts kept in the same transactions as the rows they describe:
-# ``max_span`` (longest booking ever written, bounds window queries),
 # ``topology_version`` (bumped on every topology change so other processes reload) and
 # ``ledger_version`` (bumped by every booking write; its row lock orders the versions by commit).
 meta = Table(

@@ -101,7 +101,6 @@ def upgrade() -> None:
     op.bulk_insert(
         sa.table("meta", sa.column("key", sa.String), sa.column("value", sa.BigInteger)),
         [
-            {"key": "max_span", "value": 0},
             {"key": "topology_version", "value": 0},
             {"key": "ledger_version", "value": 0},
         ],
