@@ -32,8 +32,10 @@ start() {
     [ "$(id -u)" = "0" ] && chown postgres "$PGDATA_DIR"
     as_pg "'$initdb' -D '$PGDATA_DIR' -U procplan --auth=trust -E UTF8 >/dev/null"
   fi
-  as_pg "'$pg_ctl' -D '$PGDATA_DIR' -l '$PGDATA_DIR/server.log' -w -o '-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off' start >/dev/null" \
-    || { cat "$PGDATA_DIR/server.log" >&2; exit 1; }
+  if ! as_pg "'$pg_ctl' -D '$PGDATA_DIR' status >/dev/null 2>&1"; then
+    as_pg "'$pg_ctl' -D '$PGDATA_DIR' -l '$PGDATA_DIR/server.log' -w -o '-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off' start >/dev/null" \
+      || { cat "$PGDATA_DIR/server.log" >&2; exit 1; }
+  fi
   echo "export PROCPLAN_TEST_PG_URL=postgresql+psycopg://procplan@127.0.0.1:$PGPORT/postgres"
 }
 
