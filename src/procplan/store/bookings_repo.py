@@ -31,6 +31,7 @@ from procplan.store.engine import Store
 from procplan.store.ledger_mirror import BookingMirror
 from procplan.store.rows import booking_select, row_to_booking
 from procplan.store.tables import GPU_ID_SEPARATOR, bookings, claims, gpus, meta, nodes, users
+from procplan.store.write_batcher import WriteBatcher
 
 # Best-fit placement looks this far around the window for the neighbouring claims: enough to
 # pack bookings tightly within a day, without reading weeks of claims on every booking.
@@ -79,11 +80,13 @@ _NEXT_LEDGER_VERSION = (
 
 
 class BookingStore:
-    """The booking side of the store: every method is one transaction."""
+    """The booking side of the store. Reads are one transaction each (or the mirror);
+    writes go through the group-commit ``WriteBatcher``."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.mirror = BookingMirror(store)
+        self.writes = WriteBatcher(store)
         self._user_pks: dict[str, int] = {}
 
     # ---- reads -------------------------------------------------------------------------
@@ -141,16 +144,19 @@ class BookingStore:
         the node read in this very transaction so that a concurrent topology change cannot
         slip between the validation and the write.
         """
+
+        def work(conn: Connection) -> tuple[int, tuple[str, ...]]:
+            found = _find_node_gpus(conn, req.node_id)
+            check(None if found is None else _as_node(req.node_id, found[1]))
+            if found is None:  # pragma: no cover - check() rejects unknown nodes
+                raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
+            node_pk, gpu_pks = found
+            _lock_node(self.store, conn, node_pk)
+            chosen = _choose_gpus(conn, req, gpu_pks)
+            return _insert(conn, req, node_pk, chosen, gpu_pks, now, self._user_pks), chosen
+
         try:
-            with self.store.write() as conn:
-                found = _find_node_gpus(conn, req.node_id)
-                check(None if found is None else _as_node(req.node_id, found[1]))
-                if found is None:  # pragma: no cover - check() rejects unknown nodes
-                    raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
-                node_pk, gpu_pks = found
-                _lock_node(self.store, conn, node_pk)
-                chosen = _choose_gpus(conn, req, gpu_pks)
-                booking_id = _insert(conn, req, node_pk, chosen, gpu_pks, now, self._user_pks)
+            booking_id, chosen = self.writes.run(work)
         except IntegrityError as exc:
             raise _overlap_conflict(exc) from exc
         return Booking(
@@ -170,47 +176,52 @@ class BookingStore:
         self, booking_id: int, status: BookingStatus, end: Instant | None, now: Instant
     ) -> Booking:
         """Move an active booking to ``status``; a new ``end`` truncates it (early release)."""
-        with self.store.write() as conn:
-            current = _get(conn, booking_id)
-            if current is None or not current.is_active:
-                raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
-            values: dict[str, object] = {
-                "status": status.value,
-                "updated_at": now,
-                "version": next_ledger_version(conn),
-            }
-            claim_values: dict[str, object] = {"active": False}
-            if end is not None:
-                values["end_s"] = end
-                claim_values["end_s"] = end
-            conn.execute(update(bookings).where(bookings.c.id == booking_id).values(**values))
-            conn.execute(
-                update(claims).where(claims.c.booking_id == booking_id).values(**claim_values)
-            )
-            return _get_required(conn, booking_id)
+        return self.writes.run(lambda conn: self._finish_in(conn, booking_id, status, end, now))
+
+    @staticmethod
+    def _finish_in(
+        conn: Connection, booking_id: int, status: BookingStatus, end: Instant | None, now: Instant
+    ) -> Booking:
+        current = _get(conn, booking_id)
+        if current is None or not current.is_active:
+            raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
+        values: dict[str, object] = {
+            "status": status.value,
+            "updated_at": now,
+            "version": next_ledger_version(conn),
+        }
+        claim_values: dict[str, object] = {"active": False}
+        if end is not None:
+            values["end_s"] = end
+            claim_values["end_s"] = end
+        conn.execute(update(bookings).where(bookings.c.id == booking_id).values(**values))
+        conn.execute(update(claims).where(claims.c.booking_id == booking_id).values(**claim_values))
+        return _get_required(conn, booking_id)
 
     def change_end(self, booking_id: int, new_end: Instant, now: Instant) -> Booking:
         """Extend or shorten an active booking; an extension is checked against the ledger."""
         try:
-            with self.store.write() as conn:
-                current = _get(conn, booking_id)
-                if current is None or not current.is_active:
-                    raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
-                node_pk, gpu_pks = _node_gpus(conn, current.node_id)
-                _lock_node(self.store, conn, node_pk)
-                if new_end > current.end:
-                    _check_free(conn, current.gpu_ids, gpu_pks, current.end, new_end)
-                conn.execute(
-                    update(bookings)
-                    .where(bookings.c.id == booking_id)
-                    .values(end_s=new_end, updated_at=now, version=next_ledger_version(conn))
-                )
-                conn.execute(
-                    update(claims).where(claims.c.booking_id == booking_id).values(end_s=new_end)
-                )
-                return _get_required(conn, booking_id)
+            return self.writes.run(lambda conn: self._change_end_in(conn, booking_id, new_end, now))
         except IntegrityError as exc:
             raise _overlap_conflict(exc) from exc
+
+    def _change_end_in(
+        self, conn: Connection, booking_id: int, new_end: Instant, now: Instant
+    ) -> Booking:
+        current = _get(conn, booking_id)
+        if current is None or not current.is_active:
+            raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
+        node_pk, gpu_pks = _node_gpus(conn, current.node_id)
+        _lock_node(self.store, conn, node_pk)
+        if new_end > current.end:
+            _check_free(conn, current.gpu_ids, gpu_pks, current.end, new_end)
+        conn.execute(
+            update(bookings)
+            .where(bookings.c.id == booking_id)
+            .values(end_s=new_end, updated_at=now, version=next_ledger_version(conn))
+        )
+        conn.execute(update(claims).where(claims.c.booking_id == booking_id).values(end_s=new_end))
+        return _get_required(conn, booking_id)
 
 
 def _get(conn: Connection, booking_id: int) -> Booking | None:
