@@ -71,6 +71,35 @@ _ACTIVE_CLAIMS = (
     .where(claims.c.end_s > bindparam("start"))
 )
 _USER_PK = select(users.c.pk).where(users.c.name == bindparam("name"))
+_INSERT_BOOKING = bookings.insert().returning(bookings.c.id)
+_INSERT_CLAIM = claims.insert()
+_FINISH_BOOKING = (
+    update(bookings)
+    .where(bookings.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("new_status"),
+        end_s=bindparam("new_end"),
+        updated_at=bindparam("now"),
+        version=bindparam("new_version"),
+    )
+)
+_FINISH_CLAIMS = (
+    update(claims)
+    .where(claims.c.booking_id == bindparam("b_id"))
+    .values(active=False, end_s=bindparam("new_end"))
+)
+_MOVE_END_BOOKING = (
+    update(bookings)
+    .where(bookings.c.id == bindparam("b_id"))
+    .values(
+        end_s=bindparam("new_end"), updated_at=bindparam("now"), version=bindparam("new_version")
+    )
+)
+_MOVE_END_CLAIMS = (
+    update(claims)
+    .where(claims.c.booking_id == bindparam("b_id"))
+    .values(end_s=bindparam("new_end"))
+)
 _NEXT_LEDGER_VERSION = (
     update(meta)
     .where(meta.c.key == "ledger_version")
@@ -185,18 +214,19 @@ class BookingStore:
         current = _get(conn, booking_id)
         if current is None or not current.is_active:
             raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
-        values: dict[str, object] = {
-            "status": status.value,
-            "updated_at": now,
-            "version": next_ledger_version(conn),
-        }
-        claim_values: dict[str, object] = {"active": False}
-        if end is not None:
-            values["end_s"] = end
-            claim_values["end_s"] = end
-        conn.execute(update(bookings).where(bookings.c.id == booking_id).values(**values))
-        conn.execute(update(claims).where(claims.c.booking_id == booking_id).values(**claim_values))
-        return _get_required(conn, booking_id)
+        new_end = current.end if end is None else end
+        conn.execute(
+            _FINISH_BOOKING,
+            {
+                "b_id": booking_id,
+                "new_status": status.value,
+                "new_end": new_end,
+                "now": now,
+                "new_version": next_ledger_version(conn),
+            },
+        )
+        conn.execute(_FINISH_CLAIMS, {"b_id": booking_id, "new_end": new_end})
+        return current._replace(status=status, end=new_end)
 
     def change_end(self, booking_id: int, new_end: Instant, now: Instant) -> Booking:
         """Extend or shorten an active booking; an extension is checked against the ledger."""
@@ -216,24 +246,21 @@ class BookingStore:
         if new_end > current.end:
             _check_free(conn, current.gpu_ids, gpu_pks, current.end, new_end)
         conn.execute(
-            update(bookings)
-            .where(bookings.c.id == booking_id)
-            .values(end_s=new_end, updated_at=now, version=next_ledger_version(conn))
+            _MOVE_END_BOOKING,
+            {
+                "b_id": booking_id,
+                "new_end": new_end,
+                "now": now,
+                "new_version": next_ledger_version(conn),
+            },
         )
-        conn.execute(update(claims).where(claims.c.booking_id == booking_id).values(end_s=new_end))
-        return _get_required(conn, booking_id)
+        conn.execute(_MOVE_END_CLAIMS, {"b_id": booking_id, "new_end": new_end})
+        return current._replace(end=new_end)
 
 
 def _get(conn: Connection, booking_id: int) -> Booking | None:
     row = conn.execute(_GET_BOOKING, {"booking_id": booking_id}).first()
     return None if row is None else row_to_booking(row)
-
-
-def _get_required(conn: Connection, booking_id: int) -> Booking:
-    booking = _get(conn, booking_id)
-    if booking is None:  # pragma: no cover - written in this very transaction
-        raise NotFound(f"Booking '{booking_id}' does not exist")
-    return booking
 
 
 def _find_node_gpus(conn: Connection, node_id: str) -> tuple[int, dict[str, int]] | None:
@@ -325,24 +352,23 @@ def _insert(
     known_users: dict[str, int],
 ) -> int:
     booking_id = conn.execute(
-        bookings.insert()
-        .values(
-            node_pk=node_pk,
-            user_pk=_user_pk(conn, req.user, now, known_users),
-            label=req.label,
-            priority=int(req.priority),
-            status=BookingStatus.ACTIVE.value,
-            start_s=req.start,
-            end_s=req.end,
-            gpu_ids=GPU_ID_SEPARATOR.join(chosen),
-            created_at=now,
-            updated_at=now,
-            version=next_ledger_version(conn),
-        )
-        .returning(bookings.c.id)
+        _INSERT_BOOKING,
+        {
+            "node_pk": node_pk,
+            "user_pk": _user_pk(conn, req.user, now, known_users),
+            "label": req.label,
+            "priority": int(req.priority),
+            "status": BookingStatus.ACTIVE.value,
+            "start_s": req.start,
+            "end_s": req.end,
+            "gpu_ids": GPU_ID_SEPARATOR.join(chosen),
+            "created_at": now,
+            "updated_at": now,
+            "version": next_ledger_version(conn),
+        },
     ).scalar_one()
     conn.execute(
-        claims.insert(),
+        _INSERT_CLAIM,
         [
             {
                 "booking_id": booking_id,
