@@ -46,15 +46,7 @@ def iso(instant: Instant) -> str:
 
 def public_booking(b: Booking) -> Json:
     """ProcPlan's public booking object ``B`` (``user_label`` is the booking's label)."""
-    return {
-        "id": b.id,
-        "user_label": b.label,
-        "start": iso(b.start),
-        "end": iso(b.end),
-        "status": STATUS_WIRE[b.status],
-        "gpu_ids": list(b.gpu_ids),
-        "priority": PRIORITY_LABELS[b.priority],
-    }
+    return publish((b,))[0]
 
 
 def publish(items: Sequence[Booking]) -> list[Json]:
