@@ -1,4 +1,7 @@
-"""Helpers shared by the benchmarks: topology files and server subprocesses."""
+"""Helpers shared by the benchmarks: topology files, percentiles, the machine line.
+
+Server subprocesses come from ``procplan.testing.ServerProcess``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import json
 import os
 import sys
 from pathlib import Path
-
-from procplan.testing import ServerProcess
 
 
 def write_topology(path: Path, nodes: int, gpus_per_node: int, kind: str = "A100") -> Path:
@@ -24,16 +25,6 @@ def write_topology(path: Path, nodes: int, gpus_per_node: int, kind: str = "A100
     }
     path.write_text(json.dumps(payload), encoding="utf-8")
     return path
-
-
-def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[str, ServerProcess]:
-    """``procplan server ARGS`` on a free port, waited for until /health answers."""
-    server = ServerProcess(args, env).start()
-    return server.url, server
-
-
-def stop_server(server: ServerProcess) -> None:
-    server.stop()
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -27,13 +27,13 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rawhttp import RawHttp
-from _servers import machine, percentile, start_server, stop_server, write_topology
+from _servers import machine, percentile, write_topology
 from procplan.config import Settings
 from procplan.core.model import BookingRequest, Priority
 from procplan.core.timeutil import DAY, HOUR, to_iso
 from procplan.server import Composed, compose, tune_gc
 from procplan.store import tables
-from procplan.testing import FakeClock
+from procplan.testing import FakeClock, ServerProcess
 
 GPU_KINDS = ("A100", "H100", "RTX6000", "L40S", "A10")
 PRIORITIES = (Priority.LOW, Priority.MEDIUM, Priority.HIGH)
@@ -209,8 +209,8 @@ def procplan_workload(work: Path, year: int, iterations: int) -> dict[str, float
     composed.store.dispose()
     print(f"seeded {seeded} bookings on {gpus} GPUs through the booking service in {seed_s:.1f} s")
 
-    url, proc = start_server(["--db-url", db])
-    try:
+    with ServerProcess(["--db-url", db]) as server:
+        url = server.url
         year_reqs: list[Request] = [
             (
                 "GET",
@@ -229,8 +229,6 @@ def procplan_workload(work: Path, year: int, iterations: int) -> dict[str, float
         }
         bulk: list[Request] = [("POST", "/api/availability_bulk", week_body)]
         week_hour, week_bytes = asyncio.run(http_samples(url, bulk, iterations))
-    finally:
-        stop_server(proc)
     return {
         "ledger_load_at_startup_ms": warm_s * 1000,
         "year_day_10_nodes_inproc_cold_ms": totals[0] * 1000,
@@ -252,13 +250,10 @@ def large_calendar(work: Path, year: int, bookings: int, iterations: int) -> dic
     big = compose(Settings(db_url=db, config=config), clock=FakeClock(y_start))
     count = bulk_seed(big, bookings, y_start, 365, 7)
     big.store.dispose()
-    url, proc = start_server(["--db-url", db])
-    try:
+    with ServerProcess(["--db-url", db]) as server:
         week = y_start + 200 * DAY
         path = "/api/v1/calendar?" + query(start=week, end=week + 7 * DAY)
-        samples, size = asyncio.run(http_samples(url, [("GET", path, None)], iterations))
-    finally:
-        stop_server(proc)
+        samples, size = asyncio.run(http_samples(server.url, [("GET", path, None)], iterations))
     print(f"large calendar: {count} bookings on 2400 GPUs")
     return {
         "calendar_week_300x8_100k_http_p50_ms": percentile(samples, 0.5) * 1000,

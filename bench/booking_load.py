@@ -23,10 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rawhttp import RawHttp
-from _servers import machine, percentile, start_server, stop_server, write_topology
+from _servers import machine, percentile, write_topology
 from procplan.core.invariants import find_overlaps
 from procplan.store.bookings_repo import BookingStore
 from procplan.store.engine import Store, make_engine
+from procplan.testing import ServerProcess
 
 HOUR = 3600
 
@@ -142,14 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="procplan-load-"))
     db_url = args.db_url or f"sqlite:///{workdir / 'load.db'}"
     config = write_topology(workdir / "topology.json", args.nodes, args.gpus)
-    procs, urls = [], []
+    server_args = ["--db-url", db_url, "--config", str(config), "--workers", str(args.workers)]
+    procs = [ServerProcess(server_args) for _ in range(args.servers)]
+    urls = [proc.url for proc in procs]
     try:
-        for _ in range(args.servers):
-            url, proc = start_server(
-                ["--db-url", db_url, "--config", str(config), "--workers", str(args.workers)]
-            )
-            urls.append(url)
-            procs.append(proc)
+        for proc in procs:
+            proc.start()
         started = time.perf_counter()
         server_cpu0 = sum(process_cpu(p.pid) for p in procs)
         client_cpu0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
@@ -159,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         client_cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - client_cpu0
     finally:
         for proc in procs:
-            stop_server(proc)
+            proc.stop()
     claims, overlaps = audit(db_url)
     requests = stats.created + stats.rejected + stats.errors + stats.cancelled
     backend = "postgresql" if db_url.startswith("postgresql") else "sqlite"

@@ -76,20 +76,9 @@ def client(composed: Composed) -> Iterator[TestClient]:
         yield test_client
 
 
-def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[str, ServerProcess]:
-    """Start ``procplan server ARGS`` in a subprocess on a free port; return (url, handle)."""
-    server = ServerProcess(args, env).start()
-    return server.url, server
-
-
-def stop_server(server: ServerProcess) -> None:
-    server.stop()
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``procplan server --demo`` on a fresh SQLite file, shared by a test module."""
     db = tmp_path_factory.mktemp("live") / "live.db"
-    url, proc = start_server(["--demo", "--database", str(db)])
-    yield url
-    stop_server(proc)
+    with ServerProcess(["--demo", "--database", str(db)]) as server:
+        yield server.url

@@ -42,7 +42,6 @@ class Settings(BaseSettings):
     config: Path | None = Field(default=None, description="ProcPlan JSON topology file")
     web_root: Path | None = None
     demo: bool = False
-    agent_token: str | None = None
     workers: int = Field(default=1, ge=1, le=64, description="server processes")
     settings_file: Path | None = Field(default=None, exclude=True)
 

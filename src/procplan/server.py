@@ -65,9 +65,7 @@ def compose(
             bookings.replace_topology(read_topology_file(settings.config))
         elif settings.demo:
             bookings.replace_topology(demo_topology())
-    context = AppContext(
-        bookings=bookings, config_path=settings.config, started_at=bookings.clock.now()
-    )
+    context = AppContext(bookings=bookings, config_path=settings.config)
     app = create_app(context, settings.web_root)
     return Composed(app=app, store=store, bookings=bookings)
 

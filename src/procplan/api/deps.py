@@ -24,7 +24,6 @@ class AppContext:
 
     bookings: BookingService
     config_path: Path | None
-    started_at: Instant
 
 
 def ctx(request: Request) -> AppContext:
