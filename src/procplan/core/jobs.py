@@ -1,0 +1,325 @@
+"""Jobs, tenants and the planner's input and output, as immutable values.
+
+The planner (``core.planner.plan``) is a pure function of a ``Snapshot`` and a ``Policy`` and
+returns a ``Plan``; the service applies the plan in one transaction (DESIGN.md, "Architecture").
+Everything here is plain data shared by the core, the store and the service, so that the three
+agree on one vocabulary. Times are ``Instant`` (int seconds, UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from procplan.core.model import Booking, Topology
+from procplan.core.timeutil import DAY, MINUTE, Instant
+
+# A job without a time limit claims ``[start, OPEN_END)``: open-ended (ledger rule 3).
+OPEN_END: Instant = 1 << 62
+
+DEFAULT_TENANT = "default"
+
+
+class JobState(StrEnum):
+    """States of ``core.lifecycle``; the last five are terminal (``preempted`` and ``lost``
+    batch jobs may be requeued, which moves them back to ``pending``)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PREEMPTED = "preempted"
+    LOST = "lost"
+
+    @property
+    def is_finished(self) -> bool:
+        return self not in (JobState.PENDING, JobState.RUNNING)
+
+
+class JobKind(StrEnum):
+    """``interactive``: the client runs the command and holds a lease (``procplan run``,
+    ``/acquire``); ``batch``: the node agent runs it (``procplan submit``)."""
+
+    INTERACTIVE = "interactive"
+    BATCH = "batch"
+
+
+# Named priority classes map onto the numeric scale the Go scheduler uses (100, 500, 1000).
+PRIORITY_CLASSES: Mapping[str, int] = MappingProxyType(
+    {"low": 0, "normal": 100, "high": 500, "urgent": 1000}
+)
+DEFAULT_PRIORITY = PRIORITY_CLASSES["normal"]
+MAX_PRIORITY = 1_000_000
+
+
+def parse_priority(value: object) -> int:
+    """A class name (``low``/``normal``/``high``/``urgent``) or an integer in range."""
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in PRIORITY_CLASSES:
+            return PRIORITY_CLASSES[key]
+        if key.lstrip("+-").isdigit():
+            value = int(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if -MAX_PRIORITY <= value <= MAX_PRIORITY:
+            return value
+        raise ValueError(f"priority must be between {-MAX_PRIORITY} and {MAX_PRIORITY}")
+    names = ", ".join(PRIORITY_CLASSES)
+    raise ValueError(f"priority must be an integer or one of {names}")
+
+
+class Reason(StrEnum):
+    """Why a pending job waits (Slurm's ``REASON`` column, in words people understand)."""
+
+    PRIORITY = "Priority"  # higher-priority jobs go first
+    RESOURCES = "Resources"  # not enough free GPUs now; estimated start says when
+    BOOKED = "Booked"  # the free GPUs are booked by other users
+    QUOTA_GPUS = "QuotaGpus"  # the tenant's GPU quota is used up (and no borrowing)
+    QUOTA_JOBS = "QuotaJobs"  # the tenant's concurrent-job quota is used up
+    PREEMPTING = "Preempting"  # victims were signalled; starts when they have exited
+    NODE_DOWN = "NodeDown"  # the only nodes that could run it are down or draining
+    UNSATISFIABLE = "Unsatisfiable"  # no node can ever run it (size, kind, memory, node)
+    BOOKING_INACTIVE = "BookingInactive"  # it names a booking that is not active now
+    HELD = "Held"  # the cycle has not looked at it yet
+
+
+REASON_TEXT: Mapping[Reason, str] = MappingProxyType(
+    {
+        Reason.PRIORITY: "waiting behind higher-priority jobs",
+        Reason.RESOURCES: "waiting for GPUs to free up",
+        Reason.BOOKED: "free GPUs are booked by other users",
+        Reason.QUOTA_GPUS: "the tenant's GPU quota is in use",
+        Reason.QUOTA_JOBS: "the tenant's concurrent-job quota is in use",
+        Reason.PREEMPTING: "lower-priority jobs are being preempted for it",
+        Reason.NODE_DOWN: "the nodes that fit it are down or draining",
+        Reason.UNSATISFIABLE: "no node in the cluster can run it",
+        Reason.BOOKING_INACTIVE: "the booking it names is not active now",
+        Reason.HELD: "not scheduled yet",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A request for GPUs, from submission to its end.
+
+    ``gpu_count`` is the total; with ``nodes > 1`` (a multi-node gang) it is split evenly, so it
+    must be a multiple of ``nodes``. ``node_id`` pins the job to one node (interactive jobs run
+    where their client runs). ``booking_id`` names a booking whose GPUs the job may use (it
+    must be the user's own, or the job is refused at submission). ``time_limit_s`` ``None``
+    means open-ended: the claim is ``[start, OPEN_END)`` (ledger rule 3).
+    """
+
+    id: int
+    user: str
+    tenant: str = DEFAULT_TENANT
+    kind: JobKind = JobKind.BATCH
+    name: str = ""
+    state: JobState = JobState.PENDING
+    priority: int = DEFAULT_PRIORITY
+    gpu_count: int = 1
+    nodes: int = 1
+    gpu_kind: str | None = None
+    gpu_memory_mb: int | None = None
+    time_limit_s: int | None = None
+    node_id: str | None = None
+    booking_id: int | None = None
+    submitted_at: Instant = 0
+    started_at: Instant | None = None
+    ended_at: Instant | None = None
+    # Where it runs: GPU ids (cluster-wide unique), grouped by node in ``node_ids`` order.
+    node_ids: tuple[str, ...] = ()
+    gpu_ids: tuple[str, ...] = ()
+    borrowed: bool = False  # started beyond its tenant's quota: first to be preempted
+    preempt_at: Instant | None = None  # set when the planner decided to preempt it
+    reason: Reason | None = None
+    estimated_start: Instant | None = None
+    exit_code: int | None = None
+    requeues: int = 0
+    # Fields the planner ignores; the store keeps them and the APIs show them.
+    command: tuple[str, ...] = ()
+    workdir: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    stdout_path: str | None = None
+    stderr_path: str | None = None
+    array_id: int | None = None
+    array_index: int | None = None
+    pid: int | None = None
+    host: str | None = None
+    lease_expires_at: Instant | None = None
+    message: str = ""
+    extra: Mapping[str, object] = field(default_factory=dict)
+    version: int = 0  # ``jobs_version`` of the write that last changed this job
+
+    @property
+    def is_open_ended(self) -> bool:
+        return self.time_limit_s is None
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.gpu_count // max(self.nodes, 1)
+
+    def claim_end(self, start: Instant) -> Instant:
+        """End of the ledger claim of this job started at ``start``."""
+        return OPEN_END if self.time_limit_s is None else start + self.time_limit_s
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """A submission as the APIs parsed it (types checked); ``service.jobs`` validates the
+    rest (tenant, booking ownership, sizes against the topology) and the store assigns ids.
+
+    ``array`` holds the task indices of a job array (``--array 0-99``): one job per index.
+    ``pid``/``host`` identify the client process of an interactive job (PID-watched when
+    ``host`` is the server's own host).
+    """
+
+    user: str
+    kind: JobKind = JobKind.BATCH
+    name: str = ""
+    tenant: str | None = None  # None: the user's tenant (first membership), else "default"
+    priority: int = DEFAULT_PRIORITY
+    gpu_count: int = 1
+    nodes: int = 1
+    gpu_kind: str | None = None
+    gpu_memory_mb: int | None = None
+    time_limit_s: int | None = None
+    node_id: str | None = None
+    booking_id: int | None = None
+    command: tuple[str, ...] = ()
+    workdir: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    stdout_path: str | None = None
+    stderr_path: str | None = None
+    array: tuple[int, ...] | None = None
+    pid: int | None = None
+    host: str | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """A group with a quota and a fair-share weight. ``None`` quotas mean unlimited.
+
+    ``allow_borrow``: its jobs may start beyond ``max_gpus`` on idle GPUs (marked borrowed and
+    preempted first when another tenant needs its quota back). ``allow_preemption``: its jobs
+    may preempt lower-priority jobs of anyone.
+    """
+
+    id: str
+    max_gpus: int | None = None
+    max_jobs: int | None = None
+    fair_share_weight: float = 1.0
+    allow_borrow: bool = True
+    allow_preemption: bool = True
+    priority_tier: int = 0
+    email: str = ""
+    max_gpu_memory_mb: int | None = None
+    max_cpu_cores: int | None = None
+    max_memory_mb: int | None = None
+    created_at: Instant = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    """What the agents report about a node (issue #4); a node without one is up."""
+
+    up: bool = True
+    draining: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The scheduler's knobs (from Settings). Priority follows Slurm's multifactor plugin:
+
+    ``effective = priority + tier + w_age·age + w_fairshare·fairshare + w_size·size``, each
+    factor in ``[0, 1]``: age grows linearly with time waited up to ``max_age_s`` (bounded, and
+    a function of time, not of cycles), fair-share is ``2^(-usage/share)`` over usage decayed
+    with ``half_life_s``, size is the job's share of the cluster's GPUs.
+    """
+
+    weight_age: float = 1000.0
+    max_age_s: int = DAY
+    weight_fairshare: float = 1000.0
+    weight_size: float = 0.0
+    half_life_s: int = DAY
+    min_runtime_s: int = 5 * MINUTE  # a job is not preempted before it ran this long
+    preempt_grace_s: int = 30  # SIGTERM, then SIGKILL after this
+    booking_warning_s: int = 10 * MINUTE  # notice ahead of a foreign booking's start
+    reserve_depth: int = 100  # blocked jobs that get a reservation and an estimated start
+    foreign_gpus_blocked: bool = True  # GPUs running processes we did not start are not used
+    preemption: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the planner reads, as of one instant (built by the store in one read).
+
+    ``bookings``: active bookings overlapping ``[now, ∞)``. ``running``: jobs holding GPUs
+    (state ``running``, including those already being preempted). ``pending``: jobs waiting.
+    ``usage``: per tenant, GPU-seconds decayed to ``now`` of finished work (running jobs'
+    usage is added by the planner). ``foreign_gpus``: GPU ids with processes the scheduler did
+    not start. ``node_states``: by node id; missing means up.
+    """
+
+    topology: Topology
+    bookings: tuple[Booking, ...] = ()
+    running: tuple[Job, ...] = ()
+    pending: tuple[Job, ...] = ()
+    tenants: Mapping[str, Tenant] = field(default_factory=dict)
+    usage: Mapping[str, float] = field(default_factory=dict)
+    foreign_gpus: frozenset[str] = frozenset()
+    node_states: Mapping[str, NodeState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Start ``job_id`` now on these GPUs; the claim is ``[now, claim_end)``."""
+
+    job_id: int
+    node_ids: tuple[str, ...]
+    gpu_ids: tuple[str, ...]
+    claim_end: Instant
+    borrowed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Preemption:
+    """Stop ``job_id``: SIGTERM now, SIGKILL after the grace period; ``for_job_id`` is the job
+    it makes room for (``None`` when a foreign booking begins). ``reason`` is for people."""
+
+    job_id: int
+    for_job_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Warn the owner of a running open-ended job that a foreign booking starts at ``at``."""
+
+    job_id: int
+    booking_id: int
+    at: Instant
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInfo:
+    """Why a pending job waits, its queue position (1-based) and estimated start (or
+    ``None`` when unknown: beyond the reservation depth, or never without a change)."""
+
+    reason: Reason
+    position: int
+    estimated_start: Instant | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one cycle decides. ``pending`` covers every pending job not in ``starts``."""
+
+    starts: tuple[Start, ...] = ()
+    preemptions: tuple[Preemption, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    pending: Mapping[int, PendingInfo] = field(default_factory=dict)
