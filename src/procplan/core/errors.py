@@ -44,3 +44,10 @@ class TopologyError(InvalidRequest):
     """A node/GPU topology (ProcPlan JSON config) is invalid."""
 
     default_code = "invalid_topology"
+
+
+class Forbidden(DomainError):
+    """Well formed and possible, but not allowed (a quota, another user's object)."""
+
+    status = 403
+    default_code = "forbidden"
