@@ -59,7 +59,14 @@ def clock() -> FakeClock:
     return FakeClock(FIXED_NOW)
 
 
+# ``--demo`` adds the server's own host as a node with 8 simulated GPUs; in-process tests name
+# it so that results do not depend on the machine's host name.
+LOCAL_NODE = "workstation"
+DEMO_NODES = ["node-a", "node-b", LOCAL_NODE]
+
+
 def demo_settings(db_url: str, **overrides: object) -> Settings:
+    overrides.setdefault("local_node", LOCAL_NODE)
     return Settings(db_url=db_url, demo=True, **overrides)  # type: ignore[arg-type]
 
 

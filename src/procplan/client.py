@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
+from procplan.client_jobs import JobsApi
 from procplan.core.timeutil import to_iso
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -119,8 +120,11 @@ def _drop_none(values: Mapping[str, Any]) -> JsonDict:
     return {key: value for key, value in values.items() if value is not None}
 
 
-class ProcPlanClient:
-    """Talks to one ProcPlan server; usable as a context manager to close the connection pool."""
+class ProcPlanClient(JobsApi):
+    """Talks to one ProcPlan server; usable as a context manager to close the connection pool.
+
+    Job, tenant and cluster-status methods come from ``JobsApi`` (``client_jobs.py``).
+    """
 
     def __init__(self, base_url: str, timeout: float = 10.0, user: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -154,14 +158,24 @@ class ProcPlanClient:
         *,
         params: Mapping[str, Any] | None = None,
         body: Any = None,
+        timeout: float | None = None,
     ) -> Any:
-        """Send one request and return the decoded JSON; every failure maps to a ClientError."""
+        """Send one request and return the decoded JSON; every failure maps to a ClientError.
+
+        ``timeout`` replaces the client's timeout for this call only (long polls need more).
+        """
         headers = {"Content-Type": "application/json"} if body is not None else None
         content = orjson.dumps(body) if body is not None else None
         url = self.base_url + path
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
             response = self._http.request(
-                method, path, params=_drop_none(params or {}), content=content, headers=headers
+                method,
+                path,
+                params=_drop_none(params or {}),
+                content=content,
+                headers=headers,
+                **extra,
             )
         except httpx.TimeoutException as exc:
             raise ServerUnreachable(self.base_url, f"timed out ({exc})") from exc
@@ -176,9 +190,17 @@ class ProcPlanClient:
         except orjson.JSONDecodeError as exc:
             raise InvalidResponse(url, f"body is not JSON ({exc})") from exc
 
-    def _object(self, method: str, path: str, **kwargs: Any) -> JsonDict:
+    def _object(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> JsonDict:
         """Like ``request`` but insists on a JSON object, the shape of every route we call."""
-        data = self.request(method, path, **kwargs)
+        data = self.request(method, path, params=params, body=body, timeout=timeout)
         if not isinstance(data, dict):
             raise InvalidResponse(self.base_url + path, "expected a JSON object")
         return data

@@ -7,6 +7,7 @@ come from the environment (``PROCPLAN_PORT=9000``) or from keyword arguments (CL
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +54,24 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     log_level: str = "info"
 
+    # ---- the job queue (issue #3); see core.jobs.Policy for what each knob does ----
+    local_node: str | None = Field(
+        default=None, description="node id of the server's own host (default: host name)"
+    )
+    lease_ttl_s: int = Field(default=30, ge=3, le=3600)
+    cycle_tick_s: float = Field(default=1.0, gt=0, le=60)
+    weight_age: float = Field(default=1000.0, ge=0)
+    max_age_hours: float = Field(default=24.0, gt=0)
+    weight_fairshare: float = Field(default=1000.0, ge=0)
+    weight_size: float = Field(default=0.0, ge=0)
+    fairshare_half_life_hours: float = Field(default=24.0, gt=0)
+    min_runtime_s: int = Field(default=300, ge=0)
+    preempt_grace_s: int = Field(default=30, ge=0)
+    booking_warning_s: int = Field(default=600, ge=0)
+    reserve_depth: int = Field(default=100, ge=0)
+    preemption: bool = True
+    foreign_gpus_blocked: bool = True
+
     @field_validator("host")
     @classmethod
     def _strip_host(cls, value: str) -> str:
@@ -81,6 +100,11 @@ class Settings(BaseSettings):
         path = path.expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
+
+    @property
+    def local_node_id(self) -> str:
+        """The node id of this host: ``local_node`` or the host name."""
+        return self.local_node or socket.gethostname()
 
     @property
     def exposed(self) -> bool:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -16,13 +19,20 @@ from procplan.api.app import create_app
 from procplan.api.deps import AppContext
 from procplan.config import Settings
 from procplan.core.bookings import BookingLimits
-from procplan.core.timeutil import DAY, MINUTE
+from procplan.core.jobs import Policy
+from procplan.core.model import Topology
+from procplan.core.timeutil import DAY, HOUR, MINUTE
 from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock, SystemClock
+from procplan.service.cycle import Scheduler
+from procplan.service.jobs import JobService, JobSettings
 from procplan.service.topology_file import read_topology_file
+from procplan.service.waiting import JobWaiter
 from procplan.store.engine import Store, make_engine
+from procplan.store.leader import CycleLock
 from procplan.store.migrate import upgrade
+from procplan.testing import FakeGpuReader
 
 LOG = logging.getLogger("procplan.server")
 
@@ -34,6 +44,9 @@ class Composed:
     app: FastAPI
     store: Store
     bookings: BookingService
+    jobs: JobService
+    waiter: JobWaiter
+    scheduler: Scheduler
 
 
 def limits_from(settings: Settings) -> BookingLimits:
@@ -45,11 +58,47 @@ def limits_from(settings: Settings) -> BookingLimits:
     )
 
 
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        weight_age=settings.weight_age,
+        max_age_s=int(settings.max_age_hours * HOUR),
+        weight_fairshare=settings.weight_fairshare,
+        weight_size=settings.weight_size,
+        half_life_s=int(settings.fairshare_half_life_hours * HOUR),
+        min_runtime_s=settings.min_runtime_s,
+        preempt_grace_s=settings.preempt_grace_s,
+        booking_warning_s=settings.booking_warning_s,
+        reserve_depth=settings.reserve_depth,
+        foreign_gpus_blocked=settings.foreign_gpus_blocked,
+        preemption=settings.preemption,
+    )
+
+
+def demo_cluster(local_node: str, fake_gpus: int = 8) -> Topology:
+    """``--demo``: the two simulated nodes plus this host with ``fake_gpus`` simulated GPUs,
+    so ``procplan run`` and ``srun`` work on a machine without GPUs."""
+    local = FakeGpuReader(fake_gpus, host=local_node).node(local_node)
+    return Topology((*demo_topology().nodes, local))
+
+
+class _Fanout:
+    """Listeners called after every committed job write (the cycle and the waiters)."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[], None]] = []
+
+    def __call__(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+
 def compose(
     settings: Settings, clock: Clock | None = None, *, prepare_database: bool = True
 ) -> Composed:
-    """Open the database, build the app; ``prepare_database`` also migrates it and syncs the
-    topology source (workers of a multi-process server leave that to their parent)."""
+    """Open the database, build the services and the app; ``prepare_database`` also migrates
+    it and syncs the topology source (workers of a multi-process server leave that to their
+    parent). The scheduler is built but not started: ``serve`` starts it, tests drive it."""
+    clock = clock or SystemClock()
     store = Store(
         make_engine(
             settings.resolved_db_url(),
@@ -58,16 +107,38 @@ def compose(
         ),
         busy_timeout_s=settings.sqlite_busy_timeout_ms / 1000,
     )
-    bookings = BookingService(store, clock or SystemClock(), limits_from(settings))
+    bookings = BookingService(store, clock, limits_from(settings))
     if prepare_database:
         upgrade(store)
         if settings.config is not None:
             bookings.replace_topology(read_topology_file(settings.config))
         elif settings.demo:
-            bookings.replace_topology(demo_topology())
-    context = AppContext(bookings=bookings, config_path=settings.config)
+            bookings.replace_topology(demo_cluster(settings.local_node_id))
+    changed = _Fanout()
+    job_settings = JobSettings(
+        lease_ttl_s=settings.lease_ttl_s,
+        local_node=settings.local_node_id,
+        local_host=socket.gethostname(),
+        policy=policy_from(settings),
+    )
+    jobs = JobService(store, clock, bookings, job_settings, on_change=changed)
+    waiter = JobWaiter(jobs.get, jobs.version)
+    scheduler = Scheduler(
+        jobs, bookings, clock, CycleLock(store), on_applied=waiter.notify,
+        tick_s=settings.cycle_tick_s,
+    )
+    changed.listeners += [scheduler.wake, waiter.notify]
+    bookings.listeners.append(scheduler.wake)
+    context = AppContext(
+        bookings=bookings,
+        config_path=settings.config,
+        jobs=jobs,
+        waiter=waiter,
+        started_at=time.time(),
+        port=settings.port,
+    )
     app = create_app(context, settings.web_root)
-    return Composed(app=app, store=store, bookings=bookings)
+    return Composed(app, store, bookings, jobs, waiter, scheduler)
 
 
 _WORKER_SETTINGS_ENV = "PROCPLAN_INTERNAL_WORKER_SETTINGS"
@@ -90,6 +161,7 @@ def worker_app() -> FastAPI:
     composed = compose(settings, prepare_database=False)
     composed.bookings.warm_up()
     tune_gc()
+    composed.scheduler.start()  # every worker competes for the cycle lock; one wins
     return composed.app
 
 
@@ -127,7 +199,11 @@ def serve(settings: Settings) -> None:
     if settings.workers == 1:
         composed.bookings.warm_up()
         tune_gc()
-        uvicorn.run(composed.app, **common)  # type: ignore[arg-type]
+        composed.scheduler.start()
+        try:
+            uvicorn.run(composed.app, **common)  # type: ignore[arg-type]
+        finally:
+            composed.scheduler.stop()
         return
     composed.store.dispose()
     os.environ[_WORKER_SETTINGS_ENV] = settings.model_dump_json()

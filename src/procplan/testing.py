@@ -1,7 +1,8 @@
 """Fakes shipped with the package so tests (ours and users') need no mocks.
 
-``FakeClock`` is a settable clock; ``ServerProcess`` runs a real server for end-to-end tests
-and benchmarks. ``FakeGpuReader`` arrives with the node agent.
+``FakeClock`` is a settable clock; ``FakeGpuReader`` simulates a host's GPUs (for tests and
+for ``procplan server --demo`` on machines without GPUs); ``ServerProcess`` runs a real server
+for end-to-end tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 
+from procplan.core.model import GpuDevice, Node
 from procplan.core.timeutil import Instant
 
 
@@ -30,6 +32,47 @@ class FakeClock:
     def advance(self, seconds: int) -> Instant:
         self._now += seconds
         return self._now
+
+
+class FakeGpuReader:
+    """A host with ``count`` simulated GPUs, discovered like real ones.
+
+    Deterministic: the UUIDs derive from ``host`` and the index, so a restarted demo server
+    finds the same GPUs. The node agent (issue #4) extends this with readings, processes and
+    scripted failures.
+    """
+
+    def __init__(
+        self,
+        count: int = 8,
+        *,
+        host: str = "localhost",
+        model: str = "Simulated H100 80GB",
+        memory_mb: int = 81_559,
+    ) -> None:
+        if count < 0:
+            raise ValueError("count must not be negative")
+        self.count = count
+        self.host = host
+        self.model = model
+        self.memory_mb = memory_mb
+
+    def devices(self) -> list[GpuDevice]:
+        """The GPUs in PCI bus order."""
+        return [
+            GpuDevice(
+                index=i,
+                uuid=f"GPU-fake-{self.host}-{i:02d}",
+                name=self.model,
+                memory_mb=self.memory_mb,
+            )
+            for i in range(self.count)
+        ]
+
+    def node(self, node_id: str | None = None) -> Node:
+        """This host as a cluster node (id defaults to the host name)."""
+        name = node_id or self.host
+        return Node(id=name, name=name, gpus=tuple(d.as_gpu(name) for d in self.devices()))
 
 
 class ServerProcess:

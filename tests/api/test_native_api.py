@@ -13,6 +13,9 @@ from starlette.testclient import TestClient
 
 from procplan.testing import FakeClock
 
+# The demo topology plus the server's own host (named "workstation" by tests/conftest.py).
+DEMO_NODES = ["node-a", "node-b", "workstation"]
+
 JSON_TYPE = "application/json; charset=utf-8"
 USER = {"X-ProcPlan-User": "alice"}
 BOOKING_KEYS = [
@@ -469,7 +472,7 @@ def test_nodes(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == JSON_TYPE
     nodes = response.json()["nodes"]
-    assert [n["id"] for n in nodes] == ["node-a", "node-b"]
+    assert [n["id"] for n in nodes] == DEMO_NODES
     for node in nodes:
         assert list(node.keys()) == ["id", "name", "gpu_count", "gpus"]
         assert node["gpu_count"] == len(node["gpus"])
@@ -517,7 +520,7 @@ def test_calendar(client: TestClient, clock: FakeClock) -> None:
     cal = response.json()
     assert list(cal.keys()) == ["start", "end", "nodes"]
     assert (cal["start"], cal["end"]) == (at(23, 10), at(24, 4))
-    assert [n["id"] for n in cal["nodes"]] == ["node-a", "node-b"]
+    assert [n["id"] for n in cal["nodes"]] == DEMO_NODES
     for node in cal["nodes"]:
         assert list(node.keys()) == ["id", "name", "gpus"]
         for gpu in node["gpus"]:

@@ -22,6 +22,9 @@ from procplan.config import Settings
 from procplan.server import Composed, compose
 from procplan.testing import FakeClock
 
+# The demo topology plus the server's own host (named "workstation" by tests/conftest.py).
+DEMO_NODES = ["node-a", "node-b", "workstation"]
+
 JSON_TYPE = "application/json; charset=utf-8"
 FIXED_NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC (same as tests/conftest.py)
 HOUR = 3600
@@ -122,12 +125,12 @@ def test_nodes_shape_and_config_order(client: TestClient) -> None:
     assert response.headers["content-type"] == JSON_TYPE
     body = response.json()
     assert list(body.keys()) == ["nodes"]
-    assert [n["id"] for n in body["nodes"]] == ["node-a", "node-b"]
+    assert [n["id"] for n in body["nodes"]] == DEMO_NODES
     for node in body["nodes"]:
         assert list(node.keys()) == NODE_KEYS
         for gpu in node["gpus"]:
             assert list(gpu.keys()) == GPU_KEYS
-    a, b = body["nodes"]
+    a, b, _local = body["nodes"]
     assert a == {
         "id": "node-a",
         "name": "Demo Node A",
@@ -547,7 +550,7 @@ def test_bulk_without_body_lists_all_nodes_in_config_order(client: TestClient) -
     assert response.headers["content-type"] == JSON_TYPE
     body = response.json()
     assert list(body.keys()) == ["availability"]
-    assert [p["node"]["id"] for p in body["availability"]] == ["node-a", "node-b"]
+    assert [p["node"]["id"] for p in body["availability"]] == DEMO_NODES
     # Each payload is exactly the GET payload for that node (default window).
     assert body["availability"][0] == avail(client, "node-a")
     assert body["availability"][1] == avail(client, "node-b")
@@ -1094,7 +1097,7 @@ def test_reload_config_without_config_file_is_a_json_error(client: TestClient) -
     response = client.post("/api/reload_config")
     assert 400 <= response.status_code < 500
     assert_error(response, response.status_code)
-    assert [n["id"] for n in client.get("/api/nodes").json()["nodes"]] == ["node-a", "node-b"]
+    assert [n["id"] for n in client.get("/api/nodes").json()["nodes"]] == DEMO_NODES
 
 
 # ------------------------------------------------------------------------- errors and methods

@@ -41,19 +41,40 @@ class Canned:
 
 @dataclass
 class FakeServer:
-    """Routes are keyed by ``(METHOD, path)``; unknown routes answer a JSON 404."""
+    """Routes are keyed by ``(METHOD, path)``; unknown routes answer a JSON 404. A route may
+    instead answer a sequence (``add_sequence``), for clients that poll a changing job."""
 
     url: str = ""
     routes: dict[tuple[str, str], Canned] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    sequences: dict[tuple[str, str], list[Canned]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, method: str, path: str, status: int = 200, body: Any = None) -> None:
         """Answer ``body`` (JSON-encoded unless it is ``bytes``) to ``METHOD path``."""
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.routes[(method.upper(), path)] = Canned(status, raw)
+        self.routes[(method.upper(), path)] = Canned(status, _encode(body))
+
+    def add_sequence(self, method: str, path: str, answers: list[tuple[int, Any]]) -> None:
+        """Give these ``(status, body)`` answers in turn, then repeat the last one (a job
+        that is pending on the first wait and running on the second)."""
+        canned = [Canned(status, _encode(body)) for status, body in answers]
+        self.sequences[(method.upper(), path)] = canned
+
+    def answer(self, method: str, path: str) -> Canned:
+        with self.lock:
+            queue = self.sequences.get((method, path))
+            if queue:
+                return queue.pop(0) if len(queue) > 1 else queue[0]
+        return self.routes.get((method, path)) or Canned(
+            404, b'{"error": "no such route", "status": 404}'
+        )
 
     def calls(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
+
+
+def _encode(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
 
 
 def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
@@ -65,16 +86,14 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             fake.requests.append(
                 Recorded(self.command, parts.path, parse_qs(parts.query), dict(self.headers), body)
             )
-            canned = fake.routes.get((self.command, parts.path)) or Canned(
-                404, b'{"error": "no such route", "status": 404}'
-            )
+            canned = fake.answer(self.command, parts.path)
             self.send_response(canned.status)
             self.send_header("Content-Type", canned.content_type)
             self.send_header("Content-Length", str(len(canned.body)))
             self.end_headers()
             self.wfile.write(canned.body)
 
-        do_GET = do_POST = do_PATCH = do_DELETE = _answer
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
         def log_message(self, format: str, *args: Any) -> None:
             """Keep test output clean."""

@@ -117,11 +117,25 @@ def test_bookings_all_drops_the_user_filter(cli, fake_server):
     assert fake_server.requests[0].query == {"node": ["node-b"], "limit": ["100"]}
 
 
-def test_cancel_and_release(cli, fake_server):
+def test_cancel_booking_and_release(cli, fake_server):
     fake_server.add("POST", "/api/v1/bookings/7/cancel", 200, {**BOOKING, "status": "cancelled"})
     fake_server.add("POST", "/api/v1/bookings/7/release", 200, BOOKING)
-    assert cli("cancel", "7").stdout.startswith("Cancelled #7 node-a")
+    assert cli("cancel", "--booking", "7").stdout.startswith("Cancelled #7 node-a")
     assert cli("release", "7").stdout == f"Released {SUMMARY}\n"
+    assert [r.path for r in fake_server.requests] == [
+        "/api/v1/bookings/7/cancel",
+        "/api/v1/bookings/7/release",
+    ]
+
+
+def test_cancel_booking_refused_exits_1(cli, fake_server):
+    error = {"error": "Booking 8 does not exist", "status": 404}
+    fake_server.add("POST", "/api/v1/bookings/7/cancel", 200, BOOKING)
+    fake_server.add("POST", "/api/v1/bookings/8/cancel", 404, error)
+    result = cli("cancel", "--booking", "8", "7")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("Cancelled #7 node-a")
+    assert result.stderr == "error: booking 8: Booking 8 does not exist\n"
 
 
 def test_extend_by_adds_to_the_current_end(cli, fake_server):

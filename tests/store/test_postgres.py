@@ -22,6 +22,9 @@ from procplan.store.engine import Store, make_engine
 from procplan.store.migrate import alembic_config, upgrade
 from procplan.testing import FakeClock
 
+# The demo topology plus the server's own host (named "workstation" by tests/conftest.py).
+DEMO_NODES = ["node-a", "node-b", "workstation"]
+
 pytestmark = pytest.mark.postgres
 
 TABLES = {"nodes", "gpus", "users", "bookings", "claims", "meta", "alembic_version"}
@@ -52,7 +55,7 @@ def test_migrations_create_the_schema(pg_url: str) -> None:
             versions = conn.execute(sa.text("SELECT version_num FROM alembic_version"))
             assert versions.scalars().all() == [head]
             meta = dict(conn.execute(sa.text("SELECT key, value FROM meta")).all())
-            assert meta == {"ledger_version": 0, "topology_version": 0}
+            assert meta == {"ledger_version": 0, "topology_version": 0, "jobs_version": 0}
             constraint = conn.execute(
                 sa.text(
                     "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
@@ -60,7 +63,7 @@ def test_migrations_create_the_schema(pg_url: str) -> None:
                 )
             ).scalar_one()
             assert constraint.startswith("EXCLUDE USING gist")
-            assert "WHERE (active)" in constraint
+            assert "WHERE ((active AND (booking_id IS NOT NULL)))" in constraint
             extension = conn.execute(
                 sa.text("SELECT extname FROM pg_extension WHERE extname = 'btree_gist'")
             ).scalar()
@@ -72,7 +75,7 @@ def test_migrations_create_the_schema(pg_url: str) -> None:
 def test_bookings_on_postgres(pg_client: TestClient) -> None:
     client = pg_client
     nodes = client.get("/api/nodes").json()["nodes"]
-    assert [n["id"] for n in nodes] == ["node-a", "node-b"]
+    assert [n["id"] for n in nodes] == DEMO_NODES
 
     body = {
         "node_id": "node-a",

@@ -137,7 +137,7 @@ def test_migrations_are_idempotent(store: Store) -> None:
             head
         ]
         facts = dict(conn.execute(sa.select(meta.c.key, meta.c.value)).all())
-    assert facts == {"ledger_version": 0, "topology_version": 0}
+    assert facts == {"ledger_version": 0, "topology_version": 0, "jobs_version": 0}
 
 
 def test_migration_keeps_data(store: Store, service: BookingService) -> None:

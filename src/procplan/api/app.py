@@ -12,19 +12,31 @@ from starlette.types import Scope
 from procplan import __version__
 from procplan.api.deps import AppContext
 from procplan.api.errors import install_error_handlers
-from procplan.api.routes import procplan_compat, v1_bookings, v1_cluster
+from procplan.api.routes import (
+    procplan_compat,
+    srun_compat,
+    v1_bookings,
+    v1_cluster,
+    v1_jobs,
+    v1_tenants,
+)
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 API_PREFIX = "/api"
+# Top-level API paths (local-gpu-scheduler's and the health check) that are not files either.
+ROOT_API_PATHS = frozenset({"/acquire", "/status", "/jobs", "/health"})
 
 
 class _WebMount(Mount):
-    """The static mount at ``/`` that leaves ``/api/...`` to the router: a known API path with
-    another method gets the router's JSON 405, an unknown one its JSON 404."""
+    """The static mount at ``/`` that leaves ``/api/...`` and ``ROOT_API_PATHS`` to the router:
+    a known API path with another method gets the router's JSON 405, an unknown one its JSON
+    404 (never the static files' plain-text answers, which clients cannot parse)."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path = scope.get("path", "")
         if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            return Match.NONE, {}
+        if path.rstrip("/") in ROOT_API_PATHS:
             return Match.NONE, {}
         return super().matches(scope)
 
@@ -43,6 +55,9 @@ def create_app(context: AppContext, web_root: Path | None = None) -> FastAPI:
     app.include_router(procplan_compat.router)
     app.include_router(v1_bookings.router)
     app.include_router(v1_cluster.router)
+    app.include_router(v1_jobs.router)
+    app.include_router(v1_tenants.router)
+    app.include_router(srun_compat.router)
     root = (web_root or DEFAULT_WEB_ROOT).resolve()
     if not root.is_dir():
         raise ValueError(f"web root '{root}' does not exist or is not a directory")

@@ -13,6 +13,8 @@ from fastapi import Request
 from procplan.core.errors import InvalidRequest, NotFound
 from procplan.core.timeutil import Instant, parse_instant
 from procplan.service.bookings import BookingService
+from procplan.service.jobs import JobService
+from procplan.service.waiting import JobWaiter
 
 USER_HEADER = "X-ProcPlan-User"
 _INT_TEXT = re.compile(r"^[+-]?\d+$")
@@ -20,10 +22,18 @@ _INT_TEXT = re.compile(r"^[+-]?\d+$")
 
 @dataclass(slots=True)
 class AppContext:
-    """The composed service objects plus the topology file ``reload_config`` re-reads."""
+    """The composed service objects plus the topology file ``reload_config`` re-reads.
+
+    ``started_at`` (``time.time()`` at start) and ``port`` are what local-gpu-scheduler's
+    ``/status`` reports (its tooling shows uptime and probes the port).
+    """
 
     bookings: BookingService
     config_path: Path | None
+    jobs: JobService
+    waiter: JobWaiter
+    started_at: float
+    port: int
 
 
 def ctx(request: Request) -> AppContext:

@@ -1,4 +1,7 @@
-"""Booking commands of ``procplan``: book, bookings, cancel, release, extend.
+"""Booking commands of ``procplan``: book, bookings, release, extend.
+
+Cancelling a booking is ``procplan cancel --booking ID`` (``jobs.cancel``): plain ``cancel``
+takes job ids, as the issue asks.
 
 They are thin: parse the human arguments, make one or two native API calls, print the result.
 Every rule (conflicts, limits, ownership) is the server's, so its message is what users see.
@@ -132,13 +135,6 @@ def bookings(
     total = page.get("total", len(rows))
     if isinstance(total, int) and total > len(rows):
         typer.echo(f"Showing {len(rows)} of {total}; use --limit or filters to see more.")
-
-
-def cancel(booking_id: BookingId, url: UrlOption = None) -> None:
-    """Cancel a booking (it disappears from the calendar)."""
-    with connect(url) as client:
-        booking = client.cancel_booking(booking_id)
-    typer.echo(f"Cancelled {booking_summary(booking)}")
 
 
 def release(booking_id: BookingId, url: UrlOption = None) -> None:

@@ -1,7 +1,8 @@
 """``procplan``: the native command line (Typer + Rich).
 
-This module only assembles the app; commands live in ``bookings`` and ``views`` (HTTP clients
-of a running server) and ``serve`` (the one command that starts a server).
+This module only assembles the app; commands live in ``bookings``, ``jobs``, ``run``,
+``tenants`` and ``views`` (HTTP clients of a running server) and ``serve`` (the one command that
+starts a server).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from procplan.cli import bookings, views
+from procplan.cli import bookings, jobs, run, tenants, views
 from procplan.cli.serve import start_server
 
 app = typer.Typer(
@@ -22,11 +23,20 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+# ``run`` and ``submit`` stop parsing options at the command: its own options stay its own
+# (``procplan run python train.py --lr 3``), with or without ``--``.
+COMMAND_LINE = {"allow_interspersed_args": False}
+
 app.command()(bookings.book)
 app.command()(bookings.bookings)
-app.command()(bookings.cancel)
 app.command()(bookings.release)
 app.command()(bookings.extend)
+app.command(context_settings=COMMAND_LINE)(run.run)
+app.command(context_settings=COMMAND_LINE)(jobs.submit)
+app.command()(jobs.queue)
+app.command()(jobs.job)
+app.command()(jobs.cancel)
+app.add_typer(tenants.app, name="tenant")
 app.command()(views.calendar)
 app.command()(views.nodes)
 

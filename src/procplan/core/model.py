@@ -57,6 +57,26 @@ class Gpu:
 
 
 @dataclass(frozen=True, slots=True)
+class GpuDevice:
+    """A GPU as a reader discovers it on a host (NVML, nvidia-smi, or the fake reader)."""
+
+    index: int  # PCI bus order on its host: what CUDA_VISIBLE_DEVICES counts in
+    uuid: str
+    name: str
+    memory_mb: int | None = None
+
+    def as_gpu(self, node_id: str) -> Gpu:
+        """The cluster GPU for this device on ``node_id`` (ids are ``<node>-gpu<index>``)."""
+        return Gpu(
+            id=f"{node_id}-gpu{self.index}",
+            kind=self.name,
+            index=self.index,
+            uuid=self.uuid,
+            memory_mb=self.memory_mb,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """A machine with GPUs, in config order."""
 

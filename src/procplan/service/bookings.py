@@ -7,7 +7,7 @@ expects 400s; native callers get minute precision and 409 for ledger conflicts.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from procplan.core import calendar
@@ -69,6 +69,13 @@ class BookingService:
         self.clock = clock
         self.limits = limits
         self.topology_cache = TopologyCache(store)
+        # Called after every committed booking or topology change: the scheduling cycle
+        # listens, because bookings decide where jobs may run.
+        self.listeners: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def warm_up(self) -> None:
         """Load the topology and the in-memory ledger now rather than on the first request
@@ -91,6 +98,7 @@ class BookingService:
         """Swap the whole topology in one transaction (validated before we get here)."""
         with self.store.write() as conn:
             sync_topology(conn, topology, self.clock.now())
+        self._changed()
 
     # ---- views -------------------------------------------------------------------------
 
@@ -149,7 +157,9 @@ class BookingService:
         def check(node: Node | None) -> None:
             validate_request(req, node, now, self.limits, whole_hours=whole_hours)
 
-        return self.bookings.create(req, now, check)
+        booking = self.bookings.create(req, now, check)
+        self._changed()
+        return booking
 
     def release(self, booking_id: int, *, whole_hours: bool) -> Booking:
         """Early release: status completed, end truncated to now (rule 5 of the ledger).
@@ -161,10 +171,14 @@ class BookingService:
         current = self.get_active(booking_id)
         truncated = ceil_to(now, HOUR if whole_hours else MINUTE)
         end = min(current.end, max(current.start, truncated))
-        return self.bookings.finish(booking_id, BookingStatus.COMPLETED, end, now)
+        booking = self.bookings.finish(booking_id, BookingStatus.COMPLETED, end, now)
+        self._changed()
+        return booking
 
     def cancel(self, booking_id: int) -> Booking:
-        return self.bookings.finish(booking_id, BookingStatus.CANCELLED, None, self.clock.now())
+        booking = self.bookings.finish(booking_id, BookingStatus.CANCELLED, None, self.clock.now())
+        self._changed()
+        return booking
 
     def change_end(self, booking_id: int, new_end: Instant) -> Booking:
         """Extend or shorten; the result must still be a valid booking of this node."""
@@ -188,7 +202,9 @@ class BookingService:
         validate_request(req, node, self.clock.now(), past_ok, whole_hours=False)
         if new_end <= self.clock.now():
             raise InvalidRequest("New end must be in the future; use release to end now")
-        return self.bookings.change_end(booking_id, new_end, self.clock.now())
+        booking = self.bookings.change_end(booking_id, new_end, self.clock.now())
+        self._changed()
+        return booking
 
     def get_active(self, booking_id: int) -> Booking:
         booking = self.bookings.get(booking_id)

@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from procplan.core.errors import Conflict, NotFound
@@ -28,9 +26,11 @@ from procplan.core.model import (
 )
 from procplan.core.timeutil import DAY, Instant
 from procplan.store.engine import Store
+from procplan.store.job_conflicts import as_claims, blocking_jobs, check_no_jobs
 from procplan.store.ledger_mirror import BookingMirror
 from procplan.store.rows import booking_select, row_to_booking
 from procplan.store.tables import GPU_ID_SEPARATOR, bookings, claims, gpus, meta, nodes, users
+from procplan.store.users_repo import user_pk as _user_pk
 from procplan.store.write_batcher import WriteBatcher
 
 # Best-fit placement looks this far around the window for the neighbouring claims: enough to
@@ -63,14 +63,15 @@ _NODE_GPUS = (
     .where(nodes.c.retired.is_(False))
     .order_by(gpus.c.position, gpus.c.pk)
 )
+# Booking claims only: job claims are checked by ``job_conflicts`` (ledger rule 4).
 _ACTIVE_CLAIMS = (
     select(claims.c.gpu_pk, claims.c.start_s, claims.c.end_s, claims.c.booking_id)
     .where(claims.c.gpu_pk.in_(bindparam("gpu_pks", expanding=True)))
+    .where(claims.c.booking_id.is_not(None))
     .where(claims.c.active.is_(True))
     .where(claims.c.start_s < bindparam("end"))
     .where(claims.c.end_s > bindparam("start"))
 )
-_USER_PK = select(users.c.pk).where(users.c.name == bindparam("name"))
 _INSERT_BOOKING = bookings.insert().returning(bookings.c.id)
 _INSERT_CLAIM = claims.insert()
 _FINISH_BOOKING = (
@@ -156,11 +157,11 @@ class BookingStore:
             return [row_to_booking(row) for row in rows], int(total)
 
     def all_active_claims(self) -> list[Claim]:
-        """Every active claim (the overlap audit reads this)."""
+        """Every active booking claim (the overlap audit of rule 1 reads this)."""
         query = select(gpus.c.id, claims.c.start_s, claims.c.end_s, claims.c.booking_id).join(gpus)
+        query = query.where(claims.c.active.is_(True)).where(claims.c.booking_id.is_not(None))
         with self.store.read() as conn:
-            rows = conn.execute(query.where(claims.c.active.is_(True)))
-            return [Claim(g, s, e, b) for g, s, e, b in rows]
+            return [Claim(g, s, e, b) for g, s, e, b in conn.execute(query)]
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -245,6 +246,8 @@ class BookingStore:
         _lock_node(self.store, conn, node_pk)
         if new_end > current.end:
             _check_free(conn, current.gpu_ids, gpu_pks, current.end, new_end)
+            wanted = {g: gpu_pks[g] for g in current.gpu_ids if g in gpu_pks}
+            check_no_jobs(conn, wanted, current.end, new_end, current.user)
         conn.execute(
             _MOVE_END_BOOKING,
             {
@@ -309,37 +312,23 @@ def _check_free(
 
 
 def _choose_gpus(conn: Connection, req: BookingRequest, gpu_pks: dict[str, int]) -> tuple[str, ...]:
+    """Explicit GPUs must be free of bookings (rule 1) and of other users' jobs (rule 4); a
+    count picks the best fit among GPUs free of both."""
     if req.gpu_ids:
         _check_free(conn, req.gpu_ids, gpu_pks, req.start, req.end)
+        wanted = {g: gpu_pks[g] for g in req.gpu_ids if g in gpu_pks}
+        check_no_jobs(conn, wanted, req.start, req.end, req.user)
         return tuple(req.gpu_ids)
     count = req.gpu_count or 0
-    ledger = _ledger_for(conn, gpu_pks, req.start - _FIT_HORIZON_S, req.end + _FIT_HORIZON_S)
+    lo, hi = req.start - _FIT_HORIZON_S, req.end + _FIT_HORIZON_S
+    ledger = _ledger_for(conn, gpu_pks, lo, hi)
+    holds = blocking_jobs(conn, gpu_pks, req.start, req.end, req.user)
+    if holds:
+        ledger = Ledger([*ledger.all_claims(), *as_claims(holds)])
     chosen = select_free_gpus(ledger, list(gpu_pks), req.start, req.end, count)
     if chosen is None:
         raise Conflict("Not enough GPUs available for the requested window", code="no_free_gpus")
     return chosen
-
-
-def _user_pk(conn: Connection, name: str, now: Instant, known: dict[str, int]) -> int:
-    """The user's key, creating the user on first use (race-free on both dialects).
-
-    ``known`` remembers keys of users that were already committed when first looked up
-    (users are never deleted or renamed), which saves a statement inside the write lock.
-    A user created in this transaction is not remembered: the transaction may yet roll back.
-    """
-    cached = known.get(name)
-    if cached is not None:
-        return cached
-    pk = conn.execute(_USER_PK, {"name": name}).scalar()
-    if pk is not None:
-        known[name] = int(pk)
-    else:
-        dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-        conn.execute(
-            dialect_insert(users).values(name=name, created_at=now).on_conflict_do_nothing()
-        )
-        pk = conn.execute(_USER_PK, {"name": name}).scalar_one()
-    return int(pk)
 
 
 def _insert(

@@ -65,6 +65,11 @@ class BookingMirror:
     def version(self) -> int:
         return self._version
 
+    def committed_version(self) -> int:
+        """The database's ``ledger_version`` now (one indexed read): it moves on every
+        committed booking write, from any process."""
+        return int(self._store.peek(_LEDGER_VERSION))
+
     def window(self, node_ids: Sequence[str] | None, start: Instant, end: Instant) -> list[Booking]:
         """Bookings overlapping ``[start, end)`` as of the last commit: grouped by node (in the
         order asked, else any), each node's in ``(start, id)`` order."""
@@ -77,7 +82,7 @@ class BookingMirror:
 
     def sync(self) -> dict[str, _NodeIndex]:
         """Catch up with the database; return the (immutable) per-node indexes."""
-        current = int(self._store.peek(_LEDGER_VERSION))
+        current = self.committed_version()
         if current == self._version:
             return self._index
         with self._store.read() as conn:

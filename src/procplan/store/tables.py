@@ -9,7 +9,9 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 NAMING = {
@@ -89,22 +92,114 @@ bookings = Table(
     Index("ix_bookings_version", "version"),
 )
 
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(128), nullable=False, unique=True),
+    Column("email", String(256), nullable=False, default=""),
+    # Quotas: NULL means unlimited.
+    Column("max_gpus", Integer, nullable=True),
+    Column("max_jobs", Integer, nullable=True),
+    Column("max_gpu_memory_mb", Integer, nullable=True),
+    Column("max_cpu_cores", Integer, nullable=True),
+    Column("max_memory_mb", Integer, nullable=True),
+    Column("fair_share_weight", Float, nullable=False, default=1.0),
+    Column("allow_borrow", Boolean, nullable=False, default=True),
+    Column("allow_preemption", Boolean, nullable=False, default=True),
+    Column("priority_tier", Integer, nullable=False, default=0),
+    # Finished work in GPU-seconds, decayed to ``usage_at`` (``core.fairshare``).
+    Column("usage_gpu_s", Float, nullable=False, default=0.0),
+    Column("usage_at", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_pk", Integer, ForeignKey("tenants.pk", ondelete="CASCADE"), nullable=False),
+    Column("user_pk", Integer, ForeignKey("users.pk"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("tenant_pk", "user_pk", name="uq_memberships_tenant_user"),
+    Index("ix_memberships_user", "user_pk"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_pk", Integer, ForeignKey("users.pk"), nullable=False),
+    Column("tenant_pk", Integer, ForeignKey("tenants.pk"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("gpu_count", Integer, nullable=False),
+    Column("nodes", Integer, nullable=False),
+    Column("gpu_kind", String(128), nullable=True),
+    Column("gpu_memory_mb", Integer, nullable=True),
+    Column("time_limit_s", BigInteger, nullable=True),
+    Column("node_id", String(128), nullable=True),  # a pin (constraint), not a foreign key
+    Column("booking_id", Integer, nullable=True),
+    Column("submitted_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+    # Node ids and GPU ids of the allocation, joined with GPU_ID_SEPARATOR.
+    Column("alloc_nodes", Text, nullable=True),
+    Column("alloc_gpus", Text, nullable=True),
+    Column("borrowed", Boolean, nullable=False, default=False),
+    Column("preempt_at", BigInteger, nullable=True),
+    Column("reason", String(32), nullable=True),
+    Column("estimated_start", BigInteger, nullable=True),
+    Column("queue_position", Integer, nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("requeues", Integer, nullable=False, default=0),
+    Column("command", Text, nullable=False),  # JSON list of strings
+    Column("workdir", Text, nullable=True),
+    Column("env", Text, nullable=False),  # JSON list of [name, value] pairs (order kept)
+    Column("stdout_path", Text, nullable=True),
+    Column("stderr_path", Text, nullable=True),
+    Column("array_id", Integer, nullable=True),
+    Column("array_index", Integer, nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("host", String(256), nullable=True),
+    Column("pid_started", Float, nullable=True),  # process create time: PID reuse detection
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("message", Text, nullable=False, default=""),
+    Column("extra", Text, nullable=False),  # JSON object
+    # The ``jobs_version`` of the transaction that last changed this row (see JobMirror).
+    Column("version", BigInteger, nullable=False),
+    Index("ix_jobs_state", "state"),
+    Index("ix_jobs_tenant_state", "tenant_pk", "state"),
+    Index("ix_jobs_user", "user_pk"),
+    Index("ix_jobs_array", "array_id"),
+    Index("ix_jobs_version", "version"),
+    # Only live interactive jobs keep a lease (it is cleared when a job ends).
+    Index("ix_jobs_lease", "lease_expires_at"),
+)
+
+# A claim belongs to a booking or to a running job, never both (ADR 0005).
 claims = Table(
     "claims",
     metadata,
     Column("pk", Integer, primary_key=True, autoincrement=True),
-    Column("booking_id", Integer, ForeignKey("bookings.id", ondelete="CASCADE"), nullable=False),
+    Column("booking_id", Integer, ForeignKey("bookings.id", ondelete="CASCADE"), nullable=True),
     Column("gpu_pk", Integer, ForeignKey("gpus.pk"), nullable=False),
     Column("start_s", BigInteger, nullable=False),
     Column("end_s", BigInteger, nullable=False),
     Column("active", Boolean, nullable=False),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=True),
+    CheckConstraint("(booking_id IS NULL) <> (job_id IS NULL)", name="ck_claims_one_owner"),
     Index("ix_claims_gpu_start", "gpu_pk", "start_s"),
     Index("ix_claims_booking", "booking_id"),
+    Index("ix_claims_job", "job_id"),
 )
 
 # Small key/value facts kept in the same transactions as the rows they describe:
-# ``topology_version`` (bumped on every topology change so other processes reload) and
-# ``ledger_version`` (bumped by every booking write; its row lock orders the versions by commit).
+# ``topology_version`` (bumped on every topology change so other processes reload),
+# ``ledger_version`` (bumped by every booking write; its row lock orders the versions by commit)
+# and ``jobs_version`` (the same for job and tenant writes).
 meta = Table(
     "meta",
     metadata,

@@ -43,3 +43,9 @@ async def health(request: Request) -> Response:
     except DomainError as exc:
         return error_response(f"unhealthy: {exc.message}", 503)
     return json_response({"status": "healthy"})
+
+
+@router.get("/api/v1/cluster/status")
+async def cluster_status(request: Request) -> Response:
+    """The Go scheduler's totals: GPUs, nodes and jobs (``total_gpus``, ``pending_jobs``...)."""
+    return json_response(await run_in_threadpool(ctx(request).jobs.cluster_status))

@@ -1,0 +1,168 @@
+"""local-gpu-scheduler's API (COMPAT §2), so its unmodified ``srun`` works against us.
+
+``POST /acquire`` is an ordinary interactive job of the OS user who owns the PID, pinned to this
+host's node: priorities, bookings and quotas apply, the PID watcher ends it when the process
+exits, and the request blocks (no timeout: ``srun`` sets none) until the job runs. Errors keep
+that server's ``{"error": ...}`` shape (no ``code``: these paths are not ``/api/v1``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import psutil
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from procplan import __version__
+from procplan.api.deps import AppContext, ctx, json_object
+from procplan.api.job_json import gpu_indices, srun_job_json
+from procplan.api.job_requests import MAX_GPUS, MAX_PID, int_field
+from procplan.api.responses import error_response, json_response
+from procplan.api.routes.v1_jobs import renew_every_s, renew_lease
+from procplan.core.errors import InvalidRequest
+from procplan.core.jobs import Job, JobKind, JobRequest, JobState
+from procplan.core.lifecycle import IllegalTransition
+from procplan.core.model import Node
+from procplan.store.jobs_repo import JobFilter
+
+router = APIRouter(tags=["srun-compat"])
+
+SERVICE_NAME = "local-gpu-scheduler"  # its tooling probes this exact string
+POLL_S = 1.0  # how often a blocked /acquire looks for a client that hung up
+NO_GPUS = "-1"  # CUDA_VISIBLE_DEVICES that hides every GPU (the client rejects "")
+MAX_JOBS_LISTED = 1000
+
+
+def _pid_and_count(body: dict[str, Any]) -> tuple[int, int]:
+    if "pid" not in body:
+        raise InvalidRequest("missing pid")
+    pid = int_field(body, "pid", 1, MAX_PID)
+    if pid is None:
+        raise InvalidRequest("missing pid")
+    raw = body.get("num_gpus", 1)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise InvalidRequest("num_gpus must be a non-negative integer")
+    return pid, raw
+
+
+def pid_owner(pid: int) -> str:
+    """The OS user running ``pid`` on this host; the job is theirs (COMPAT §2)."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped
+            raise psutil.NoSuchProcess(pid)
+        return str(process.username())
+    except psutil.NoSuchProcess as exc:
+        raise InvalidRequest(f"no process with pid {pid} on this machine") from exc
+    except (psutil.AccessDenied, KeyError):  # alive, owner unreadable or without a name
+        return f"uid:{_uid_or_unknown(pid)}"
+
+
+def _uid_or_unknown(pid: int) -> str:
+    try:
+        return str(psutil.Process(pid).uids().real)
+    except psutil.Error:
+        return "unknown"
+
+
+def local_node_id(context: AppContext) -> str:
+    """This host's node: ``Settings.local_node``, else the host name (as ``local_status``)."""
+    settings = context.jobs.settings
+    return settings.local_node or settings.local_host
+
+
+def _local_node(context: AppContext) -> Node | None:
+    """``None`` when this host is not a node of the topology (then it has no GPUs to give)."""
+    return context.bookings.topology().node(local_node_id(context))
+
+
+def _acquire_request(context: AppContext, body: dict[str, Any]) -> JobRequest:
+    """Checked in a worker thread: it reads the topology and the process table."""
+    pid, count = _pid_and_count(body)
+    node = _local_node(context)
+    available = 0 if node is None else len(node.gpus)
+    if count > min(available, MAX_GPUS):
+        raise InvalidRequest(
+            f"requested {count} GPU(s) but only {available} available on this machine"
+        )
+    return JobRequest(
+        user=pid_owner(pid),
+        kind=JobKind.INTERACTIVE,
+        name=f"srun-{pid}",
+        gpu_count=count,
+        node_id=None if node is None else node.id,
+        pid=pid,
+        host=context.jobs.settings.local_host,
+    )
+
+
+async def _cancel_quietly(context: AppContext, job_id: int) -> None:
+    with contextlib.suppress(IllegalTransition):  # it ended meanwhile
+        await run_in_threadpool(context.jobs.cancel, job_id)
+
+
+async def _until_started(request: Request, context: AppContext, job: Job) -> Job | None:
+    """Block until the job leaves ``pending``; ``None`` when the client hung up first (the
+    job is then cancelled: nobody is left to use the GPUs)."""
+    version: int | None = None
+    renewed = time.monotonic()
+    while job.state is JobState.PENDING:
+        if await request.is_disconnected():
+            await _cancel_quietly(context, job.id)
+            return None
+        if time.monotonic() - renewed >= renew_every_s(context):
+            job, renewed = await renew_lease(context, job), time.monotonic()
+        job = await context.waiter.wait(job.id, version, POLL_S)
+        version = job.version
+    return job
+
+
+@router.post("/acquire")
+async def acquire(request: Request) -> Response:
+    """Block until GPUs are allocated, then ``{"job_id", "gpus": "0,1"}`` (PCI indices)."""
+    body = await json_object(request)
+    if not body:
+        raise InvalidRequest('request body must be a JSON object like {"pid": 1234}')
+    context = ctx(request)
+    req = await run_in_threadpool(_acquire_request, context, body)
+    created = await run_in_threadpool(context.jobs.submit, req)
+    job = await _until_started(request, context, created[0])
+    if job is None:
+        return error_response("client disconnected before GPUs were allocated", 499)
+    if job.state is not JobState.RUNNING:
+        return error_response(f"job {job.id} was {job.state.value} before it got GPUs", 409)
+    topology = await run_in_threadpool(context.bookings.topology)
+    indices = gpu_indices(job, topology)
+    gpus = ",".join(str(i) for i in indices) if indices else NO_GPUS
+    return json_response({"job_id": str(job.id), "gpus": gpus})
+
+
+@router.get("/status")
+async def status(request: Request) -> Response:
+    """Server identity, uptime and this host's GPU and queue counts."""
+    context = ctx(request)
+    local = await run_in_threadpool(context.jobs.local_status)
+    return json_response(
+        {
+            "service": SERVICE_NAME,
+            "version": __version__,
+            "uptime_s": max(int(time.time() - context.started_at), 0),
+            "port": context.port,
+            **local,
+            "node_id": local_node_id(context),
+        }
+    )
+
+
+@router.get("/jobs")
+async def jobs(request: Request) -> Response:
+    """This host's jobs, newest first (the last 1000), in local-gpu-scheduler's shape."""
+    context = ctx(request)
+    flt = JobFilter(node_id=local_node_id(context), limit=MAX_JOBS_LISTED)
+    listed, _total = await run_in_threadpool(context.jobs.list, flt)
+    topology = await run_in_threadpool(context.bookings.topology)
+    return json_response([srun_job_json(job, topology) for job in listed])

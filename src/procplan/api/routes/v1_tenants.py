@@ -1,0 +1,92 @@
+"""Tenant routes (ADR 0005): the Go scheduler's ``POST/GET /api/v1/tenants`` plus PATCH and
+membership. A tenant's id is its name; usage fields are ours to count, never the client's
+(COMPAT §3 fix), and omitted quotas mean unlimited."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from procplan.api.deps import AppContext, ctx, json_object
+from procplan.api.job_json import tenant_json
+from procplan.api.job_requests import tenant_create, tenant_patch
+from procplan.api.responses import json_response
+from procplan.core.errors import InvalidRequest
+from procplan.core.jobs import Tenant
+
+router = APIRouter(prefix="/api/v1", tags=["tenants"])
+
+
+def _render(context: AppContext, tenant: Tenant, usage: Mapping[str, Any]) -> dict[str, Any]:
+    """A tenant with its current usage and members (called in a worker thread: it reads)."""
+    used = usage.get(tenant.id)
+    gpus, jobs, gpu_s = (0, 0, 0.0) if used is None else (used.gpus, used.jobs, used.usage_gpu_s)
+    return tenant_json(tenant, gpus, jobs, gpu_s, context.jobs.members(tenant.id))
+
+
+def _render_one(context: AppContext, tenant: Tenant) -> dict[str, Any]:
+    return _render(context, tenant, context.jobs.tenant_usage())
+
+
+def _render_all(context: AppContext) -> list[dict[str, Any]]:
+    usage = context.jobs.tenant_usage()
+    return [_render(context, tenant, usage) for tenant in context.jobs.list_tenants()]
+
+
+def _get(context: AppContext, tenant_id: str) -> dict[str, Any]:
+    return _render_one(context, context.jobs.get_tenant(tenant_id))
+
+
+def _member(user: str) -> str:
+    name = user.strip()
+    if not name:
+        raise InvalidRequest("user must not be empty")
+    return name
+
+
+@router.post("/tenants", status_code=201)
+async def create_tenant(request: Request) -> Response:
+    """Create a tenant (the Go admin call); 409 ``tenant_exists`` when the name is taken."""
+    fields = tenant_create(await json_object(request))
+    context = ctx(request)
+    tenant = await run_in_threadpool(context.jobs.create_tenant, Tenant(**fields))
+    return json_response(await run_in_threadpool(_render_one, context, tenant), 201)
+
+
+@router.get("/tenants")
+async def list_tenants(request: Request) -> Response:
+    tenants = await run_in_threadpool(_render_all, ctx(request))
+    return json_response({"tenants": tenants, "total": len(tenants)})
+
+
+@router.get("/tenants/{tenant_id}")
+async def get_tenant(request: Request, tenant_id: str) -> Response:
+    return json_response(await run_in_threadpool(_get, ctx(request), tenant_id))
+
+
+@router.patch("/tenants/{tenant_id}")
+async def patch_tenant(request: Request, tenant_id: str) -> Response:
+    """Change quotas, weights or flags; only the keys given change, ``null`` lifts a quota."""
+    changes = tenant_patch(await json_object(request))
+    context = ctx(request)
+    tenant = await run_in_threadpool(context.jobs.update_tenant, tenant_id, changes)
+    return json_response(await run_in_threadpool(_render_one, context, tenant))
+
+
+@router.put("/tenants/{tenant_id}/members/{user}")
+async def add_member(request: Request, tenant_id: str, user: str) -> Response:
+    """Idempotent: adding a member twice is not an error."""
+    context = ctx(request)
+    await run_in_threadpool(context.jobs.add_member, tenant_id, _member(user))
+    return json_response(await run_in_threadpool(_get, context, tenant_id))
+
+
+@router.delete("/tenants/{tenant_id}/members/{user}")
+async def remove_member(request: Request, tenant_id: str, user: str) -> Response:
+    context = ctx(request)
+    await run_in_threadpool(context.jobs.remove_member, tenant_id, _member(user))
+    return json_response(await run_in_threadpool(_get, context, tenant_id))

@@ -1,0 +1,280 @@
+"""Job commands of ``procplan``: submit, queue, job, cancel (and the options ``run`` shares).
+
+Like the booking commands they are thin: parse the human arguments, make the API calls of
+ADR 0005, print. Every decision (placement, reason, position, estimated start, quotas) is the
+server's; the queue and the detail view show it as sent (``jobview``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from procplan.cli.common import EXIT_REFUSED, UrlOption, connect, console, usage_error, utc_now
+from procplan.cli.durations import parse_duration
+from procplan.cli.format import booking_summary
+from procplan.cli.jobview import detail_lines, job_id, queue_table
+from procplan.client import ApiError, ProcPlanClient
+from procplan.core.jobs import parse_priority
+
+# -- options shared by ``run`` and ``submit`` ------------------------------------------------
+
+CommandArg = Annotated[
+    list[str],
+    typer.Argument(
+        help="The command and its arguments (put them after --)",
+        metavar="CMD",
+        show_default=False,
+    ),
+]
+GpusOpt = Annotated[int, typer.Option("-n", "--gpus", min=0, help="GPUs in total")]
+GpuTypeOpt = Annotated[
+    str | None, typer.Option("--gpu-type", help="GPU model, e.g. A100", show_default=False)
+]
+GpuMemOpt = Annotated[
+    int | None,
+    typer.Option("--gpu-mem", min=1, metavar="MB", help="Minimum memory per GPU (MiB)"),
+]
+TimeOpt = Annotated[
+    str | None,
+    typer.Option("--time", "-t", help="Time limit: 90m, 2h, 1h30m, 1d (default: open-ended)"),
+]
+PriorityOpt = Annotated[
+    str | None,
+    typer.Option(help="low, normal, high, urgent or an integer (default: normal)"),
+]
+TenantOpt = Annotated[str | None, typer.Option(help="Tenant (default: your first tenant)")]
+BookingOpt = Annotated[
+    int | None, typer.Option("--booking", help="Run on the GPUs of this booking of yours")
+]
+NodesOpt = Annotated[int, typer.Option("--nodes", min=1, help="Nodes (GPUs split evenly)")]
+NodeOpt = Annotated[str | None, typer.Option("--node", help="Run on this node id")]
+NameOpt = Annotated[str | None, typer.Option(help="Job name (default: the command's name)")]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What ``run`` and ``submit`` both ask for, checked once and turned into request keys."""
+
+    gpus: int = 1
+    gpu_type: str | None = None
+    gpu_mem: int | None = None
+    time_limit_s: int | None = None
+    priority: int | None = None
+    tenant: str | None = None
+    booking: int | None = None
+    nodes: int = 1
+    node: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def parse(cls, *, time: str | None, priority: str | None, **given: Any) -> Resources:
+        """Validate the text options (``--time``, ``--priority``) as usage errors (exit 2)."""
+        limit = None
+        if time is not None:
+            try:
+                limit = int(parse_duration(time).total_seconds())
+            except ValueError as exc:
+                usage_error(str(exc), "--time")
+        level = None
+        if priority is not None:
+            try:
+                level = parse_priority(priority)
+            except ValueError as exc:
+                usage_error(str(exc), "--priority")
+        return cls(time_limit_s=limit, priority=level, **given)
+
+    def body(self, kind: str, command: list[str]) -> dict[str, Any]:
+        """The ``POST /api/v1/jobs`` keys for these resources; unset options are left out so
+        the server's defaults apply."""
+        values: dict[str, Any] = {
+            "kind": kind,
+            "name": self.name or default_name(command),
+            "command": list(command),
+            "gpu_count": self.gpus,
+            "nodes": self.nodes,
+            "gpu_type": self.gpu_type,
+            "gpu_memory_mb": self.gpu_mem,
+            "time_limit_s": self.time_limit_s,
+            "priority": self.priority,
+            "tenant_id": self.tenant,
+            "booking_id": self.booking,
+            "node_id": self.node,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+
+def default_name(command: list[str]) -> str:
+    """The program's base name, as Slurm names a job after its script."""
+    return Path(command[0]).name if command else ""
+
+
+def parse_env(pairs: list[str], export: bool, base: dict[str, str]) -> dict[str, str]:
+    """``--export-env`` copies ``base``; each ``K=V`` is added on top (so it wins)."""
+    env = dict(base) if export else {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            usage_error(f"invalid --env {pair!r}: use KEY=VALUE", "--env")
+        env[key] = value
+    return env
+
+
+def submitted_text(answer: dict[str, Any], parsable: bool) -> str:
+    """``Submitted job 42`` / ``Submitted array 42 (100 tasks: 42–141)``; only the id with
+    ``--parsable`` (like ``sbatch --parsable``) so scripts can capture it."""
+    ids = [str(i) for i in answer.get("job_ids") or []]
+    array_id = answer.get("array_id")
+    ident = str(array_id if array_id is not None else answer.get("job_id", "?"))
+    if parsable:
+        return ident
+    if array_id is None:
+        return f"Submitted job {ident}"
+    span = f"{ids[0]}–{ids[-1]}" if ids else "none"
+    return f"Submitted array {ident} ({len(ids)} tasks: {span})"
+
+
+def submit(
+    command: CommandArg,
+    gpus: GpusOpt = 1,
+    gpu_type: GpuTypeOpt = None,
+    gpu_mem: GpuMemOpt = None,
+    time_limit: TimeOpt = None,
+    priority: PriorityOpt = None,
+    tenant: TenantOpt = None,
+    booking: BookingOpt = None,
+    nodes: NodesOpt = 1,
+    node: NodeOpt = None,
+    name: NameOpt = None,
+    array: Annotated[
+        str | None, typer.Option(help="Task indices: 0-99, 0-99:2 or 1,3,7 (one job each)")
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Directory to run in (default: the current one)")
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE for the job (repeatable)")
+    ] = None,
+    export_env: Annotated[
+        bool, typer.Option("--export-env", help="Pass this shell's environment to the job")
+    ] = False,
+    output: Annotated[str | None, typer.Option(help="File for the job's stdout")] = None,
+    error: Annotated[str | None, typer.Option(help="File for the job's stderr")] = None,
+    parsable: Annotated[bool, typer.Option("--parsable", help="Print only the id")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Queue a batch job (the node agent runs it); prints its id."""
+    resources = Resources.parse(
+        time=time_limit, priority=priority, gpus=gpus, gpu_type=gpu_type, gpu_mem=gpu_mem,
+        tenant=tenant, booking=booking, nodes=nodes, node=node, name=name,
+    )  # fmt: skip
+    extra = {
+        "workdir": str((workdir or Path.cwd()).resolve()),
+        "env": parse_env(env or [], export_env, dict(os.environ)) or None,
+        "stdout": output,
+        "stderr": error,
+        "array": array,
+    }
+    body = {**resources.body("batch", command), **_present(extra)}
+    with connect(url) as client:
+        answer = client.submit_job(body)
+    typer.echo(submitted_text(answer, parsable))
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def queue(
+    all_states: Annotated[
+        bool, typer.Option("--all", help="Finished jobs too (default: pending and running)")
+    ] = False,
+    user: Annotated[str | None, typer.Option(help="Only this user's jobs")] = None,
+    me: Annotated[bool, typer.Option("--me", help="Only your jobs")] = False,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's jobs")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Only these states, comma-separated (e.g. pending)")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many rows")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw job list")] = False,
+    url: UrlOption = None,
+) -> None:
+    """The job queue, like squeue: everyone's pending and running jobs by default."""
+    if user and me:
+        usage_error("give either --user or --me, not both", "--user / --me")
+    if all_states and state:
+        usage_error("give either --all or --state, not both", "--all / --state")
+    with connect(url) as client:
+        page = client.jobs(
+            user=client.user if me else user,
+            tenant_id=tenant,
+            state=None if all_states else (state or "active"),
+            limit=limit,
+        )
+    rows = page.get("jobs") or []
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("No jobs.")
+        return
+    console().print(queue_table(rows, utc_now()))
+    total = page.get("total", len(rows))
+    if isinstance(total, int) and total > len(rows):
+        typer.echo(f"Showing {len(rows)} of {total}; use --limit or filters to see more.")
+
+
+JobIdArg = Annotated[str, typer.Argument(help="Job id (as listed by 'procplan queue')")]
+
+
+def job(
+    job_ident: JobIdArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw job object")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Everything about one job: state, reason, position, estimated start, allocation."""
+    with connect(url) as client:
+        answer = client.job(job_ident)
+    if as_json:
+        typer.echo(json.dumps(answer, indent=2))
+        return
+    typer.echo("\n".join(detail_lines(answer, utc_now())))
+
+
+def cancel(
+    ids: Annotated[list[str], typer.Argument(help="Job ids (booking ids with --booking)")],
+    booking: Annotated[
+        bool, typer.Option("--booking", help="The ids are bookings: cancel those instead")
+    ] = False,
+    url: UrlOption = None,
+) -> None:
+    """Cancel jobs (pending ones are withdrawn, running ones stopped), or bookings."""
+    if booking:
+        bad = [text for text in ids if not text.isdigit()]
+        if bad:
+            usage_error(f"booking ids are integers: {', '.join(bad)}", "IDS")
+    failures = 0
+    with connect(url) as client:
+        for ident in ids:
+            try:
+                typer.echo(_cancel_one(client, ident, booking))
+            except ApiError as exc:
+                failures += 1
+                what = "booking" if booking else "job"
+                typer.echo(f"error: {what} {ident}: {exc.message}", err=True)
+    if failures:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+def _cancel_one(client: ProcPlanClient, ident: str, booking: bool) -> str:
+    """One cancellation and the line that reports it."""
+    if booking:
+        return f"Cancelled {booking_summary(client.cancel_booking(int(ident)))}"
+    answer = client.cancel_job(ident)
+    shown = job_id(answer["job"]) if isinstance(answer.get("job"), dict) else ident
+    return f"Cancelled job {shown}"

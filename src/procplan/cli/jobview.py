@@ -1,0 +1,251 @@
+"""How the ``procplan`` job commands show job objects: queue table, detail lines, status line.
+
+Pure functions of the wire dicts (ADR 0005) and an explicit ``now``, so they are tested without
+a server or a clock. They never recompute what the server decided (reason, position, estimated
+start): they only phrase it and turn instants into spans people read at a glance ("in 12m").
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from procplan.cli.format import short_time
+
+Payload = Mapping[str, Any]
+
+NONE = "—"
+STATE_STYLE = {
+    "pending": "yellow",
+    "running": "green",
+    "completed": "dim",
+    "failed": "red",
+    "cancelled": "dim",
+    "preempted": "magenta",
+    "lost": "red",
+}
+QUEUE_COLUMNS = (
+    "ID", "USER", "TENANT", "STATE", "GPUS", "NODE", "REASON", "ETA", "TIME", "NAME",
+)  # fmt: skip
+
+
+def parse_moment(value: object) -> datetime | None:
+    """An aware datetime from wire ISO 8601 text; ``None`` for null or unparsable values."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def human_span(seconds: float) -> str:
+    """A compact length: ``45s``, ``12m``, ``1h05m``, ``2d03h`` (two units at most)."""
+    total = max(int(seconds), 0)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+def relative(value: object, now: datetime) -> str:
+    """``in 12m``, ``3m ago`` or ``now`` for a wire instant; ``—`` when there is none."""
+    moment = parse_moment(value)
+    if moment is None:
+        return NONE
+    delta = (moment - now).total_seconds()
+    if abs(delta) < 30:
+        return "now"
+    return f"in {human_span(delta)}" if delta > 0 else f"{human_span(-delta)} ago"
+
+
+def job_id(job: Payload) -> str:
+    """The id as text; the Go dialect also calls it ``job_id``."""
+    return str(job.get("id", job.get("job_id", "?")))
+
+
+def gpus_text(job: Payload) -> str:
+    """``2`` or ``2 A100``; the kind only when the job asked for one."""
+    count = job.get("gpu_count", "")
+    kind = job.get("gpu_type")
+    return f"{count} {kind}" if kind else str(count)
+
+
+def node_text(job: Payload) -> str:
+    """Where it runs (``node-a`` or ``node-a,node-b``); empty while it has no allocation."""
+    ids = job.get("node_ids") or []
+    return ",".join(str(n) for n in ids) if ids else str(job.get("node_name") or "")
+
+
+def elapsed(job: Payload, now: datetime) -> str:
+    """Run time for running and finished jobs, time waited for pending ones."""
+    state = job.get("state")
+    started = parse_moment(job.get("submitted_at" if state == "pending" else "started_at"))
+    ended = now if state in ("pending", "running") else parse_moment(job.get("completed_at"))
+    if started is None or ended is None:
+        return ""
+    return human_span((ended - started).total_seconds())
+
+
+def eta(job: Payload, now: datetime) -> str:
+    """Estimated start of a pending job, relative (``in 12m``); blank for the others."""
+    if job.get("state") != "pending":
+        return ""
+    return relative(job.get("estimated_start"), now)
+
+
+def command_text(command: object) -> str:
+    """A command list as a shell would show it; text as received."""
+    if isinstance(command, list):
+        return shlex.join(str(part) for part in command)
+    return "" if command is None else str(command)
+
+
+def status_line(job: Payload, now: datetime) -> str:
+    """The one line ``procplan run`` keeps updating while its job waits (or once it starts)."""
+    ident = job_id(job)
+    state = job.get("state")
+    if state == "running":
+        where = node_text(job) or "?"
+        return f"job {ident} running on {where} (GPUs {indices_text(job) or 'none'})"
+    if state != "pending":
+        return f"job {ident} {state}"
+    parts = [f"job {ident} pending"]
+    if job.get("queue_position"):
+        parts.append(f"position {job['queue_position']}")
+    parts.append(str(job.get("reason_text") or job.get("reason") or "waiting"))
+    start = parse_moment(job.get("estimated_start"))
+    if start is not None:
+        parts.append(f"estimated start {relative(job['estimated_start'], now)} ({_clock(start)})")
+    return " · ".join(parts)
+
+
+def indices_text(job: Payload) -> str:
+    return ",".join(str(i) for i in job.get("gpu_indices") or [])
+
+
+def _clock(moment: datetime) -> str:
+    return short_time(moment.isoformat()) + " UTC"
+
+
+def _styled_state(state: object) -> str:
+    text = escape(str(state or ""))
+    style = STATE_STYLE.get(str(state))
+    return f"[{style}]{text}[/]" if style else text
+
+
+def queue_table(jobs: Sequence[Payload], now: datetime) -> Table:
+    """squeue's view: one row per job, user text escaped so it never becomes Rich markup."""
+    table = Table(title="Jobs", title_justify="left")
+    for column in QUEUE_COLUMNS:
+        table.add_column(column, justify="right" if column == "ID" else "left")
+    for job in jobs:
+        pending = job.get("state") == "pending"
+        table.add_row(
+            job_id(job),
+            escape(str(job.get("user") or "")),
+            escape(str(job.get("tenant_id") or "")),
+            _styled_state(job.get("state")),
+            escape(gpus_text(job)),
+            escape(node_text(job)),
+            escape(str(job.get("reason") or "")) if pending else "",
+            eta(job, now),
+            elapsed(job, now),
+            escape(str(job.get("name") or "")),
+        )
+    return table
+
+
+def _when(value: object, now: datetime) -> str:
+    moment = parse_moment(value)
+    return f"{short_time(value)} UTC ({relative(value, now)})" if moment else ""
+
+
+def _allocation(job: Payload) -> str:
+    gpus = ", ".join(str(g) for g in job.get("allocated_gpus") or [])
+    if not gpus:
+        return ""
+    indices = indices_text(job)
+    return f"{node_text(job)}: {gpus}" + (f" (indices {indices})" if indices else "")
+
+
+def _limit(job: Payload) -> str:
+    limit = job.get("time_limit_s")
+    return human_span(limit) if isinstance(limit, int) else "none (open-ended)"
+
+
+def _reason(job: Payload) -> str:
+    if job.get("state") != "pending" or not job.get("reason"):
+        return ""
+    text = job.get("reason_text")
+    return f"{job['reason']} — {text}" if text else str(job["reason"])
+
+
+def _array(job: Payload) -> str:
+    if job.get("array_id") is None:
+        return ""
+    return f"{job['array_id']}[{job.get('array_index', '')}]"
+
+
+def _client(job: Payload) -> str:
+    if job.get("pid") is None:
+        return ""
+    return f"pid {job['pid']} on {job.get('host') or '?'}"
+
+
+def _flag(value: object) -> str:
+    return "yes" if value else ""
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def detail_lines(job: Payload, now: datetime) -> list[str]:
+    """``Key: value`` lines of everything a person asks about one job; empty values skipped."""
+    rows = [
+        ("Job", job_id(job)),
+        ("Name", _text(job.get("name"))),
+        ("User", _text(job.get("user"))),
+        ("Tenant", _text(job.get("tenant_id"))),
+        ("Kind", _text(job.get("kind"))),
+        ("State", _text(job.get("state"))),
+        ("Reason", _reason(job)),
+        ("Position", _text(job.get("queue_position")) if job.get("state") == "pending" else ""),
+        ("Estimated start", _when(job.get("estimated_start"), now)),
+        ("Priority", _text(job.get("priority"))),
+        ("GPUs", gpus_text(job)),
+        ("GPU memory", f"{job['gpu_memory_mb']} MiB" if job.get("gpu_memory_mb") else ""),
+        ("Nodes", _text(job.get("nodes"))),
+        ("Time limit", _limit(job)),
+        ("Node constraint", _text(job.get("node_id"))),
+        ("Booking", _text(job.get("booking_id"))),
+        ("Submitted", _when(job.get("submitted_at"), now)),
+        ("Started", _when(job.get("started_at"), now)),
+        ("Completed", _when(job.get("completed_at"), now)),
+        ("Elapsed", elapsed(job, now)),
+        ("Allocation", _allocation(job)),
+        ("Borrowed", _flag(job.get("borrowed"))),
+        ("Preempt at", _when(job.get("preempt_at"), now)),
+        ("Command", command_text(job.get("command"))),
+        ("Workdir", _text(job.get("workdir"))),
+        ("Stdout", _text(job.get("stdout"))),
+        ("Stderr", _text(job.get("stderr"))),
+        ("Array", _array(job)),
+        ("Client", _client(job)),
+        ("Exit code", _text(job.get("exit_code"))),
+        ("Message", _text(job.get("message"))),
+    ]
+    return [f"{key}: {value}" for key, value in rows if value]

@@ -1,0 +1,240 @@
+"""``procplan tenant``: create, list, show and change tenants (quotas, weights, members).
+
+Tenants are the groups that GPU quotas and fair share apply to. The commands send the Go
+scheduler's field names (``max_concurrent_jobs``, ``fair_share_weight``, ``priority_tier``,
+``allow_preemption``; COMPAT §3) plus ``allow_borrow``; quotas left out mean unlimited, and
+``none`` in ``tenant set`` clears one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from procplan.cli.common import UrlOption, connect, console, usage_error
+from procplan.cli.format import short_time
+
+app = typer.Typer(
+    help="Tenants: groups with GPU quotas and fair-share weights.",
+    no_args_is_help=True,
+)
+
+Payload = Mapping[str, Any]
+NameArg = Annotated[str, typer.Argument(help="Tenant name")]
+UNLIMITED = "unlimited"
+CLEAR_WORDS = ("none", "unlimited")
+
+
+def parse_limit(text: str, option: str) -> int | None:
+    """A quota: a non-negative integer, or ``none``/``unlimited`` (sent as null: no limit)."""
+    cleaned = text.strip().lower()
+    if cleaned in CLEAR_WORDS:
+        return None
+    if not cleaned.isdigit():
+        usage_error(f"invalid quota {text!r}: use a number or 'none'", option)
+    return int(cleaned)
+
+
+def tenant_name(tenant: Payload) -> str:
+    return str(tenant.get("name") or tenant.get("id") or "?")
+
+
+def members(tenant: Payload) -> list[str]:
+    """Member user names; entries may be names or ``{"user": ...}`` objects."""
+    names = []
+    for member in tenant.get("members") or []:
+        name = member.get("user", member.get("name")) if isinstance(member, dict) else member
+        names.append(str(name))
+    return names
+
+
+def _quota(value: object) -> str:
+    return UNLIMITED if value is None else str(value)
+
+
+def _max_jobs(tenant: Payload) -> object:
+    return tenant.get("max_concurrent_jobs", tenant.get("max_jobs"))
+
+
+def _use(current: object, limit: object) -> str:
+    """``3/8`` or ``3`` (no limit): usage beside its quota."""
+    now = 0 if current is None else current
+    return f"{now}/{limit}" if limit is not None else str(now)
+
+
+def _yes_no(value: object) -> str:
+    return "yes" if value else "no"
+
+
+def _hours(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, int | float) else ""
+
+
+def tenants_table(tenants: Sequence[Payload]) -> Table:
+    """One row per tenant: usage against quota, weight, tier, policy flags, members."""
+    table = Table(title="Tenants", title_justify="left")
+    columns = ("TENANT", "GPUS", "JOBS", "WEIGHT", "TIER", "BORROW", "PREEMPT", "GPU·H", "MEMBERS")
+    for column in columns:
+        table.add_column(column)
+    for tenant in tenants:
+        table.add_row(
+            escape(tenant_name(tenant)),
+            _use(tenant.get("current_gpus"), tenant.get("max_gpus")),
+            _use(tenant.get("current_jobs"), _max_jobs(tenant)),
+            str(tenant.get("fair_share_weight", "")),
+            str(tenant.get("priority_tier", "")),
+            _yes_no(tenant.get("allow_borrow", True)),
+            _yes_no(tenant.get("allow_preemption", True)),
+            _hours(tenant.get("usage_gpu_hours")),
+            escape(", ".join(members(tenant))),
+        )
+    return table
+
+
+def detail_lines(tenant: Payload) -> list[str]:
+    """``Key: value`` lines of one tenant, quotas shown as ``unlimited`` when absent."""
+    rows = [
+        ("Tenant", tenant_name(tenant)),
+        ("Email", str(tenant.get("email") or "")),
+        ("Members", ", ".join(members(tenant)) or "(none)"),
+        ("Max GPUs", _quota(tenant.get("max_gpus"))),
+        ("Max jobs", _quota(_max_jobs(tenant))),
+        ("Max GPU memory", _quota(tenant.get("max_gpu_memory_mb"))),
+        ("Fair-share weight", str(tenant.get("fair_share_weight", ""))),
+        ("Priority tier", str(tenant.get("priority_tier", ""))),
+        ("Borrowing", _yes_no(tenant.get("allow_borrow", True))),
+        ("Preemption", _yes_no(tenant.get("allow_preemption", True))),
+        ("GPUs in use", _use(tenant.get("current_gpus"), tenant.get("max_gpus"))),
+        ("Jobs running", _use(tenant.get("current_jobs"), _max_jobs(tenant))),
+        ("Usage (GPU hours)", _hours(tenant.get("usage_gpu_hours"))),
+        ("Created", short_time(tenant.get("created_at"))),
+    ]
+    return [f"{key}: {value}" for key, value in rows if value]
+
+
+MaxGpusCreate = Annotated[int | None, typer.Option("--max-gpus", min=0, help="GPU quota")]
+MaxJobsCreate = Annotated[
+    int | None, typer.Option("--max-jobs", min=0, help="Concurrent-job quota")
+]
+WeightOpt = Annotated[
+    float | None, typer.Option("--weight", min=0.0, help="Fair-share weight (default 1)")
+]
+TierOpt = Annotated[int | None, typer.Option("--tier", help="Priority tier (added to priority)")]
+EmailOpt = Annotated[str | None, typer.Option("--email", help="Contact address")]
+
+
+@app.command()
+def create(
+    name: NameArg,
+    max_gpus: MaxGpusCreate = None,
+    max_jobs: MaxJobsCreate = None,
+    weight: WeightOpt = None,
+    no_borrow: Annotated[
+        bool, typer.Option("--no-borrow", help="Never run beyond the GPU quota on idle GPUs")
+    ] = False,
+    no_preempt: Annotated[
+        bool, typer.Option("--no-preempt", help="Its jobs never preempt others")
+    ] = False,
+    tier: TierOpt = None,
+    email: EmailOpt = None,
+    url: UrlOption = None,
+) -> None:
+    """Create a tenant (quotas left out are unlimited)."""
+    values: dict[str, Any] = {
+        "name": name,
+        "max_gpus": max_gpus,
+        "max_concurrent_jobs": max_jobs,
+        "fair_share_weight": weight,
+        "priority_tier": tier,
+        "email": email,
+        "allow_borrow": False if no_borrow else None,
+        "allow_preemption": False if no_preempt else None,
+    }
+    with connect(url) as client:
+        tenant = client.create_tenant({k: v for k, v in values.items() if v is not None})
+    typer.echo(f"Created tenant {tenant_name(tenant) if tenant else name}")
+
+
+@app.command("list")
+def list_tenants(url: UrlOption = None) -> None:
+    """Every tenant with its usage against its quotas."""
+    with connect(url) as client:
+        rows = client.tenants().get("tenants") or []
+    if not rows:
+        typer.echo("No tenants.")
+        return
+    console().print(tenants_table(rows))
+
+
+@app.command()
+def show(name: NameArg, url: UrlOption = None) -> None:
+    """One tenant: quotas, members and current usage."""
+    with connect(url) as client:
+        tenant = client.tenant(name)
+    typer.echo("\n".join(detail_lines(tenant)))
+
+
+def patch_body(
+    max_gpus: str | None,
+    max_jobs: str | None,
+    settings: Mapping[str, object],
+) -> dict[str, Any]:
+    """The PATCH keys for the options given; a cleared quota is sent as null on purpose."""
+    body = {key: value for key, value in settings.items() if value is not None}
+    if max_gpus is not None:
+        body["max_gpus"] = parse_limit(max_gpus, "--max-gpus")
+    if max_jobs is not None:
+        body["max_concurrent_jobs"] = parse_limit(max_jobs, "--max-jobs")
+    return body
+
+
+@app.command("set")
+def set_tenant(
+    name: NameArg,
+    max_gpus: Annotated[
+        str | None, typer.Option("--max-gpus", metavar="N|none", help="GPU quota")
+    ] = None,
+    max_jobs: Annotated[
+        str | None, typer.Option("--max-jobs", metavar="N|none", help="Concurrent-job quota")
+    ] = None,
+    weight: WeightOpt = None,
+    tier: TierOpt = None,
+    borrow: Annotated[
+        bool | None, typer.Option("--borrow/--no-borrow", help="Allow borrowing idle GPUs")
+    ] = None,
+    preempt: Annotated[
+        bool | None, typer.Option("--preempt/--no-preempt", help="Allow preempting others")
+    ] = None,
+    email: EmailOpt = None,
+    add_user: Annotated[
+        list[str] | None, typer.Option("--add-user", help="Add a member (repeatable)")
+    ] = None,
+    remove_user: Annotated[
+        list[str] | None, typer.Option("--remove-user", help="Remove a member (repeatable)")
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Change a tenant's quotas, policy or members; prints the result."""
+    settings = {
+        "fair_share_weight": weight,
+        "priority_tier": tier,
+        "allow_borrow": borrow,
+        "allow_preemption": preempt,
+        "email": email,
+    }
+    body = patch_body(max_gpus, max_jobs, settings)
+    if not body and not add_user and not remove_user:
+        usage_error("nothing to change: give a quota, a setting, --add-user or --remove-user")
+    with connect(url) as client:
+        if body:
+            client.update_tenant(name, body)
+        for user in add_user or []:
+            client.add_member(name, user)
+        for user in remove_user or []:
+            client.remove_member(name, user)
+        tenant = client.tenant(name)
+    typer.echo("\n".join(detail_lines(tenant)))

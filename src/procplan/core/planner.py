@@ -1,0 +1,266 @@
+"""The scheduler: ``plan(snapshot, now, policy) -> Plan``, a pure function.
+
+One pass over the pending queue in priority order (``core.priority``), backfill style:
+
+1. Static checks per job shape (``core.placement.ShapeBook``): unsatisfiable, nodes down,
+   booking not active. Then the tenant's quota (``core.quota``).
+2. Start now if a placement exists whose claim hits no foreign booking and no reservation
+   made earlier in this pass, so a backfilled job never delays a higher one's estimate.
+3. Otherwise the job is blocked. The first blocked job may preempt (``core.preemption``);
+   the first ``reserve_depth`` blocked jobs get a reservation at their earliest start, which
+   is also their estimated start; later ones get a reason and no estimate.
+
+Before the pass, running open-ended jobs are checked against foreign bookings (preempted
+when one has begun, warned ahead). Ties break by config order, PCI order, submission time
+and id; no clock, no I/O, no randomness.
+
+Speed (10,000 pending jobs, 2,400 GPUs): jobs of one shape share their eligibility and a
+``NowFit`` summary (``core.nowfit``) that answers "starts now?" and "why not?" without a
+scan, so the placement search runs only for jobs that start or get a reservation.
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+
+from procplan.core.availability import Cluster, Want
+from procplan.core.jobs import (
+    Job,
+    Notice,
+    PendingInfo,
+    Plan,
+    Policy,
+    Preemption,
+    Reason,
+    Snapshot,
+    Start,
+)
+from procplan.core.nowfit import NowFit, now_fit
+from procplan.core.placement import (
+    Placement,
+    Shape,
+    ShapeBook,
+    earliest_start,
+    place_now,
+)
+from procplan.core.preemption import booking_watch, find_victims, held_until, victim_pool
+from procplan.core.priority import PriorityModel, order_pending
+from procplan.core.quota import QuotaBook, Verdict
+from procplan.core.timeutil import Instant
+
+__all__ = ["plan"]
+
+# Looked up once per pending job: plain module constants (an enum member lookup goes through
+# the metaclass and costs several dict lookups).
+_QUOTA_REASON = {Verdict.QUOTA_JOBS: Reason.QUOTA_JOBS, Verdict.QUOTA_GPUS: Reason.QUOTA_GPUS}
+_BORROW = Verdict.BORROW
+_limit_of = attrgetter("time_limit_s")
+_QUOTA_GPUS = Reason.QUOTA_GPUS
+
+# Stands for "a user who owns no booking that matters now" in NowFit keys (not a user name:
+# those are printable).
+_ANYONE = "\x00"
+
+
+def plan(snapshot: Snapshot, now: Instant, policy: Policy) -> Plan:
+    """Decide starts, preemptions, notices and every pending job's reason, queue position
+    and estimated start (see the module docstring)."""
+    return _Pass(snapshot, now, policy).run()
+
+
+class _Pass:
+    """One planning pass; all state is local to it."""
+
+    def __init__(self, snapshot: Snapshot, now: Instant, policy: Policy) -> None:
+        self.snapshot, self.now, self.policy = snapshot, now, policy
+        blocked = snapshot.foreign_gpus if policy.foreign_gpus_blocked else frozenset()
+        self.cluster = Cluster(snapshot.topology, now, snapshot.node_states, blocked)
+        self.cluster.add_bookings(snapshot.bookings)
+        self.shapes = ShapeBook(self.cluster, {b.id: b for b in snapshot.bookings})
+        self.model = PriorityModel(snapshot, now, policy)
+        self.quota = QuotaBook(snapshot.tenants, snapshot.running)
+        self.starts: list[Start] = []
+        self.preemptions: list[Preemption] = []
+        self.notices: list[Notice] = []
+        self.waits: list[tuple[int, Reason, Instant | None]] = []
+        self.stopping: set[int] = set()  # GPUs of jobs already being stopped
+        self.running: list[tuple[Job, tuple[int, ...]]] = []
+        self.reserved = 0
+        self.preempt_tried = False
+        self._hold_running()
+        self.cluster.index_free()
+        self.booking_users = self._booking_users()
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def _hold_running(self) -> None:
+        """Mark running jobs' GPUs held; stop open-ended ones a foreign booking reached."""
+        cluster, policy = self.cluster, self.policy
+        index = cluster.index
+        for job in self.snapshot.running:
+            gpus = tuple([index[g] for g in job.gpu_ids if g in index])
+            stopping = job.preempt_at is not None
+            until = held_until(job, self.now, policy)
+            if not stopping and job.time_limit_s is None:
+                until, stop, notices = booking_watch(cluster, job, gpus, policy)
+                self.notices.extend(notices)
+                if stop is not None:
+                    self.preemptions.append(stop)
+                    stopping = True
+            if stopping:
+                self.stopping.update(gpus)
+            else:
+                self.running.append((job, gpus))
+            cluster.hold(gpus, until)
+
+    def _booking_users(self) -> dict[str, set[int]]:
+        """Users owning a booking on a GPU free now that a claim starting now could meet, and
+        the nodes of those bookings: for everyone else every booking there is foreign, so
+        they share NowFit summaries."""
+        cluster = self.cluster
+        limits = set(map(_limit_of, self.snapshot.pending))
+        limits.discard(None)
+        horizon = self.now + max(max(limits, default=0), 1)
+        users: dict[str, set[int]] = {}
+        for g, spans in enumerate(cluster.bookings):
+            if spans and cluster.busy[g] <= self.now:
+                for span in spans:
+                    if span.start < horizon:
+                        users.setdefault(span.user, set()).add(cluster.gpu_node[g])
+        return users
+
+    def run(self) -> Plan:
+        for job in order_pending(self.snapshot.pending, self.model):
+            self._visit(job)
+        pending = {
+            job_id: PendingInfo(reason, position, estimate)
+            for position, (job_id, reason, estimate) in enumerate(self.waits, start=1)
+        }
+        return Plan(tuple(self.starts), tuple(self.preemptions), tuple(self.notices), pending)
+
+    # -- one job --------------------------------------------------------------------------
+
+    def _visit(self, job: Job) -> None:
+        """Start the job now, or record why it waits. This runs for every pending job, so
+        the common outcome (it cannot start) takes no placement search."""
+        shape = self.shapes.get(job)
+        if shape.reason is not None:
+            self.waits.append((job.id, shape.reason, shape.estimate))
+            return
+        verdict = self.quota.check(job.tenant, job.gpu_count)
+        quota_reason = _QUOTA_REASON.get(verdict)
+        if quota_reason is not None:
+            self.waits.append((job.id, quota_reason, None))
+            return
+        borrowed = verdict is _BORROW
+        if job.gpu_count == 0:
+            self._start(job, self._no_gpus(job, shape), borrowed)
+            return
+        length = job.time_limit_s
+        fit = self._fit(shape, job.user, job.booking_id)
+        if fit.fits(length) and self._try_start(job, shape, borrowed):
+            return
+        if borrowed:
+            self.waits.append((job.id, _QUOTA_GPUS, None))
+        elif self.preempt_tried and self.reserved >= self.policy.reserve_depth:
+            self.waits.append((job.id, fit.reason(length), None))
+        else:
+            want = Want(job.user, job.booking_id, length)
+            self._blocked(job, shape, want, fit.reason(length))
+
+    def _fit(self, shape: Shape, user: str, booking_id: int | None) -> NowFit:
+        """The shape's NowFit for this booking owner, recomputed when a node it drew on
+        changed."""
+        user = self._owner(shape, user) if user in self.booking_users else _ANYONE
+        fit = shape.fits.get(user)
+        if fit is None or (fit.log_pos != len(self.cluster.log) and fit.stale(self.cluster)):
+            owner = Want(user, booking_id, None)
+            fit = shape.fits[user] = now_fit(self.cluster, shape, owner)
+        return fit
+
+    def _owner(self, shape: Shape, user: str) -> str:
+        """``user`` if their bookings on free GPUs lie on the shape's nodes, else anyone."""
+        owner = shape.owners.get(user)
+        if owner is None:
+            mine = self.booking_users[user]
+            owner = user if any(n in shape.nodes for n in mine) else _ANYONE
+            shape.owners[user] = owner
+        return owner
+
+    def _try_start(self, job: Job, shape: Shape, borrowed: bool) -> bool:
+        want = Want(job.user, job.booking_id, job.time_limit_s)
+        placement = place_now(self.cluster, shape, want)
+        if placement is None:
+            return False  # NowFit said it fits: only reachable if the two disagree
+        self._start(job, placement, borrowed)
+        return True
+
+    def _no_gpus(self, job: Job, shape: Shape) -> Placement:
+        """Where a zero-GPU job "runs": its pinned node or booking's node, else nowhere."""
+        if job.node_id is not None or job.booking_id is not None:
+            return [(n, []) for n in shape.nodes]
+        return []
+
+    def _start(self, job: Job, placement: Placement, borrowed: bool) -> None:
+        cluster = self.cluster
+        claim_end = job.claim_end(self.now)
+        gpus = [g for _, node_gpus in placement for g in node_gpus]
+        cluster.start(gpus, claim_end)
+        self.quota.add(job.tenant, job.gpu_count)
+        node_ids = tuple(cluster.node_ids[n] for n, _ in placement)
+        gpu_ids = tuple(cluster.gpu_ids[g] for g in gpus)
+        self.starts.append(Start(job.id, node_ids, gpu_ids, claim_end, borrowed))
+
+    # -- blocked jobs ---------------------------------------------------------------------
+
+    def _blocked(self, job: Job, shape: Shape, want: Want, reason: Reason) -> None:
+        """A job that cannot start now: maybe preempt for it (the first one only), reserve
+        its earliest start (the first ``reserve_depth`` ones), or just say why it waits."""
+        first = not self.preempt_tried
+        self.preempt_tried = True
+        within_depth = self.reserved < self.policy.reserve_depth
+        if not (within_depth or first):
+            self.waits.append((job.id, reason, None))
+            return
+        found = earliest_start(self.cluster, shape, want)
+        soon = self.now + self.policy.preempt_grace_s
+        if first and (found is None or found[0] > soon) and self._preempt(job, shape, want):
+            return
+        if not within_depth:
+            self.waits.append((job.id, reason, None))
+            return
+        self.reserved += 1
+        if found is None:  # never, as things stand (GPUs held open-ended or blocked)
+            self.waits.append((job.id, reason, None))
+            return
+        at, placement = found
+        gpus = [g for _, node_gpus in placement for g in node_gpus]
+        self.cluster.reserve(gpus, at, want.ends(at)[1])
+        if at <= soon and self.stopping.intersection(gpus):
+            reason = Reason.PREEMPTING  # it starts on GPUs of jobs already being stopped
+        self.waits.append((job.id, reason, at))
+
+    def _preempt(self, job: Job, shape: Shape, want: Want) -> bool:
+        """Stop a minimal set of running jobs so ``job`` starts after the grace period; the
+        GPUs it will use are reserved for it from now on."""
+        policy, cluster = self.policy, self.cluster
+        if not (policy.preemption and self.quota.tenant(job.tenant).allow_preemption):
+            return False
+        within_quota = self.quota.check(job.tenant, job.gpu_count) is Verdict.OK
+        model = self.model
+        pool = victim_pool(self.running, job, model.effective, within_quota, self.now, policy)
+        at = self.now + policy.preempt_grace_s
+        found = find_victims(cluster, shape, want, pool, at) if pool else None
+        if found is None:
+            return False
+        victims, placement = found
+        reason = f"preempted for job {job.id} (priority {model.effective(job):.0f})"
+        for victim in victims:
+            self.preemptions.append(Preemption(victim.job.id, job.id, reason))
+            cluster.release_at(victim.gpus, at)
+            self.stopping.update(victim.gpus)
+        gpus = [g for _, node_gpus in placement for g in node_gpus]
+        cluster.reserve(gpus, self.now, want.ends(at)[1])
+        self.reserved += 1
+        self.waits.append((job.id, Reason.PREEMPTING, at))
+        return True

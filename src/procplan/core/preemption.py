@@ -1,0 +1,219 @@
+"""Preemption: running jobs that must stop, for a foreign booking or for a higher job.
+
+Two reasons to stop a running job:
+
+- **A foreign booking begins** (ledger rule 3): an open-ended job may sit on GPUs a booking
+  will take; when the booking starts the job is preempted, and its owner is warned
+  ``booking_warning_s`` ahead with a ``Notice``.
+- **A higher-priority job is blocked**: the planner asks for a minimal victim set that
+  provably lets the blocked job start after the grace period. Victims must have run
+  ``min_runtime_s`` (no thrashing), must not already be stopping, and must be of lower
+  effective priority, or be borrowed GPUs of another tenant while the preemptor's tenant is
+  within its quota (borrowing lends idle capacity; it does not keep it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from itertools import combinations
+from typing import NamedTuple
+
+from procplan.core.availability import Cluster, Want
+from procplan.core.jobs import OPEN_END, Job, Notice, Policy, Preemption
+from procplan.core.placement import Placement, Shape, choose_gpus
+from procplan.core.timeutil import Instant, to_iso
+
+__all__ = [
+    "Candidate",
+    "booking_watch",
+    "find_victims",
+    "held_until",
+    "victim_pool",
+]
+
+
+class Candidate(NamedTuple):
+    """A running job that could be preempted; ``favoured`` victims (borrowed GPUs of
+    another tenant) go first."""
+
+    job: Job
+    priority: float
+    gpus: tuple[int, ...]
+    favoured: bool
+
+
+def held_until(job: Job, now: Instant, policy: Policy) -> Instant:
+    """When a running job's GPUs free up as far as its claim says (open-ended: never; being
+    preempted: after the grace period)."""
+    if job.preempt_at is not None:
+        return job.preempt_at + policy.preempt_grace_s
+    if job.time_limit_s is None:
+        return OPEN_END
+    started = job.started_at if job.started_at is not None else now
+    return started + job.time_limit_s
+
+
+def booking_watch(
+    cluster: Cluster, job: Job, gpus: Sequence[int], policy: Policy
+) -> tuple[Instant, Preemption | None, list[Notice]]:
+    """For a running open-ended job not yet stopping: when it will have to stop (the next
+    foreign booking's start plus the grace period), a ``Preemption`` if a foreign booking
+    has begun, and notices for foreign bookings beginning within the warning period."""
+    now = cluster.now
+    want = Want(job.user, job.booking_id, None)
+    horizon = now + policy.booking_warning_s
+    next_start = OPEN_END
+    soon: dict[int, Instant] = {}
+    for g in gpus:
+        for span in cluster.bookings[g]:
+            if span.user == want.user or span.id == want.booking_id:
+                continue
+            if span.start <= now:
+                reason = (
+                    f"booking {span.id} of {span.user} on GPU {cluster.gpu_ids[g]} "
+                    f"began at {to_iso(span.start)}"
+                )
+                return now + policy.preempt_grace_s, Preemption(job.id, None, reason), []
+            next_start = min(next_start, span.start)
+            if span.start > horizon:
+                break
+            soon[span.id] = span.start
+    notices = [Notice(job.id, b, at) for b, at in sorted(soon.items(), key=lambda i: (i[1], i[0]))]
+    until = OPEN_END if next_start >= OPEN_END else next_start + policy.preempt_grace_s
+    return until, None, notices
+
+
+def victim_pool(
+    running: Iterable[tuple[Job, tuple[int, ...]]],
+    preemptor: Job,
+    priority_of: Callable[[Job], float],
+    within_quota: bool,
+    now: Instant,
+    policy: Policy,
+) -> list[Candidate]:
+    """The running jobs ``preemptor`` may stop (see the module docstring); priorities are
+    computed only for jobs that pass the cheap tests."""
+    priority = priority_of(preemptor)
+    pool: list[Candidate] = []
+    for job, gpus in running:
+        if job.preempt_at is not None or not gpus:
+            continue
+        started = job.started_at if job.started_at is not None else now
+        if now - started < policy.min_runtime_s:
+            continue
+        favoured = job.borrowed and job.tenant != preemptor.tenant and within_quota
+        job_priority = priority_of(job)
+        if favoured or job_priority < priority:
+            pool.append(Candidate(job, job_priority, gpus, favoured))
+    return pool
+
+
+# (victim class of the worst victim, victims, GPUs they hold, GPU-seconds of work lost):
+# lower is better. A victim's class is (not borrowed-from-another-tenant, priority), so sets
+# of borrowed jobs come first, then sets whose highest priority is lowest.
+_Class = tuple[bool, float]
+_Key = tuple[_Class, int, int, int]
+_Offer = tuple[Candidate, list[int]]  # a victim and its GPUs on the node being considered
+_NO_VICTIMS: _Key = ((False, float("-inf")), 0, 0, 0)
+
+
+def _victim_class(item: _Offer) -> _Class:
+    return (not item[0].favoured, item[0].priority)
+
+
+def _set_key(taken: Sequence[_Offer], now: Instant) -> _Key:
+    victims = [victim for victim, _ in taken]
+    lost = sum((now - (v.job.started_at or now)) * len(v.gpus) for v in victims)
+    worst = max(_victim_class(item) for item in taken)
+    return (worst, len(victims), sum(len(v.gpus) for v in victims), lost)
+
+
+def _cheapest_pool(offered: list[_Offer], need: int) -> list[_Offer] | None:
+    """The victims of the lowest classes that together free ``need`` GPUs: whole classes are
+    added in order until enough, so every sufficient set drawn from the pool has the lowest
+    possible worst class."""
+    ordered = sorted(offered, key=_victim_class)
+    pool: list[_Offer] = []
+    got = 0
+    for i, item in enumerate(ordered):
+        pool.append(item)
+        got += len(item[1])
+        last_of_class = i + 1 == len(ordered) or _victim_class(ordered[i + 1]) != _victim_class(
+            item
+        )
+        if got >= need and last_of_class:
+            return pool
+    return None
+
+
+def _minimal(offered: list[_Offer], need: int, now: Instant) -> list[_Offer] | None:
+    """The best set (``_Key``) freeing ``need`` GPUs on the node: from the cheapest pool, the
+    fewest victims, then the fewest GPUs, then the least work lost. The fewest victims is
+    the smallest k whose k biggest offers suffice; only sets of that size are tried (a node
+    has a handful of victims, so that is at most a few dozen sets)."""
+    pool = _cheapest_pool(offered, need)
+    if pool is None:
+        return None
+    pool.sort(key=lambda item: item[0].job.id)
+    sizes = sorted((len(item[1]) for item in pool), reverse=True)
+    fewest = next(k for k in range(1, len(sizes) + 1) if sum(sizes[:k]) >= need)
+    sets = [list(c) for c in combinations(pool, fewest) if sum(len(i[1]) for i in c) >= need]
+    return min(sets, key=lambda taken: _set_key(taken, now))
+
+
+def _option_at(
+    cluster: Cluster,
+    gpus: Sequence[int],
+    per: int,
+    want: Want,
+    at: Instant,
+    holder: dict[int, Candidate],
+) -> tuple[_Key, Instant, list[Candidate], list[int]] | None:
+    """The best victim set on one node that makes ``per`` GPUs usable at ``at``, how long an
+    open-ended job could then keep them, and the GPUs it would take."""
+    free = cluster.usable_at(gpus, at, want)
+    free_set = set(free)
+    offered: dict[int, _Offer] = {}
+    if len(free) < per:
+        for g in cluster.usable_at(gpus, at, want, check_busy=False):
+            victim = holder.get(g)
+            if g not in free_set and victim is not None:
+                offered.setdefault(victim.job.id, (victim, []))[1].append(g)
+        taken = _minimal(list(offered.values()), per - len(free), cluster.now)
+        if taken is None:
+            return None
+    else:
+        taken = []
+    usable = sorted(free + [g for _, held in taken for g in held], key=gpus.index)
+    horizon, chosen = choose_gpus(cluster, usable, per, want, at)
+    key = _set_key(taken, cluster.now) if taken else _NO_VICTIMS
+    return key, horizon, [victim for victim, _ in taken], chosen
+
+
+def find_victims(
+    cluster: Cluster,
+    shape: Shape,
+    want: Want,
+    pool: Sequence[Candidate],
+    at: Instant,
+) -> tuple[list[Candidate], Placement] | None:
+    """A minimal victim set from ``pool`` after which the job can start at ``at`` (now plus
+    the grace period) with every rule checked (bookings, reservations, kind, memory), and
+    the placement it would get; ``None`` when preemption cannot make it fit or is not
+    needed."""
+    holder = {g: victim for victim in pool for g in victim.gpus}
+    options: list[tuple[_Key, Instant, int, list[Candidate], list[int]]] = []
+    for n, gpus in shape.nodes.items():
+        option = _option_at(cluster, gpus, shape.per, want, at, holder)
+        if option is not None:
+            key, horizon, chosen, placed = option
+            options.append((key, -horizon, n, chosen, placed))
+    if len(options) < shape.count:
+        return None
+    options.sort(key=lambda item: item[:3])
+    picked = options[: shape.count]
+    victims = {v.job.id: v for *_, chosen, _ in picked for v in chosen}
+    if not victims:
+        return None
+    placement = sorted((n, gpus) for _, _, n, _, gpus in picked)
+    return [victims[k] for k in sorted(victims)], placement

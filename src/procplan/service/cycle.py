@@ -1,0 +1,160 @@
+"""The scheduling cycle: snapshot → ``core.planner.plan`` → apply, in one background thread.
+
+Event-driven: ``wake()`` (called after every committed job or booking write of this process)
+runs a cycle after a short debounce, so a burst of submissions is planned once. Writes made by
+other processes sharing the database are seen by probing the committed ``jobs_version`` and
+``ledger_version`` counters every ``probe_s``; a periodic tick (``tick_s``) covers what only
+time changes: lapsed leases, aging, preemption grace periods, bookings that begin.
+
+Only the process holding the cycle lock (``store.leader.CycleLock``) plans; the others keep
+trying to take the lock, so a dead leader is replaced within ``lock_retry_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from procplan.core.jobs import Plan, Policy
+from procplan.core.planner import plan
+from procplan.service.bookings import BookingService
+from procplan.service.clock import Clock
+from procplan.service.jobs import JobService
+from procplan.service.leases import Housekeeper
+from procplan.store.leader import CycleLock
+
+LOG = logging.getLogger("procplan.cycle")
+
+MAX_RETRIES = 3
+
+
+@dataclass(slots=True)
+class CycleStats:
+    """What the last cycles did and cost (for /metrics and the benchmarks)."""
+
+    cycles: int = 0
+    started: int = 0
+    skipped: int = 0
+    last_plan_ms: float = 0.0
+    last_cycle_ms: float = 0.0
+    durations_ms: list[float] = field(default_factory=list)
+
+    def record(self, cycle_ms: float) -> None:
+        self.cycles += 1
+        self.last_cycle_ms = cycle_ms
+        self.durations_ms.append(cycle_ms)
+        if len(self.durations_ms) > 1000:
+            del self.durations_ms[:500]
+
+
+class Scheduler:
+    """Runs cycles when woken, when another process wrote, and on every tick."""
+
+    def __init__(
+        self,
+        jobs: JobService,
+        bookings: BookingService,
+        clock: Clock,
+        lock: CycleLock,
+        *,
+        on_applied: Callable[[], None] = lambda: None,
+        debounce_s: float = 0.002,
+        tick_s: float = 1.0,
+        probe_s: float = 0.05,
+        lock_retry_s: float = 1.0,
+    ) -> None:
+        self.jobs = jobs
+        self.bookings = bookings
+        self.clock = clock
+        self.lock = lock
+        self.policy: Policy = jobs.settings.policy
+        self.housekeeper = Housekeeper(jobs, clock)
+        self.stats = CycleStats()
+        self._on_applied = on_applied
+        self._debounce_s = debounce_s
+        self._tick_s = tick_s
+        self._probe_s = probe_s
+        self._lock_retry_s = lock_retry_s
+        self._wakeup = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seen: tuple[int, int] = (-1, -1)
+
+    # ---- one cycle -----------------------------------------------------------------------
+
+    def run_once(self) -> Plan:
+        """Housekeeping, then plan and apply until the plan sticks (bounded retries)."""
+        began = time.perf_counter()
+        self.housekeeper.run()
+        result = Plan()
+        for _ in range(MAX_RETRIES):
+            now = self.clock.now()
+            snapshot = self.jobs.jobs.snapshot(now, self.bookings.topology(), self.policy)
+            planned_at = time.perf_counter()
+            result = plan(snapshot, now, self.policy)
+            self.stats.last_plan_ms = (time.perf_counter() - planned_at) * 1000
+            applied = self.jobs.jobs.apply(result, now, self.jobs.settings.lease_ttl_s)
+            self.stats.started += len(applied.started)
+            self.stats.skipped += len(applied.skipped)
+            if applied.changed:
+                self._on_applied()
+            if applied.preempted:
+                self.housekeeper.signal_preempted(applied.preempted)
+            if not applied.skipped:
+                break
+            LOG.info("cycle: %d start(s) no longer fit; planning again", len(applied.skipped))
+        self._seen = self._versions()
+        self.stats.record((time.perf_counter() - began) * 1000)
+        return result
+
+    # ---- the background loop -------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something changed in this process: run a cycle soon (debounced)."""
+        self._wakeup.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="procplan-cycle", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.lock.release()
+
+    def _loop(self) -> None:
+        next_tick = 0.0
+        while not self._stop.is_set():
+            if not self.lock.try_acquire():
+                self._stop.wait(self._lock_retry_s)
+                continue
+            now = time.monotonic()
+            due = now >= next_tick or self._wakeup.is_set() or self._others_wrote()
+            if due:
+                self._wakeup.clear()
+                self._safe_cycle()
+                next_tick = time.monotonic() + self._tick_s
+                continue
+            if self._wakeup.wait(min(self._probe_s, max(next_tick - now, 0.0))):
+                time.sleep(self._debounce_s)  # let a burst of submissions land first
+
+    def _safe_cycle(self) -> None:
+        try:
+            self.run_once()
+        except Exception:  # a failed cycle must not kill the scheduler: log, retry next tick
+            LOG.exception("scheduling cycle failed")
+
+    def _versions(self) -> tuple[int, int]:
+        return self.jobs.version(), self.bookings.bookings.mirror.committed_version()
+
+    def _others_wrote(self) -> bool:
+        return self._versions() != self._seen

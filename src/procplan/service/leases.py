@@ -1,0 +1,131 @@
+"""Liveness of running work: leases, watched client PIDs, and preemption deadlines.
+
+Each cycle the housekeeper ends what is no longer alive before the planner looks:
+
+- an interactive job whose lease lapsed (its client stopped heartbeating) becomes ``lost``
+  when running, ``cancelled`` while still pending; its claims are freed;
+- a job whose client runs on this host (``srun``'s ``/acquire``, ``procplan run`` here) is
+  also watched by PID, so a dead client is noticed within ``pid_check_s`` instead of the TTL.
+  The process start time is remembered, so a PID reused by another process is not mistaken
+  for the client; a PID owned by another user counts as alive (COMPAT §2);
+- a preempted job still running after the grace period is ended (``preempted``; batch jobs go
+  back to the queue), after a SIGKILL to its watched PID.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+
+import psutil
+
+from procplan.core.errors import DomainError
+from procplan.core.jobs import Job, JobKind, JobState
+from procplan.service.clock import Clock
+from procplan.service.jobs import JobService
+
+LOG = logging.getLogger("procplan.leases")
+
+SRUN_CLIENT = "srun"  # JobRequest.extra["client"] of jobs created by POST /acquire
+
+
+class PidWatch:
+    """Is a client process alive? Remembers each job's process start time."""
+
+    def __init__(self) -> None:
+        self._started: dict[int, float] = {}
+
+    def alive(self, job: Job) -> bool:
+        if job.pid is None:
+            return True
+        try:
+            created = psutil.Process(job.pid).create_time()
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.AccessDenied:
+            return True  # exists, owned by someone else: alive by COMPAT §2
+        first = self._started.setdefault(job.id, created)
+        return abs(first - created) < 0.5
+
+    def signal(self, job: Job, signum: int) -> None:
+        """Send ``signum`` to the job's watched client, if it is still that process."""
+        if job.pid is None or not self.alive(job):
+            return
+        try:
+            os.kill(job.pid, signum)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            LOG.warning("job %s: not allowed to signal pid %s", job.id, job.pid)
+
+    def forget(self, job_id: int) -> None:
+        self._started.pop(job_id, None)
+
+
+class Housekeeper:
+    """Ends lapsed, dead and overdue jobs; see the module docstring."""
+
+    def __init__(self, jobs: JobService, clock: Clock, pid_check_s: float = 1.0) -> None:
+        self.jobs = jobs
+        self.clock = clock
+        self.pids = PidWatch()
+        self._pid_check_s = pid_check_s
+        self._next_pid_check = 0.0
+
+    def run(self) -> None:
+        now = self.clock.now()
+        self._lapse_leases(now)
+        if time.monotonic() >= self._next_pid_check:
+            self._check_pids()
+            self._next_pid_check = time.monotonic() + self._pid_check_s
+        self._end_overdue_preemptions(now)
+
+    def _watched_here(self, job: Job) -> bool:
+        return job.pid is not None and job.host == self.jobs.settings.local_host
+
+    def _lapse_leases(self, now: int) -> None:
+        for job in self.jobs.jobs.expired_leases(now):
+            if self._watched_here(job) and self.pids.alive(job):
+                self.jobs.heartbeat(job.id)  # the PID is the lease of a watched client
+                continue
+            self._end(job, "lease expired: the client stopped sending heartbeats")
+
+    def _check_pids(self) -> None:
+        for job in self.jobs.jobs.watched(self.jobs.settings.local_host):
+            if not self.pids.alive(job):
+                self._end(job, f"client process {job.pid} exited")
+
+    def _end(self, job: Job, why: str) -> None:
+        if job.state is JobState.PENDING:
+            self._finish(job, JobState.CANCELLED, f"{why} before GPUs were free")
+        elif job.extra.get("client") == SRUN_CLIENT and "exited" in why:
+            self._finish(job, JobState.COMPLETED, why)  # srun execs: its PID ending is the end
+        else:
+            self._finish(job, JobState.LOST, why)
+        self.pids.forget(job.id)
+
+    def _end_overdue_preemptions(self, now: int) -> None:
+        grace = self.jobs.settings.policy.preempt_grace_s
+        for job in self.jobs.jobs.overdue_preemptions(now, grace):
+            if self._watched_here(job):
+                self.pids.signal(job, signal.SIGKILL)
+            ended = self._finish(job, JobState.PREEMPTED, job.message or "preempted")
+            if ended is not None and ended.kind is JobKind.BATCH:
+                self.jobs.jobs.requeue(job.id, self.clock.now())
+            self.pids.forget(job.id)
+
+    def signal_preempted(self, jobs: list[Job]) -> None:
+        """The cycle just decided these preemptions: SIGTERM the watched clients now (other
+        clients learn it from their heartbeat, batch jobs from their node agent)."""
+        for job in jobs:
+            if self._watched_here(job):
+                self.pids.signal(job, signal.SIGTERM)
+
+    def _finish(self, job: Job, state: JobState, message: str) -> Job | None:
+        try:
+            return self.jobs.finish(job.id, state, message=message)
+        except DomainError as exc:  # it ended meanwhile (released, cancelled): nothing to do
+            LOG.debug("job %s: could not mark %s: %s", job.id, state.value, exc)
+            return None

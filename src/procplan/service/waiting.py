@@ -1,0 +1,82 @@
+"""Long-poll waits on a job: clients block on the server instead of polling every second.
+
+A waiter sleeps until something in the job queue may have changed, then looks at its job. In
+the process that runs the cycle (and in any process that wrote), ``notify()`` wakes waiters at
+once; changes committed by *other* processes sharing the database are noticed by re-reading the
+committed ``jobs_version`` every ``probe_s`` (one indexed read; no job rows unless it moved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+from procplan.core.jobs import Job
+
+PROBE_S = 0.05
+
+
+class JobWaiter:
+    """Wakes ``wait()`` callers (coroutines on any event loop) when jobs change."""
+
+    def __init__(
+        self,
+        get_job: Callable[[int], Job],
+        version: Callable[[], int],
+        probe_s: float = PROBE_S,
+    ) -> None:
+        self._get_job = get_job
+        self._version = version
+        self._probe_s = probe_s
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    def notify(self) -> None:
+        """Something was committed: wake every waiter (safe from any thread)."""
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that loop has closed: its waiter is gone
+                pass
+
+    async def wait(self, job_id: int, seen_version: int | None, timeout_s: float) -> Job:
+        """The job once its ``version`` exceeds ``seen_version`` (at once when that is
+        ``None`` or the job is finished), else the job as it is after ``timeout_s``."""
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        event = asyncio.Event()
+        entry = (asyncio.get_running_loop(), event)
+        with self._lock:  # registered before reading: no notify can fall in between
+            self._waiters.add(entry)
+        try:
+            global_seen = self._version()  # before the job: a commit in between is not missed
+            job = self._get_job(job_id)
+            if seen_version is None or job.version > seen_version or job.state.is_finished:
+                return job
+            return await self._wait_loop(job, seen_version, global_seen, deadline, event)
+        finally:
+            with self._lock:
+                self._waiters.discard(entry)
+
+    async def _wait_loop(
+        self, job: Job, seen_version: int, global_seen: int, deadline: float, event: asyncio.Event
+    ) -> Job:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._get_job(job.id)
+            try:
+                await asyncio.wait_for(event.wait(), min(remaining, self._probe_s))
+            except TimeoutError:
+                pass
+            event.clear()
+            current = self._version()
+            if current == global_seen:
+                continue
+            global_seen = current
+            job = self._get_job(job.id)
+            if job.version > seen_version or job.state.is_finished:
+                return job

@@ -1,0 +1,314 @@
+"""Writing a cycle's plan: starts re-checked against the ledger, in one write transaction.
+
+The planner worked on a snapshot; by the time its plan is written a booking may have been
+made, a job cancelled, a GPU retired. So each start is re-checked here, under the write lock
+(SQLite) or the jobs-version row lock plus the per-node advisory locks that booking writes
+take (PostgreSQL): the job must still be pending, its GPUs active, free of other jobs' claims
+over ``[now, claim_end)`` and of foreign bookings (for an open-ended job: bookings active now;
+ledger rule 3). A start that fails is skipped and the cycle plans again.
+
+Pending jobs' reasons, positions and estimates are written only where they changed, so a
+cycle over 10,000 waiting jobs usually writes a handful of rows, and a cycle that changes
+nothing bumps no version (its transaction is rolled back).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from procplan.core.jobs import OPEN_END, Job, JobKind, JobState, Plan, Preemption, Start
+from procplan.core.timeutil import Instant
+from procplan.store.engine import Store
+from procplan.store.job_mirror import Info, JobMirror
+from procplan.store.job_rows import QUEUE_POSITION, join_ids
+from procplan.store.job_writes import next_jobs_version
+from procplan.store.tables import bookings, claims, gpus, jobs, nodes, users
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What ``apply`` wrote: ``skipped`` starts no longer fit (plan again when non-empty)."""
+
+    started: list[Job] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    preempted: list[Job] = field(default_factory=list)
+    changed: bool = False
+
+
+_ACTIVE_GPUS = (
+    select(gpus.c.id, gpus.c.pk, gpus.c.node_pk, nodes.c.id)
+    .join_from(gpus, nodes)
+    .where(gpus.c.id.in_(bindparam("gpu_ids", expanding=True)))
+    .where(gpus.c.retired.is_(False))
+    .where(nodes.c.retired.is_(False))
+)
+_JOB_CLAIMS = (
+    select(claims.c.gpu_pk, claims.c.start_s, claims.c.end_s)
+    .where(claims.c.gpu_pk.in_(bindparam("gpu_pks", expanding=True)))
+    .where(claims.c.job_id.is_not(None))
+    .where(claims.c.active.is_(True))
+    .where(claims.c.end_s > bindparam("now"))
+)
+_BOOKING_CLAIMS = (
+    select(claims.c.gpu_pk, claims.c.start_s, claims.c.end_s, claims.c.booking_id, users.c.name)
+    .join_from(claims, bookings, claims.c.booking_id == bookings.c.id)
+    .join(users, users.c.pk == bookings.c.user_pk)
+    .where(claims.c.gpu_pk.in_(bindparam("gpu_pks", expanding=True)))
+    .where(claims.c.active.is_(True))
+    .where(claims.c.end_s > bindparam("now"))
+)
+_START = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("j_id"))
+    .where(jobs.c.state == JobState.PENDING.value)
+    .values(
+        state=JobState.RUNNING.value,
+        started_at=bindparam("now"),
+        alloc_nodes=bindparam("a_nodes"),
+        alloc_gpus=bindparam("a_gpus"),
+        borrowed=bindparam("a_borrowed"),
+        lease_expires_at=bindparam("lease"),
+        reason=None,
+        estimated_start=None,
+        queue_position=None,
+        version=bindparam("v"),
+    )
+)
+_INSERT_CLAIMS = claims.insert()
+_PREEMPT = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("j_id"))
+    .where(jobs.c.state == JobState.RUNNING.value)
+    .where(jobs.c.preempt_at.is_(None))
+    .values(preempt_at=bindparam("now"), message=bindparam("msg"), version=bindparam("v"))
+)
+_PENDING_INFO = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("j_id"))
+    .where(jobs.c.state == JobState.PENDING.value)
+    .values(
+        reason=bindparam("r"),
+        estimated_start=bindparam("est"),
+        queue_position=bindparam("pos"),
+        version=bindparam("v"),
+    )
+)
+
+
+class _NothingChanged(Exception):
+    """Roll back the version bump: the plan wrote nothing."""
+
+    def __init__(self, skipped: list[int]) -> None:
+        super().__init__("nothing to write")
+        self.skipped = skipped
+
+
+def apply_plan(
+    store: Store, mirror: JobMirror, plan: Plan, now: Instant, lease_ttl_s: int
+) -> ApplyResult:
+    """Write ``plan`` in one transaction; see the module docstring."""
+    mirror.sync()
+    seen = mirror.version
+    written = mirror.changed_pending(plan.pending)
+    if not (written or plan.starts or _preemptions(mirror.jobs(), plan)):
+        return ApplyResult()  # the usual tick: nothing to write, no write lock taken
+    try:
+        with store.write() as conn:
+            version = next_jobs_version(conn)
+            mirror.sync_with(conn, version - 1)  # exact: every older version is committed
+            if mirror.version != seen:  # someone wrote in between: compare again
+                written = mirror.changed_pending(plan.pending)
+            result = _write(conn, store, plan, mirror.jobs(), written, now, lease_ttl_s, version)
+    except _NothingChanged as nothing:
+        return ApplyResult(skipped=nothing.skipped)
+    mirror.note_pending(version, written)
+    return result
+
+
+def _preemptions(live: Mapping[int, Job], plan: Plan) -> list[Preemption]:
+    """Planned preemptions of running jobs not already told to stop."""
+    return [p for p in plan.preemptions if _preemptable(live.get(p.job_id))]
+
+
+def _preemptable(job: Job | None) -> bool:
+    return job is not None and job.state is JobState.RUNNING and job.preempt_at is None
+
+
+def _write(
+    conn: Connection,
+    store: Store,
+    plan: Plan,
+    live: Mapping[int, Job],
+    pending: dict[int, Info],
+    now: Instant,
+    lease_ttl_s: int,
+    version: int,
+) -> ApplyResult:
+    accepted, skipped = _check_starts(conn, store, plan.starts, live, now)
+    for start, _ in accepted:  # a started job's row is no longer a pending row
+        pending.pop(start.job_id, None)
+    preempts = _preemptions(live, plan)
+    if not (accepted or preempts or pending):
+        raise _NothingChanged(skipped)
+    started: list[Job] = []
+    for start, gpu_pks in accepted:
+        job = _start(conn, live[start.job_id], start, gpu_pks, now, lease_ttl_s, version)
+        if job is None:
+            skipped.append(start.job_id)
+        else:
+            started.append(job)
+    preempted = _preempt(conn, preempts, live, now, version)
+    if pending:
+        conn.execute(
+            _PENDING_INFO,
+            [
+                {"j_id": j, "r": None if r is None else r.value, "est": e, "pos": p, "v": version}
+                for j, (r, e, p) in pending.items()
+            ],
+        )
+    return ApplyResult(started, skipped, preempted, True)
+
+
+# ---- starts ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """The claims a start could collide with, by GPU primary key."""
+
+    gpu: dict[str, tuple[int, int, str]]  # GPU id -> (pk, node pk, node id), active GPUs only
+    job_claims: dict[int, list[tuple[Instant, Instant]]]
+    booking_claims: dict[int, list[tuple[Instant, Instant, int, str]]]
+
+
+def _check_starts(
+    conn: Connection, store: Store, starts: Sequence[Start], live: Mapping[int, Job], now: Instant
+) -> tuple[list[tuple[Start, list[int]]], list[int]]:
+    """Split starts into those that still fit (with their GPU keys) and skipped job ids."""
+    skipped = [s.job_id for s in starts if not _still_pending(live.get(s.job_id))]
+    candidates = [s for s in starts if _still_pending(live.get(s.job_id))]
+    if not candidates:
+        return [], skipped
+    ledger = _read_ledger(conn, store, {g for s in candidates for g in s.gpu_ids}, now)
+    accepted: list[tuple[Start, list[int]]] = []
+    for start in candidates:
+        gpu_pks = _fits(start, live[start.job_id], ledger, now)
+        if gpu_pks is None:
+            skipped.append(start.job_id)
+            continue
+        accepted.append((start, gpu_pks))
+        for pk in gpu_pks:  # later starts of this plan must not take these GPUs too
+            ledger.job_claims.setdefault(pk, []).append((now, start.claim_end))
+    return accepted, skipped
+
+
+def _still_pending(job: Job | None) -> bool:
+    return job is not None and job.state is JobState.PENDING
+
+
+def _read_ledger(conn: Connection, store: Store, gpu_ids: Iterable[str], now: Instant) -> _Ledger:
+    wanted = sorted(gpu_ids)
+    gpu = {
+        gid: (int(pk), int(node_pk), str(node_id))
+        for gid, pk, node_pk, node_id in conn.execute(_ACTIVE_GPUS, {"gpu_ids": wanted})
+    }
+    if not store.is_sqlite:  # the lock booking writes take: serialise with them per node
+        for node_pk in sorted({node_pk for _, node_pk, _ in gpu.values()}):
+            conn.execute(text("SELECT pg_advisory_xact_lock(1, :node)"), {"node": node_pk})
+    params = {"gpu_pks": [pk for pk, _, _ in gpu.values()], "now": now}
+    job_claims: dict[int, list[tuple[Instant, Instant]]] = {}
+    for pk, s, e in conn.execute(_JOB_CLAIMS, params):
+        job_claims.setdefault(pk, []).append((s, e))
+    booking_claims: dict[int, list[tuple[Instant, Instant, int, str]]] = {}
+    for pk, s, e, b_id, user in conn.execute(_BOOKING_CLAIMS, params):
+        booking_claims.setdefault(pk, []).append((s, e, b_id, user))
+    return _Ledger(gpu, job_claims, booking_claims)
+
+
+def _fits(start: Start, job: Job, ledger: _Ledger, now: Instant) -> list[int] | None:
+    """The GPU keys of a start that still fits, else ``None``."""
+    if len(set(start.gpu_ids)) != len(start.gpu_ids) or len(start.gpu_ids) != job.gpu_count:
+        return None
+    end = start.claim_end
+    # Open-ended jobs only avoid bookings active now: later ones preempt them (rule 3).
+    booking_end = now + 1 if end >= OPEN_END else end
+    pks: list[int] = []
+    for gpu_id in start.gpu_ids:
+        found = ledger.gpu.get(gpu_id)
+        if found is None or found[2] not in start.node_ids:
+            return None
+        pk = found[0]
+        if any(s < end and e > now for s, e in ledger.job_claims.get(pk, ())):
+            return None
+        for s, e, booking_id, user in ledger.booking_claims.get(pk, ()):
+            foreign = user != job.user and booking_id != job.booking_id
+            if foreign and s < booking_end and e > now:
+                return None
+        pks.append(pk)
+    return pks
+
+
+def _start(
+    conn: Connection,
+    job: Job,
+    start: Start,
+    gpu_pks: list[int],
+    now: Instant,
+    lease_ttl_s: int,
+    version: int,
+) -> Job | None:
+    """Mark the job running and insert its claims (in a savepoint: an exclusion-constraint
+    refusal on PostgreSQL skips this start only)."""
+    lease = now + lease_ttl_s if job.kind is JobKind.INTERACTIVE else job.lease_expires_at
+    values = {
+        "j_id": job.id,
+        "now": now,
+        "a_nodes": join_ids(start.node_ids),
+        "a_gpus": join_ids(start.gpu_ids),
+        "a_borrowed": start.borrowed,
+        "lease": lease,
+        "v": version,
+    }
+    try:
+        with conn.begin_nested():
+            if conn.execute(_START, values).rowcount != 1:
+                return None
+            if gpu_pks:
+                conn.execute(
+                    _INSERT_CLAIMS,
+                    [
+                        {"job_id": job.id, "gpu_pk": pk, "start_s": now, "end_s": start.claim_end}
+                        | {"active": True, "booking_id": None}
+                        for pk in gpu_pks
+                    ],
+                )
+    except IntegrityError:
+        return None
+    extra = {k: v for k, v in job.extra.items() if k != QUEUE_POSITION}
+    return dataclasses.replace(
+        job, state=JobState.RUNNING, started_at=now, node_ids=start.node_ids,
+        gpu_ids=start.gpu_ids, borrowed=start.borrowed, lease_expires_at=lease, reason=None,
+        estimated_start=None, extra=extra, version=version,
+    )  # fmt: skip
+
+
+def _preempt(
+    conn: Connection,
+    preempts: Sequence[Preemption],
+    live: Mapping[int, Job],
+    now: Instant,
+    version: int,
+) -> list[Job]:
+    """Mark the victims (once: a job already being preempted keeps its first deadline)."""
+    done: list[Job] = []
+    for p in preempts:
+        params = {"j_id": p.job_id, "now": now, "msg": p.reason, "v": version}
+        if conn.execute(_PREEMPT, params).rowcount == 1:
+            job = live[p.job_id]
+            done.append(dataclasses.replace(job, preempt_at=now, message=p.reason, version=version))
+    return done
