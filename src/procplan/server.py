@@ -124,7 +124,11 @@ def compose(
     jobs = JobService(store, clock, bookings, job_settings, on_change=changed)
     waiter = JobWaiter(jobs.get, jobs.version)
     scheduler = Scheduler(
-        jobs, bookings, clock, CycleLock(store), on_applied=waiter.notify,
+        jobs,
+        bookings,
+        clock,
+        CycleLock(store),
+        on_applied=waiter.notify,
         tick_s=settings.cycle_tick_s,
     )
     changed.listeners += [scheduler.wake, waiter.notify]
@@ -195,6 +199,8 @@ def serve(settings: Settings) -> None:
         "port": settings.port,
         "access_log": False,
         "log_level": settings.log_level.lower(),
+        # Blocked /acquire calls and long polls must not hold a shutdown open for long.
+        "timeout_graceful_shutdown": 5,
     }
     if settings.workers == 1:
         composed.bookings.warm_up()

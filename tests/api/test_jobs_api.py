@@ -192,6 +192,7 @@ def test_array_forms(client: TestClient, array: str, indices: list[int]) -> None
         ({"gpu_count": True}, "gpu_count must be an integer"),
         ({"gpu_count": "two"}, "gpu_count must be an integer"),
         ({"gpu_count": 1.5}, "gpu_count must be an integer"),
+        ({"gpu_count": 2.0}, "gpu_count must be an integer"),
         ({"gpu_count": -1}, "gpu_count must be an integer between 0"),
         ({"gpu_count": 10**30}, "gpu_count must be an integer"),
         ({"gpu_count": 1, "gpus": 2}, "give only one of 'gpu_count' and 'gpus'"),

@@ -1,14 +1,15 @@
 """local-gpu-scheduler's API (COMPAT.md §2): ``POST /acquire`` (blocking), ``GET /status``,
 ``GET /jobs``, so its unmodified ``srun`` works against us.
 
-In-process over the demo topology, whose third node is this host (named by its host name) with
-8 simulated GPUs. ``/acquire`` jobs belong to the OS user owning the PID, so the tests use their
-own PID (alive) and the PID of a reaped child (dead). Tests that need jobs to start run the
-scheduler's background thread (``scheduling`` fixture).
+In-process over the demo topology, whose third node is the server's own host (named
+``workstation`` by tests/conftest.py) with 8 simulated GPUs. ``/acquire`` jobs belong to the OS
+user owning the PID, so the tests use their own PID (alive) and the PID of a reaped child
+(dead). Tests that need jobs to start run the scheduler's thread (``scheduling`` fixture).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -25,12 +26,15 @@ import pytest
 from starlette.testclient import TestClient
 
 from procplan.config import Settings
+from procplan.core.errors import DomainError
 from procplan.core.jobs import JobState
 from procplan.server import Composed, compose
+from procplan.store.jobs_repo import JobFilter
 from procplan.testing import FakeClock, free_port
 
 JSON_TYPE = "application/json; charset=utf-8"
-LOCAL = socket.gethostname()
+LOCAL = "workstation"  # the server's own node, as tests/conftest.py names it
+HOST = socket.gethostname()
 LOCAL_GPUS = 8
 STATUS_KEYS = [
     "service", "version", "uptime_s", "port", "gpus_total", "gpus_allocated", "jobs_running",
@@ -41,9 +45,15 @@ JOBS_ENTRY_KEYS = ["id", "gpus", "num_gpus", "status", "pid"]
 
 @pytest.fixture
 def scheduling(composed: Composed) -> Iterator[Composed]:
-    """The cycle running in its thread, as in ``procplan server``."""
+    """The cycle running in its thread, as in ``procplan server``. Afterwards every job still
+    pending is cancelled, so that a failed test leaves no ``/acquire`` blocked (the test
+    client waits for its requests before it closes)."""
     composed.scheduler.start()
     yield composed
+    pending, _total = composed.jobs.list(JobFilter(states=frozenset({JobState.PENDING})))
+    for job in pending:
+        with contextlib.suppress(DomainError):
+            composed.jobs.cancel(job.id)
     composed.scheduler.stop()
 
 
@@ -112,7 +122,9 @@ def test_acquire_answers_job_id_and_cuda_visible_devices(
     assert (job["kind"], job["state"], job["gpu_count"]) == ("interactive", "running", 2)
     assert job["user"] == psutil.Process().username()
     assert (job["pid"], job["node_id"], job["node_ids"]) == (os.getpid(), LOCAL, [LOCAL])
-    assert job["host"] == LOCAL and job["gpu_indices"] == [0, 1]
+    assert job["host"] == HOST and job["gpu_indices"] == [0, 1]
+    stored = scheduling.jobs.get(int(body["job_id"]))
+    assert stored.extra.get("client") == "srun"  # its PID exiting completes it
 
 
 def test_acquire_defaults_to_one_gpu(client: TestClient, scheduling: Composed) -> None:
@@ -161,18 +173,47 @@ def test_acquire_jobs_respect_priorities_and_queue_order(
     thread, _ = in_thread(lambda: acquire(client, 1))
     waiting = pending_local_job(client)
     job = client.get(f"/api/v1/jobs/{waiting['id']}").json()
-    assert job["state"] == "pending" and job["reason"] in {"Resources", "Priority"}
-    client.delete(f"/api/v1/jobs/{waiting['id']}")
+    if job["reason"] == "Held":  # the cycle has not looked at it yet: wait until it has
+        params = {"timeout": 10, "version": job["version"]}
+        job = client.get(f"/api/v1/jobs/{waiting['id']}/wait", params=params).json()
+    assert job["state"] == "pending" and job["reason"] == "Resources"
+    assert job["queue_position"] == 1
+    cancelled = client.delete(f"/api/v1/jobs/{waiting['id']}")
+    assert cancelled.status_code == 200, cancelled.text
     thread.join(15)
+    assert not thread.is_alive()
+
+
+def wait_for_state(client: TestClient, job_id: str, state: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get(f"/api/v1/jobs/{job_id}").json()["state"] == state:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not become {state}")
+
+
+def test_the_allocation_ends_when_the_pid_exits(client: TestClient, scheduling: Composed) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        response = client.post("/acquire", json={"pid": child.pid, "num_gpus": LOCAL_GPUS})
+        assert response.status_code == 200, response.text
+    finally:
+        child.kill()
+        child.wait()
+    job_id = response.json()["job_id"]
+    wait_for_state(client, job_id, "completed")  # srun execs: its PID ending is the end
+    assert client.get("/status").json()["gpus_allocated"] == []
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("", None),
+        ("", 'missing JSON body: send {"pid": <int>, "num_gpus": <int>}'),
+        ("  ", 'missing JSON body: send {"pid": <int>, "num_gpus": <int>}'),
         ("{not json", None),
         ("[1]", "JSON payload must be an object"),
-        ("{}", None),
+        ("{}", "missing pid"),
         ('{"num_gpus": 1}', "missing pid"),
         ('{"pid": null}', "missing pid"),
         ('{"pid": "me"}', "pid must be an integer between 1 and 2147483648"),

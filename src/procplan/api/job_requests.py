@@ -54,13 +54,12 @@ def one_of(body: Mapping[str, Any], first: str, second: str) -> str | None:
 
 
 def int_field(body: Mapping[str, Any], key: str, lo: int, hi: int) -> int | None:
-    """An integer in ``[lo, hi]`` (JSON number or integer string), or ``None`` when absent."""
+    """An integer in ``[lo, hi]`` (JSON integer or integer string; not a float, not a bool),
+    or ``None`` when absent."""
     value = body.get(key)
     if value is None:
         return None
     if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,30}\s*", value):
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise InvalidRequest(f"{key} must be an integer between {lo} and {hi}")

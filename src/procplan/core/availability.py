@@ -162,8 +162,10 @@ class Cluster:
         self.busy: list[Instant] = [OPEN_END if b else now for b in self.blocked]
         self.floor: list[Instant] = list(self.busy)
         self._node_floors: list[list[Instant] | None] = [None] * len(self.node_ids)
-        self.bookings: list[list[Span]] = [[] for _ in range(size)]
-        self.reservations: list[list[tuple[Instant, Instant]]] = [[] for _ in range(size)]
+        # Most GPUs have no bookings or reservations: they share one empty tuple, and get a
+        # list of their own when they get one (thousands of empty lists per cycle add up).
+        self.bookings: list[Sequence[Span]] = [()] * size
+        self.reservations: list[Sequence[tuple[Instant, Instant]]] = [()] * size
         self.node_free: list[int] = [0] * len(self.node_ids)
         self.buckets: list[list[int]] = []
         self.free_total = 0
@@ -172,8 +174,10 @@ class Cluster:
     # -- building -------------------------------------------------------------------------
 
     def add_bookings(self, bookings: Iterable[Booking]) -> None:
-        """Index the active bookings that still matter (they end after ``now``), by start."""
+        """Index the active bookings that still matter (they end after ``now``), by start.
+        Called once, while building."""
         now, index, per_gpu = self.now, self.index, self.bookings
+        found: dict[int, list[Booking]] = {}
         active = BookingStatus.ACTIVE
         for booking in bookings:
             if booking.end <= now or booking.end <= booking.start or booking.status is not active:
@@ -181,10 +185,11 @@ class Cluster:
             for gpu_id in booking.gpu_ids:
                 g = index.get(gpu_id)
                 if g is not None:
-                    per_gpu[g].append(booking)
-        for spans in per_gpu:
+                    found.setdefault(g, []).append(booking)
+        for g, spans in found.items():
             if len(spans) > 1:
                 spans.sort(key=_start_of)
+            per_gpu[g] = spans
 
     def hold(self, gpus: Iterable[int], until: Instant) -> None:
         """GPUs held until ``until`` (a running job, a start): never earlier than now + 1, so
@@ -251,6 +256,32 @@ class Cluster:
                 return span.start
         return OPEN_END
 
+    def gpu_earliest(self, g: int, start: Instant, want: Want) -> Instant:
+        """Earliest instant from ``start`` at which ``g`` alone could take the job's claim
+        (``OPEN_END``: never): past its holder, then past each foreign booking and
+        reservation in the way, until a gap fits. For ``per`` GPUs of a node, the per-th
+        smallest of these is the first instant worth trying. Bookings (and reservations)
+        of one GPU never overlap, so one forward pass over each list suffices."""
+        at = max(start, self.busy[g])
+        spans, held = self.bookings[g], self.reservations[g]
+        i = j = 0
+        while at < OPEN_END:
+            book_end, claim_end = want.ends(at)
+            while i < len(spans) and spans[i].start < book_end:
+                span = spans[i]
+                if span.end > at and span.user != want.user and span.id != want.booking_id:
+                    break
+                i += 1
+            else:
+                while j < len(held) and held[j][0] < claim_end and held[j][1] <= at:
+                    j += 1
+                if j == len(held) or held[j][0] >= claim_end:
+                    return at
+                at = held[j][1]
+                continue
+            at = spans[i].end
+        return OPEN_END
+
     def events_after(self, gpus: Sequence[int], start: Instant, want: Want) -> set[Instant]:
         """Instants after ``start`` when something on ``gpus`` ends (a holder, a foreign
         booking, a reservation): the only candidate starts an estimate needs to try."""
@@ -276,7 +307,9 @@ class Cluster:
     def reserve(self, gpus: Iterable[int], start: Instant, end: Instant) -> None:
         """Promise ``[start, end)`` on ``gpus`` to a blocked job."""
         for g in gpus:
-            insort(self.reservations[g], (start, end))
+            held = list(self.reservations[g])
+            insort(held, (start, end))
+            self.reservations[g] = held
             self._refloor(g)
             self.log.append(self.gpu_node[g])
 

@@ -16,12 +16,14 @@ drew on changes: each summary watches those nodes through the cluster's change l
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from procplan.core.availability import Cluster, Want
 from procplan.core.jobs import OPEN_END, Reason
 from procplan.core.placement import Shape, nodes_by_fit
 from procplan.core.timeutil import Instant
 
-__all__ = ["NowFit", "now_fit"]
+__all__ = ["NowFit", "now_fit", "now_fit_for_owner"]
 
 _NONE = -1  # no claim length fits
 _PRIORITY, _BOOKED, _RESOURCES = Reason.PRIORITY, Reason.BOOKED, Reason.RESOURCES
@@ -31,7 +33,16 @@ class NowFit:
     """Longest claims that fit now (``limit``: with reservations, ``limit_free``: ignoring
     them), open-ended fits, free capacity, and the nodes whose change can spoil it."""
 
-    __slots__ = ("capacity", "limit", "limit_free", "log_pos", "open", "open_free", "watch")
+    __slots__ = (
+        "capacity",
+        "limit",
+        "limit_free",
+        "log_pos",
+        "nodes",
+        "open",
+        "open_free",
+        "watch",
+    )
 
     def __init__(self) -> None:
         self.limit = _NONE
@@ -41,6 +52,8 @@ class NowFit:
         self.capacity = False
         self.watch: set[int] = set()
         self.log_pos = 0
+        # Per node with enough free GPUs: (limit, limit_free, open, open_free).
+        self.nodes: dict[int, tuple[Instant, Instant, bool, bool]] = {}
 
     def fits(self, length: int | None) -> bool:
         return self.open if length is None else length <= self.limit
@@ -101,25 +114,42 @@ def _mth(values: list[Instant], m: int) -> Instant:
     return sorted(values, reverse=True)[m - 1]
 
 
+def _summarise(fit: NowFit, m: int) -> NowFit:
+    values = fit.nodes.values()
+    fit.watch = set(fit.nodes)
+    fit.capacity = len(values) >= m
+    fit.limit = _mth([v[0] for v in values], m)
+    fit.limit_free = _mth([v[1] for v in values], m)
+    fit.open = sum(v[2] for v in values) >= m
+    fit.open_free = sum(v[3] for v in values) >= m
+    return fit
+
+
 def now_fit(cluster: Cluster, shape: Shape, want: Want) -> NowFit:
     """Summarise what a job of ``shape`` (owning ``want.user``'s bookings) could start with
     now. ``want.length`` is ignored: the summary covers every claim length."""
     fit = NowFit()
     fit.log_pos = len(cluster.log)
-    limits: list[Instant] = []
-    frees: list[Instant] = []
-    opens = open_frees = 0
     for _, n in nodes_by_fit(cluster, shape):
         node = _node_fit(cluster, shape.nodes[n], shape.per, want)
-        if node is None:
+        if node is not None:
+            fit.nodes[n] = node
+    return _summarise(fit, shape.count)
+
+
+def now_fit_for_owner(
+    cluster: Cluster, shape: Shape, want: Want, anyone: NowFit, owned: Iterable[int]
+) -> NowFit:
+    """``now_fit`` for a user who owns bookings on the ``owned`` nodes, derived from the
+    (fresh) summary for a user who owns none: only those nodes can differ."""
+    fit = NowFit()
+    fit.log_pos = len(cluster.log)
+    fit.nodes = dict(anyone.nodes)
+    for n in owned:
+        gpus = shape.nodes.get(n)
+        if gpus is None or cluster.node_free[n] < shape.per:
             continue
-        fit.watch.add(n)
-        limits.append(node[0])
-        frees.append(node[1])
-        opens += node[2]
-        open_frees += node[3]
-    m = shape.count
-    fit.capacity = len(fit.watch) >= m
-    fit.limit, fit.limit_free = _mth(limits, m), _mth(frees, m)
-    fit.open, fit.open_free = opens >= m, open_frees >= m
-    return fit
+        node = _node_fit(cluster, gpus, shape.per, want)
+        if node is not None:
+            fit.nodes[n] = node
+    return _summarise(fit, shape.count)

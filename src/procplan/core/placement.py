@@ -270,12 +270,16 @@ def _node_earliest(
     cluster: Cluster, gpus: Sequence[int], per: int, want: Want, start: Instant, limit: Instant
 ) -> tuple[Instant, list[int]] | None:
     """Earliest instant in ``[start, limit]`` when ``per`` of the node's GPUs are usable.
-    Only ``start`` and the instants something ends need trying; ``start`` (the node's lower
-    bound) usually works, so the event list is built only when it does not."""
-    usable = cluster.usable_at(gpus, start, want)
+
+    Nothing earlier than the per-th smallest single-GPU earliest start can work, and that
+    instant usually does; otherwise only the instants something ends need trying."""
+    first = sorted([cluster.gpu_earliest(g, start, want) for g in gpus])[per - 1]
+    if first > limit:
+        return None
+    usable = cluster.usable_at(gpus, first, want)
     if len(usable) >= per:
-        return start, choose_gpus(cluster, usable, per, want, start)[1]
-    for at in sorted(cluster.events_after(gpus, start, want)):
+        return first, choose_gpus(cluster, usable, per, want, first)[1]
+    for at in sorted(cluster.events_after(gpus, first, want)):
         if at > limit:
             return None
         usable = cluster.usable_at(gpus, at, want)

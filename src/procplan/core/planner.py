@@ -35,7 +35,7 @@ from procplan.core.jobs import (
     Snapshot,
     Start,
 )
-from procplan.core.nowfit import NowFit, now_fit
+from procplan.core.nowfit import NowFit, now_fit, now_fit_for_owner
 from procplan.core.placement import (
     Placement,
     Shape,
@@ -43,7 +43,7 @@ from procplan.core.placement import (
     earliest_start,
     place_now,
 )
-from procplan.core.preemption import booking_watch, find_victims, held_until, victim_pool
+from procplan.core.preemption import booking_watch, find_victims, victim_pool
 from procplan.core.priority import PriorityModel, order_pending
 from procplan.core.quota import QuotaBook, Verdict
 from procplan.core.timeutil import Instant
@@ -52,8 +52,8 @@ __all__ = ["plan"]
 
 # Looked up once per pending job: plain module constants (an enum member lookup goes through
 # the metaclass and costs several dict lookups).
+_OK, _BORROW = Verdict.OK, Verdict.BORROW
 _QUOTA_REASON = {Verdict.QUOTA_JOBS: Reason.QUOTA_JOBS, Verdict.QUOTA_GPUS: Reason.QUOTA_GPUS}
-_BORROW = Verdict.BORROW
 _limit_of = attrgetter("time_limit_s")
 _QUOTA_GPUS = Reason.QUOTA_GPUS
 
@@ -94,24 +94,38 @@ class _Pass:
     # -- setup ----------------------------------------------------------------------------
 
     def _hold_running(self) -> None:
-        """Mark running jobs' GPUs held; stop open-ended ones a foreign booking reached."""
-        cluster, policy = self.cluster, self.policy
-        index = cluster.index
+        """Mark running jobs' GPUs held; stop open-ended ones a foreign booking reached.
+        (Runs for every running job: the common case, a job with a time limit, is inline.)"""
+        cluster, policy, now = self.cluster, self.policy, self.now
+        index, busy = cluster.index, cluster.busy
+        floor = now + 1  # a GPU still held is never free in this cycle, even if overdue
         for job in self.snapshot.running:
             gpus = tuple([index[g] for g in job.gpu_ids if g in index])
-            stopping = job.preempt_at is not None
-            until = held_until(job, self.now, policy)
-            if not stopping and job.time_limit_s is None:
-                until, stop, notices = booking_watch(cluster, job, gpus, policy)
-                self.notices.extend(notices)
-                if stop is not None:
-                    self.preemptions.append(stop)
-                    stopping = True
-            if stopping:
+            limit, started = job.time_limit_s, job.started_at
+            if job.preempt_at is not None:
+                until = job.preempt_at + policy.preempt_grace_s
                 self.stopping.update(gpus)
-            else:
+            elif limit is not None:
+                until = (started if started is not None else now) + limit
                 self.running.append((job, gpus))
-            cluster.hold(gpus, until)
+            else:
+                until = self._watch_open_ended(job, gpus)
+            until = max(until, floor)
+            for g in gpus:
+                if busy[g] < until:
+                    busy[g] = until
+
+    def _watch_open_ended(self, job: Job, gpus: tuple[int, ...]) -> Instant:
+        """An open-ended running job: warn or stop it for foreign bookings (ledger rule 3);
+        returns when its GPUs will be free (at the next foreign booking, plus the grace)."""
+        until, stop, notices = booking_watch(self.cluster, job, gpus, self.policy)
+        self.notices.extend(notices)
+        if stop is None:
+            self.running.append((job, gpus))
+        else:
+            self.preemptions.append(stop)
+            self.stopping.update(gpus)
+        return until
 
     def _booking_users(self) -> dict[str, set[int]]:
         """Users owning a booking on a GPU free now that a claim starting now could meet, and
@@ -148,17 +162,17 @@ class _Pass:
             self.waits.append((job.id, shape.reason, shape.estimate))
             return
         verdict = self.quota.check(job.tenant, job.gpu_count)
-        quota_reason = _QUOTA_REASON.get(verdict)
-        if quota_reason is not None:
-            self.waits.append((job.id, quota_reason, None))
-            return
         borrowed = verdict is _BORROW
+        if verdict is not _OK and not borrowed:
+            self.waits.append((job.id, _QUOTA_REASON[verdict], None))
+            return
         if job.gpu_count == 0:
             self._start(job, self._no_gpus(job, shape), borrowed)
             return
         length = job.time_limit_s
         fit = self._fit(shape, job.user, job.booking_id)
-        if fit.fits(length) and self._try_start(job, shape, borrowed):
+        fits = fit.open if length is None else length <= fit.limit  # NowFit.fits, inline
+        if fits and self._try_start(job, shape, borrowed):
             return
         if borrowed:
             self.waits.append((job.id, _QUOTA_GPUS, None))
@@ -170,12 +184,18 @@ class _Pass:
 
     def _fit(self, shape: Shape, user: str, booking_id: int | None) -> NowFit:
         """The shape's NowFit for this booking owner, recomputed when a node it drew on
-        changed."""
+        changed; a booking owner's is derived from everyone else's."""
         user = self._owner(shape, user) if user in self.booking_users else _ANYONE
         fit = shape.fits.get(user)
         if fit is None or (fit.log_pos != len(self.cluster.log) and fit.stale(self.cluster)):
             owner = Want(user, booking_id, None)
-            fit = shape.fits[user] = now_fit(self.cluster, shape, owner)
+            if user is _ANYONE:
+                fit = now_fit(self.cluster, shape, owner)
+            else:
+                anyone = self._fit(shape, _ANYONE, booking_id)
+                mine = self.booking_users[user]
+                fit = now_fit_for_owner(self.cluster, shape, owner, anyone, mine)
+            shape.fits[user] = fit
         return fit
 
     def _owner(self, shape: Shape, user: str) -> str:

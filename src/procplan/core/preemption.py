@@ -171,13 +171,16 @@ def _option_at(
 ) -> tuple[_Key, Instant, list[Candidate], list[int]] | None:
     """The best victim set on one node that makes ``per`` GPUs usable at ``at``, how long an
     open-ended job could then keep them, and the GPUs it would take."""
-    free = cluster.usable_at(gpus, at, want)
-    free_set = set(free)
+    clear = cluster.usable_at(gpus, at, want, check_busy=False)
+    if len(clear) < per:
+        return None  # bookings or reservations in the way whoever holds the GPUs
+    busy = cluster.busy
+    free = [g for g in clear if busy[g] <= at]
     offered: dict[int, _Offer] = {}
     if len(free) < per:
-        for g in cluster.usable_at(gpus, at, want, check_busy=False):
+        for g in clear:
             victim = holder.get(g)
-            if g not in free_set and victim is not None:
+            if victim is not None and busy[g] > at:
                 offered.setdefault(victim.job.id, (victim, []))[1].append(g)
         taken = _minimal(list(offered.values()), per - len(free), cluster.now)
         if taken is None:

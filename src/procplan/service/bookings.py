@@ -7,6 +7,7 @@ expects 400s; native callers get minute precision and 409 for ledger conflicts.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,16 +49,26 @@ class TopologyCache:
         self._lock = threading.Lock()
         self._version = -1
         self._topology = Topology(())
+        self._checked_at = float("-inf")
 
     def current(self) -> Topology:
         if self._store.peek(TOPOLOGY_VERSION) == self._version:
+            self._checked_at = time.monotonic()
             return self._topology
         with self._store.read() as conn:
             version = topology_version(conn)
             topology = load_topology(conn)
         with self._lock:
             self._version, self._topology = version, topology
+            self._checked_at = time.monotonic()
         return topology
+
+    def recent(self, max_age_s: float = 1.0) -> Topology:
+        """The topology as checked at most ``max_age_s`` ago: for job submissions, whose
+        sizes are validated again against the current topology by every cycle."""
+        if time.monotonic() - self._checked_at <= max_age_s:
+            return self._topology
+        return self.current()
 
 
 class BookingService:

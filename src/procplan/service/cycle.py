@@ -62,6 +62,8 @@ class Scheduler:
         *,
         on_applied: Callable[[], None] = lambda: None,
         debounce_s: float = 0.002,
+        min_interval_s: float = 0.01,
+        housekeeping_s: float = 0.25,
         tick_s: float = 1.0,
         probe_s: float = 0.05,
         lock_retry_s: float = 1.0,
@@ -75,6 +77,10 @@ class Scheduler:
         self.stats = CycleStats()
         self._on_applied = on_applied
         self._debounce_s = debounce_s
+        self._min_interval_s = min_interval_s
+        self._housekeeping_s = housekeeping_s
+        self._next_housekeeping = 0.0
+        self._last_cycle = 0.0
         self._tick_s = tick_s
         self._probe_s = probe_s
         self._lock_retry_s = lock_retry_s
@@ -85,10 +91,17 @@ class Scheduler:
 
     # ---- one cycle -----------------------------------------------------------------------
 
-    def run_once(self) -> Plan:
-        """Housekeeping, then plan and apply until the plan sticks (bounded retries)."""
+    def run_once(self, *, housekeeping: bool = True) -> Plan:
+        """Housekeeping, then plan and apply until the plan sticks (bounded retries).
+
+        The background loop skips housekeeping (leases, PIDs, grace periods: all deadlines in
+        whole seconds) when it ran less than ``housekeeping_s`` ago, so a burst of submissions
+        does not re-read the lease table for every cycle.
+        """
         began = time.perf_counter()
-        self.housekeeper.run()
+        if housekeeping or began >= self._next_housekeeping:
+            self.housekeeper.run()
+            self._next_housekeeping = began + self._housekeeping_s
         result = Plan()
         for _ in range(MAX_RETRIES):
             now = self.clock.now()
@@ -145,11 +158,15 @@ class Scheduler:
                 next_tick = time.monotonic() + self._tick_s
                 continue
             if self._wakeup.wait(min(self._probe_s, max(next_tick - now, 0.0))):
-                time.sleep(self._debounce_s)  # let a burst of submissions land first
+                # Let a burst of submissions land first, and under a stream of them plan at
+                # most once per ``min_interval_s``: each cycle replans the whole queue.
+                since_last = time.monotonic() - self._last_cycle
+                time.sleep(max(self._debounce_s, self._min_interval_s - since_last))
 
     def _safe_cycle(self) -> None:
+        self._last_cycle = time.monotonic()
         try:
-            self.run_once()
+            self.run_once(housekeeping=False)
         except Exception:  # a failed cycle must not kill the scheduler: log, retry next tick
             LOG.exception("scheduling cycle failed")
 

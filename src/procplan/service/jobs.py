@@ -73,10 +73,10 @@ class JobService:
     def submit(self, req: JobRequest) -> list[Job]:
         """Validate and queue ``req`` (one job, or one per array index)."""
         now = self.clock.now()
-        topology = self.bookings.topology()
+        topology = self.bookings.topology_cache.recent()
         validate_job_request(req, topology, self._limits)
-        tenant = self.tenants.resolve(req.tenant, req.user)
-        self._check_member(tenant, req.user)
+        tenant, members = self.tenants.admission(req.tenant, req.user)
+        self._check_member(tenant, members, req.user)
         booking = self._booking_of(req, now)
         if booking is not None and req.node_id is None:
             req = dataclasses.replace(req, node_id=booking.node_id)
@@ -87,8 +87,8 @@ class JobService:
         self._changed()
         return created
 
-    def _check_member(self, tenant: Tenant, user: str) -> None:
-        members = self.tenants_store.members(tenant.id)
+    @staticmethod
+    def _check_member(tenant: Tenant, members: tuple[str, ...], user: str) -> None:
         if members and user not in members:
             raise Forbidden(
                 f"User '{user}' is not a member of tenant '{tenant.id}'; "

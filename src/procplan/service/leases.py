@@ -41,7 +41,7 @@ class PidWatch:
         if job.pid is None:
             return True
         try:
-            created = psutil.Process(job.pid).create_time()
+            created = float(psutil.Process(job.pid).create_time())
         except psutil.NoSuchProcess:
             return False
         except psutil.AccessDenied:
@@ -71,7 +71,7 @@ class Housekeeper:
         self.jobs = jobs
         self.clock = clock
         self.pids = PidWatch()
-        self._pid_check_s = pid_check_s
+        self.pid_check_s = pid_check_s
         self._next_pid_check = 0.0
 
     def run(self) -> None:
@@ -79,7 +79,7 @@ class Housekeeper:
         self._lapse_leases(now)
         if time.monotonic() >= self._next_pid_check:
             self._check_pids()
-            self._next_pid_check = time.monotonic() + self._pid_check_s
+            self._next_pid_check = time.monotonic() + self.pid_check_s
         self._end_overdue_preemptions(now)
 
     def _watched_here(self, job: Job) -> bool:

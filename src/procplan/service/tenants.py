@@ -7,6 +7,8 @@ them apart so that job use cases and tenant use cases each stay small.
 from __future__ import annotations
 
 import builtins
+import threading
+import time
 from collections.abc import Callable, Mapping
 
 from procplan.core.errors import NotFound
@@ -16,6 +18,13 @@ from procplan.service.clock import Clock
 from procplan.store.tenants_repo import TenantStore, TenantUsage
 
 __all__ = ["TenantService", "TenantUsage"]
+
+# Submissions look up the job's tenant and its members; tenants change rarely, so those
+# answers are kept this long (and dropped at once when this process changes a tenant). A change
+# made by another server process is seen within this delay; the planner re-reads tenants for
+# every cycle, so quotas themselves are never judged on stale data.
+ADMISSION_CACHE_S = 1.0
+_MAX_CACHED = 10_000
 
 
 class TenantService:
@@ -28,16 +37,23 @@ class TenantService:
         self.clock = clock
         self.half_life_s = half_life_s
         self._on_change = on_change
+        self._admissions: dict[tuple[str | None, str], tuple[float, Tenant, tuple[str, ...]]] = {}
+        self._admissions_lock = threading.Lock()
+
+    def _changed(self) -> None:
+        with self._admissions_lock:
+            self._admissions.clear()
+        self._on_change()
 
     def create(self, tenant: Tenant) -> Tenant:
         validate_tenant(tenant)
         created = self.store.create(tenant, self.clock.now())
-        self._on_change()
+        self._changed()
         return created
 
     def update(self, tenant_id: str, changes: Mapping[str, object]) -> Tenant:
         updated = self.store.update(tenant_id, tenant_changes(changes))
-        self._on_change()
+        self._changed()
         return updated
 
     def get(self, tenant_id: str) -> Tenant:
@@ -57,14 +73,30 @@ class TenantService:
 
     def add_member(self, tenant_id: str, user: str) -> None:
         self.store.add_member(tenant_id, user, self.clock.now())
-        self._on_change()
+        self._changed()
 
     def remove_member(self, tenant_id: str, user: str) -> None:
         self.store.remove_member(tenant_id, user)
-        self._on_change()
+        self._changed()
 
     def resolve(self, explicit: str | None, user: str) -> Tenant:
         """The tenant a job is charged to: the one named, else the user's first membership,
         else ``default``. An unknown name is ``NotFound`` (``unknown_tenant``)."""
         tenant_id = explicit or self.store.tenant_of(user) or DEFAULT_TENANT
         return self.get(tenant_id)
+
+    def admission(self, explicit: str | None, user: str) -> tuple[Tenant, tuple[str, ...]]:
+        """``resolve`` plus the tenant's members, for a submission (see ADMISSION_CACHE_S)."""
+        key = (explicit, user)
+        now = time.monotonic()
+        with self._admissions_lock:
+            hit = self._admissions.get(key)
+        if hit is not None and now - hit[0] < ADMISSION_CACHE_S:
+            return hit[1], hit[2]
+        tenant = self.resolve(explicit, user)
+        members = tuple(self.members(tenant.id))
+        with self._admissions_lock:
+            if len(self._admissions) >= _MAX_CACHED:
+                self._admissions.clear()
+            self._admissions[key] = (now, tenant, members)
+        return tenant, members

@@ -9,6 +9,7 @@ committed ``jobs_version`` every ``probe_s`` (one indexed read; no job rows unle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -38,10 +39,8 @@ class JobWaiter:
         with self._lock:
             waiters = list(self._waiters)
         for loop, event in waiters:
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: its waiter is gone
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # that loop has closed: its waiter is gone
-                pass
 
     async def wait(self, job_id: int, seen_version: int | None, timeout_s: float) -> Job:
         """The job once its ``version`` exceeds ``seen_version`` (at once when that is
@@ -68,10 +67,8 @@ class JobWaiter:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self._get_job(job.id)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), min(remaining, self._probe_s))
-            except TimeoutError:
-                pass
             event.clear()
             current = self._version()
             if current == global_seen:

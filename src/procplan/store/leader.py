@@ -8,6 +8,7 @@ hold it only serve requests and try again now and then, so a dead leader is repl
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -91,9 +92,7 @@ class CycleLock:
             os.close(self._fd)
             self._fd = None
         if self._conn is not None:
-            try:
+            with contextlib.suppress(DBAPIError):  # the connection may already be gone
                 self._conn.close()
-            except DBAPIError:  # pragma: no cover - the connection is already gone
-                pass
             self._conn = None
         self._held = False

@@ -27,6 +27,7 @@ from procplan.core.errors import InvalidRequest
 from procplan.core.jobs import Job, JobKind, JobRequest, JobState
 from procplan.core.lifecycle import IllegalTransition
 from procplan.core.model import Node
+from procplan.service.leases import SRUN_CLIENT
 from procplan.store.jobs_repo import JobFilter
 
 router = APIRouter(tags=["srun-compat"])
@@ -38,8 +39,6 @@ MAX_JOBS_LISTED = 1000
 
 
 def _pid_and_count(body: dict[str, Any]) -> tuple[int, int]:
-    if "pid" not in body:
-        raise InvalidRequest("missing pid")
     pid = int_field(body, "pid", 1, MAX_PID)
     if pid is None:
         raise InvalidRequest("missing pid")
@@ -97,6 +96,7 @@ def _acquire_request(context: AppContext, body: dict[str, Any]) -> JobRequest:
         node_id=None if node is None else node.id,
         pid=pid,
         host=context.jobs.settings.local_host,
+        extra={"client": SRUN_CLIENT},  # srun execs: its PID exiting completes the job
     )
 
 
@@ -124,9 +124,9 @@ async def _until_started(request: Request, context: AppContext, job: Job) -> Job
 @router.post("/acquire")
 async def acquire(request: Request) -> Response:
     """Block until GPUs are allocated, then ``{"job_id", "gpus": "0,1"}`` (PCI indices)."""
+    if not (await request.body()).strip():
+        raise InvalidRequest('missing JSON body: send {"pid": <int>, "num_gpus": <int>}')
     body = await json_object(request)
-    if not body:
-        raise InvalidRequest('request body must be a JSON object like {"pid": 1234}')
     context = ctx(request)
     req = await run_in_threadpool(_acquire_request, context, body)
     created = await run_in_threadpool(context.jobs.submit, req)

@@ -110,6 +110,7 @@ def acting_user(request: Request, body: Mapping[str, Any]) -> str:
 
 
 async def render(context: AppContext, job: Job) -> dict[str, Any]:
+    """The job object; GPU indices and node names come from the current topology."""
     topology = await run_in_threadpool(context.bookings.topology)
     return job_json(job, topology, context.bookings.clock.now())
 
