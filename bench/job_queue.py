@@ -65,9 +65,7 @@ async def wait_running(http: RawHttp, job: dict[str, object]) -> dict[str, objec
 
 
 async def release(http: RawHttp, job_id: object) -> None:
-    status, reply = await http.request(
-        "POST", f"/api/v1/jobs/{job_id}/release", {"exit_code": 0}
-    )
+    status, reply = await http.request("POST", f"/api/v1/jobs/{job_id}/release", {"exit_code": 0})
     if status != 200:
         raise RuntimeError(f"release failed: {status} {reply}")
 

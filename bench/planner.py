@@ -178,6 +178,19 @@ def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     return out
 
 
+def empty_loop_ms() -> float:
+    """Machine speed calibration (as in bench/availability_core.py): the best of five
+    1M-iteration empty loops, in ms."""
+
+    def once() -> float:
+        began = time.process_time()
+        for _ in range(1_000_000):
+            pass
+        return (time.process_time() - began) * 1000
+
+    return min(once() for _ in range(5))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -190,6 +203,13 @@ def describe(result: Plan) -> str:
         f"{len(result.notices)} notices, {len(result.pending)} pending "
         f"({estimated} with an estimate)"
     )
+
+
+def growth_row(label: str, snap: Snapshot, rounds: int) -> float:
+    """Median CPU ms of ``plan`` on ``snap``, printed as one row of the growth table."""
+    value = statistics.median(timed(lambda: plan(snap, NOW, POLICY), rounds))
+    print(f"  {label}: {value:6.1f} ms  {describe(plan(snap, NOW, POLICY))}")
+    return value
 
 
 def main() -> None:
@@ -213,16 +233,17 @@ def main() -> None:
     rounds = max(3, args.repeat // 4)
     for nodes in (10, 30, 100, 300):
         snap = big if nodes == 300 else scenario(nodes, 10_000, args.seed)
-        growth[f"n{nodes}"] = value = statistics.median(timed(lambda: plan(snap, NOW, POLICY), rounds))
-        print(f"  {nodes:>3} nodes, 10000 pending: {value:6.1f} ms  {describe(plan(snap, NOW, POLICY))}")
+        growth[f"n{nodes}"] = growth_row(f"{nodes:>3} nodes, 10000 pending", snap, rounds)
     for pending in (100, 1_000, 10_000):
         snap = big if pending == 10_000 else scenario(300, pending, args.seed)
-        growth[f"p{pending}"] = value = statistics.median(timed(lambda: plan(snap, NOW, POLICY), rounds))
-        print(f"  300 nodes, {pending:>5} pending: {value:6.1f} ms  {describe(plan(snap, NOW, POLICY))}")
+        growth[f"p{pending}"] = growth_row(f"300 nodes, {pending:>5} pending", snap, rounds)
 
+    loop_ms = empty_loop_ms()
+    print(f"calibration: 1M empty loop {loop_ms:.1f} ms")
     print(
-        f"SUMMARY plan_p50_ms={p50:.1f} plan_p99_ms={p99:.1f} "
+        f"SUMMARY plan_p50_ms={p50:.1f} plan_p99_ms={p99:.1f} plan_best_ms={min(times):.1f} "
         + " ".join(f"{key}_ms={value:.1f}" for key, value in growth.items())
+        + f" empty_loop_1m_ms={loop_ms:.1f}"
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from procplan.core.jobs import OPEN_END, Job, JobState, NodeState, Policy, Snapshot, Tenant
+from procplan.core.jobs import Job, JobState, NodeState, Policy, Snapshot, Tenant
 from procplan.core.model import Booking, Gpu, Node, Topology
 from procplan.core.planner import plan
 from procplan.core.timeutil import HOUR
@@ -15,9 +15,7 @@ NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
 POLICY = Policy(weight_age=0.0, weight_fairshare=0.0, min_runtime_s=0, preempt_grace_s=30)
 
 
-def node(
-    node_id: str, count: int, kind: str = "A100", memory: int | None = 80_000
-) -> Node:
+def node(node_id: str, count: int, kind: str = "A100", memory: int | None = 80_000) -> Node:
     gpus = tuple(
         Gpu(id=f"{node_id}-g{i}", kind=kind, index=i, memory_mb=memory) for i in range(count)
     )

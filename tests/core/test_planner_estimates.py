@@ -1,7 +1,8 @@
 """Property: the top job's estimated start is exactly the earliest instant at which a naive
 search finds room for it (holders gone, no foreign booking in its claim), and it starts now
 exactly when that instant is now. Exercises the estimate search's node order, its pruning
-and the per-GPU shortcuts against brute force."""
+and the per-GPU shortcuts against brute force; and the "could it start now" summary against
+the placement search it stands in for."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from planner_kit import NOW, booking, job, running, snap, topo
 
+from procplan.core.availability import Cluster, Want
 from procplan.core.jobs import Job, Policy, Reason
 from procplan.core.model import Booking, Topology
+from procplan.core.nowfit import now_fit
+from procplan.core.placement import ShapeBook, place_now
 from procplan.core.planner import plan
 from procplan.core.timeutil import MINUTE
 
@@ -43,7 +47,9 @@ def worlds(draw: st.DrawFn) -> tuple[Topology, list[Job], list[Booking], Job]:
     return topology, holders, bookings, wanted
 
 
-def room_at(topology: Topology, holders: list[Job], bookings: list[Booking], j: Job, t: int) -> bool:
+def room_at(
+    topology: Topology, holders: list[Job], bookings: list[Booking], j: Job, t: int
+) -> bool:
     end = t + 1 if j.time_limit_s is None else t + j.time_limit_s
     busy = {g for h in holders for g in h.gpu_ids if h.started_at + h.time_limit_s > t}  # type: ignore[operator]
     per, fitting = j.gpu_count // j.nodes, 0
@@ -88,3 +94,34 @@ def test_top_job_estimate_is_the_earliest_instant_with_room(
     assert info.estimated_start == expected
     if expected is not None:
         assert info.reason in {Reason.RESOURCES, Reason.BOOKED}
+
+
+@settings(max_examples=150, deadline=None)
+@given(worlds(), st.lists(st.tuples(st.integers(0, 11), st.integers(0, 6), st.integers(1, 6))))
+def test_now_fit_summary_agrees_with_the_placement_search(
+    world: tuple[Topology, list[Job], list[Booking], Job],
+    reservations: list[tuple[int, int, int]],
+) -> None:
+    """The per-shape summary that lets most jobs skip the search must say "fits now" exactly
+    when the search finds a placement (with bookings and reservations in the way)."""
+    topology, holders, bookings, wanted = world
+    state = snap(topology, [wanted], holders, bookings)
+    cluster = Cluster(topology, NOW, {}, ())
+    cluster.add_bookings(bookings)
+    for h in holders:
+        cluster.hold([cluster.index[g] for g in h.gpu_ids], h.started_at + h.time_limit_s)  # type: ignore[operator]
+    cluster.index_free()
+    taken: set[int] = set()
+    for g, start, length in reservations:  # disjoint per GPU, as the planner makes them
+        g %= len(cluster.gpu_ids)
+        if g not in taken:
+            taken.add(g)
+            cluster.reserve([g], NOW + start * STEP, NOW + (start + length) * STEP)
+    shape = ShapeBook(cluster, {b.id: b for b in state.bookings}).get(wanted)
+    if shape.reason is not None:
+        return
+    for user in ("alice", "bob"):
+        for length in (None, STEP, 4 * STEP):
+            want = Want(user, None, length)
+            fit = now_fit(cluster, shape, Want(user, None, None))
+            assert fit.fits(length) == (place_now(cluster, shape, want) is not None)

@@ -3,17 +3,22 @@ foreign), open-ended jobs and the farthest booking, gangs, zero-GPU jobs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from planner_kit import NOW, POLICY, booking, job, node, run, running, snap, started, topo
 
-from procplan.core.jobs import OPEN_END, Reason
-from procplan.core.model import Topology
+from procplan.core.jobs import OPEN_END, NodeState, Reason
+from procplan.core.model import BookingStatus, Gpu, Node, Topology
 from procplan.core.timeutil import HOUR
 
 
 def test_best_fit_prefers_the_node_left_fullest() -> None:
     # n0: 8 free, n1: 3 free (5 busy), n2: 2 free (6 busy). A 2-GPU job fills n2 exactly.
-    busy = [running(90, [f"n1-g{i}" for i in range(5)]), running(91, [f"n2-g{i}" for i in range(6)])]
+    busy = [
+        running(90, [f"n1-g{i}" for i in range(5)]),
+        running(91, [f"n2-g{i}" for i in range(6)]),
+    ]
     result = run(snap(topo(8, 8, 8), [job(1, gpu_count=2)], busy))
     assert started(result) == {1: ("n2-g6", "n2-g7")}
 
@@ -25,8 +30,6 @@ def test_best_fit_then_config_order_then_pci_order() -> None:
 
 
 def test_gpus_go_in_pci_index_order_not_declaration_order() -> None:
-    from procplan.core.model import Gpu, Node
-
     gpus = (Gpu("b", "A100", index=1), Gpu("a", "A100", index=0), Gpu("c", "A100", index=2))
     result = run(snap(Topology((Node("x", "x", gpus),)), [job(1, gpu_count=2)]))
     assert result.starts[0].gpu_ids == ("a", "b")
@@ -77,22 +80,21 @@ def test_jobs_that_cannot_run_anywhere(fields: dict[str, object], reason: Reason
 
 
 def test_down_and_draining_nodes_get_no_new_jobs() -> None:
-    from procplan.core.jobs import NodeState
-
     state = snap(topo(2, 2, 2), [job(i) for i in range(1, 4)])
     states = {"n0": NodeState(up=False), "n1": NodeState(draining=True)}
-    result = run(type(state)(**{**_fields(state), "node_states": states}))
+    result = run(replace(state, node_states=states))
     assert {s.node_ids for s in result.starts} == {("n2",)}
     assert result.pending[3].reason is Reason.RESOURCES
 
 
-def _fields(state: object) -> dict[str, object]:
-    return {name: getattr(state, name) for name in state.__dataclass_fields__}  # type: ignore[attr-defined]
+def test_running_jobs_on_a_down_node_keep_their_gpus() -> None:
+    busy = [running(90, ["n0-g0"])]
+    result = run(snap(topo(2, 2), [job(1, gpu_count=2)], busy, down=["n0"]))
+    assert started(result) == {1: ("n1-g0", "n1-g1")}
+    assert not result.preemptions
 
 
 def test_foreign_gpus_are_not_used_unless_policy_allows() -> None:
-    from dataclasses import replace
-
     state = snap(topo(2), [job(1, gpu_count=2)], foreign=["n0-g0"])
     assert run(state).pending[1].reason is Reason.RESOURCES
     allowed = replace(POLICY, foreign_gpus_blocked=False)
@@ -171,8 +173,6 @@ def test_a_job_naming_an_unknown_booking_waits() -> None:
 
 
 def test_cancelled_bookings_are_ignored() -> None:
-    from procplan.core.model import BookingStatus
-
     cancelled = booking(7, ["n0-g0"], NOW - HOUR, NOW + HOUR)._replace(
         status=BookingStatus.CANCELLED
     )

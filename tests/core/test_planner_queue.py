@@ -177,3 +177,10 @@ def test_every_pending_job_is_reported_once() -> None:
     assert sorted(info.position for info in result.pending.values()) == list(
         range(1, len(result.pending) + 1)
     )
+
+
+def test_unknown_tenants_are_unlimited() -> None:
+    pending = [job(i, tenant="not-configured", gpu_count=2) for i in range(1, 4)]
+    result = run(snap(topo(8), pending, tenants=[Tenant("lab", max_gpus=1, max_jobs=1)]))
+    assert set(started(result)) == {1, 2, 3}
+    assert not any(s.borrowed for s in result.starts)

@@ -27,7 +27,9 @@ def ids(jobs: list) -> list[int]:  # type: ignore[type-arg]
         (5, 0, 1.0),  # no max age: every waiting job has full age
     ],
 )
-def test_age_factor_is_linear_in_time_and_bounded(waited: int, max_age: int, expected: float) -> None:
+def test_age_factor_is_linear_in_time_and_bounded(
+    waited: int, max_age: int, expected: float
+) -> None:
     assert age_factor(NOW - waited, NOW, max_age) == pytest.approx(expected)
 
 

@@ -88,10 +88,10 @@ def test_mine_extend_and_cancel(live_server):
         end = datetime.fromisoformat(client.get_booking(booking_id)["end"])
     assert end == start + timedelta(hours=2, minutes=30)
 
-    cancelled = procplan(live_server, "cancel", str(booking_id))
+    cancelled = procplan(live_server, "cancel", "--booking", str(booking_id))
     assert cancelled.exit_code == 0, cancelled.output
     assert "cancelled" in cancelled.stdout
-    again = procplan(live_server, "cancel", str(booking_id))
+    again = procplan(live_server, "cancel", "--booking", str(booking_id))
     assert again.exit_code == 1
 
 

@@ -184,8 +184,13 @@ class Cluster:
                 continue
             for gpu_id in booking.gpu_ids:
                 g = index.get(gpu_id)
-                if g is not None:
-                    found.setdefault(g, []).append(booking)
+                if g is None:
+                    continue
+                spans = found.get(g)
+                if spans is None:
+                    found[g] = [booking]
+                else:
+                    spans.append(booking)
         for g, spans in found.items():
             if len(spans) > 1:
                 spans.sort(key=_start_of)
@@ -201,16 +206,22 @@ class Cluster:
                 if until > busy[g]:
                     busy[g] = until
             return
+        touched: set[int] = set()
         for g in gpus:
             if until > busy[g]:
                 self._set_busy(g, until)
+                touched.add(self.gpu_node[g])
+        self._logged(touched)
 
     def release_at(self, gpus: Iterable[int], at: Instant) -> None:
         """GPUs whose holder is being stopped: free from ``at`` (after the grace period)."""
         at = max(at, self.now + 1)
+        touched: set[int] = set()
         for g in gpus:
             if not self.blocked[g]:
                 self._set_busy(g, at)
+                touched.add(self.gpu_node[g])
+        self._logged(touched)
 
     def index_free(self) -> None:
         """Count free GPUs per node and bucket the nodes; call once, when the running jobs'
@@ -262,14 +273,18 @@ class Cluster:
         reservation in the way, until a gap fits. For ``per`` GPUs of a node, the per-th
         smallest of these is the first instant worth trying. Bookings (and reservations)
         of one GPU never overlap, so one forward pass over each list suffices."""
-        at = max(start, self.busy[g])
+        at = self.busy[g]
+        if at < start:
+            at = start
         spans, held = self.bookings[g], self.reservations[g]
+        length, user, booking_id = want.length, want.user, want.booking_id
         i = j = 0
         while at < OPEN_END:
-            book_end, claim_end = want.ends(at)
+            book_end = at + 1 if length is None else at + length
+            claim_end = OPEN_END if length is None else book_end
             while i < len(spans) and spans[i].start < book_end:
                 span = spans[i]
-                if span.end > at and span.user != want.user and span.id != want.booking_id:
+                if span.end > at and span.user != user and span.id != booking_id:
                     break
                 i += 1
             else:
@@ -281,6 +296,19 @@ class Cluster:
                 continue
             at = spans[i].end
         return OPEN_END
+
+    def earliest_each(self, gpus: Sequence[int], start: Instant, want: Want) -> list[Instant]:
+        """``gpu_earliest`` of each GPU; GPUs without bookings or reservations (most of
+        them) take a shortcut."""
+        busy, bookings, reservations = self.busy, self.bookings, self.reservations
+        out: list[Instant] = []
+        for g in gpus:
+            if bookings[g] or reservations[g]:
+                out.append(self.gpu_earliest(g, start, want))
+            else:
+                at = busy[g]
+                out.append(at if at > start else start)
+        return out
 
     def events_after(self, gpus: Sequence[int], start: Instant, want: Want) -> set[Instant]:
         """Instants after ``start`` when something on ``gpus`` ends (a holder, a foreign
@@ -306,19 +334,26 @@ class Cluster:
 
     def reserve(self, gpus: Iterable[int], start: Instant, end: Instant) -> None:
         """Promise ``[start, end)`` on ``gpus`` to a blocked job."""
+        touched: set[int] = set()
         for g in gpus:
             held = list(self.reservations[g])
             insort(held, (start, end))
             self.reservations[g] = held
             self._refloor(g)
-            self.log.append(self.gpu_node[g])
+            touched.add(self.gpu_node[g])
+        self._logged(touched)
+
+    def _logged(self, nodes: Iterable[int]) -> None:
+        """Record changed nodes, once per node per change (readers dedupe anyway; a job
+        on eight GPUs of a node is one entry, not eight)."""
+        self.log.extend(sorted(nodes))
 
     def _set_busy(self, g: int, until: Instant) -> None:
+        """Change one GPU's holder end; the caller logs the node."""
         was_free = self.busy[g] <= self.now
         self.busy[g] = until
         self._refloor(g)
         n = self.gpu_node[g]
-        self.log.append(n)
         if was_free and until > self.now:
             self._move(n, self.node_free[n] - 1)
             self.free_total -= 1

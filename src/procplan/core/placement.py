@@ -250,8 +250,14 @@ def _refresh(cluster: Cluster, shape: Shape) -> None:
     """Bring the shape's node order up to date with the cluster's change log."""
     log = cluster.log
     if shape.log_pos < 0:
-        per, nodes = shape.per, list(shape.nodes)
-        bounds = [_node_bound(cluster, n, shape.nodes[n], per) for n in nodes]
+        per, nodes, whole = shape.per, list(shape.nodes), cluster.node_gpus
+        node_floors = cluster.node_floors
+        bounds = [
+            node_floors(n)[per - 1]
+            if per > 0 and len(gpus) == len(whole[n])
+            else _node_bound(cluster, n, gpus, per)
+            for n, gpus in shape.nodes.items()
+        ]
         shape.lb_of = dict(zip(nodes, bounds, strict=True))
         shape.lb_sorted = sorted(zip(bounds, nodes, strict=True))
     elif shape.log_pos < len(log):
@@ -273,7 +279,7 @@ def _node_earliest(
 
     Nothing earlier than the per-th smallest single-GPU earliest start can work, and that
     instant usually does; otherwise only the instants something ends need trying."""
-    first = sorted([cluster.gpu_earliest(g, start, want) for g in gpus])[per - 1]
+    first = sorted(cluster.earliest_each(gpus, start, want))[per - 1]
     if first > limit:
         return None
     usable = cluster.usable_at(gpus, first, want)

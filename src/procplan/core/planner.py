@@ -62,6 +62,39 @@ _QUOTA_GPUS = Reason.QUOTA_GPUS
 _ANYONE = "\x00"
 
 
+def _pending_infos(
+    waits: list[tuple[int, Reason, Instant | None]],
+) -> dict[int, PendingInfo]:
+    """``PendingInfo`` per waiting job, positions in queue order.
+
+    A plan over 10,000 waiting jobs builds 10,000 of these; the frozen dataclass's
+    ``__init__`` (three ``object.__setattr__`` calls) was a sixth of the plan's time, so the
+    slots are filled directly. Equal to the normal construction as long as PendingInfo has
+    exactly these slots and no ``__post_init__`` (checked below; otherwise the normal path).
+    """
+    if not _FAST_INFO:
+        return {
+            job_id: PendingInfo(reason, position, estimate)
+            for position, (job_id, reason, estimate) in enumerate(waits, start=1)
+        }
+    new, cls = object.__new__, PendingInfo
+    set_reason, set_position, set_estimate = _INFO_SETTERS
+    out: dict[int, PendingInfo] = {}
+    for position, (job_id, reason, estimate) in enumerate(waits, start=1):
+        info = new(cls)
+        set_reason(info, reason)
+        set_position(info, position)
+        set_estimate(info, estimate)
+        out[job_id] = info
+    return out
+
+
+_FAST_INFO = PendingInfo.__slots__ == ("reason", "position", "estimated_start") and not hasattr(
+    PendingInfo, "__post_init__"
+)
+_INFO_SETTERS = tuple(getattr(PendingInfo, name).__set__ for name in PendingInfo.__slots__)
+
+
 def plan(snapshot: Snapshot, now: Instant, policy: Policy) -> Plan:
     """Decide starts, preemptions, notices and every pending job's reason, queue position
     and estimated start (see the module docstring)."""
@@ -100,7 +133,10 @@ class _Pass:
         index, busy = cluster.index, cluster.busy
         floor = now + 1  # a GPU still held is never free in this cycle, even if overdue
         for job in self.snapshot.running:
-            gpus = tuple([index[g] for g in job.gpu_ids if g in index])
+            try:
+                gpus = tuple(map(index.__getitem__, job.gpu_ids))
+            except KeyError:  # a GPU no longer in the topology: hold the ones that are
+                gpus = tuple([index[g] for g in job.gpu_ids if g in index])
             limit, started = job.time_limit_s, job.started_at
             if job.preempt_at is not None:
                 until = job.preempt_at + policy.preempt_grace_s
@@ -144,33 +180,41 @@ class _Pass:
         return users
 
     def run(self) -> Plan:
-        for job in order_pending(self.snapshot.pending, self.model):
-            self._visit(job)
-        pending = {
-            job_id: PendingInfo(reason, position, estimate)
-            for position, (job_id, reason, estimate) in enumerate(self.waits, start=1)
-        }
+        self._walk(order_pending(self.snapshot.pending, self.model))
+        pending = _pending_infos(self.waits)
         return Plan(tuple(self.starts), tuple(self.preemptions), tuple(self.notices), pending)
 
     # -- one job --------------------------------------------------------------------------
 
-    def _visit(self, job: Job) -> None:
-        """Start the job now, or record why it waits. This runs for every pending job, so
-        the common outcome (it cannot start) takes no placement search."""
-        shape = self.shapes.get(job)
-        if shape.reason is not None:
-            self.waits.append((job.id, shape.reason, shape.estimate))
-            return
-        verdict = self.quota.check(job.tenant, job.gpu_count)
-        borrowed = verdict is _BORROW
-        if verdict is not _OK and not borrowed:
-            self.waits.append((job.id, _QUOTA_REASON[verdict], None))
-            return
+    def _walk(self, queue: list[Job]) -> None:
+        """Visit the queue in order. This loop runs for every pending job, so what most
+        jobs need (their shape's static verdict, the quota) is looked up inline, and jobs
+        of tenants without limits skip the quota book."""
+        shapes, make_shape = self.shapes.shapes, self.shapes.get
+        check, limited = self.quota.check, self.quota.limited
+        wait = self.waits.append
+        for job in queue:
+            key = (job.gpu_count, job.nodes, job.gpu_kind, job.gpu_memory_mb, job.node_id)
+            shape = shapes.get((*key, job.booking_id)) or make_shape(job)
+            if shape.reason is not None:
+                wait((job.id, shape.reason, shape.estimate))
+                continue
+            verdict = check(job.tenant, job.gpu_count) if job.tenant in limited else _OK
+            if verdict is _OK or verdict is _BORROW:
+                self._visit(job, shape, verdict is _BORROW)
+            else:
+                wait((job.id, _QUOTA_REASON[verdict], None))
+
+    def _visit(self, job: Job, shape: Shape, borrowed: bool) -> None:
+        """Start the job now, or record why it waits; the common outcome (it cannot start)
+        takes no placement search (see ``core.nowfit``)."""
         if job.gpu_count == 0:
             self._start(job, self._no_gpus(job, shape), borrowed)
             return
         length = job.time_limit_s
-        fit = self._fit(shape, job.user, job.booking_id)
+        fit = shape.fits.get(_ANYONE) if job.user not in self.booking_users else None
+        if fit is None or fit.log_pos != len(self.cluster.log):
+            fit = self._fit(shape, job.user, job.booking_id)
         fits = fit.open if length is None else length <= fit.limit  # NowFit.fits, inline
         if fits and self._try_start(job, shape, borrowed):
             return
@@ -183,19 +227,22 @@ class _Pass:
             self._blocked(job, shape, want, fit.reason(length))
 
     def _fit(self, shape: Shape, user: str, booking_id: int | None) -> NowFit:
-        """The shape's NowFit for this booking owner, recomputed when a node it drew on
-        changed; a booking owner's is derived from everyone else's."""
+        """The shape's NowFit for this booking owner, kept current with the change log; a
+        booking owner's is derived from everyone else's."""
         user = self._owner(shape, user) if user in self.booking_users else _ANYONE
         fit = shape.fits.get(user)
-        if fit is None or (fit.log_pos != len(self.cluster.log) and fit.stale(self.cluster)):
-            owner = Want(user, booking_id, None)
-            if user is _ANYONE:
-                fit = now_fit(self.cluster, shape, owner)
-            else:
-                anyone = self._fit(shape, _ANYONE, booking_id)
-                mine = self.booking_users[user]
-                fit = now_fit_for_owner(self.cluster, shape, owner, anyone, mine)
-            shape.fits[user] = fit
+        if fit is not None:
+            if fit.log_pos != len(self.cluster.log):
+                fit.refresh(self.cluster, shape)
+            return fit
+        owner = Want(user, booking_id, None)
+        if user is _ANYONE:
+            fit = now_fit(self.cluster, shape, owner)
+        else:
+            anyone = self._fit(shape, _ANYONE, booking_id)
+            mine = self.booking_users[user]
+            fit = now_fit_for_owner(self.cluster, shape, owner, anyone, mine)
+        shape.fits[user] = fit
         return fit
 
     def _owner(self, shape: Shape, user: str) -> str:

@@ -114,7 +114,8 @@ def victim_pool(
 _Class = tuple[bool, float]
 _Key = tuple[_Class, int, int, int]
 _Offer = tuple[Candidate, list[int]]  # a victim and its GPUs on the node being considered
-_NO_VICTIMS: _Key = ((False, float("-inf")), 0, 0, 0)
+_NO_CLASS: _Class = (False, float("-inf"))
+_NO_VICTIMS: _Key = (_NO_CLASS, 0, 0, 0)
 
 
 def _victim_class(item: _Offer) -> _Class:
@@ -193,6 +194,29 @@ def _option_at(
     return key, horizon, [victim for victim, _ in taken], chosen
 
 
+def _bound(
+    cluster: Cluster, gpus: Sequence[int], per: int, at: Instant, classes: dict[int, _Class]
+) -> _Class | None:
+    """A lower bound of the worst victim class a node needs, from its holders alone: the
+    class of the GPU that completes ``per`` when victims' GPUs are taken cheapest class
+    first (bookings and reservations can only take GPUs away). ``None``: hopeless."""
+    busy = cluster.busy
+    free = 0
+    held: list[_Class] = []
+    for g in gpus:
+        if busy[g] <= at:
+            free += 1
+        elif g in classes:
+            held.append(classes[g])
+    need = per - free
+    if need <= 0:
+        return _NO_CLASS
+    if len(held) < need:
+        return None
+    held.sort()
+    return held[need - 1]
+
+
 def find_victims(
     cluster: Cluster,
     shape: Shape,
@@ -203,17 +227,27 @@ def find_victims(
     """A minimal victim set from ``pool`` after which the job can start at ``at`` (now plus
     the grace period) with every rule checked (bookings, reservations, kind, memory), and
     the placement it would get; ``None`` when preemption cannot make it fit or is not
-    needed."""
+    needed. Nodes are examined by a lower bound of their cost (``_bound``), and the search
+    stops once no remaining node can beat the ones found (its worst class would be higher)."""
     holder = {g: victim for victim in pool for g in victim.gpus}
-    options: list[tuple[_Key, Instant, int, list[Candidate], list[int]]] = []
+    classes = {g: (not victim.favoured, victim.priority) for g, victim in holder.items()}
+    bounds: list[tuple[_Class, int]] = []
     for n, gpus in shape.nodes.items():
-        option = _option_at(cluster, gpus, shape.per, want, at, holder)
+        bound = _bound(cluster, gpus, shape.per, at, classes)
+        if bound is not None:
+            bounds.append((bound, n))
+    bounds.sort()
+    options: list[tuple[_Key, Instant, int, list[Candidate], list[int]]] = []
+    for bound, n in bounds:
+        if len(options) >= shape.count and bound > options[shape.count - 1][0][0]:
+            break
+        option = _option_at(cluster, shape.nodes[n], shape.per, want, at, holder)
         if option is not None:
             key, horizon, chosen, placed = option
             options.append((key, -horizon, n, chosen, placed))
+            options.sort(key=lambda item: item[:3])
     if len(options) < shape.count:
         return None
-    options.sort(key=lambda item: item[:3])
     picked = options[: shape.count]
     victims = {v.job.id: v for *_, chosen, _ in picked for v in chosen}
     if not victims:

@@ -32,10 +32,14 @@ _QUOTA_GPUS, _QUOTA_JOBS = Verdict.QUOTA_GPUS, Verdict.QUOTA_JOBS
 class QuotaBook:
     """GPUs and jobs in use per tenant, updated as the plan starts jobs."""
 
-    __slots__ = ("_gpus", "_jobs", "_tenants")
+    __slots__ = ("_gpus", "_jobs", "_tenants", "limited")
 
     def __init__(self, tenants: Mapping[str, Tenant], running: Iterable[Job]) -> None:
         self._tenants = tenants
+        # Tenants with a limit: for the others ``check`` is always OK (callers skip it).
+        self.limited = {
+            key for key, t in tenants.items() if t.max_gpus is not None or t.max_jobs is not None
+        }
         self._gpus: dict[str, int] = {}
         self._jobs: dict[str, int] = {}
         for job in running:

@@ -64,6 +64,7 @@ class Scheduler:
         debounce_s: float = 0.002,
         min_interval_s: float = 0.01,
         housekeeping_s: float = 0.25,
+        positions_s: float = 2.0,
         tick_s: float = 1.0,
         probe_s: float = 0.05,
         lock_retry_s: float = 1.0,
@@ -80,6 +81,8 @@ class Scheduler:
         self._min_interval_s = min_interval_s
         self._housekeeping_s = housekeeping_s
         self._next_housekeeping = 0.0
+        self._positions_s = positions_s
+        self._next_positions = 0.0
         self._last_cycle = 0.0
         self._tick_s = tick_s
         self._probe_s = probe_s
@@ -91,12 +94,13 @@ class Scheduler:
 
     # ---- one cycle -----------------------------------------------------------------------
 
-    def run_once(self, *, housekeeping: bool = True) -> Plan:
+    def run_once(self, *, housekeeping: bool = True, all_positions: bool = True) -> Plan:
         """Housekeeping, then plan and apply until the plan sticks (bounded retries).
 
         The background loop skips housekeeping (leases, PIDs, grace periods: all deadlines in
         whole seconds) when it ran less than ``housekeeping_s`` ago, so a burst of submissions
-        does not re-read the lease table for every cycle.
+        does not re-read the lease table for every cycle. Likewise it writes queue positions
+        deep in the queue only every ``positions_s`` (see ``JobMirror.changed_pending``).
         """
         began = time.perf_counter()
         if housekeeping or began >= self._next_housekeeping:
@@ -109,7 +113,13 @@ class Scheduler:
             planned_at = time.perf_counter()
             result = plan(snapshot, now, self.policy)
             self.stats.last_plan_ms = (time.perf_counter() - planned_at) * 1000
-            applied = self.jobs.jobs.apply(result, now, self.jobs.settings.lease_ttl_s)
+            if began >= self._next_positions:
+                all_positions = True
+            applied = self.jobs.jobs.apply(
+                result, now, self.jobs.settings.lease_ttl_s, all_positions=all_positions
+            )
+            if all_positions:
+                self._next_positions = began + self._positions_s
             self.stats.started += len(applied.started)
             self.stats.skipped += len(applied.skipped)
             if applied.changed:
@@ -166,7 +176,7 @@ class Scheduler:
     def _safe_cycle(self) -> None:
         self._last_cycle = time.monotonic()
         try:
-            self.run_once(housekeeping=False)
+            self.run_once(housekeeping=False, all_positions=False)
         except Exception:  # a failed cycle must not kill the scheduler: log, retry next tick
             LOG.exception("scheduling cycle failed")
 

@@ -109,12 +109,18 @@ class _NothingChanged(Exception):
 
 
 def apply_plan(
-    store: Store, mirror: JobMirror, plan: Plan, now: Instant, lease_ttl_s: int
+    store: Store,
+    mirror: JobMirror,
+    plan: Plan,
+    now: Instant,
+    lease_ttl_s: int,
+    all_positions: bool = True,
 ) -> ApplyResult:
-    """Write ``plan`` in one transaction; see the module docstring."""
+    """Write ``plan`` in one transaction; see the module docstring (and
+    ``JobMirror.changed_pending`` for ``all_positions``)."""
     mirror.sync()
     seen = mirror.version
-    written = mirror.changed_pending(plan.pending)
+    written = mirror.changed_pending(plan.pending, all_positions=all_positions)
     if not (written or plan.starts or _preemptions(mirror.jobs(), plan)):
         return ApplyResult()  # the usual tick: nothing to write, no write lock taken
     try:
@@ -122,7 +128,7 @@ def apply_plan(
             version = next_jobs_version(conn)
             mirror.sync_with(conn, version - 1)  # exact: every older version is committed
             if mirror.version != seen:  # someone wrote in between: compare again
-                written = mirror.changed_pending(plan.pending)
+                written = mirror.changed_pending(plan.pending, all_positions=all_positions)
             result = _write(conn, store, plan, mirror.jobs(), written, now, lease_ttl_s, version)
     except _NothingChanged as nothing:
         return ApplyResult(skipped=nothing.skipped)

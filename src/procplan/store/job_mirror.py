@@ -142,9 +142,18 @@ class JobMirror:
         """The unfinished jobs by id (a live read-only view, not a copy)."""
         return ChainMap(self._pending.by_id, self._running.by_id)
 
-    def changed_pending(self, planned: Mapping[int, PendingInfo]) -> dict[int, Info]:
+    def changed_pending(
+        self, planned: Mapping[int, PendingInfo], *, all_positions: bool = True
+    ) -> dict[int, Info]:
         """The planned reasons/positions/estimates that differ from what is stored, for jobs
-        still pending: what ``apply`` must write (usually a handful of rows)."""
+        still pending: what ``apply`` must write (usually a handful of rows).
+
+        When one job starts, every job behind it moves up a place: rewriting ten thousand rows
+        for that on every cycle cost more than the rest of the cycle. With ``all_positions``
+        false, a change of position alone is written only near the head of the queue (the
+        first ``EAGER_POSITIONS`` places, before or after); the scheduler passes true on a
+        periodic refresh, so deep positions lag by at most that period.
+        """
         changed: dict[int, Info] = {}
         with self._lock:
             pending, info_now = self._pending.by_id, self._info
@@ -152,12 +161,25 @@ class JobMirror:
                 if job_id not in pending:
                     continue
                 new = (info.reason, info.estimated_start, info.position)
-                if info_now.get(job_id) != new:
-                    changed[job_id] = new
+                old = info_now.get(job_id)
+                if old == new:
+                    continue
+                if not all_positions and _only_deep_position_moved(old, new):
+                    continue
+                changed[job_id] = new
         return changed
 
     def pending_info(self, job_id: int) -> Info | None:
         return self._info.get(job_id)
+
+
+EAGER_POSITIONS = 100
+
+
+def _only_deep_position_moved(old: Info | None, new: Info) -> bool:
+    if old is None or old[:2] != new[:2]:
+        return False
+    return min(old[2] or 0, new[2] or 0) > EAGER_POSITIONS
 
 
 class _Queue:

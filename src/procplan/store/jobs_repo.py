@@ -162,9 +162,11 @@ class JobStore:
         Each job's tenant must exist (``NotFound`` ``unknown_tenant``)."""
         return self.writes.run(lambda conn: submit_jobs(conn, new, now, self._user_pks))
 
-    def apply(self, plan: Plan, now: Instant, lease_ttl_s: int) -> ApplyResult:
+    def apply(
+        self, plan: Plan, now: Instant, lease_ttl_s: int, *, all_positions: bool = True
+    ) -> ApplyResult:
         """Write a cycle's plan (see ``job_apply``)."""
-        return apply_plan(self.store, self.mirror, plan, now, lease_ttl_s)
+        return apply_plan(self.store, self.mirror, plan, now, lease_ttl_s, all_positions)
 
     def finish(
         self,
