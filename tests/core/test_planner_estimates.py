@@ -117,7 +117,7 @@ def test_now_fit_summary_agrees_with_the_placement_search(
         if g not in taken:
             taken.add(g)
             cluster.reserve([g], NOW + start * STEP, NOW + (start + length) * STEP)
-    shape = ShapeBook(cluster, {b.id: b for b in state.bookings}).get(wanted)
+    shape = ShapeBook(cluster, state.bookings).get(wanted)
     if shape.reason is not None:
         return
     for user in ("alice", "bob"):

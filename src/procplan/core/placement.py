@@ -14,7 +14,8 @@ farthest foreign booking first).
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from procplan.core.availability import Cluster, Want
@@ -34,12 +35,15 @@ __all__ = [
     "earliest_start",
     "nodes_by_fit",
     "place_now",
+    "shape_key",
 ]
 
 # One (node index, GPU indices) pair per node the job spans, nodes in config order.
 Placement = list[tuple[int, list[int]]]
 ShapeKey = tuple[int, int, str | None, int | None, str | None, int | None]
 NodeGpus = dict[int, tuple[int, ...]]  # node index -> GPU indices (PCI order)
+# A job's shape key (a C-level getter: it runs once per pending job per cycle).
+shape_key = attrgetter("gpu_count", "nodes", "gpu_kind", "gpu_memory_mb", "node_id", "booking_id")
 
 # Pinned or booked shapes have few nodes: scanning them beats walking the free buckets.
 _SMALL_SHAPE = 32
@@ -98,18 +102,18 @@ class ShapeBook:
     """The shapes met in one pass, built on first use; the kind/memory filters they share
     are computed once per (kind, memory)."""
 
-    __slots__ = ("_bookings", "_cluster", "_filters", "_node_index", "shapes")
+    __slots__ = ("_bookings", "_by_id", "_cluster", "_filters", "_node_index", "shapes")
 
-    def __init__(self, cluster: Cluster, bookings: Mapping[int, Booking]) -> None:
+    def __init__(self, cluster: Cluster, bookings: Iterable[Booking]) -> None:
         self._cluster = cluster
         self._bookings = bookings
+        self._by_id: dict[int, Booking] | None = None  # built when a job names a booking
         self._node_index = {node_id: n for n, node_id in enumerate(cluster.node_ids)}
         self._filters = cluster.layout.filters  # depends on the topology only
         self.shapes: dict[ShapeKey, Shape] = {}
 
     def get(self, job: Job) -> Shape:
-        count, kind, memory = job.gpu_count, job.gpu_kind, job.gpu_memory_mb
-        key: ShapeKey = (count, job.nodes, kind, memory, job.node_id, job.booking_id)
+        key: ShapeKey = shape_key(job)
         shape = self.shapes.get(key)
         if shape is None:
             shape = self.shapes[key] = self._make(job)
@@ -133,7 +137,9 @@ class ShapeBook:
     def _booked(self, job: Job, fitting: NodeGpus) -> NodeGpus | Shape:
         """The fitting GPUs of the booking the job names, or a Shape saying why not."""
         per, count = job.gpus_per_node, job.nodes
-        booking = self._bookings.get(job.booking_id) if job.booking_id is not None else None
+        if self._by_id is None:
+            self._by_id = {b.id: b for b in self._bookings}
+        booking = self._by_id.get(job.booking_id) if job.booking_id is not None else None
         now = self._cluster.now
         if booking is None or not booking.is_active or booking.end <= now:
             return Shape(per, count, reason=Reason.BOOKING_INACTIVE)

@@ -42,6 +42,7 @@ from procplan.core.placement import (
     ShapeBook,
     earliest_start,
     place_now,
+    shape_key,
 )
 from procplan.core.preemption import booking_watch, find_victims, victim_pool
 from procplan.core.priority import PriorityModel, order_pending
@@ -63,7 +64,7 @@ _ANYONE = "\x00"
 
 
 def _pending_infos(
-    waits: list[tuple[int, Reason, Instant | None]],
+    job_ids: list[int], reasons: list[Reason], estimates: list[Instant | None]
 ) -> dict[int, PendingInfo]:
     """``PendingInfo`` per waiting job, positions in queue order.
 
@@ -72,15 +73,16 @@ def _pending_infos(
     slots are filled directly. Equal to the normal construction as long as PendingInfo has
     exactly these slots and no ``__post_init__`` (checked below; otherwise the normal path).
     """
+    rows = zip(job_ids, reasons, estimates, strict=True)
     if not _FAST_INFO:
         return {
             job_id: PendingInfo(reason, position, estimate)
-            for position, (job_id, reason, estimate) in enumerate(waits, start=1)
+            for position, (job_id, reason, estimate) in enumerate(rows, start=1)
         }
     new, cls = object.__new__, PendingInfo
     set_reason, set_position, set_estimate = _INFO_SETTERS
     out: dict[int, PendingInfo] = {}
-    for position, (job_id, reason, estimate) in enumerate(waits, start=1):
+    for position, (job_id, reason, estimate) in enumerate(rows, start=1):
         info = new(cls)
         set_reason(info, reason)
         set_position(info, position)
@@ -109,13 +111,17 @@ class _Pass:
         blocked = snapshot.foreign_gpus if policy.foreign_gpus_blocked else frozenset()
         self.cluster = Cluster(snapshot.topology, now, snapshot.node_states, blocked)
         self.cluster.add_bookings(snapshot.bookings)
-        self.shapes = ShapeBook(self.cluster, {b.id: b for b in snapshot.bookings})
+        self.shapes = ShapeBook(self.cluster, snapshot.bookings)
         self.model = PriorityModel(snapshot, now, policy)
         self.quota = QuotaBook(snapshot.tenants, snapshot.running)
         self.starts: list[Start] = []
         self.preemptions: list[Preemption] = []
         self.notices: list[Notice] = []
-        self.waits: list[tuple[int, Reason, Instant | None]] = []
+        # Waiting jobs in queue order, as three columns (not 10,000 tuples: every object
+        # that outlives the pass is work for the garbage collector).
+        self.wait_ids: list[int] = []
+        self.wait_reasons: list[Reason] = []
+        self.wait_estimates: list[Instant | None] = []
         self.stopping: set[int] = set()  # GPUs of jobs already being stopped
         self.running: list[tuple[Job, tuple[int, ...]]] = []
         self.reserved = 0
@@ -181,7 +187,7 @@ class _Pass:
 
     def run(self) -> Plan:
         self._walk(order_pending(self.snapshot.pending, self.model))
-        pending = _pending_infos(self.waits)
+        pending = _pending_infos(self.wait_ids, self.wait_reasons, self.wait_estimates)
         return Plan(tuple(self.starts), tuple(self.preemptions), tuple(self.notices), pending)
 
     # -- one job --------------------------------------------------------------------------
@@ -192,18 +198,22 @@ class _Pass:
         of tenants without limits skip the quota book."""
         shapes, make_shape = self.shapes.shapes, self.shapes.get
         check, limited = self.quota.check, self.quota.limited
-        wait = self.waits.append
+        wait = self._wait
         for job in queue:
-            key = (job.gpu_count, job.nodes, job.gpu_kind, job.gpu_memory_mb, job.node_id)
-            shape = shapes.get((*key, job.booking_id)) or make_shape(job)
+            shape = shapes.get(shape_key(job)) or make_shape(job)
             if shape.reason is not None:
-                wait((job.id, shape.reason, shape.estimate))
+                wait(job.id, shape.reason, shape.estimate)
                 continue
             verdict = check(job.tenant, job.gpu_count) if job.tenant in limited else _OK
             if verdict is _OK or verdict is _BORROW:
                 self._visit(job, shape, verdict is _BORROW)
             else:
-                wait((job.id, _QUOTA_REASON[verdict], None))
+                wait(job.id, _QUOTA_REASON[verdict], None)
+
+    def _wait(self, job_id: int, reason: Reason, estimate: Instant | None) -> None:
+        self.wait_ids.append(job_id)
+        self.wait_reasons.append(reason)
+        self.wait_estimates.append(estimate)
 
     def _visit(self, job: Job, shape: Shape, borrowed: bool) -> None:
         """Start the job now, or record why it waits; the common outcome (it cannot start)
@@ -219,9 +229,9 @@ class _Pass:
         if fits and self._try_start(job, shape, borrowed):
             return
         if borrowed:
-            self.waits.append((job.id, _QUOTA_GPUS, None))
+            self._wait(job.id, _QUOTA_GPUS, None)
         elif self.preempt_tried and self.reserved >= self.policy.reserve_depth:
-            self.waits.append((job.id, fit.reason(length), None))
+            self._wait(job.id, fit.reason(length), None)
         else:
             want = Want(job.user, job.booking_id, length)
             self._blocked(job, shape, want, fit.reason(length))
@@ -287,25 +297,25 @@ class _Pass:
         self.preempt_tried = True
         within_depth = self.reserved < self.policy.reserve_depth
         if not (within_depth or first):
-            self.waits.append((job.id, reason, None))
+            self._wait(job.id, reason, None)
             return
         found = earliest_start(self.cluster, shape, want)
         soon = self.now + self.policy.preempt_grace_s
         if first and (found is None or found[0] > soon) and self._preempt(job, shape, want):
             return
         if not within_depth:
-            self.waits.append((job.id, reason, None))
+            self._wait(job.id, reason, None)
             return
         self.reserved += 1
         if found is None:  # never, as things stand (GPUs held open-ended or blocked)
-            self.waits.append((job.id, reason, None))
+            self._wait(job.id, reason, None)
             return
         at, placement = found
         gpus = [g for _, node_gpus in placement for g in node_gpus]
         self.cluster.reserve(gpus, at, want.ends(at)[1])
         if at <= soon and self.stopping.intersection(gpus):
             reason = Reason.PREEMPTING  # it starts on GPUs of jobs already being stopped
-        self.waits.append((job.id, reason, at))
+        self._wait(job.id, reason, at)
 
     def _preempt(self, job: Job, shape: Shape, want: Want) -> bool:
         """Stop a minimal set of running jobs so ``job`` starts after the grace period; the
@@ -329,5 +339,5 @@ class _Pass:
         gpus = [g for _, node_gpus in placement for g in node_gpus]
         cluster.reserve(gpus, self.now, want.ends(at)[1])
         self.reserved += 1
-        self.waits.append((job.id, Reason.PREEMPTING, at))
+        self._wait(job.id, Reason.PREEMPTING, at)
         return True

@@ -27,7 +27,6 @@ __all__ = [
     "Candidate",
     "booking_watch",
     "find_victims",
-    "held_until",
     "victim_pool",
 ]
 
@@ -40,17 +39,6 @@ class Candidate(NamedTuple):
     priority: float
     gpus: tuple[int, ...]
     favoured: bool
-
-
-def held_until(job: Job, now: Instant, policy: Policy) -> Instant:
-    """When a running job's GPUs free up as far as its claim says (open-ended: never; being
-    preempted: after the grace period)."""
-    if job.preempt_at is not None:
-        return job.preempt_at + policy.preempt_grace_s
-    if job.time_limit_s is None:
-        return OPEN_END
-    started = job.started_at if job.started_at is not None else now
-    return started + job.time_limit_s
 
 
 def booking_watch(
