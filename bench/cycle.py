@@ -29,7 +29,7 @@ from procplan.config import Settings
 from procplan.core.errors import DomainError
 from procplan.core.jobs import Job, JobState, Plan, Start
 from procplan.core.model import BookingRequest
-from procplan.server import Composed, compose
+from procplan.server import Composed, compose, tune_gc
 from procplan.testing import FakeClock
 
 NOW = scenario_kit.NOW
@@ -114,6 +114,7 @@ def run(nodes: int, pending: int, cycles: int, db_url: str | None, seed: int) ->
     built = compose(Settings(db_url=url, local_node="bench-host"), clock=FakeClock(NOW))
     try:
         loaded = load(built, nodes, pending, seed)
+        tune_gc()  # as ``serve`` does after start-up
         first, cycle_ms, plan_ms = measure(built, cycles, seed)
     finally:
         built.store.dispose()

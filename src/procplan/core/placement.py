@@ -95,7 +95,9 @@ def _gpu_fits(cluster: Cluster, g: int, kind: str | None, memory: int | None) ->
     if memory is None:
         return True
     have = cluster.gpu_memory[g]
-    return have is not None and have >= memory
+    # Unknown memory fits, as in ``core.job_validation.matching_gpus``: a topology that does
+    # not state memory (ProcPlan's config format has no such field) does not enforce it.
+    return have is None or have >= memory
 
 
 class ShapeBook:
