@@ -151,3 +151,22 @@ def test_mirrors_agree_with_a_cold_read_through_random_writes(
                     assert each.mirror.pending_info(j.id) == info, (step, j.id)
     finally:
         other_store.dispose()
+
+
+def test_deep_position_moves_wait_for_a_full_refresh(js: JobStore) -> None:
+    """Positions deep in the queue are rewritten only on a refresh; the head, reasons and
+    estimates always are."""
+    queued = js.submit([job() for _ in range(150)], NOW)
+    first = {j.id: PendingInfo(Reason.RESOURCES, i + 1) for i, j in enumerate(queued)}
+    assert js.apply(Plan(pending=first), NOW, 30).changed
+    moved = {j.id: PendingInfo(Reason.RESOURCES, i) for i, j in enumerate(queued) if i}
+    lazy = js.mirror.changed_pending(moved, all_positions=False)
+    assert set(lazy) == {j.id for j in queued[1:101]}  # now at 1..100 (were at 2..101)
+    assert len(js.mirror.changed_pending(moved, all_positions=True)) == 149
+
+    deep = queued[140]
+    moved[deep.id] = PendingInfo(Reason.BOOKED, 139, NOW + HOUR)  # its reason changed
+    assert deep.id in js.mirror.changed_pending(moved, all_positions=False)
+    js.apply(Plan(pending=moved), NOW, 30, all_positions=False)
+    stored = js.get(deep.id)
+    assert stored is not None and stored.reason is Reason.BOOKED

@@ -29,6 +29,7 @@ from procplan.store.leader import CycleLock
 LOG = logging.getLogger("procplan.cycle")
 
 MAX_RETRIES = 3
+IDLE_SHARE = 2.0  # between event-driven cycles, at least this many times the last one's length
 
 
 @dataclass(slots=True)
@@ -168,10 +169,13 @@ class Scheduler:
                 next_tick = time.monotonic() + self._tick_s
                 continue
             if self._wakeup.wait(min(self._probe_s, max(next_tick - now, 0.0))):
-                # Let a burst of submissions land first, and under a stream of them plan at
-                # most once per ``min_interval_s``: each cycle replans the whole queue.
+                # Let a burst of submissions land first, and under a stream of them leave at
+                # least twice the last cycle's duration between cycles (and ``min_interval_s``):
+                # each cycle replans the whole queue, so with a long queue and a stream of
+                # submissions the cycle would otherwise take a whole core from the API.
                 since_last = time.monotonic() - self._last_cycle
-                time.sleep(max(self._debounce_s, self._min_interval_s - since_last))
+                gap = max(self._min_interval_s, IDLE_SHARE * self.stats.last_cycle_ms / 1000)
+                time.sleep(max(self._debounce_s, gap - since_last))
 
     def _safe_cycle(self) -> None:
         self._last_cycle = time.monotonic()
