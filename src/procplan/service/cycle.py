@@ -62,7 +62,7 @@ class Scheduler:
         lock: CycleLock,
         *,
         on_applied: Callable[[], None] = lambda: None,
-        debounce_s: float = 0.002,
+        debounce_s: float = 0.0005,
         min_interval_s: float = 0.01,
         housekeeping_s: float = 0.25,
         positions_s: float = 2.0,

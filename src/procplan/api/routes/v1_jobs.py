@@ -111,7 +111,7 @@ def acting_user(request: Request, body: Mapping[str, Any]) -> str:
 
 async def render(context: AppContext, job: Job) -> dict[str, Any]:
     """The job object; GPU indices and node names come from the current topology."""
-    topology = await run_in_threadpool(context.bookings.topology)
+    topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
     return job_json(job, topology, context.bookings.clock.now())
 
 
@@ -185,7 +185,7 @@ async def list_jobs(request: Request) -> Response:
     )
     context = ctx(request)
     jobs, total = await run_in_threadpool(context.jobs.list, flt)
-    topology = await run_in_threadpool(context.bookings.topology)
+    topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
     now = context.bookings.clock.now()
     return json_response({"jobs": [job_json(j, topology, now) for j in jobs], "total": total})
 
@@ -195,7 +195,7 @@ async def get_job(request: Request, raw_id: str) -> Response:
     """The Go ``JobStatus`` keys (``job_id``, ``state``, ``queue_position``, ...) + the job."""
     context = ctx(request)
     job = await run_in_threadpool(context.jobs.get, job_id_of(raw_id))
-    topology = await run_in_threadpool(context.bookings.topology)
+    topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
     return json_response(job_status_json(job, topology, context.bookings.clock.now()))
 
 
