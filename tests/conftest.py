@@ -15,6 +15,8 @@ from starlette.testclient import TestClient
 
 from procplan.config import Settings
 from procplan.server import Composed, compose
+from procplan.store.engine import Store, make_engine
+from procplan.store.migrate import upgrade
 from procplan.testing import FakeClock, ServerProcess
 
 REQUIRE_ALL = os.environ.get("PROCPLAN_REQUIRE_ALL") == "1"
@@ -32,6 +34,15 @@ def missing_dependency(reason: str) -> None:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'procplan.db'}"
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> Iterator[Store]:
+    """A migrated SQLite store (no topology yet) on a fresh file."""
+    opened = Store(make_engine(sqlite_url))
+    upgrade(opened)
+    yield opened
+    opened.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ as plain dicts. Job ids are strings on the wire; callers may pass ints, which ar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -27,16 +27,8 @@ def _segment(value: JobId) -> str:
 class JobsApi:
     """The job and tenant routes; mixed into ``ProcPlanClient``."""
 
-    def _object(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        timeout: float | None = None,
-    ) -> JsonDict:
-        raise NotImplementedError  # provided by ProcPlanClient
+    # The transport, supplied by ``ProcPlanClient`` (declared for type checkers only).
+    _object: Callable[..., JsonDict]
 
     # -- jobs ------------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@ jobs, cancel/release/finish and their errors, status views, and the on_change wa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -16,9 +15,8 @@ from procplan.core.timeutil import DAY
 from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
 from procplan.service.jobs import JobService, JobSettings
-from procplan.store.engine import Store, make_engine
+from procplan.store.engine import Store
 from procplan.store.jobs_repo import JobFilter
-from procplan.store.migrate import upgrade
 from procplan.testing import FakeClock
 
 NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
@@ -37,14 +35,6 @@ class Calls:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(NOW)
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    opened = Store(make_engine(sqlite_url))
-    upgrade(opened)
-    yield opened
-    opened.dispose()
 
 
 @pytest.fixture

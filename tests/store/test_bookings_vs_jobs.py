@@ -4,8 +4,6 @@ checks (rule 1) read booking claims only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from procplan.core.bookings import BookingLimits
@@ -16,21 +14,12 @@ from procplan.core.model import Booking, BookingRequest
 from procplan.core.timeutil import to_iso
 from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
-from procplan.store.engine import Store, make_engine
+from procplan.store.engine import Store
 from procplan.store.jobs_repo import JobStore
-from procplan.store.migrate import upgrade
 from procplan.testing import FakeClock
 
 NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
 HOUR = 3600
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    opened = Store(make_engine(sqlite_url))
-    upgrade(opened)
-    yield opened
-    opened.dispose()
 
 
 @pytest.fixture

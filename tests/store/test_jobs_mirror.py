@@ -4,7 +4,6 @@ only what changed, and skips what its own apply just wrote."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,7 +23,6 @@ from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
 from procplan.store.engine import Store, make_engine
 from procplan.store.jobs_repo import JobStore
-from procplan.store.migrate import upgrade
 from procplan.testing import FakeClock
 
 NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
@@ -38,14 +36,6 @@ def job(user: str = "ada", **fields: object) -> Job:
 
 def start(j: Job, *gpu_ids: str, end: int = OPEN_END, node: str = "node-a") -> Start:
     return Start(j.id, (node,), gpu_ids, end)
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    opened = Store(make_engine(sqlite_url))
-    upgrade(opened)
-    yield opened
-    opened.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and leases (the mirror: test_jobs_mirror.py; PostgreSQL: test_jobs_postgres.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -27,9 +26,8 @@ from procplan.core.jobs import (
 from procplan.core.model import BookingRequest, Topology
 from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
-from procplan.store.engine import Store, make_engine
+from procplan.store.engine import Store
 from procplan.store.jobs_repo import JobFilter, JobStore
-from procplan.store.migrate import upgrade
 from procplan.store.tables import claims, jobs
 from procplan.store.tenants_repo import TenantStore
 from procplan.testing import FakeClock
@@ -37,14 +35,6 @@ from procplan.testing import FakeClock
 NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
 HOUR = 3600
 POLICY = Policy()
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    opened = Store(make_engine(sqlite_url))
-    upgrade(opened)
-    yield opened
-    opened.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ queries that find long bookings, durability across engines, and the write lock."
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,14 +26,6 @@ FIXED_NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
 HOUR = 3600
 DAY = 24 * HOUR
 TABLES = {"nodes", "gpus", "users", "bookings", "claims", "meta", "alembic_version"}
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    opened = Store(make_engine(sqlite_url))
-    upgrade(opened)
-    yield opened
-    opened.dispose()
 
 
 @pytest.fixture
