@@ -216,3 +216,40 @@ def test_only_one_process_holds_the_cycle_lock(built: Composed) -> None:
         second.release()
     finally:
         other_store.store.dispose()
+
+
+def test_an_open_ended_job_is_warned_then_preempted_by_a_foreign_booking(
+    built: Composed, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = submit(built, gpu_count=8, time_limit_s=None, kind=JobKind.INTERACTIVE)
+    built.scheduler.run_once()
+    assert state(built, job).state is JobState.RUNNING
+    clock(built).advance(600)
+    built.jobs.heartbeat(job.id)
+    # Rule 4: a booking may cover an open-ended job's GPUs; rule 3 then preempts the job.
+    built.bookings.create(
+        BookingRequest(
+            node_id=LOCAL,
+            start=NOW + 900,
+            end=NOW + 2 * HOUR,
+            user="bob",
+            label="B",
+            gpu_ids=(f"{LOCAL}-gpu0",),
+        ),
+        whole_hours=False,
+    )
+    with caplog.at_level("WARNING", logger="procplan.cycle"):
+        built.scheduler.run_once()
+        built.scheduler.run_once()
+    warnings = [r for r in caplog.records if "will be preempted" in r.getMessage()]
+    assert len(warnings) == 1  # announced once, not every cycle
+    assert state(built, job).preempt_at is None
+
+    clock(built).set(NOW + 900)
+    built.jobs.heartbeat(job.id)
+    built.scheduler.run_once()
+    assert state(built, job).preempt_at == NOW + 900
+    clock(built).advance(31)
+    built.jobs.heartbeat(job.id)  # the client is alive but did not stop in time
+    built.scheduler.run_once()
+    assert state(built, job).state is JobState.PREEMPTED

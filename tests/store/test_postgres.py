@@ -32,7 +32,9 @@ TABLES = {"nodes", "gpus", "users", "bookings", "claims", "meta", "alembic_versi
 
 @pytest.fixture
 def pg_composed(pg_url: str) -> Iterator[Composed]:
-    built = compose(Settings(db_url=pg_url, demo=True, local_node="workstation"), clock=FakeClock(FIXED_NOW))
+    built = compose(
+        Settings(db_url=pg_url, demo=True, local_node="workstation"), clock=FakeClock(FIXED_NOW)
+    )
     yield built
     built.store.dispose()
 

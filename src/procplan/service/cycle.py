@@ -92,6 +92,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen: tuple[int, int] = (-1, -1)
+        self._announced: set[tuple[int, int]] = set()
 
     # ---- one cycle -----------------------------------------------------------------------
 
@@ -127,12 +128,31 @@ class Scheduler:
                 self._on_applied()
             if applied.preempted:
                 self.housekeeper.signal_preempted(applied.preempted)
+            self._announce(result)
             if not applied.skipped:
                 break
             LOG.info("cycle: %d start(s) no longer fit; planning again", len(applied.skipped))
         self._seen = self._versions()
         self.stats.record((time.perf_counter() - began) * 1000)
         return result
+
+    def _announce(self, result: Plan) -> None:
+        """Log each warning of an upcoming foreign booking once (the planner repeats them every
+        cycle while the booking is near; delivering them to people comes with notifications)."""
+        for notice in result.notices:
+            key = (notice.job_id, notice.booking_id)
+            if key in self._announced:
+                continue
+            self._announced.add(key)
+            LOG.warning(
+                "job %s runs open-ended on GPUs that booking %s claims from %s: "
+                "it will be preempted then",
+                notice.job_id,
+                notice.booking_id,
+                notice.at,
+            )
+        if len(self._announced) > 10_000:
+            self._announced.clear()
 
     # ---- the background loop -------------------------------------------------------------
 
