@@ -1,0 +1,1 @@
+"""The node agent: GPU readers (``nvml``, ``smi``) and, later, the agent loop itself."""
