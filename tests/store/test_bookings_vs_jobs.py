@@ -5,33 +5,15 @@ checks (rule 1) read booking claims only."""
 from __future__ import annotations
 
 import pytest
+from jobs_kit import HOUR, NOW
 
-from procplan.core.bookings import BookingLimits
 from procplan.core.errors import Conflict
 from procplan.core.invariants import find_overlaps
 from procplan.core.jobs import OPEN_END, Job, Plan, Start
 from procplan.core.model import Booking, BookingRequest
 from procplan.core.timeutil import to_iso
-from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
-from procplan.store.engine import Store
 from procplan.store.jobs_repo import JobStore
-from procplan.testing import FakeClock
-
-NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
-HOUR = 3600
-
-
-@pytest.fixture
-def bookings(store: Store) -> BookingService:
-    service = BookingService(store, FakeClock(NOW), BookingLimits())
-    service.replace_topology(demo_topology())
-    return service
-
-
-@pytest.fixture
-def js(store: Store, bookings: BookingService) -> JobStore:
-    return JobStore(store, bookings.bookings.mirror)
 
 
 def running(js: JobStore, user: str, gpus: tuple[str, ...], end: int = OPEN_END) -> Job:

@@ -5,44 +5,19 @@ from __future__ import annotations
 
 import random
 
-import pytest
+from jobs_kit import HOUR, NOW, POLICY, job, start
 
-from procplan.core.bookings import BookingLimits
 from procplan.core.jobs import (
-    OPEN_END,
-    Job,
     JobState,
     PendingInfo,
     Plan,
-    Policy,
     Preemption,
     Reason,
     Start,
 )
 from procplan.core.topology import demo_topology
-from procplan.service.bookings import BookingService
 from procplan.store.engine import Store, make_engine
 from procplan.store.jobs_repo import JobStore
-from procplan.testing import FakeClock
-
-NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
-HOUR = 3600
-POLICY = Policy()
-
-
-def job(user: str = "ada", **fields: object) -> Job:
-    return Job(id=0, user=user, **fields)  # type: ignore[arg-type]
-
-
-def start(j: Job, *gpu_ids: str, end: int = OPEN_END, node: str = "node-a") -> Start:
-    return Start(j.id, (node,), gpu_ids, end)
-
-
-@pytest.fixture
-def js(store: Store) -> JobStore:
-    service = BookingService(store, FakeClock(NOW), BookingLimits())
-    service.replace_topology(demo_topology())
-    return JobStore(store, service.bookings.mirror)
 
 
 def test_mirror_syncs_across_two_stores_on_one_file(sqlite_url: str, js: JobStore) -> None:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from jobs_kit import HOUR, NOW, POLICY, book, job, run, start
 
 from procplan.core.bookings import BookingLimits
-from procplan.core.jobs import OPEN_END, Job, JobState, PendingInfo, Plan, Policy, Reason, Start
-from procplan.core.model import BookingRequest
+from procplan.core.jobs import JobState, PendingInfo, Plan, Reason
 from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
 from procplan.store.engine import Store, make_engine
@@ -20,29 +20,6 @@ from procplan.store.tables import claims
 from procplan.testing import FakeClock
 
 pytestmark = pytest.mark.postgres
-
-NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
-HOUR = 3600
-POLICY = Policy()
-
-
-def job(user: str = "ada", **fields: object) -> Job:
-    return Job(id=0, user=user, **fields)  # type: ignore[arg-type]
-
-
-def start(j: Job, *gpu_ids: str, end: int = OPEN_END, node: str = "node-a") -> Start:
-    return Start(j.id, (node,), gpu_ids, end)
-
-
-def book(bookings: BookingService, user: str, gpu: str, start_s: int, end_s: int) -> int:
-    req = BookingRequest("node-a", start_s, end_s, user, user[:2].upper(), gpu_ids=(gpu,))
-    return bookings.create(req, whole_hours=False).id
-
-
-def run(js: JobStore, j: Job, *gpus: str, end: int = OPEN_END, now: int = NOW) -> Job:
-    result = js.apply(Plan(starts=(start(j, *gpus, end=end),)), now, 30)
-    assert [s.id for s in result.started] == [j.id], result
-    return result.started[0]
 
 
 @pytest.fixture

@@ -7,66 +7,27 @@ from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
+from jobs_kit import HOUR, NOW, POLICY, book, job, run, start
 
-from procplan.core.bookings import BookingLimits
 from procplan.core.errors import Conflict, NotFound
 from procplan.core.jobs import (
     OPEN_END,
-    Job,
     JobKind,
     JobState,
     PendingInfo,
     Plan,
-    Policy,
     Preemption,
     Reason,
     Start,
     Tenant,
 )
-from procplan.core.model import BookingRequest, Topology
+from procplan.core.model import Topology
 from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
 from procplan.store.engine import Store
 from procplan.store.jobs_repo import JobFilter, JobStore
 from procplan.store.tables import claims, jobs
 from procplan.store.tenants_repo import TenantStore
-from procplan.testing import FakeClock
-
-NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
-HOUR = 3600
-POLICY = Policy()
-
-
-@pytest.fixture
-def bookings(store: Store) -> BookingService:
-    service = BookingService(store, FakeClock(NOW), BookingLimits())
-    service.replace_topology(demo_topology())
-    return service
-
-
-@pytest.fixture
-def js(store: Store, bookings: BookingService) -> JobStore:
-    return JobStore(store, bookings.bookings.mirror)
-
-
-def job(user: str = "ada", **fields: object) -> Job:
-    return Job(id=0, user=user, **fields)  # type: ignore[arg-type]
-
-
-def start(j: Job, *gpu_ids: str, end: int = OPEN_END, node: str = "node-a") -> Start:
-    return Start(j.id, (node,), gpu_ids, end)
-
-
-def book(bookings: BookingService, user: str, gpu: str, start_s: int, end_s: int) -> int:
-    req = BookingRequest("node-a", start_s, end_s, user, user[:2].upper(), gpu_ids=(gpu,))
-    return bookings.create(req, whole_hours=False).id
-
-
-def run(js: JobStore, j: Job, *gpus: str, end: int = OPEN_END, now: int = NOW) -> Job:
-    result = js.apply(Plan(starts=(start(j, *gpus, end=end),)), now, 30)
-    assert [s.id for s in result.started] == [j.id], result
-    return result.started[0]
-
 
 # ----------------------------------------------------------------------- submit and reads
 
