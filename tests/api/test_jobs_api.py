@@ -195,6 +195,8 @@ def test_array_forms(client: TestClient, array: str, indices: list[int]) -> None
         ({"gpu_count": 2.0}, "gpu_count must be an integer"),
         ({"gpu_count": -1}, "gpu_count must be an integer between 0"),
         ({"gpu_count": 10**30}, "gpu_count must be an integer"),
+        ({"gpu_count": "9" * 5000}, "gpu_count must be an integer"),  # past int()'s digit limit
+        ({"gpu_count": " 2 x"}, "gpu_count must be an integer"),
         ({"gpu_count": 1, "gpus": 2}, "give only one of 'gpu_count' and 'gpus'"),
         ({"nodes": 0}, "nodes must be an integer between 1"),
         ({"priority": "highest"}, "priority must be an integer or one of"),

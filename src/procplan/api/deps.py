@@ -74,7 +74,10 @@ def strict_int(value: object, message: str) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, str) and _INT_TEXT.match(value.strip()):
-        return int(value.strip())
+        try:
+            return int(value.strip())
+        except ValueError:  # beyond Python's digit limit for str -> int: not a usable number
+            raise InvalidRequest(message) from None
     raise InvalidRequest(message)
 
 

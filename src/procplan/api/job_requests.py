@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from procplan.api.deps import strict_int
 from procplan.core.errors import InvalidRequest
 from procplan.core.jobs import JobKind, JobRequest, parse_priority
 
@@ -59,11 +60,11 @@ def int_field(body: Mapping[str, Any], key: str, lo: int, hi: int) -> int | None
     value = body.get(key)
     if value is None:
         return None
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,30}\s*", value):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidRequest(f"{key} must be an integer between {lo} and {hi}")
-    return value
+    message = f"{key} must be an integer between {lo} and {hi}"
+    number = strict_int(value, message)
+    if not lo <= number <= hi:
+        raise InvalidRequest(message)
+    return number
 
 
 def text_field(
