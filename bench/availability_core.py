@@ -17,6 +17,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from _servers import empty_loop_ms
 from procplan.core.calendar import claim_rows, day_view, day_views, hour_view
 from procplan.core.model import Booking, Gpu, Node, Priority
 from procplan.core.timeutil import DAY, HOUR, parse_instant
@@ -86,18 +87,6 @@ def measure(cases: dict[str, Callable[[], object]], repeat: int) -> dict[str, tu
             fn()
             times[name].append((time.process_time() - began) * 1000)
     return {name: (min(ts), statistics.median(ts)) for name, ts in times.items()}
-
-
-def empty_loop_ms() -> float:
-    """Machine speed calibration: the best of five 1M-iteration empty loops, in ms."""
-
-    def once() -> float:
-        began = time.process_time()
-        for _ in range(1_000_000):
-            pass
-        return (time.process_time() - began) * 1000
-
-    return min(once() for _ in range(5))
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from _servers import empty_loop_ms, percentile
 from procplan.core.jobs import Job, JobState, Plan, Policy, Snapshot, Tenant
 from procplan.core.model import Booking, Gpu, Node, Topology
 from procplan.core.planner import plan
@@ -176,24 +177,6 @@ def timed(fn: Callable[[], object], repeat: int) -> list[float]:
         fn()
         out.append((time.process_time() - began) * 1000)
     return out
-
-
-def empty_loop_ms() -> float:
-    """Machine speed calibration (as in bench/availability_core.py): the best of five
-    1M-iteration empty loops, in ms."""
-
-    def once() -> float:
-        began = time.process_time()
-        for _ in range(1_000_000):
-            pass
-        return (time.process_time() - began) * 1000
-
-    return min(once() for _ in range(5))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def describe(result: Plan) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from types import FrameType
 from typing import Any
 
@@ -37,7 +37,7 @@ from procplan.cli.jobs import (
     TimeOpt,
 )
 from procplan.cli.jobview import job_id, status_line
-from procplan.cli.supervise import FORWARDED, heartbeat_interval, say, supervise
+from procplan.cli.supervise import FORWARDED, handling, heartbeat_interval, say, supervise
 from procplan.client import ApiError, ClientError, ProcPlanClient
 
 WAIT_TIMEOUT_S = 25.0  # one long poll; well under the 30 s lease that each wait renews
@@ -106,20 +106,13 @@ class StatusDisplay:
             say(text)
 
 
-@contextmanager
-def _withdraw_on_signals() -> Iterator[None]:
+def _withdraw_on_signals() -> AbstractContextManager[None]:
     """While waiting, SIGTERM/SIGHUP raise ``Interrupted`` (SIGINT already raises)."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(signum)
 
-    caught = [s for s in FORWARDED if s != signal.SIGINT]
-    previous = {s: signal.signal(s, handler) for s in caught}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    return handling([s for s in FORWARDED if s != signal.SIGINT], handler)
 
 
 def withdraw(client: ProcPlanClient, ident: str) -> None:

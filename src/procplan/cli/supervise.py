@@ -16,8 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
 from typing import Any
 
@@ -170,8 +170,21 @@ def _terminal_delivers_sigint() -> bool:
         os.close(fd)
 
 
+SignalHandler = Callable[[int, FrameType | None], None]
+
+
 @contextmanager
-def forward_signals(child: subprocess.Popen[bytes]) -> Iterator[None]:
+def handling(signals: Iterable[int], handler: SignalHandler) -> Iterator[None]:
+    """``handler`` for ``signals`` inside the block; the previous handlers come back after."""
+    previous = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def forward_signals(child: subprocess.Popen[bytes]) -> AbstractContextManager[None]:
     """SIGTERM, SIGHUP and a SIGINT sent to us (not typed at the terminal) go to the command;
     we keep running to release the job once it has exited."""
 
@@ -180,12 +193,7 @@ def forward_signals(child: subprocess.Popen[bytes]) -> Iterator[None]:
             return
         child.send_signal(signum)
 
-    previous = {s: signal.signal(s, handler) for s in FORWARDED}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    return handling(FORWARDED, handler)
 
 
 def release(client: ProcPlanClient, ident: str, code: int) -> None:
