@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from procplan.client_jobs import JobsApi
+from procplan.client_nodes import NodesApi
 from procplan.core.timeutil import to_iso
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -120,7 +121,7 @@ def _drop_none(values: Mapping[str, Any]) -> JsonDict:
     return {key: value for key, value in values.items() if value is not None}
 
 
-class ProcPlanClient(JobsApi):
+class ProcPlanClient(JobsApi, NodesApi):
     """Talks to one ProcPlan server; usable as a context manager to close the connection pool.
 
     Job, tenant and cluster-status methods come from ``JobsApi`` (``client_jobs.py``).

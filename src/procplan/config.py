@@ -72,6 +72,28 @@ class Settings(BaseSettings):
     preemption: bool = True
     foreign_gpus_blocked: bool = True
 
+    # ---- node agents (issue #4, ADR 0006) ----
+    agent_token: str | None = Field(
+        default=None, description="the cluster token agents must present (none: no remote agents)"
+    )
+    local_agent: Literal["auto", "off"] = Field(
+        default="auto",
+        description="run an agent in the server for this host's GPUs: 'auto' does when there "
+        "is no config file or the config names this host's node (with --demo: fake GPUs)",
+    )
+    agent_interval_s: float = Field(default=2.0, ge=0.2, le=300)
+    agent_state_dir: Path | None = None
+    missed_heartbeats: int = Field(default=3, ge=2, le=100)
+    restart_grace_s: float = Field(
+        default=60.0, ge=0, description="after a start, how long known nodes have to report"
+    )
+    requeue_lost: bool = True
+    max_requeues: int = Field(default=3, ge=0)
+    idle_booking_minutes: int = Field(default=30, ge=1)
+    history_minutes_days: int = Field(default=14, ge=1)
+    history_hours_days: int = Field(default=365, ge=1)
+    log_max_mb: int = Field(default=16, ge=1, le=4096)
+
     @field_validator("host")
     @classmethod
     def _strip_host(cls, value: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -15,31 +16,36 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from procplan.agent.host import quiet_http_logs
 from procplan.api.app import create_app
 from procplan.api.deps import AppContext
 from procplan.config import Settings
 from procplan.core.bookings import BookingLimits
 from procplan.core.jobs import Policy
-from procplan.core.model import Topology
 from procplan.core.timeutil import DAY, HOUR, MINUTE
-from procplan.core.topology import demo_topology
+from procplan.embedded import demo_cluster, embedded_agents, start_agents
+from procplan.service.agent_jobs import AgentJobs
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock, SystemClock
 from procplan.service.cycle import Scheduler
+from procplan.service.history import Retention
 from procplan.service.jobs import JobService, JobSettings
+from procplan.service.metrics import SchedulerMetrics
+from procplan.service.nodes import NodeService, NodeSettings
 from procplan.service.topology_file import read_topology_file
 from procplan.service.waiting import JobWaiter
 from procplan.store.engine import Store, make_engine
 from procplan.store.leader import CycleLock
+from procplan.store.logs_repo import LogStore
 from procplan.store.migrate import upgrade
-from procplan.testing import FakeGpuReader
 
 LOG = logging.getLogger("procplan.server")
 
 
 @dataclass(slots=True)
 class Composed:
-    """The wired-up server, for ``serve`` and for tests that run it in-process."""
+    """The wired-up server, for ``serve`` and for tests that run it in-process.
+    ``local_token``: the token of this server's embedded agents (never shown to anyone)."""
 
     app: FastAPI
     store: Store
@@ -47,6 +53,9 @@ class Composed:
     jobs: JobService
     waiter: JobWaiter
     scheduler: Scheduler
+    nodes: NodeService
+    metrics: SchedulerMetrics
+    local_token: str
 
 
 def limits_from(settings: Settings) -> BookingLimits:
@@ -72,13 +81,6 @@ def policy_from(settings: Settings) -> Policy:
         foreign_gpus_blocked=settings.foreign_gpus_blocked,
         preemption=settings.preemption,
     )
-
-
-def demo_cluster(local_node: str, fake_gpus: int = 8) -> Topology:
-    """``--demo``: the two simulated nodes plus this host with ``fake_gpus`` simulated GPUs,
-    so ``procplan run`` and ``srun`` work on a machine without GPUs."""
-    local = FakeGpuReader(fake_gpus, host=local_node).node(local_node)
-    return Topology((*demo_topology().nodes, local))
 
 
 class _Fanout:
@@ -123,12 +125,22 @@ def compose(
     )
     jobs = JobService(store, clock, bookings, job_settings, on_change=changed)
     waiter = JobWaiter(jobs.get, jobs.version)
+    # Worker processes accept the parent's embedded agents, which talk to any of them.
+    local_token = os.environ.get(_LOCAL_TOKEN_ENV) or secrets.token_urlsafe(24)
+    os.environ[_LOCAL_TOKEN_ENV] = local_token
+    nodes = NodeService(
+        store, clock, bookings, jobs, node_settings_from(settings, local_token), on_change=changed
+    )
+    agent_jobs = AgentJobs(nodes, jobs, waiter, LogStore(store))
+    metrics = SchedulerMetrics(jobs, nodes)
     scheduler = Scheduler(
         jobs,
         bookings,
         clock,
         CycleLock(store),
         on_applied=waiter.notify,
+        nodes=nodes,
+        metrics=metrics,
         tick_s=settings.cycle_tick_s,
     )
     changed.listeners += [scheduler.wake, waiter.notify]
@@ -140,12 +152,30 @@ def compose(
         waiter=waiter,
         started_at=time.time(),
         port=settings.port,
+        nodes=nodes,
+        agent_jobs=agent_jobs,
+        metrics=metrics,
     )
     app = create_app(context, settings.web_root)
-    return Composed(app, store, bookings, jobs, waiter, scheduler)
+    return Composed(app, store, bookings, jobs, waiter, scheduler, nodes, metrics, local_token)
+
+
+def node_settings_from(settings: Settings, local_token: str) -> NodeSettings:
+    return NodeSettings(
+        agent_token=settings.agent_token,
+        local_tokens=frozenset({local_token}),
+        missed_heartbeats=settings.missed_heartbeats,
+        requeue_lost=settings.requeue_lost,
+        max_requeues=settings.max_requeues,
+        idle_booking_minutes=settings.idle_booking_minutes,
+        restart_grace_s=settings.restart_grace_s,
+        retention=Retention(settings.history_minutes_days, settings.history_hours_days),
+        log_max_mb=settings.log_max_mb,
+    )
 
 
 _WORKER_SETTINGS_ENV = "PROCPLAN_INTERNAL_WORKER_SETTINGS"
+_LOCAL_TOKEN_ENV = "PROCPLAN_INTERNAL_LOCAL_TOKEN"
 # Collect the youngest generation every 50,000 allocations instead of 700: a year-long grid
 # allocates tens of thousands of objects that all survive, and the default thresholds spent a
 # third of such a request re-scanning them (measured in bench/availability.py).
@@ -166,6 +196,7 @@ def worker_app() -> FastAPI:
     composed.bookings.warm_up()
     tune_gc()
     composed.scheduler.start()  # every worker competes for the cycle lock; one wins
+    composed.nodes.start_writer()
     return composed.app
 
 
@@ -176,6 +207,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    quiet_http_logs()  # the embedded agents' requests
     composed = compose(settings)
     if settings.exposed:
         LOG.warning(
@@ -183,10 +215,12 @@ def serve(settings: Settings) -> None:
             "book and cancel. Bind 127.0.0.1 or put it behind an authenticating proxy.",
             settings.host,
         )
-    if not composed.bookings.topology().nodes:
+    agents = embedded_agents(settings, composed.local_token)
+    if not composed.bookings.topology().nodes and not agents:
         LOG.warning(
-            "no nodes configured: pass --config FILE (ProcPlan JSON) or try --demo "
-            "for a simulated 2-node cluster"
+            "no NVIDIA GPUs found on this machine and no --config: serving an empty cluster. "
+            "Nodes join with `procplan agent --server URL --token T` (start the server with "
+            "--agent-token T), or try `procplan server --demo` for a simulated cluster"
         )
     LOG.info(
         "ProcPlan on http://%s:%s (database %s)",
@@ -202,18 +236,24 @@ def serve(settings: Settings) -> None:
         # Blocked /acquire calls and long polls must not hold a shutdown open for long.
         "timeout_graceful_shutdown": 5,
     }
-    if settings.workers == 1:
-        composed.bookings.warm_up()
-        tune_gc()
-        composed.scheduler.start()
-        try:
-            uvicorn.run(composed.app, **common)  # type: ignore[arg-type]
-        finally:
-            composed.scheduler.stop()
-        return
-    composed.store.dispose()
-    os.environ[_WORKER_SETTINGS_ENV] = settings.model_dump_json()
-    uvicorn.run("procplan.server:worker_app", factory=True, workers=settings.workers, **common)  # type: ignore[arg-type]
+    stop_agents = start_agents(agents)
+    try:
+        if settings.workers == 1:
+            composed.bookings.warm_up()
+            tune_gc()
+            composed.scheduler.start()
+            composed.nodes.start_writer()
+            try:
+                uvicorn.run(composed.app, **common)  # type: ignore[arg-type]
+            finally:
+                composed.scheduler.stop()
+                composed.nodes.stop_writer()
+            return
+        composed.store.dispose()
+        os.environ[_WORKER_SETTINGS_ENV] = settings.model_dump_json()
+        uvicorn.run("procplan.server:worker_app", factory=True, workers=settings.workers, **common)  # type: ignore[arg-type]
+    finally:
+        stop_agents()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -154,19 +154,6 @@ def test_extend_to_a_given_end(cli, fake_server):
     assert fake_server.requests[0].json() == {"end": "2026-11-24T09:00:00+00:00"}
 
 
-def test_nodes_table(cli, fake_server):
-    gpu = {"id": "node-a-gpu0", "kind": "A100", "index": 0, "uuid": "GPU-1", "memory_mb": 81920}
-    nodes = [
-        {"id": "node-a", "name": "A", "gpu_count": 1, "gpus": [gpu]},
-        {"id": "empty", "name": "E", "gpu_count": 0, "gpus": []},
-    ]
-    fake_server.add("GET", "/api/v1/nodes", 200, {"nodes": nodes})
-    result = cli("nodes")
-    assert result.exit_code == 0, result.output
-    for text in ("node-a", "node-a-gpu0", "A100", "81920 MiB", "GPU-1", "empty"):
-        assert text in result.stdout
-
-
 NODES = {"nodes": [{"id": "node-a", "name": "A"}, {"id": "node-b", "name": "B"}]}
 
 

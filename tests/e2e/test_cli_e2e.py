@@ -7,6 +7,7 @@ server is shared by the module, so each test books GPUs no other test touches.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 from typer.testing import CliRunner
@@ -34,10 +35,16 @@ def booked_id(output: str) -> int:
     return int(match.group(1))
 
 
-def test_nodes_lists_the_demo_topology(live_server):
-    result = procplan(live_server, "nodes")
-    assert result.exit_code == 0, result.output
-    for text in ("node-a", "node-a-gpu3", "A100", "node-b", "node-b-gpu7", "H100"):
+def test_nodes_shows_the_demo_nodes_live(live_server):
+    """``--demo`` runs an agent per demo node on simulated GPUs: all of them report."""
+    deadline = time.monotonic() + 30
+    while True:
+        result = procplan(live_server, "nodes")
+        assert result.exit_code == 0, result.output
+        if "3 nodes (3 online)" in result.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for text in ("node-a", "[3] A100", "node-b", "[7] H100", "3 nodes (3 online)", "30°C"):
         assert text in result.stdout
 
 

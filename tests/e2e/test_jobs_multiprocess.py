@@ -40,7 +40,9 @@ def running(url: str) -> list[dict[str, object]]:
 def test_two_servers_share_one_queue_without_double_allocation(tmp_path: Path) -> None:
     db = str(tmp_path / "shared.db")
     args = ["--demo", "--database", db]
-    with ServerProcess(args) as first, ServerProcess(args) as second:
+    # No embedded agents: the jobs here are released by the test, not run.
+    env = {"PROCPLAN_LOCAL_AGENT": "off"}
+    with ServerProcess(args, env) as first, ServerProcess(args, env) as second:
         urls = [first.url, second.url]
         with ThreadPoolExecutor(8) as pool:
             ids = list(pool.map(lambda i: submit(urls[i % 2], i), range(JOBS)))

@@ -15,16 +15,18 @@ from procplan.api.errors import install_error_handlers
 from procplan.api.routes import (
     procplan_compat,
     srun_compat,
+    v1_agents,
     v1_bookings,
     v1_cluster,
     v1_jobs,
+    v1_nodes,
     v1_tenants,
 )
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 API_PREFIX = "/api"
 # Top-level API paths (local-gpu-scheduler's and the health check) that are not files either.
-ROOT_API_PATHS = frozenset({"/acquire", "/status", "/jobs", "/health"})
+ROOT_API_PATHS = frozenset({"/acquire", "/status", "/jobs", "/health", "/metrics"})
 
 
 class _WebMount(Mount):
@@ -57,6 +59,8 @@ def create_app(context: AppContext, web_root: Path | None = None) -> FastAPI:
     app.include_router(v1_cluster.router)
     app.include_router(v1_jobs.router)
     app.include_router(v1_tenants.router)
+    app.include_router(v1_nodes.router)
+    app.include_router(v1_agents.router)
     app.include_router(srun_compat.router)
     root = (web_root or DEFAULT_WEB_ROOT).resolve()
     if not root.is_dir():

@@ -12,8 +12,11 @@ from fastapi import Request
 
 from procplan.core.errors import InvalidRequest, NotFound
 from procplan.core.timeutil import Instant, parse_instant
+from procplan.service.agent_jobs import AgentJobs
 from procplan.service.bookings import BookingService
 from procplan.service.jobs import JobService
+from procplan.service.metrics import SchedulerMetrics
+from procplan.service.nodes import NodeService
 from procplan.service.waiting import JobWaiter
 
 USER_HEADER = "X-ProcPlan-User"
@@ -34,6 +37,9 @@ class AppContext:
     waiter: JobWaiter
     started_at: float
     port: int
+    nodes: NodeService | None = None
+    agent_jobs: AgentJobs | None = None
+    metrics: SchedulerMetrics | None = None
 
 
 def ctx(request: Request) -> AppContext:

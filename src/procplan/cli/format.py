@@ -67,28 +67,5 @@ def bookings_table(bookings: Sequence[Payload]) -> Table:
     return table
 
 
-def nodes_table(nodes: Sequence[Payload]) -> Table:
-    """One row per GPU, the node named on its first row; GPU-less nodes still get a row."""
-    table = Table(title="Nodes", title_justify="left")
-    for column in ("Node", "Name", "GPUs", "GPU", "Index", "Kind", "Memory", "UUID"):
-        table.add_column(column)
-    for node in nodes:
-        gpus = node.get("gpus") or []
-        head = [_escape(node.get("id")), _escape(node.get("name")), str(len(gpus))]
-        if not gpus:
-            table.add_row(*head, "—", "", "", "", "")
-        for position, gpu in enumerate(gpus):
-            memory = gpu.get("memory_mb")
-            table.add_row(
-                *(head if position == 0 else ["", "", ""]),
-                _escape(gpu.get("id")),
-                str(gpu.get("index", "")),
-                _escape(gpu.get("kind")),
-                f"{memory} MiB" if memory else "",
-                _escape(gpu.get("uuid")),
-            )
-    return table
-
-
 def _escape(value: object) -> str:
     return escape("" if value is None else str(value))

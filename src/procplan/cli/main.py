@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from procplan.cli import bookings, jobs, run, tenants, views
+from procplan.cli import agent as agent_cli
+from procplan.cli import bookings, jobs, nodes, run, tenants, views
 from procplan.cli.serve import start_server
 
 app = typer.Typer(
@@ -38,7 +39,10 @@ app.command()(jobs.job)
 app.command()(jobs.cancel)
 app.add_typer(tenants.app, name="tenant")
 app.command()(views.calendar)
-app.command()(views.nodes)
+app.command("agent")(agent_cli.agent)
+app.command()(nodes.nodes)
+app.command()(nodes.logs)
+app.command()(nodes.top)
 
 
 def _text(path: Path | None) -> str | None:
@@ -67,6 +71,21 @@ def server(
         int | None,
         typer.Option(help="Server processes sharing the port and database (default: 1)"),
     ] = None,
+    agent_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Token node agents must present (`procplan agent --token`); also "
+            "PROCPLAN_AGENT_TOKEN. Without one, only this server's own agent reports"
+        ),
+    ] = None,
+    local_agent: Annotated[
+        bool | None,
+        typer.Option(
+            "--local-agent/--no-local-agent",
+            help="Report this machine's GPUs (default: when there is no --config)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a ProcPlan server (options override PROCPLAN_* variables and the settings file)."""
     code = start_server(
@@ -80,6 +99,8 @@ def server(
             "demo": True if demo else None,
             "settings_file": _text(settings),
             "workers": workers,
+            "agent_token": agent_token,
+            "local_agent": None if local_agent is None else ("auto" if local_agent else "off"),
         }
     )
     if code:

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from procplan.cli.common import UrlOption, connect, console, fail, usage_error, utc_now
-from procplan.cli.format import nodes_table
+from procplan.cli.common import UrlOption, connect, fail, usage_error, utc_now
 from procplan.cli.weektable import (
     host_name,
     no_match_message,
@@ -58,13 +57,3 @@ def calendar(
         )
     payloads = answer.get("availability") or []
     typer.echo("\n".join(render_week_table(payload) for payload in payloads), nl=False)
-
-
-def nodes(url: UrlOption = None) -> None:
-    """Nodes and their GPUs."""
-    with connect(url) as client:
-        listed = client.list_nodes().get("nodes") or []
-    if not listed:
-        typer.echo("The server has no nodes.")
-        return
-    console().print(nodes_table(listed))

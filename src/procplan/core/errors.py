@@ -51,3 +51,10 @@ class Forbidden(DomainError):
 
     status = 403
     default_code = "forbidden"
+
+
+class Unauthorized(DomainError):
+    """Missing or wrong credentials (an agent without the cluster token)."""
+
+    status = 401
+    default_code = "unauthorized"

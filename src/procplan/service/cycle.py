@@ -12,6 +12,7 @@ trying to take the lock, so a dead leader is replaced within ``lock_retry_s``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -24,6 +25,8 @@ from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock
 from procplan.service.jobs import JobService
 from procplan.service.leases import Housekeeper
+from procplan.service.metrics import SchedulerMetrics
+from procplan.service.nodes import NodeService
 from procplan.store.leader import CycleLock
 
 LOG = logging.getLogger("procplan.cycle")
@@ -62,6 +65,8 @@ class Scheduler:
         lock: CycleLock,
         *,
         on_applied: Callable[[], None] = lambda: None,
+        nodes: NodeService | None = None,
+        metrics: SchedulerMetrics | None = None,
         debounce_s: float = 0.0005,
         min_interval_s: float = 0.01,
         housekeeping_s: float = 0.25,
@@ -76,6 +81,8 @@ class Scheduler:
         self.lock = lock
         self.policy: Policy = jobs.settings.policy
         self.housekeeper = Housekeeper(jobs, clock)
+        self.nodes = nodes
+        self.metrics = metrics
         self.stats = CycleStats()
         self._on_applied = on_applied
         self._debounce_s = debounce_s
@@ -107,11 +114,17 @@ class Scheduler:
         began = time.perf_counter()
         if housekeeping or began >= self._next_housekeeping:
             self.housekeeper.run()
+            if self.nodes is not None:
+                self.nodes.check_liveness()
+                self.nodes.maintain()
             self._next_housekeeping = began + self._housekeeping_s
         result = Plan()
         for _ in range(MAX_RETRIES):
             now = self.clock.now()
             snapshot = self.jobs.jobs.snapshot(now, self.bookings.topology(), self.policy)
+            if self.nodes is not None:
+                states, foreign = self.nodes.planner_view(now)
+                snapshot = dataclasses.replace(snapshot, node_states=states, foreign_gpus=foreign)
             planned_at = time.perf_counter()
             result = plan(snapshot, now, self.policy)
             self.stats.last_plan_ms = (time.perf_counter() - planned_at) * 1000
@@ -123,6 +136,8 @@ class Scheduler:
             if all_positions:
                 self._next_positions = began + self._positions_s
             self.stats.started += len(applied.started)
+            if self.metrics is not None and applied.started:
+                self.metrics.started(applied.started, now)
             self.stats.skipped += len(applied.skipped)
             if applied.changed:
                 self._on_applied()
@@ -133,7 +148,10 @@ class Scheduler:
                 break
             LOG.info("cycle: %d start(s) no longer fit; planning again", len(applied.skipped))
         self._seen = self._versions()
-        self.stats.record((time.perf_counter() - began) * 1000)
+        elapsed = time.perf_counter() - began
+        self.stats.record(elapsed * 1000)
+        if self.metrics is not None:
+            self.metrics.cycle(elapsed)
         return result
 
     def _announce(self, result: Plan) -> None:

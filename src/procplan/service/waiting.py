@@ -13,10 +13,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from procplan.core.jobs import Job
 
 PROBE_S = 0.05
+T = TypeVar("T")
 
 
 class JobWaiter:
@@ -45,35 +47,39 @@ class JobWaiter:
     async def wait(self, job_id: int, seen_version: int | None, timeout_s: float) -> Job:
         """The job once its ``version`` exceeds ``seen_version`` (at once when that is
         ``None`` or the job is finished), else the job as it is after ``timeout_s``."""
+
+        def changed() -> Job | None:
+            job = self._get_job(job_id)
+            if seen_version is None or job.version > seen_version or job.state.is_finished:
+                return job
+            return None
+
+        found = await self.wait_until(changed, timeout_s)
+        return found if found is not None else self._get_job(job_id)
+
+    async def wait_until(self, ready: Callable[[], T | None], timeout_s: float) -> T | None:
+        """``ready()``'s first non-``None`` answer, asked at once and again whenever the job
+        queue changed; ``None`` after ``timeout_s`` without one."""
         deadline = time.monotonic() + max(timeout_s, 0.0)
         event = asyncio.Event()
         entry = (asyncio.get_running_loop(), event)
         with self._lock:  # registered before reading: no notify can fall in between
             self._waiters.add(entry)
         try:
-            global_seen = self._version()  # before the job: a commit in between is not missed
-            job = self._get_job(job_id)
-            if seen_version is None or job.version > seen_version or job.state.is_finished:
-                return job
-            return await self._wait_loop(job, seen_version, global_seen, deadline, event)
+            seen = self._version()  # before asking: a commit in between is not missed
+            found = ready()
+            while found is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), min(remaining, self._probe_s))
+                event.clear()
+                current = self._version()
+                if current != seen:
+                    seen = current
+                    found = ready()
+            return found
         finally:
             with self._lock:
                 self._waiters.discard(entry)
-
-    async def _wait_loop(
-        self, job: Job, seen_version: int, global_seen: int, deadline: float, event: asyncio.Event
-    ) -> Job:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return self._get_job(job.id)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(remaining, self._probe_s))
-            event.clear()
-            current = self._version()
-            if current == global_seen:
-                continue
-            global_seen = current
-            job = self._get_job(job.id)
-            if job.version > seen_version or job.state.is_finished:
-                return job

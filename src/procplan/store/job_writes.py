@@ -166,13 +166,13 @@ def requeue_job(conn: Connection, job_id: int) -> Job:
             state=JobState.PENDING.value, requeues=jobs.c.requeues + 1, started_at=None,
             ended_at=None, alloc_nodes=None, alloc_gpus=None, borrowed=False, preempt_at=None,
             reason=Reason.HELD.value, estimated_start=None, queue_position=None, exit_code=None,
-            version=version,
+            pid=None, host=None, pid_started=None, version=version,
         )
     )  # fmt: skip
     return dataclasses.replace(
         job, state=JobState.PENDING, requeues=job.requeues + 1, started_at=None, ended_at=None,
         node_ids=(), gpu_ids=(), borrowed=False, preempt_at=None, reason=Reason.HELD,
-        estimated_start=None, exit_code=None, version=version,
+        estimated_start=None, exit_code=None, pid=None, host=None, version=version,
     )  # fmt: skip
 
 
@@ -191,3 +191,23 @@ def heartbeat_job(conn: Connection, job_id: int, now: Instant, ttl_s: int) -> Jo
     lease = now + ttl_s
     conn.execute(_HEARTBEAT, {"j_id": job_id, "lease": lease})
     return dataclasses.replace(job, lease_expires_at=lease)
+
+
+def record_launch(
+    conn: Connection, job_id: int, run: int, pid: int, host: str, at: float
+) -> Job | None:
+    """A node agent started run ``run`` of a running batch job as ``pid`` on ``host``: keep
+    it (the agent's poll shows it as launched, so a restarted agent does not start it twice).
+    ``None`` when the job is no longer running that run (acknowledged and ignored)."""
+    version = next_jobs_version(conn)
+    job = load_job(conn, job_id)
+    if job.state is not JobState.RUNNING or job.requeues != run or job.kind is not JobKind.BATCH:
+        return None
+    if job.pid == pid and job.host == host:
+        return job
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(pid=pid, host=host, pid_started=at, version=version)
+    )
+    return dataclasses.replace(job, pid=pid, host=host, version=version)

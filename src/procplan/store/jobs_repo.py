@@ -28,6 +28,7 @@ from procplan.store.job_writes import (
     finish_job,
     heartbeat_job,
     load_job,
+    record_launch,
     requeue_job,
     submit_jobs,
 )
@@ -189,6 +190,10 @@ class JobStore:
     def heartbeat(self, job_id: int, now: Instant, ttl: int) -> Job:
         """Extend an interactive job's lease; a finished (or batch) job comes back unchanged."""
         return self.writes.run(lambda conn: heartbeat_job(conn, job_id, now, ttl))
+
+    def record_launch(self, job_id: int, run: int, pid: int, host: str, at: float) -> Job | None:
+        """A node agent started this run of a batch job (see ``job_writes.record_launch``)."""
+        return self.writes.run(lambda conn: record_launch(conn, job_id, run, pid, host, at))
 
     def load(self, job_id: int) -> Job:
         """The job, or ``NotFound`` (``unknown_job``)."""

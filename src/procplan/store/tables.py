@@ -6,6 +6,8 @@ queries, and an ``int8range`` exclusion constraint on PostgreSQL.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -15,13 +17,16 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -45,6 +50,9 @@ nodes = Table(
     Column("position", Integer, nullable=False, default=0),
     Column("retired", Boolean, nullable=False, default=False),
     Column("created_at", BigInteger, nullable=False),
+    # 'config' (the JSON config or --demo names it) or 'agent' (an agent registered it): a
+    # config reload retires only config nodes it no longer names (ADR 0006).
+    Column("source", String(16), nullable=False, default="config", server_default="config"),
 )
 
 gpus = Table(
@@ -206,3 +214,85 @@ meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+# The live state of a node that has (or had) an agent: one row per node, written behind by the
+# server processes the agent talks to (ADR 0006 §4). ``agent`` and ``report`` are JSON objects;
+# ``report`` is opaque to the store (the service's latest readings, processes, flags).
+node_status = Table(
+    "node_status",
+    metadata,
+    Column("node_pk", Integer, ForeignKey("nodes.pk"), primary_key=True, autoincrement=False),
+    Column("session", String(64), nullable=False),
+    Column("hostname", String(256), nullable=False),
+    Column("address", String(256), nullable=False),
+    Column("interval_s", Float, nullable=False),
+    Column("registered_at", BigInteger, nullable=False),
+    Column("last_seen", Float, nullable=False),  # server receive time, epoch seconds
+    Column("online", Boolean, nullable=False),
+    Column("offline_since", BigInteger, nullable=True),
+    Column("agent", Text, nullable=False),
+    Column("report", Text, nullable=False),
+)
+
+# Per-GPU aggregates of readings: minute rows (step 60) merged by upsert from every server
+# process, rolled up into hourly rows (step 3600) by the leader (ADR 0006 §5). For each metric,
+# ``_n`` counts the readings that had it, so a mean is ``_sum / _n``.
+HISTORY_METRICS = ("util", "mem_used", "temp", "power")
+
+
+def _metric_columns() -> list[Column[Any]]:
+    columns: list[Column[Any]] = []
+    for name in HISTORY_METRICS:
+        columns += [
+            Column(f"{name}_sum", Float, nullable=False, default=0.0, server_default="0"),
+            Column(f"{name}_n", Integer, nullable=False, default=0, server_default="0"),
+            Column(f"{name}_max", Float, nullable=True),
+        ]
+    return columns
+
+
+gpu_history = Table(
+    "gpu_history",
+    metadata,
+    Column("gpu_pk", Integer, ForeignKey("gpus.pk"), nullable=False),
+    Column("step_s", Integer, nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("n", Integer, nullable=False),
+    *_metric_columns(),
+    PrimaryKeyConstraint("gpu_pk", "step_s", "bucket", name="pk_gpu_history"),
+    Index("ix_gpu_history_step_bucket", "step_s", "bucket"),
+)
+
+# Job logs shipped by agents: chunks as appended, and one head per (job, run, stream) holding
+# the size stored so far (the offset the next chunk must start at) and the truncation flag.
+job_logs = Table(
+    "job_logs",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False),
+    Column("run", Integer, nullable=False),
+    Column("stream", String(8), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Index("ix_job_logs_chunk", "job_id", "run", "stream", "offset"),
+)
+
+job_log_heads = Table(
+    "job_log_heads",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False),
+    Column("run", Integer, nullable=False),
+    Column("stream", String(8), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("truncated", Boolean, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("job_id", "run", "stream", name="pk_job_log_heads"),
+)
+
+
+def upsert_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` of the dialect that offers ``on_conflict_do_update/nothing`` (SQLite and
+    PostgreSQL spell it the same way); upserts keep concurrent writers from racing."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -8,16 +8,10 @@ from starlette.responses import Response
 
 from procplan.api.deps import ctx, parse_time
 from procplan.api.responses import error_response, json_response
-from procplan.api.schemas import node_v1
 from procplan.core.errors import DomainError
+from procplan.service.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["cluster"])
-
-
-@router.get("/api/v1/nodes")
-async def nodes(request: Request) -> Response:
-    topology = await run_in_threadpool(ctx(request).bookings.topology)
-    return json_response({"nodes": [node_v1(node) for node in topology.nodes]})
 
 
 @router.get("/api/v1/calendar")
@@ -49,3 +43,13 @@ async def health(request: Request) -> Response:
 async def cluster_status(request: Request) -> Response:
     """The Go scheduler's totals: GPUs, nodes and jobs (``total_gpus``, ``pending_jobs``...)."""
     return json_response(await run_in_threadpool(ctx(request).jobs.cluster_status))
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: DCGM-named GPU gauges and the scheduler's metrics."""
+    registry = ctx(request).metrics
+    if registry is None:  # pragma: no cover - always composed
+        return error_response("metrics are not enabled", 404)
+    body = await run_in_threadpool(registry.render)
+    return Response(body, media_type=CONTENT_TYPE)

@@ -1,0 +1,192 @@
+"""Issue #4 benchmark: many agents reporting to one server.
+
+``N`` simulated agents (default 300, each a ``FakeGpuReader`` with 8 GPUs) register with a real
+``procplan server`` and send a heartbeat every ``interval`` seconds (default 2), spread evenly
+over the interval, each with its readings and a couple of GPU processes. Each also keeps the
+desired-jobs long poll open, as a real agent does. The load runs in this process (asyncio,
+one HTTP/1.1 connection per agent); the server is a separate process whose CPU time is read
+from ``/proc`` over the measured window.
+
+Reported: server CPU as a share of one core, heartbeat latency p50/p99 (client-side, request
+sent → response read), and the history rows written per minute (``gpu_history``).
+
+Targets (issue #4): server CPU < 50 % of one core, heartbeat p99 < 50 ms.
+
+Usage: ``python bench/agents.py [--agents 300] [--seconds 60] [--interval 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from _servers import empty_loop_ms, machine, percentile
+from procplan.testing import FakeGpuReader, ServerProcess
+
+TOKEN = "bench-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def registration(i: int, reader: FakeGpuReader, interval: float) -> dict[str, Any]:
+    return {
+        "node_id": f"sim{i:03d}",
+        "hostname": f"sim{i:03d}.bench",
+        "address": f"10.1.{i // 250}.{i % 250 + 1}",
+        "agent_version": "bench",
+        "interval_s": interval,
+        "os_user": "root",
+        "pid": 100_000 + i,
+        "reader": "fake",
+        "devices": [
+            {"index": d.index, "uuid": d.uuid, "name": d.name, "memory_mb": d.memory_mb}
+            for d in reader.devices()
+        ],
+    }
+
+
+def report(session: str, reader: FakeGpuReader, tick: int) -> dict[str, Any]:
+    readings = []
+    for r in reader.readings():
+        util = float((tick * 7 + r.index * 13) % 100)
+        readings.append(
+            {"index": r.index, "uuid": r.uuid, "utilization_pct": util,
+             "memory_used_mb": int(util * 800), "memory_total_mb": r.memory_total_mb,
+             "temperature_c": 30 + util / 3, "power_w": 60 + util * 3, "mig": False}
+        )  # fmt: skip
+    processes = [
+        {"gpu_uuid": readings[g]["uuid"], "pid": 5000 + g, "used_memory_mb": 1000,
+         "user": "user", "command": "python train.py", "job_id": None, "ancestors": [1]}
+        for g in (0, 1)
+    ]  # fmt: skip
+    return {
+        "session": session,
+        "readings": readings,
+        "processes": processes,
+        "jobs": [],
+        "read_error": None,
+    }
+
+
+async def one_agent(
+    url: str, i: int, n: int, interval: float, until: float, measure_from: float,
+    latencies: list[float],
+) -> None:  # fmt: skip
+    reader = FakeGpuReader(8, host=f"sim{i:03d}")
+    node = f"sim{i:03d}"
+    limits = httpx.Limits(max_connections=2)
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30, limits=limits) as http:
+        reply = await http.post("/api/v1/agents/register", json=registration(i, reader, interval))
+        reply.raise_for_status()
+        session = reply.json()["session"]
+        poller = asyncio.create_task(long_poll(http, node, session, until))
+        await asyncio.sleep(interval * i / n)
+        tick = 0
+        next_at = time.monotonic()
+        while next_at < until:
+            began = time.monotonic()
+            reply = await http.post(
+                f"/api/v1/agents/{node}/heartbeat", json=report(session, reader, tick)
+            )
+            elapsed = time.monotonic() - began
+            reply.raise_for_status()
+            if began >= measure_from:
+                latencies.append(elapsed)
+            tick += 1
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        poller.cancel()
+
+
+async def long_poll(http: httpx.AsyncClient, node: str, session: str, until: float) -> None:
+    version = None
+    while time.monotonic() < until:
+        params = {"session": session, "wait": 25}
+        if version is not None:
+            params["version"] = version
+        reply = await http.get(f"/api/v1/agents/{node}/jobs", params=params)
+        version = reply.json().get("version")
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def run_load(
+    server: ServerProcess, n: int, seconds: float, interval: float
+) -> dict[str, float]:
+    warmup = max(2 * interval, 5.0)
+    start = time.monotonic()
+    measure_from = start + warmup
+    until = measure_from + seconds
+    latencies: list[float] = []
+    tasks = [
+        asyncio.create_task(one_agent(server.url, i, n, interval, until, measure_from, latencies))
+        for i in range(n)
+    ]
+    await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+    cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
+    await asyncio.sleep(max(0.0, until - time.monotonic()))
+    cpu_after, wall_after = cpu_seconds(server.pid), time.monotonic()
+    await asyncio.gather(*tasks, return_exceptions=False)
+    return {
+        "cpu_share": (cpu_after - cpu_before) / (wall_after - wall_before),
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
+        "heartbeats": len(latencies),
+        "rate": len(latencies) / seconds,
+    }
+
+
+def history_rows_per_minute(db: Path) -> tuple[int, float]:
+    """Rows of minute history written, and the rows per closed minute."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT bucket, COUNT(*) FROM gpu_history WHERE step_s = 60 GROUP BY bucket"
+        ).fetchall()
+    full = [count for _, count in rows]
+    return sum(full), (max(full) if full else 0.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--interval", type=float, default=2.0)
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="procplan-agents-"))
+    db = workdir / "agents.db"
+    server = ServerProcess(
+        ["--database", str(db)],
+        env={"PROCPLAN_AGENT_TOKEN": TOKEN, "PROCPLAN_LOCAL_AGENT": "off"},
+    )
+    with server:
+        result = asyncio.run(run_load(server, args.agents, args.seconds, args.interval))
+        time.sleep(1.5)  # the writer's last flush
+    total_rows, per_minute = history_rows_per_minute(db)
+    print(f"machine: {machine()}; empty loop {empty_loop_ms():.1f} ms")
+    print(
+        f"SUMMARY agents={args.agents} gpus={args.agents * 8} interval_s={args.interval} "
+        f"heartbeats_per_s={result['rate']:.0f} "
+        f"server_cpu_pct_of_core={result['cpu_share'] * 100:.1f} "
+        f"heartbeat_p50_ms={result['p50'] * 1000:.1f} heartbeat_p99_ms={result['p99'] * 1000:.1f} "
+        f"history_rows={total_rows} history_rows_per_min={per_minute:.0f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""The agent's host: its configuration and what it reads of the machine it runs on.
+
+``AgentConfig`` is what ``procplan agent`` and the server's embedded agent configure;
+``build_reader`` picks the GPU reader (NVML, ``nvidia-smi``, a fake or none);
+``process_rows`` says which GPU processes belong to which job for the heartbeat. The shell
+(``agent/daemon.py``) uses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+import psutil
+
+from procplan.agent.protocol import Key
+from procplan.agent.smi import describe_pid
+from procplan.core.model import GpuDevice
+from procplan.core.readings import GpuProcess, GpuReader, GpuReading
+
+log = logging.getLogger("procplan.agent")
+
+POLL_WAIT_S = 25.0
+MAX_ANCESTORS = 16
+READERS = ("auto", "nvml", "smi", "fake", "none")
+
+
+@dataclass
+class AgentConfig:
+    server_url: str
+    token: str
+    node_id: str = dataclasses.field(default_factory=socket.gethostname)
+    interval_s: float = 2.0
+    reader: str = "auto"
+    fake_gpus: int = 0
+    state_dir: Path | None = None
+    address: str | None = None
+    poll_wait_s: float = POLL_WAIT_S
+
+
+def default_state_dir(node_id: str) -> Path:
+    return Path(platformdirs.user_state_dir("procplan")) / "agent" / node_id
+
+
+def local_address(server_url: str) -> str:
+    """The local IP that reaches the server (a UDP "connect" sends nothing), else the host
+    name."""
+    parts = urlsplit(server_url)
+    host = parts.hostname or "127.0.0.1"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        family, kind, proto, _name, target = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[
+            0
+        ]
+        with socket.socket(family, kind, proto) as sock:
+            sock.connect(target)
+            return str(sock.getsockname()[0])
+    except (OSError, ValueError):
+        return socket.gethostname()
+
+
+class NoGpus:
+    """The reader of a host without NVIDIA GPUs: reports nothing."""
+
+    def devices(self) -> list[GpuDevice]:
+        return []
+
+    def readings(self) -> list[GpuReading]:
+        return []
+
+    def processes(self) -> list[GpuProcess]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def build_reader(kind: str, fake_gpus: int = 0, host: str = "localhost") -> tuple[GpuReader, str]:
+    """The GPU reader and its wire name. ``auto``: NVML when it finds GPUs, else
+    ``nvidia-smi`` when it is on PATH, else none (said in a log line)."""
+    from procplan.agent.nvml import NvmlReader
+    from procplan.agent.smi import SmiReader
+
+    if kind == "fake":
+        from procplan.testing import FakeGpuReader
+
+        return FakeGpuReader(fake_gpus, host=host), "fake"
+    if kind == "nvml":
+        return NvmlReader(), "nvml"
+    if kind == "smi":
+        return SmiReader(), "smi"
+    if kind == "none":
+        return NoGpus(), "none"
+    if kind != "auto":
+        raise ValueError(f"unknown GPU reader {kind!r}: use one of {', '.join(READERS)}")
+    if NvmlReader.available():
+        return NvmlReader(), "nvml"
+    if SmiReader.available():
+        return SmiReader(), "smi"
+    log.warning("no NVIDIA GPUs found (NVML sees none, nvidia-smi is not on PATH): "
+                "this node reports no GPUs")  # fmt: skip
+    return NoGpus(), "none"
+
+
+# -- what a heartbeat says about GPU processes ---------------------------------------------
+
+
+def _ancestors(pid: int) -> list[int]:
+    chain: list[int] = []
+    try:
+        current = psutil.Process(pid).ppid()
+        while current > 0 and len(chain) < MAX_ANCESTORS:
+            chain.append(current)
+            current = psutil.Process(current).ppid()
+    except psutil.Error:
+        pass
+    return chain
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
+def process_rows(processes: list[GpuProcess], sessions: Mapping[int, Key]) -> list[dict[str, Any]]:
+    """Heartbeat ``processes``: a process belongs to a job when it is in the session of a
+    process the agent launched for it."""
+    rows = []
+    for proc in processes:
+        user, command = proc.user, proc.command
+        if user is None or command is None:
+            found_user, found_command = describe_pid(proc.pid)
+            user, command = user or found_user, command or found_command
+        sid = _session_of(proc.pid)
+        key = sessions.get(sid) if sid is not None else None
+        rows.append({
+            "gpu_uuid": proc.gpu_uuid, "pid": proc.pid, "used_memory_mb": proc.used_memory_mb,
+            "user": user, "command": command, "job_id": key[0] if key else None,
+            "ancestors": _ancestors(proc.pid),
+        })  # fmt: skip
+    return rows
+
+
+def quiet_http_logs() -> None:
+    """httpx logs every request at INFO: an agent makes one every couple of seconds, which
+    would bury what matters (registrations, job starts and exits) in a log at INFO."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,368 @@
+"""Starting, signalling and reaping batch job processes (ADR 0006 §7).
+
+Each job runs in a new session (its own process group, so a signal reaches all its
+processes), in its working directory, with its environment plus the GPU variables. As root
+the command runs as the job's user; as anyone else only that user's own jobs run. Every
+launched job leaves a state file ``job-<id>-<run>.json`` in the state directory, so a
+restarted agent adopts the jobs that are still alive (``adoptable``): jobs do not die with the
+agent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import pwd
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from procplan.agent.protocol import JobSpec, Key
+
+log = logging.getLogger("procplan.agent")
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MASTER_PORT_BASE = 29500
+INHERITED = ("PATH", "LANG", "LC_ALL", "TZ")  # from the agent, unless the job sets them
+_CREATE_TIME_SLACK = 0.05
+
+
+class LaunchError(Exception):
+    """The job cannot start here; the message says why (reported as ``launch_failed``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobProcess:
+    """A launched job's process, as written to its state file."""
+
+    job_id: int
+    run: int
+    pid: int
+    pgid: int
+    create_time: float
+    started_at: float
+    user: str
+    stdout: str | None
+    stderr: str | None
+
+    @property
+    def key(self) -> Key:
+        return (self.job_id, self.run)
+
+
+def expand_path(template: str, spec: JobSpec) -> str:
+    """Slurm-style placeholders: ``%j`` job id, ``%A``/``%a`` array id/index, ``%u`` user,
+    ``%x`` job name, ``%%`` a percent sign."""
+    values = {
+        "j": str(spec.id),
+        "A": str(spec.array_id if spec.array_id is not None else spec.id),
+        "a": str(spec.array_index if spec.array_index is not None else 0),
+        "u": spec.user,
+        "x": spec.name or "job",
+        "%": "%",
+    }
+    out, i = [], 0
+    while i < len(template):
+        char = template[i]
+        if char == "%" and i + 1 < len(template) and template[i + 1] in values:
+            out.append(values[template[i + 1]])
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def log_paths(spec: JobSpec, workdir: str) -> tuple[str, str]:
+    """``(stdout, stderr)`` absolute paths; stderr defaults to the stdout file."""
+    stdout = expand_path(spec.stdout_path or f"procplan-{spec.id}.out", spec)
+    stdout = os.path.join(workdir, stdout)
+    stderr = (
+        os.path.join(workdir, expand_path(spec.stderr_path, spec)) if spec.stderr_path else stdout
+    )
+    return os.path.normpath(stdout), os.path.normpath(stderr)
+
+
+def job_environment(
+    spec: JobSpec, home: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The job's environment: a minimal base (PATH, locale, HOME/USER/LOGNAME), the job's
+    own variables in order, then the GPU and ProcPlan variables, which always win."""
+    source = os.environ if base is None else base
+    env = {name: source[name] for name in INHERITED if name in source}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(HOME=home, USER=spec.user, LOGNAME=spec.user)
+    env.update(spec.env)
+    indices = ",".join(str(gpu.index) for gpu in spec.gpus)
+    env.update(
+        CUDA_VISIBLE_DEVICES=indices or "-1",
+        CUDA_DEVICE_ORDER="PCI_BUS_ID",
+        PROCPLAN_JOB_ID=str(spec.id),
+        PROCPLAN_GPUS=",".join(gpu.id for gpu in spec.gpus),
+        PROCPLAN_NODES=",".join(spec.nodes),
+    )
+    if spec.array_id is not None and spec.array_index is not None:
+        env.update(PROCPLAN_ARRAY_ID=str(spec.array_id), PROCPLAN_ARRAY_INDEX=str(spec.array_index))
+    if len(spec.nodes) > 1:
+        port = spec.master_port or MASTER_PORT_BASE + spec.id % 1000
+        env.update(
+            MASTER_ADDR=spec.master_addr or spec.nodes[0],
+            MASTER_PORT=str(port),
+            WORLD_SIZE=str(len(spec.nodes)),
+            NNODES=str(len(spec.nodes)),
+            NODE_RANK=str(spec.node_rank),
+        )
+    return env
+
+
+def _open_log(path: str, owner: pwd.struct_passwd | None) -> int:
+    """Open (truncate) a log file for writing. As root (``owner`` given) never follow a
+    symlink, refuse a file that belongs to someone else, and give a new file to the user."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+            created = True
+        except FileExistsError:
+            fd = os.open(path, flags)
+            created = False
+    except OSError as exc:
+        raise LaunchError(f"cannot open log file {path}: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise LaunchError(f"log file {path} is not a regular file")
+        if owner is not None:
+            if created:
+                os.fchown(fd, owner.pw_uid, owner.pw_gid)
+            elif info.st_uid != owner.pw_uid:
+                raise LaunchError(f"log file {path} exists and belongs to another user")
+        os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class Launcher:
+    """Runs the jobs of one agent; ``state_dir`` holds one state file per live job."""
+
+    def __init__(self, state_dir: Path, agent_user: str) -> None:
+        self.state_dir = Path(state_dir)
+        self.agent_user = agent_user
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._children: dict[Key, subprocess.Popen[bytes]] = {}
+        self._records: dict[Key, JobProcess] = {}
+        self._adopted: set[Key] = set()
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def record(self, key: Key) -> JobProcess | None:
+        return self._records.get(key)
+
+    def sessions(self) -> dict[int, Key]:
+        """Process group (= session) id → job, for telling which GPU process is whose."""
+        return {record.pgid: key for key, record in self._records.items()}
+
+    def running(self) -> bool:
+        """Whether any job still has to be reaped (the shell then checks exits often)."""
+        return bool(self._children) or bool(self._adopted)
+
+    # -- launching ---------------------------------------------------------------------------
+
+    def _account(self, spec: JobSpec) -> tuple[pwd.struct_passwd | None, bool]:
+        """The job user's passwd entry and whether to switch to it (only as root)."""
+        if not spec.user:
+            raise LaunchError("the job names no user")
+        root = os.geteuid() == 0
+        if not root and spec.user != self.agent_user:
+            raise LaunchError(
+                f"the agent runs as '{self.agent_user}' and can only start "
+                f"{self.agent_user}'s jobs; run `procplan agent` as root to start jobs of "
+                "other users"
+            )
+        try:
+            return pwd.getpwnam(spec.user), root
+        except KeyError:
+            if root:
+                raise LaunchError(f"unknown user '{spec.user}' on this node") from None
+            return None, False  # our own user without a passwd entry (containers)
+
+    def launch(self, spec: JobSpec, extra_env: Mapping[str, str] | None = None) -> int:
+        """Start the job (``extra_env`` on top of its environment); returns its pid.
+        ``LaunchError`` says why when it cannot start."""
+        if spec.key in self._records:
+            raise LaunchError(f"job {spec.id} run {spec.run} is already running here")
+        if not spec.command:
+            raise LaunchError("the job has no command")
+        account, switch = self._account(spec)
+        home = account.pw_dir if account is not None else os.environ.get("HOME", "/")
+        workdir = spec.workdir or home
+        if not os.path.isdir(workdir):
+            raise LaunchError(f"working directory {workdir} does not exist on this node")
+        env = job_environment(spec, home)
+        env.update(extra_env or {})
+        stdout, stderr = log_paths(spec, workdir)
+        owner = account if switch else None
+        out_fd = _open_log(stdout, owner)
+        try:
+            err_fd = out_fd if stderr == stdout else _open_log(stderr, owner)
+        except BaseException:
+            os.close(out_fd)
+            raise
+        started_at = time.time()
+        try:
+            proc = self._popen(spec, workdir, env, out_fd, err_fd, account if switch else None)
+        finally:
+            os.close(out_fd)
+            if err_fd != out_fd:
+                os.close(err_fd)
+        try:
+            create_time = psutil.Process(proc.pid).create_time()
+        except psutil.Error:
+            create_time = 0.0  # it already ended: it will not be adopted
+        record = JobProcess(
+            spec.id, spec.run, proc.pid, proc.pid, create_time, started_at, spec.user,
+            stdout, None if stderr == stdout else stderr,
+        )  # fmt: skip
+        self._children[spec.key] = proc
+        self._records[spec.key] = record
+        self._write_state(record)
+        return proc.pid
+
+    @staticmethod
+    def _popen(
+        spec: JobSpec,
+        workdir: str,
+        env: dict[str, str],
+        out_fd: int,
+        err_fd: int,
+        account: pwd.struct_passwd | None,
+    ) -> subprocess.Popen[bytes]:
+        identity: dict[str, Any] = {}
+        if account is not None:
+            identity = {
+                "user": account.pw_uid,
+                "group": account.pw_gid,
+                "extra_groups": os.getgrouplist(account.pw_name, account.pw_gid),
+            }
+        try:
+            return subprocess.Popen(
+                list(spec.command),
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out_fd,
+                stderr=err_fd,
+                start_new_session=True,
+                close_fds=True,
+                **identity,
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot run {spec.command[0]}: {exc.strerror or exc}") from exc
+
+    # -- signals and exits -----------------------------------------------------------------
+
+    def signal(self, key: Key, signum: int) -> bool:
+        """Send ``signum`` to the job's process group; False when it is already gone."""
+        record = self._records.get(key)
+        if record is None or not self._alive(key, record):
+            return False
+        try:
+            os.killpg(record.pgid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def _alive(self, key: Key, record: JobProcess) -> bool:
+        child = self._children.get(key)
+        if child is not None:
+            return child.returncode is None
+        return key in self._adopted and _same_process(record.pid, record.create_time)
+
+    def poll_exits(self) -> list[tuple[Key, int | None, int | None]]:
+        """Jobs that ended since the last call: ``(key, exit code, signal)`` (both ``None``
+        for an adopted job: not our child, its status is unknown). Never blocks."""
+        ended: list[tuple[Key, int | None, int | None]] = []
+        for key, child in list(self._children.items()):
+            code = child.poll()
+            if code is None:
+                continue
+            del self._children[key]
+            ended.append((key, code, None) if code >= 0 else (key, None, -code))
+        for key in list(self._adopted):
+            record = self._records[key]
+            if not _same_process(record.pid, record.create_time):
+                self._adopted.discard(key)
+                ended.append((key, None, None))
+        for key, _code, _signal in ended:
+            # What the command left behind in its session dies with it (like Slurm).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._records[key].pgid, signal.SIGKILL)
+        return ended
+
+    def forget(self, key: Key) -> None:
+        """The job's exit is reported: drop its state file and record."""
+        self._records.pop(key, None)
+        self._adopted.discard(key)
+        child = self._children.pop(key, None)
+        if child is not None and child.poll() is None:
+            self._children[key] = child  # still running: keep reaping it
+        with contextlib.suppress(FileNotFoundError):
+            self._state_file(key).unlink()
+
+    # -- the state directory -----------------------------------------------------------------
+
+    def _state_file(self, key: Key) -> Path:
+        return self.state_dir / f"job-{key[0]}-{key[1]}.json"
+
+    def _write_state(self, record: JobProcess) -> None:
+        path = self._state_file(record.key)
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(asdict(record)))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot write %s (the job is not adopted after a restart): %s", path, exc)
+
+    def adoptable(self) -> list[JobProcess]:
+        """Jobs of a previous agent run that are still alive; they are tracked from now on.
+        State files of processes that are gone (or unreadable) are deleted."""
+        found = []
+        for path in sorted(self.state_dir.glob("job-*-*.json")):
+            try:
+                record = JobProcess(**json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("ignoring unreadable state file %s: %s", path, exc)
+                path.unlink(missing_ok=True)
+                continue
+            if record.key in self._records:
+                continue
+            if not _same_process(record.pid, record.create_time):
+                path.unlink(missing_ok=True)
+                continue
+            self._records[record.key] = record
+            self._adopted.add(record.key)
+            found.append(record)
+        return found
+
+
+def _same_process(pid: int, create_time: float) -> bool:
+    """Whether ``pid`` is still the process that had ``create_time`` (not a reused pid,
+    not a zombie)."""
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - create_time) > _CREATE_TIME_SLACK:
+            return False
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False

@@ -1,0 +1,128 @@
+"""Agents the server runs in-process (ADR 0006): this host's GPUs, or ``--demo``'s fakes.
+
+``procplan server`` without a config discovers this machine's GPUs with the same agent code a
+cluster node runs, talking to the server over loopback HTTP with a token only this server
+knows; ``--demo`` runs one agent per demo node on simulated GPUs, so batch jobs really run
+and the board shows live nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from procplan.agent.daemon import AgentConfig, build_reader, run_agent
+from procplan.config import Settings, default_data_dir
+from procplan.core.model import Topology
+from procplan.core.readings import GpuReader
+from procplan.core.topology import demo_topology
+from procplan.service.topology_file import read_topology_file
+from procplan.testing import FakeGpuReader
+
+LOG = logging.getLogger("procplan.embedded")
+
+
+@dataclass(frozen=True)
+class EmbeddedAgent:
+    config: AgentConfig
+    reader: GpuReader
+    reader_name: str
+
+
+def demo_cluster(local_node: str, fake_gpus: int = 8) -> Topology:
+    """``--demo``: the two simulated nodes plus this host with ``fake_gpus`` simulated GPUs,
+    so ``procplan run`` and ``srun`` work on a machine without GPUs."""
+    local = FakeGpuReader(fake_gpus, host=local_node).node(local_node)
+    return Topology((*demo_topology().nodes, local))
+
+
+def server_url(settings: Settings) -> str:
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def state_dir(settings: Settings, node_id: str) -> Path:
+    """Job state files of an embedded agent: next to a SQLite database file (so each
+    database — each test — has its own), else in the data directory."""
+    if settings.agent_state_dir is not None:
+        return settings.agent_state_dir / node_id
+    url = settings.resolved_db_url()
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///") + ".agents") / node_id
+    return default_data_dir() / "agents" / node_id
+
+
+def embedded_agents(settings: Settings, token: str) -> list[EmbeddedAgent]:
+    """The agents this server should run (none with ``local_agent = "off"``)."""
+    if settings.local_agent == "off":
+        return []
+    url = server_url(settings)
+
+    def config(node_id: str) -> AgentConfig:
+        return AgentConfig(
+            server_url=url,
+            token=token,
+            node_id=node_id,
+            interval_s=settings.agent_interval_s,
+            state_dir=state_dir(settings, node_id),
+            address="127.0.0.1",
+        )
+
+    if settings.demo:
+        return [
+            EmbeddedAgent(
+                config(node.id),
+                FakeGpuReader(len(node.gpus), host=node.id, model=node.gpus[0].kind),
+                "fake",
+            )
+            for node in demo_cluster(settings.local_node_id).nodes
+            if node.gpus
+        ]
+    local = settings.local_node_id
+    if settings.config is not None:
+        named = {n.id for n in read_topology_file(settings.config).nodes}
+        if local not in named:
+            return []
+    reader, name = build_reader("auto", host=local)
+    try:
+        found = len(reader.devices())
+    except Exception as exc:  # a broken driver: say so, serve anyway
+        LOG.warning("reading this machine's GPUs failed: %s", exc)
+        found = 0
+    if not found:
+        reader.close()
+        LOG.warning("no NVIDIA GPUs found on this machine: it is not added as a node")
+        return []
+    LOG.info("this machine: %d GPU(s) through %s, node id %s", found, name, local)
+    return [EmbeddedAgent(config(local), reader, name)]
+
+
+def start_agents(agents: list[EmbeddedAgent]) -> Callable[[], None]:
+    """Run each agent in a daemon thread; returns the function that stops them all (their
+    jobs keep running, as with a real agent)."""
+    stop = threading.Event()
+    threads = []
+    for agent in agents:
+        thread = threading.Thread(
+            target=run_agent,
+            args=(agent.config, stop),
+            kwargs={"reader": agent.reader, "reader_name": agent.reader_name},
+            name=f"procplan-agent-{agent.config.node_id}",
+            daemon=True,
+        )
+        thread.start()
+        threads.append(thread)
+
+    def stop_all() -> None:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+
+    return stop_all

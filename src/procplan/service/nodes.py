@@ -1,0 +1,464 @@
+"""Nodes and their agents (ADR 0006): registration, heartbeats, liveness, live state.
+
+A heartbeat is handled in memory: the report is classified (``core.node_usage``), folded into
+the history accumulator and kept as the node's latest state; a writer thread stores the
+latest state of every node that reported, once a second in one transaction (``flush``). Other
+server processes, and the planner, read those rows (``statuses``), merged here with the fresher
+in-memory state of the nodes that talk to this process.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from procplan.core.errors import Conflict, DomainError, NotFound, Unauthorized
+from procplan.core.jobs import Job, JobKind, JobState, NodeState
+from procplan.core.model import Booking, Node
+from procplan.core.node_reports import Registration, Report, parse_registration, parse_report
+from procplan.core.node_usage import (
+    ClassifiedProcess,
+    GpuFlag,
+    classify,
+    foreign_gpus,
+    is_idle,
+    unbooked_gpus,
+    uuid_index,
+)
+from procplan.core.readings import GpuReading
+from procplan.service.bookings import BookingService
+from procplan.service.clock import Clock
+from procplan.service.history import HistoryKeeper, Retention
+from procplan.service.jobs import JobService
+from procplan.store.engine import Store
+from procplan.store.history_repo import HistoryStore
+from procplan.store.nodes_repo import AgentRegistration, NodeStatus, NodeStore, ReportWrite
+
+LOG = logging.getLogger("procplan.nodes")
+
+STATUS_CACHE_S = 0.5
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The agent side's knobs (from ``config.Settings``)."""
+
+    agent_token: str | None = None
+    local_tokens: frozenset[str] = frozenset()  # the embedded agents' own tokens
+    missed_heartbeats: int = 3
+    requeue_lost: bool = True
+    max_requeues: int = 3
+    idle_booking_minutes: int = 30
+    restart_grace_s: float = 60.0
+    retention: Retention = field(default_factory=Retention)
+    log_max_mb: int = 16
+
+
+@dataclass(slots=True)
+class LiveNode:
+    """A node's latest state in this process (the ``node_status`` row, fresher)."""
+
+    status: NodeStatus
+    dirty: bool = False
+    idle_since: dict[str, float] = field(default_factory=dict)
+
+
+class NodeService:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        bookings: BookingService,
+        jobs: JobService,
+        settings: NodeSettings,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.clock = clock
+        self.bookings = bookings
+        self.jobs = jobs
+        self.settings = settings
+        self.nodes = NodeStore(store)
+        self.history = HistoryKeeper(HistoryStore(store), settings.retention)
+        self.started = float(clock.now())
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._live: dict[str, LiveNode] = {}
+        self._cache: tuple[float, dict[str, NodeStatus]] | None = None
+        self._running: tuple[int, dict[str, list[Job]]] = (-2, {})
+        self._writer: threading.Thread | None = None
+        self._writer_stop = threading.Event()
+
+    # ---- authentication --------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> None:
+        """Accept the cluster token (or an embedded agent's); 401 otherwise."""
+        token = ""
+        if authorization and authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        accepted = set(self.settings.local_tokens)
+        if self.settings.agent_token:
+            accepted.add(self.settings.agent_token)
+        if token and any(hmac.compare_digest(token, good) for good in accepted):
+            return
+        raise Unauthorized(
+            "agent token missing or wrong: start the agent with --token <the server's "
+            "--agent-token>",
+            code="unauthorized",
+        )
+
+    # ---- registration and heartbeats -------------------------------------------------------
+
+    def down_after_s(self, interval_s: float) -> float:
+        return self.settings.missed_heartbeats * interval_s
+
+    def register(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        reg = parse_registration(raw)
+        now = self.clock.now()
+        self._refuse_if_taken(reg, float(now))
+        session = secrets.token_hex(16)
+        node, warnings = self.nodes.register(
+            AgentRegistration(
+                node_id=reg.node_id,
+                hostname=reg.hostname,
+                address=reg.address,
+                session=session,
+                interval_s=reg.interval_s,
+                devices=reg.devices,
+                agent={**reg.agent, "interval_s": reg.interval_s},
+            ),
+            now,
+        )
+        self.bookings.topology_cache.current()  # submissions must see the node at once
+        status = self.nodes.status(reg.node_id)
+        if status is None:  # pragma: no cover - register just wrote it
+            raise NotFound(f"Node '{reg.node_id}' vanished while registering")
+        with self._lock:
+            self._live[reg.node_id] = LiveNode(status)
+            self._cache = None
+        for warning in warnings:
+            LOG.warning("node %s: %s", reg.node_id, warning)
+        LOG.info("node %s registered (%d GPUs, %s)", reg.node_id, len(node.gpus), reg.hostname)
+        self._on_change()
+        return {
+            "node_id": reg.node_id,
+            "session": session,
+            "interval_s": reg.interval_s,
+            "down_after_s": self.down_after_s(reg.interval_s),
+            "server_time": time.time(),
+            "gpus": [{"id": g.id, "index": g.index, "uuid": g.uuid} for g in node.gpus],
+            "warnings": warnings,
+        }
+
+    def _refuse_if_taken(self, reg: Registration, now: float) -> None:
+        """Another live agent serves this node id: two agents must not both run its jobs."""
+        current = self._merged().get(reg.node_id)
+        if current is None or not self.is_online(current, now):
+            return
+        same = current.hostname == reg.hostname and current.agent.get("pid") == reg.agent.get("pid")
+        if not same:
+            raise Conflict(
+                f"node '{reg.node_id}' is already served by the agent on "
+                f"{current.hostname} (pid {current.agent.get('pid')}), last heard "
+                f"{now - current.last_seen:.1f} s ago: stop it or pick another --node-id",
+                code="node_taken",
+            )
+
+    def heartbeat(self, node_id: str, raw: Mapping[str, Any]) -> None:
+        report = parse_report(raw)
+        live = self._live_for(node_id, report.session)
+        node = self.bookings.topology().node(node_id)
+        if node is None:
+            raise Conflict(f"Node '{node_id}' is not registered", code="unknown_session")
+        now = float(self.clock.now())
+        classified = self._classify(node, live.status.hostname, report, int(now))
+        foreign = foreign_gpus(classified)
+        flags = self._flags(node, live, report.readings, classified, now)
+        self.history.accumulator.fold(now, _by_gpu(node, report.readings))
+        previous = live.status.report.get("foreign", [])
+        document = _report_document(node, report, classified, foreign, flags)
+        was_online = self.is_online(live.status, now)
+        with self._lock:
+            live.status = _replace_status(live.status, now, document)
+            live.dirty = True
+            self._cache = None
+        if sorted(foreign) != previous or not was_online:
+            self._on_change()  # the planner must see newly foreign (or freed) GPUs
+
+    def check_session(self, node_id: str, session: str) -> NodeStatus:
+        """The node's status when ``session`` is its agent's current one, else 409
+        ``unknown_session`` (the agent registers again)."""
+        return self._live_for(node_id, session).status
+
+    def _live_for(self, node_id: str, session: str) -> LiveNode:
+        live = self._live.get(node_id)
+        if live is not None and live.status.session == session:
+            return live
+        status = self.nodes.status(node_id)  # registered through another server process?
+        if status is None or status.session != session:
+            raise Conflict(
+                f"Unknown agent session for node '{node_id}': register again",
+                code="unknown_session",
+            )
+        with self._lock:
+            live = self._live[node_id] = LiveNode(status)
+        return live
+
+    def _classify(
+        self, node: Node, hostname: str, report: Report, now: int
+    ) -> list[ClassifiedProcess]:
+        running = self.running_by_node().get(node.id, [])
+        return classify(
+            report.processes,
+            uuid_index(node, report.readings),
+            hostname,
+            running,
+            self._bookings_now(node.id, now),
+        )
+
+    def _bookings_now(self, node_id: str, now: int) -> list[Booking]:
+        return [b for b in self.bookings.bookings.window([node_id], now, now + 1) if b.is_active]
+
+    def _flags(
+        self,
+        node: Node,
+        live: LiveNode,
+        readings: tuple[GpuReading, ...],
+        classified: list[ClassifiedProcess],
+        now: float,
+    ) -> dict[str, list[str]]:
+        """Per GPU: ``unbooked_use`` and ``idle_booking`` (booked, idle for a while)."""
+        unbooked = unbooked_gpus(classified)
+        busy = {c.gpu_id for c in classified}
+        by_index = {r.index: r for r in readings if not r.mig}
+        booked = {g for b in self._bookings_now(node.id, int(now)) for g in b.gpu_ids}
+        idle_for = self.settings.idle_booking_minutes * 60
+        flags: dict[str, list[str]] = {}
+        for gpu in node.gpus:
+            found: list[str] = []
+            if gpu.id in unbooked:
+                found.append(GpuFlag.UNBOOKED_USE.value)
+            if is_idle(by_index.get(gpu.index), gpu.id in busy):
+                since = live.idle_since.setdefault(gpu.id, now)
+                if gpu.id in booked and now - since >= idle_for:
+                    found.append(GpuFlag.IDLE_BOOKING.value)
+            else:
+                live.idle_since.pop(gpu.id, None)
+            if found:
+                flags[gpu.id] = found
+        return flags
+
+    # ---- what everyone reads ---------------------------------------------------------------
+
+    def running_by_node(self) -> dict[str, list[Job]]:
+        """Running jobs by node id, recomputed only when the job queue changed."""
+        mirror = self.jobs.jobs.mirror
+        mirror.sync()
+        version, index = self._running
+        if version == mirror.version:
+            return index
+        _, running = mirror.queue()
+        fresh: dict[str, list[Job]] = {}
+        for job in running:
+            for node_id in job.node_ids:
+                fresh.setdefault(node_id, []).append(job)
+        self._running = (mirror.version, fresh)
+        return fresh
+
+    def is_online(self, status: NodeStatus, now: float) -> bool:
+        """Heard from within ``missed_heartbeats`` intervals (by the server's clock). After
+        a server start, nodes the database still calls online get ``restart_grace_s`` to
+        report again (agents back off while the server is away), so a server restart loses
+        no jobs."""
+        down_after = self.down_after_s(status.interval_s)
+        if now - status.last_seen < down_after:
+            return True
+        grace = max(down_after, self.settings.restart_grace_s)
+        return status.online and now - self.started < grace
+
+    def statuses(self) -> dict[str, NodeStatus]:
+        """Every node's status: the database's, with this process's fresher reports."""
+        cached = self._cache
+        if cached is not None and time.monotonic() - cached[0] < STATUS_CACHE_S:
+            return cached[1]
+        merged = self._merged()
+        self._cache = (time.monotonic(), merged)
+        return merged
+
+    def _merged(self) -> dict[str, NodeStatus]:
+        merged = {s.node_id: s for s in self.nodes.statuses()}
+        with self._lock:
+            for node_id, live in self._live.items():
+                stored = merged.get(node_id)
+                if stored is None or stored.session != live.status.session:
+                    continue  # replaced by a registration through another process
+                if live.status.last_seen >= stored.last_seen:
+                    merged[node_id] = live.status
+        return merged
+
+    def planner_view(self, now: float) -> tuple[dict[str, NodeState], frozenset[str]]:
+        """Node states and foreign GPUs for the planner's snapshot."""
+        states: dict[str, NodeState] = {}
+        foreign: set[str] = set()
+        for node_id, status in self.statuses().items():
+            online = self.is_online(status, now)
+            states[node_id] = NodeState(up=online)
+            if online:
+                listed: list[str] = status.report.get("foreign") or []  # type: ignore[assignment]
+                foreign.update(listed)
+        return states, frozenset(foreign)
+
+    # ---- the leader's housekeeping ---------------------------------------------------------
+
+    def check_liveness(self) -> list[str]:
+        """Mark nodes that stopped reporting offline and end their batch jobs (leader only).
+        Returns the nodes that went down."""
+        now = float(self.clock.now())
+        down = []
+        for node_id, status in self.statuses().items():
+            if not status.online or self.is_online(status, now):
+                continue
+            seen_before = now - self.down_after_s(status.interval_s)
+            if self.nodes.mark_offline(node_id, status.session, seen_before, int(now)):
+                down.append(node_id)
+                self._lose_jobs(node_id, status.last_seen)
+        if down:
+            with self._lock:
+                self._cache = None
+            self._on_change()
+        return down
+
+    def _lose_jobs(self, node_id: str, last_seen: float) -> None:
+        ago = self.clock.now() - last_seen
+        LOG.warning("node %s stopped reporting %.0f s ago: marking it offline", node_id, ago)
+        for job in self.running_by_node().get(node_id, []):
+            if job.kind is not JobKind.BATCH:
+                continue  # an interactive job's liveness is its lease
+            why = f"node {node_id} stopped reporting (no heartbeat for {ago:.0f} s)"
+            try:
+                self.jobs.finish(job.id, JobState.LOST, message=why)
+                if self.settings.requeue_lost and job.requeues < self.settings.max_requeues:
+                    self.jobs.jobs.requeue(job.id, self.clock.now())
+            except DomainError as exc:  # it ended meanwhile
+                LOG.debug("job %s: %s", job.id, exc)
+
+    def flush(self, *, everything: bool = False) -> int:
+        """Write the latest state of every node that reported since the last flush, and the
+        closed minutes of history. Returns the node rows written."""
+        with self._lock:
+            dirty = [live for live in self._live.values() if live.dirty]
+            for live in dirty:
+                live.dirty = False
+        writes = [
+            ReportWrite(n.status.node_id, n.status.session, n.status.last_seen, n.status.report)
+            for n in dirty
+        ]
+        written = self.nodes.write_reports(writes) if writes else 0
+        self.history.flush(self.clock.now(), everything=everything)
+        return written
+
+    def maintain(self) -> None:
+        """Hourly history roll-up and pruning (leader only; cheap when nothing is due)."""
+        self.history.maintain(self.clock.now())
+
+    def start_writer(self, every_s: float = 1.0) -> None:
+        """Flush reports and history every ``every_s`` in a background thread."""
+        if self._writer is not None:
+            return
+        self._writer_stop.clear()
+
+        def loop() -> None:
+            while not self._writer_stop.wait(every_s):
+                try:
+                    self.flush()
+                except Exception:  # the database may be briefly unavailable: retry
+                    LOG.exception("writing node reports failed")
+
+        self._writer = threading.Thread(target=loop, name="procplan-node-writer", daemon=True)
+        self._writer.start()
+
+    def stop_writer(self) -> None:
+        """Stop the writer and write what is left (history of the current minute too)."""
+        self._writer_stop.set()
+        if self._writer is not None:
+            self._writer.join(5)
+            self._writer = None
+        try:
+            self.flush(everything=True)
+        except Exception:
+            LOG.exception("writing node reports at shutdown failed")
+
+    def forget_node(self, node_id: str) -> None:
+        with self._lock:
+            self._live.pop(node_id, None)
+            self._cache = None
+
+
+def _by_gpu(node: Node, readings: tuple[GpuReading, ...]) -> list[tuple[str, GpuReading]]:
+    by_index = {gpu.index: gpu.id for gpu in node.gpus}
+    return [(by_index[r.index], r) for r in readings if not r.mig and r.index in by_index]
+
+
+def _report_document(
+    node: Node,
+    report: Report,
+    classified: list[ClassifiedProcess],
+    foreign: set[str],
+    flags: dict[str, list[str]],
+) -> dict[str, Any]:
+    """The JSON kept in ``node_status.report``: what views and other processes need."""
+    return {
+        "readings": [
+            [
+                r.index,
+                r.uuid,
+                r.utilization_pct,
+                r.memory_used_mb,
+                r.memory_total_mb,
+                r.temperature_c,
+                r.power_w,
+                r.mig,
+            ]
+            for r in report.readings
+        ],
+        "processes": [
+            [
+                c.gpu_id,
+                c.process.pid,
+                c.process.user,
+                c.process.command,
+                c.process.used_memory_mb,
+                c.kind.value,
+                c.job_id,
+                c.process.gpu_uuid,
+            ]
+            for c in classified
+        ],
+        "foreign": sorted(foreign),
+        "flags": flags,
+        "read_error": report.read_error,
+        "jobs": [list(j) for j in report.jobs],
+    }
+
+
+def _replace_status(status: NodeStatus, now: float, report: dict[str, Any]) -> NodeStatus:
+    return NodeStatus(
+        node_id=status.node_id,
+        session=status.session,
+        hostname=status.hostname,
+        address=status.address,
+        interval_s=status.interval_s,
+        registered_at=status.registered_at,
+        last_seen=now,
+        online=True,
+        offline_since=None,
+        agent=status.agent,
+        report=report,
+    )

@@ -1,0 +1,163 @@
+"""Job logs shipped by agents (ADR 0006 §7): appended chunks and a head per stream.
+
+The agent sends each new piece of a log file with the byte offset it starts at; the head keeps
+the size stored so far, and an append is accepted only at exactly that offset. A lost answer
+or a restarted agent then resends from the size the server names instead of duplicating or
+skipping bytes. Each (job, run, stream) keeps at most ``cap_bytes``; the rest is dropped and
+the log is marked truncated.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, bindparam, delete, func, select, update
+
+from procplan.core.errors import Conflict, InvalidRequest, NotFound
+from procplan.core.timeutil import Instant
+from procplan.store.engine import Store
+from procplan.store.tables import job_log_heads, job_logs, jobs, upsert_insert
+
+__all__ = ["STREAMS", "LogOffsetMismatch", "LogStore"]
+
+STREAMS = ("stdout", "stderr")
+
+
+class LogOffsetMismatch(Conflict):
+    """An append that does not start where the stored log ends; ``size`` is where it does."""
+
+    default_code = "offset_mismatch"
+
+    def __init__(self, offset: int, size: int) -> None:
+        super().__init__(
+            f"log offset {offset} does not match the stored size {size}: resend from {size}"
+        )
+        self.size = size
+
+
+_KEY = (
+    (job_log_heads.c.job_id == bindparam("job_id"))
+    & (job_log_heads.c.run == bindparam("run"))
+    & (job_log_heads.c.stream == bindparam("stream"))
+)
+_HEAD = select(job_log_heads.c.size, job_log_heads.c.truncated).where(_KEY)
+_CHUNK_KEY = (
+    (job_logs.c.job_id == bindparam("job_id"))
+    & (job_logs.c.run == bindparam("run"))
+    & (job_logs.c.stream == bindparam("stream"))
+)
+# The chunk holding byte ``start`` begins at the largest chunk offset not after it.
+_FIRST_CHUNK = (
+    select(func.coalesce(func.max(job_logs.c.offset), 0))
+    .where(_CHUNK_KEY, job_logs.c.offset <= bindparam("start"))
+    .scalar_subquery()
+)
+_CHUNKS = (
+    select(job_logs.c.offset, job_logs.c.data)
+    .where(_CHUNK_KEY, job_logs.c.offset >= _FIRST_CHUNK, job_logs.c.offset < bindparam("end"))
+    .order_by(job_logs.c.offset)
+)
+
+
+class LogStore:
+    """Appends and reads of job logs; see the module docstring."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def append(
+        self,
+        job_id: int,
+        run: int,
+        stream: str,
+        offset: int,
+        data: bytes,
+        cap_bytes: int,
+        now: Instant,
+    ) -> tuple[int, bool]:
+        """Append ``data`` at ``offset``; return the stored size and whether it is truncated.
+
+        ``LogOffsetMismatch`` (409, with ``size``) when ``offset`` is not the stored size.
+        Once truncated, a log takes nothing more and answers its head whatever the offset, so
+        an agent that keeps shipping is not sent into a resend loop.
+        """
+        _check_stream(stream)
+        key = {"job_id": job_id, "run": run, "stream": stream}
+        with self.store.write() as conn:
+            _check_job(conn, job_id)
+            if data and offset == 0:
+                # The head row must exist before it is locked: concurrent first appends
+                # (PostgreSQL) then queue on it instead of one failing on the primary key.
+                conn.execute(
+                    upsert_insert(self.store.dialect, job_log_heads)
+                    .values(**key, size=0, truncated=False, updated_at=now)
+                    .on_conflict_do_nothing()
+                )
+            head = conn.execute(_HEAD.with_for_update(), key).first()
+            size, truncated = (0, False) if head is None else (int(head.size), bool(head.truncated))
+            if not data or truncated:
+                return size, truncated
+            if offset != size:
+                raise LogOffsetMismatch(offset, size)
+            kept = data[: max(cap_bytes - size, 0)]
+            truncated = len(kept) < len(data)
+            if kept:
+                conn.execute(job_logs.insert().values(**key, offset=size, data=kept))
+            conn.execute(
+                update(job_log_heads)
+                .where(*(job_log_heads.c[name] == value for name, value in key.items()))
+                .values(size=size + len(kept), truncated=truncated, updated_at=now)
+            )
+            return size + len(kept), truncated
+
+    def read(
+        self, job_id: int, stream: str, offset: int, limit: int, run: int | None = None
+    ) -> tuple[bytes, int, bool, int | None]:
+        """Up to ``limit`` bytes from ``offset``, the stored size, the truncation flag and the
+        run read. ``run=None`` reads the latest run that has this stream; a log never written
+        reads as ``(b"", 0, False, None)``."""
+        _check_stream(stream)
+        if offset < 0 or limit < 0:
+            raise InvalidRequest(f"offset and limit must not be negative (got {offset}, {limit})")
+        with self.store.read() as conn:
+            if run is None:
+                run = conn.execute(
+                    select(func.max(job_log_heads.c.run)).where(
+                        job_log_heads.c.job_id == job_id, job_log_heads.c.stream == stream
+                    )
+                ).scalar()
+                if run is None:
+                    return b"", 0, False, None
+            key = {"job_id": job_id, "run": run, "stream": stream}
+            head = conn.execute(_HEAD, key).first()
+            if head is None:
+                return b"", 0, False, None
+            data = _stitch(conn, key, offset, min(offset + limit, int(head.size)))
+            return data, int(head.size), bool(head.truncated), int(run)
+
+    def delete_job(self, job_id: int) -> int:
+        """Drop every log of a job; return how many chunks went."""
+        with self.store.write() as conn:
+            conn.execute(delete(job_log_heads).where(job_log_heads.c.job_id == job_id))
+            return int(conn.execute(delete(job_logs).where(job_logs.c.job_id == job_id)).rowcount)
+
+
+def _stitch(conn: Connection, key: dict[str, object], start: int, end: int) -> bytes:
+    """The bytes of ``[start, end)`` from the chunks that overlap it."""
+    if end <= start:
+        return b""
+    parts = []
+    for chunk_offset, chunk in conn.execute(_CHUNKS, {**key, "start": start, "end": end}):
+        data = bytes(chunk)
+        lo, hi = max(start - chunk_offset, 0), min(end - chunk_offset, len(data))
+        if lo < hi:
+            parts.append(data[lo:hi])
+    return b"".join(parts)
+
+
+def _check_stream(stream: str) -> None:
+    if stream not in STREAMS:
+        raise InvalidRequest(f"stream must be 'stdout' or 'stderr', not '{stream}'")
+
+
+def _check_job(conn: Connection, job_id: int) -> None:
+    if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first() is None:
+        raise NotFound(f"unknown job {job_id}", code="unknown_job")

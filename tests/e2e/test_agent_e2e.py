@@ -1,0 +1,227 @@
+"""The node agent end to end: a real server, a real ``procplan agent`` process on fake GPUs,
+real batch jobs (ADR 0006).
+
+The agent reports every 0.5 s, so the server calls its node offline after 1.5 s of silence.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from procplan.testing import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+PY = sys.executable
+TOKEN = "e2e-token"
+NODE = "e2e-node"
+USER = getpass.getuser()  # the agent runs jobs as their user: this one
+
+
+def until(predicate: Callable[[], Any], timeout: float = 40.0, step: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def server_process(db: Path) -> ServerProcess:
+    return ServerProcess(
+        ["--database", str(db)],
+        env={"PROCPLAN_AGENT_TOKEN": TOKEN, "PROCPLAN_LOCAL_AGENT": "off"},
+    )
+
+
+class Agent:
+    """``procplan agent`` in a subprocess (stdout/stderr to a file, read on failure)."""
+
+    def __init__(self, url: str, state_dir: Path, log: Path) -> None:
+        self.args = [PY, "-m", "procplan.cli.main", "agent", "--server", url, "--token", TOKEN,
+                     "--node-id", NODE, "--fake-gpus", "4", "--state-dir", str(state_dir),
+                     "--interval", "0.5"]  # fmt: skip
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Agent:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[ServerProcess, Agent]]:
+    server = server_process(tmp_path / "agent.db").start()
+    agent = Agent(server.url, tmp_path / "state", tmp_path / "agent.log").start()
+    try:
+        until(lambda: node(server.url)["state"] == "online")
+        yield server, agent
+    finally:
+        agent.stop()
+        server.stop()
+
+
+def api(url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    headers = {"X-ProcPlan-User": USER}
+    return httpx.request(method, url + path, headers=headers, timeout=10, **kwargs)
+
+
+def node(url: str) -> dict[str, Any]:
+    reply = api(url, "GET", f"/api/v1/nodes/{NODE}")
+    return reply.json() if reply.status_code == 200 else {"state": "missing"}
+
+
+def submit(url: str, workdir: Path, *command: str, **fields: Any) -> int:
+    body = {"command": list(command), "workdir": str(workdir), "node_id": NODE, **fields}
+    reply = api(url, "POST", "/api/v1/jobs", json=body)
+    assert reply.status_code == 201, reply.text
+    return int(reply.json()["job_id"])
+
+
+def job(url: str, job_id: int) -> dict[str, Any]:
+    reply = api(url, "GET", f"/api/v1/jobs/{job_id}")
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes (its parent has not reaped it yet).
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+SPAWN_CHILD = (
+    "import os, subprocess, sys, time; "
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
+    "open('child.pid', 'w').write(str(child.pid)); print('started', flush=True); "
+    "time.sleep(300)"
+)
+
+
+def test_a_batch_job_runs_logs_and_reports_its_exit_code(
+    cluster: tuple[ServerProcess, Agent], tmp_path: Path
+) -> None:
+    server, _ = cluster
+    script = "import os, sys; print('GPUS=' + os.environ['CUDA_VISIBLE_DEVICES']); sys.exit(3)"
+    job_id = submit(server.url, tmp_path, PY, "-c", script, gpu_count=2)
+    ended = until(lambda: (j := job(server.url, job_id))["state"] == "failed" and j)
+    assert (ended["exit_code"], ended["message"]) == (3, "exited with code 3")
+    assert (tmp_path / f"procplan-{job_id}.out").read_text() == "GPUS=0,1\n"
+    logs = until(lambda: api(server.url, "GET", f"/api/v1/jobs/{job_id}/logs").content)
+    assert logs == b"GPUS=0,1\n"
+    cli = subprocess.run(
+        [PY, "-m", "procplan.cli.main", "logs", str(job_id), "--url", server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout == "GPUS=0,1\n"
+
+
+def test_cancel_kills_the_whole_process_group(
+    cluster: tuple[ServerProcess, Agent], tmp_path: Path
+) -> None:
+    server, _ = cluster
+    job_id = submit(server.url, tmp_path, PY, "-c", SPAWN_CHILD)
+    until(lambda: (tmp_path / "child.pid").exists() and job(server.url, job_id)["pid"])
+    child = int((tmp_path / "child.pid").read_text())
+    leader = int(job(server.url, job_id)["pid"])
+    assert alive(child) and alive(leader)
+    assert api(server.url, "DELETE", f"/api/v1/jobs/{job_id}").status_code == 200
+    until(lambda: not alive(child) and not alive(leader), timeout=40)
+    assert job(server.url, job_id)["state"] == "cancelled"
+
+
+def test_a_killed_agent_loses_its_jobs_and_cleans_up_when_back(
+    cluster: tuple[ServerProcess, Agent], tmp_path: Path
+) -> None:
+    server, agent = cluster
+    job_id = submit(server.url, tmp_path, PY, "-c", SPAWN_CHILD)
+    until(lambda: (tmp_path / "child.pid").exists() and job(server.url, job_id)["pid"])
+    first_leader = int(job(server.url, job_id)["pid"])
+    (tmp_path / "child.pid").unlink()
+    agent.kill()
+    until(lambda: node(server.url)["state"] == "offline")
+    requeued = until(lambda: (j := job(server.url, job_id))["requeues"] == 1 and j)
+    assert requeued["state"] == "pending"
+    assert alive(first_leader)  # jobs do not die with their agent...
+    agent.start()
+    until(lambda: not alive(first_leader), timeout=40)  # ...the agent back kills the old run
+    rerun = until(lambda: (j := job(server.url, job_id))["state"] == "running" and j["pid"] and j)
+    assert int(rerun["pid"]) != first_leader
+    api(server.url, "DELETE", f"/api/v1/jobs/{job_id}")
+
+
+def test_jobs_survive_a_server_restart(
+    cluster: tuple[ServerProcess, Agent], tmp_path: Path
+) -> None:
+    server, _ = cluster
+    job_id = submit(server.url, tmp_path, PY, "-c", SPAWN_CHILD)
+    until(lambda: (tmp_path / "child.pid").exists() and job(server.url, job_id)["pid"])
+    leader = int(job(server.url, job_id)["pid"])
+    server.stop()
+    time.sleep(2.0)  # longer than the agent's down-after: the server is away, not the node
+    server.start()
+    until(lambda: node(server.url)["state"] == "online")
+    time.sleep(2.0)
+    assert alive(leader)
+    assert job(server.url, job_id)["state"] == "running"
+    assert api(server.url, "DELETE", f"/api/v1/jobs/{job_id}").status_code == 200
+    until(lambda: not alive(leader), timeout=40)
+
+
+def test_an_agent_with_a_wrong_token_exits_with_an_error(tmp_path: Path) -> None:
+    with server_process(tmp_path / "t.db") as server:
+        args = [PY, "-m", "procplan.cli.main", "agent", "--server", server.url, "--token",
+                "bad", "--node-id", NODE, "--fake-gpus", "1", "--state-dir",
+                str(tmp_path / "s")]  # fmt: skip
+        result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "agent token missing or wrong" in result.stdout + result.stderr
+
+
+def test_signal_names_are_reported(cluster: tuple[ServerProcess, Agent], tmp_path: Path) -> None:
+    server, _ = cluster
+    script = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    job_id = submit(server.url, tmp_path, PY, "-c", script)
+    ended = until(lambda: (j := job(server.url, job_id))["state"] == "failed" and j)
+    assert ended["message"] == "killed by SIGKILL"
+    assert signal.SIGKILL.name == "SIGKILL"

@@ -1,0 +1,348 @@
+"""``procplan top`` (``procplan.tui.top``) driven by Textual's pilot with a fake data source.
+
+pytest-asyncio is not a dependency: each test runs its pilot coroutine with ``asyncio.run``.
+The refresh timer is set to an hour so only the mount fetch and ``r`` fetch; every fetch runs
+in a worker thread, and ``settle`` waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from procplan.client import ApiError, ServerUnreachable
+from procplan.tui.top import TopApp, TopData, client_source, gpu_rows
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def gpu(node: str, index: int, **fields: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "id": f"{node}-gpu{index}",
+        "index": index,
+        "uuid": f"GPU-{node}-{index}",
+        "model": "NVIDIA H100 80GB HBM3",
+        "memory_total_mb": 81920,
+        "utilization_pct": 97.0,
+        "memory_used_mb": 40960,
+        "temperature_c": 61.0,
+        "power_w": 402.5,
+        "foreign": False,
+        "flags": [],
+        "holder": None,
+        "processes": [],
+        "mig": [],
+    }
+    value.update(fields)
+    return value
+
+
+def nodes_payload() -> dict[str, Any]:
+    return {
+        "generated_at": "2026-11-22T10:00:00Z",
+        "summary": {
+            "nodes": 2,
+            "online": 1,
+            "offline": 1,
+            "unmanaged": 0,
+            "gpus": 4,
+            "gpus_in_use": 2,
+            "foreign_gpus": 1,
+            "flagged_gpus": 1,
+        },
+        "nodes": [
+            {
+                "id": "gpu-01",
+                "name": "gpu-01",
+                "state": "online",
+                "last_seen_age_s": 1.0,
+                "gpus": [
+                    gpu(
+                        "gpu-01",
+                        0,
+                        holder={"kind": "job", "job_id": 17, "user": "alice", "name": "train"},
+                    ),
+                    gpu("gpu-01", 1, foreign=True, flags=["unbooked_use"], utilization_pct=55.0),
+                    gpu("gpu-01", 2, utilization_pct=None, memory_used_mb=None),
+                ],
+            },
+            {
+                "id": "gpu-02",
+                "name": "gpu-02",
+                "state": "offline",
+                "last_seen_age_s": 180.0,
+                "gpus": [gpu("gpu-02", 0, model="NVIDIA A100-SXM4-40GB")],
+            },
+        ],
+    }
+
+
+PENDING = [
+    {"id": "21", "user": "carol", "name": "big", "state": "pending", "gpu_count": 4,
+     "queue_position": 1, "reason": "Resources", "estimated_start": "2026-11-22T10:12:00+00:00"},
+    {"id": "22", "user": "dave", "name": "small", "state": "pending", "gpu_count": 1,
+     "queue_position": 2, "reason": "Priority", "estimated_start": None},
+]  # fmt: skip
+RUNNING = [
+    {"id": "17", "user": "alice", "name": "train", "state": "running", "gpu_count": 1,
+     "node_ids": ["gpu-01"], "gpu_indices": [0], "started_at": "2026-11-22T08:55:00+00:00",
+     "time_limit_s": 7200},
+]  # fmt: skip
+BOOKINGS = [
+    {"id": 3, "node_id": "gpu-01", "gpu_ids": ["gpu-01-gpu2"], "user": "bob", "label": "exp",
+     "start": "2026-11-22T09:00:00+00:00", "end": "2026-11-22T18:00:00+00:00",
+     "status": "active"},
+]  # fmt: skip
+
+
+def make_data(**changes: Any) -> TopData:
+    fields: dict[str, Any] = {
+        "nodes": nodes_payload(),
+        "pending": copy.deepcopy(PENDING),
+        "running": copy.deepcopy(RUNNING),
+        "bookings": copy.deepcopy(BOOKINGS),
+        "at": NOW,
+    }
+    fields.update(changes)
+    return TopData(**fields)
+
+
+class FakeSource:
+    """Returns ``data`` (or raises ``error``) and counts the calls."""
+
+    def __init__(self, data: TopData) -> None:
+        self.data = data
+        self.error: Exception | None = None
+        self.calls = 0
+
+    def __call__(self) -> TopData:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.data
+
+
+Scenario = Callable[[TopApp, Pilot[None]], Awaitable[None]]
+
+
+def drive(source: Any, scenario: Scenario) -> TopApp:
+    async def main() -> TopApp:
+        app = TopApp(source, refresh_s=3600)
+        async with app.run_test(size=(180, 50)) as pilot:
+            await settle(app, pilot)
+            await scenario(app, pilot)
+        return app
+
+    return asyncio.run(main())
+
+
+async def settle(app: TopApp, pilot: Pilot[None]) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def press(app: TopApp, pilot: Pilot[None], *keys: str) -> None:
+    await pilot.press(*keys)
+    await settle(app, pilot)
+
+
+def table(app: TopApp, name: str) -> DataTable[Any]:
+    return app.query_one(f"#{name}", DataTable)
+
+
+def keys(app: TopApp, name: str) -> list[str | None]:
+    return [row.key.value for row in table(app, name).ordered_rows]
+
+
+def cell(app: TopApp, name: str, row: str, column: str) -> str:
+    value = table(app, name).get_cell(row, column)
+    return value.plain if isinstance(value, Text) else str(value)
+
+
+def static_text(app: TopApp, name: str) -> str:
+    content = app.query_one(f"#{name}", Static).content
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def test_rows_rendered_from_the_source():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        assert keys(app, "gpus") == ["gpu-01-gpu0", "gpu-01-gpu1", "gpu-01-gpu2", "gpu-02-gpu0"]
+        assert cell(app, "gpus", "gpu-01-gpu0", "model") == "NVIDIA H100 80GB HBM3"
+        assert cell(app, "gpus", "gpu-01-gpu0", "holder") == 'job 17 alice "train"'
+        assert cell(app, "gpus", "gpu-01-gpu0", "util").endswith(" 97%")
+        assert cell(app, "gpus", "gpu-01-gpu0", "memory").endswith(" 40.0/80G")
+        assert cell(app, "gpus", "gpu-01-gpu0", "temp") == "61°C"
+        assert "in use without booking" in cell(app, "gpus", "gpu-01-gpu1", "flags")
+        assert cell(app, "gpus", "gpu-01-gpu2", "util").endswith(" –")
+        assert cell(app, "gpus", "gpu-02-gpu0", "node") == "gpu-02 (offline 3m)"
+        assert keys(app, "queue") == ["21", "22"]
+        assert cell(app, "queue", "21", "reason") == "Resources"
+        assert cell(app, "queue", "21", "est. start") == "in 12m"
+        assert cell(app, "running", "17", "node:gpus") == "gpu-01:0"
+        assert cell(app, "running", "17", "elapsed") == "1h05m"
+        assert cell(app, "running", "17", "limit") == "2h00m"
+        assert cell(app, "bookings", "3", "time") == "09:00–18:00"
+        summary = static_text(app, "summary")
+        assert "2 nodes (1 online, 1 offline)" in summary
+        assert "2/4 GPUs in use" in summary and "2 pending · 1 running" in summary
+        assert static_text(app, "status").startswith("updated 10:00:00 UTC")
+
+    drive(FakeSource(make_data()), check)
+
+
+def test_refresh_updates_cells_in_place_and_keeps_the_cursor():
+    source = FakeSource(make_data())
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        gpus = table(app, "gpus")
+        gpus.move_cursor(row=2)
+        rebuilt: list[bool] = []
+        original_clear = gpus.clear
+        gpus.clear = lambda columns=False: rebuilt.append(True) or original_clear(columns)  # type: ignore[method-assign]
+        payload = nodes_payload()
+        payload["nodes"][0]["gpus"][2]["utilization_pct"] = 12.0
+        payload["nodes"][0]["gpus"][0]["holder"] = None
+        source.data = make_data(nodes=payload)
+        calls = source.calls
+        await press(app, pilot, "r")
+        assert source.calls == calls + 1
+        assert keys(app, "gpus") == ["gpu-01-gpu0", "gpu-01-gpu1", "gpu-01-gpu2", "gpu-02-gpu0"]
+        assert cell(app, "gpus", "gpu-01-gpu2", "util").endswith(" 12%")
+        assert cell(app, "gpus", "gpu-01-gpu0", "holder") == ""
+        assert gpus.cursor_row == 2
+        assert rebuilt == []
+
+    drive(source, check)
+
+
+def test_vanished_and_new_rows_keep_the_cursor_on_its_row():
+    source = FakeSource(make_data())
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        queue = table(app, "queue")
+        queue.move_cursor(row=1)
+        new = {**PENDING[1], "id": "23", "queue_position": 3}
+        source.data = make_data(pending=[PENDING[1], new])
+        await press(app, pilot, "r")
+        assert keys(app, "queue") == ["22", "23"]
+        assert queue.cursor_row == 0  # still on job 22
+
+    drive(source, check)
+
+
+def test_f_toggles_flagged_gpus_only():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        await press(app, pilot, "f")
+        assert keys(app, "gpus") == ["gpu-01-gpu1"]
+        assert "flagged GPUs only" in static_text(app, "summary")
+        await press(app, pilot, "f")
+        assert keys(app, "gpus") == ["gpu-01-gpu0", "gpu-01-gpu1", "gpu-01-gpu2", "gpu-02-gpu0"]
+
+    drive(FakeSource(make_data()), check)
+
+
+def test_keys_move_focus_between_tables():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        await press(app, pilot, "2")
+        assert app.focused is not None and app.focused.id == "queue"
+        await press(app, pilot, "tab")
+        assert app.focused.id == "running"
+        await press(app, pilot, "shift+tab", "shift+tab")
+        assert app.focused.id == "gpus"
+        await press(app, pilot, "4")
+        assert app.focused.id == "bookings"
+        await press(app, pilot, "1", "down", "down")
+        assert table(app, "gpus").cursor_row == 2
+
+    drive(FakeSource(make_data()), check)
+
+
+def test_q_quits():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+    drive(FakeSource(make_data()), check)
+
+
+def test_unreachable_server_shows_a_status_line_and_keeps_the_data():
+    source = FakeSource(make_data())
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        source.error = ServerUnreachable("http://gpu-head:8080", "connection refused")
+        await press(app, pilot, "r")
+        status = static_text(app, "status")
+        assert status.startswith("cannot reach server at http://gpu-head:8080: connection refused")
+        assert "retrying" in status and "showing data from 10:00:00 UTC" in status
+        assert len(keys(app, "gpus")) == 4
+        source.error = None
+        await press(app, pilot, "r")
+        assert static_text(app, "status").startswith("updated")
+
+    drive(source, check)
+
+
+def test_unreachable_at_start_and_server_refusal():
+    source = FakeSource(make_data())
+    source.error = ServerUnreachable("http://x:1", "timed out")
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        assert static_text(app, "status").startswith("cannot reach server at http://x:1")
+        assert keys(app, "gpus") == []
+        source.error = ApiError(500, "boom")
+        await press(app, pilot, "r")
+        assert static_text(app, "status").startswith("server error: boom")
+
+    drive(source, check)
+
+
+# -- pure parts -------------------------------------------------------------------------------
+
+
+def test_gpu_less_node_gets_one_row():
+    payload = {"nodes": [{"id": "cpu-1", "state": "unmanaged", "gpus": []}]}
+    rows = gpu_rows(TopData(payload, at=NOW))
+    assert [key for key, _ in rows] == ["node:cpu-1"]
+    assert gpu_rows(TopData(payload, at=NOW), flagged_only=True) == []
+
+
+class RecordingClient:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def nodes(self) -> dict[str, Any]:
+        self.calls.append(("nodes", {}))
+        return nodes_payload()
+
+    def jobs(self, **filters: Any) -> dict[str, Any]:
+        self.calls.append(("jobs", filters))
+        return {"jobs": PENDING if filters["state"] == "pending" else RUNNING}
+
+    def list_bookings(self, **filters: Any) -> dict[str, Any]:
+        self.calls.append(("bookings", filters))
+        late = {**BOOKINGS[0], "id": 4, "start": "2026-11-22T20:00:00+00:00"}
+        gone = {**BOOKINGS[0], "id": 5, "status": "cancelled"}
+        return {"bookings": [late, gone, BOOKINGS[0]]}
+
+
+def test_client_source_asks_for_todays_bookings():
+    client = RecordingClient()
+    data = client_source(client, lambda: NOW)()  # type: ignore[arg-type]
+    assert [name for name, _ in client.calls] == ["nodes", "jobs", "jobs", "bookings"]
+    assert client.calls[1][1]["state"] == "pending" and client.calls[2][1]["state"] == "running"
+    window = client.calls[3][1]
+    assert window["start"] == datetime(2026, 11, 22, tzinfo=UTC)
+    assert window["end"] == datetime(2026, 11, 23, tzinfo=UTC)
+    assert [b["id"] for b in data.bookings] == [3, 4]
+    assert (len(data.pending), len(data.running), data.at) == (2, 1, NOW)
