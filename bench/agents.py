@@ -80,8 +80,8 @@ def report(session: str, reader: FakeGpuReader, tick: int) -> dict[str, Any]:
 
 
 async def one_agent(
-    url: str, i: int, n: int, interval: float, until: float, measure_from: float,
-    latencies: list[float],
+    url: str, i: int, n: int, interval: float, window: list[float],
+    latencies: list[float], registered: list[float],
 ) -> None:  # fmt: skip
     reader = FakeGpuReader(8, host=f"sim{i:03d}")
     node = f"sim{i:03d}"
@@ -90,18 +90,19 @@ async def one_agent(
         reply = await http.post("/api/v1/agents/register", json=registration(i, reader, interval))
         reply.raise_for_status()
         session = reply.json()["session"]
-        poller = asyncio.create_task(long_poll(http, node, session, until))
+        registered.append(time.monotonic())
+        poller = asyncio.create_task(long_poll(http, node, session, window))
         await asyncio.sleep(interval * i / n)
         tick = 0
         next_at = time.monotonic()
-        while next_at < until:
+        while next_at < window[1]:
             began = time.monotonic()
             reply = await http.post(
                 f"/api/v1/agents/{node}/heartbeat", json=report(session, reader, tick)
             )
             elapsed = time.monotonic() - began
             reply.raise_for_status()
-            if began >= measure_from:
+            if window[0] <= began < window[1]:
                 latencies.append(elapsed)
             tick += 1
             next_at += interval
@@ -109,9 +110,9 @@ async def one_agent(
         poller.cancel()
 
 
-async def long_poll(http: httpx.AsyncClient, node: str, session: str, until: float) -> None:
+async def long_poll(http: httpx.AsyncClient, node: str, session: str, window: list[float]) -> None:
     version = None
-    while time.monotonic() < until:
+    while time.monotonic() < window[1]:
         params = {"session": session, "wait": 25}
         if version is not None:
             params["version"] = version
@@ -127,18 +128,24 @@ def cpu_seconds(pid: int) -> float:
 async def run_load(
     server: ServerProcess, n: int, seconds: float, interval: float
 ) -> dict[str, float]:
-    warmup = max(2 * interval, 5.0)
+    """Register all agents (timed), let them settle for two intervals, then measure."""
     start = time.monotonic()
-    measure_from = start + warmup
-    until = measure_from + seconds
     latencies: list[float] = []
+    registered: list[float] = []
+    far = start + 10_000
+    window = [far, far]  # measure_from, until: set once everyone registered
     tasks = [
-        asyncio.create_task(one_agent(server.url, i, n, interval, until, measure_from, latencies))
+        asyncio.create_task(one_agent(server.url, i, n, interval, window, latencies, registered))
         for i in range(n)
     ]
-    await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+    while len(registered) < n:
+        await asyncio.sleep(0.05)
+    registration_s = max(registered) - start
+    window[0] = time.monotonic() + 2 * interval
+    window[1] = window[0] + seconds
+    await asyncio.sleep(max(0.0, window[0] - time.monotonic()))
     cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
-    await asyncio.sleep(max(0.0, until - time.monotonic()))
+    await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
     cpu_after, wall_after = cpu_seconds(server.pid), time.monotonic()
     await asyncio.gather(*tasks, return_exceptions=False)
     return {
@@ -147,6 +154,7 @@ async def run_load(
         "p99": percentile(latencies, 0.99),
         "heartbeats": len(latencies),
         "rate": len(latencies) / seconds,
+        "registration_s": registration_s,
     }
 
 
@@ -183,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         f"heartbeats_per_s={result['rate']:.0f} "
         f"server_cpu_pct_of_core={result['cpu_share'] * 100:.1f} "
         f"heartbeat_p50_ms={result['p50'] * 1000:.1f} heartbeat_p99_ms={result['p99'] * 1000:.1f} "
-        f"history_rows={total_rows} history_rows_per_min={per_minute:.0f}"
+        f"history_rows={total_rows} history_rows_per_min={per_minute:.0f} "
+        f"register_all_s={result['registration_s']:.1f}"
     )
     return 0
 

@@ -128,8 +128,9 @@ def compose(
     # Worker processes accept the parent's embedded agents, which talk to any of them.
     local_token = os.environ.get(_LOCAL_TOKEN_ENV) or secrets.token_urlsafe(24)
     os.environ[_LOCAL_TOKEN_ENV] = local_token
+    nodes_changed = _Fanout()  # node registrations, states, foreign GPUs: the cycle plans
     nodes = NodeService(
-        store, clock, bookings, jobs, node_settings_from(settings, local_token), on_change=changed
+        store, clock, bookings, jobs, node_settings_from(settings, local_token), nodes_changed
     )
     agent_jobs = AgentJobs(nodes, jobs, waiter, LogStore(store))
     metrics = SchedulerMetrics(jobs, nodes)
@@ -144,6 +145,7 @@ def compose(
         tick_s=settings.cycle_tick_s,
     )
     changed.listeners += [scheduler.wake, waiter.notify]
+    nodes_changed.listeners.append(scheduler.wake)
     bookings.listeners.append(scheduler.wake)
     context = AppContext(
         bookings=bookings,

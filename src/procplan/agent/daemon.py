@@ -41,7 +41,7 @@ from procplan.core.readings import GpuReader, GpuReadError
 
 log = logging.getLogger("procplan.agent")
 
-MIN_POLL_GAP_S = 0.5  # a server that answers every poll at once cannot make us spin
+MIN_POLL_GAP_S = 0.05  # a server that answers every poll at once cannot make us spin
 EXIT_CHECK_S = 0.5  # how often running jobs are reaped
 IDLE_MAX_S = 60.0
 MIN_SLEEP_S = 0.01

@@ -31,6 +31,12 @@ MAX_WAIT_S = 60.0
 MASTER_PORT_BASE = 29500
 
 
+_EMPTY: tuple[str, list[dict[str, Any]]] = (
+    hashlib.blake2b(b"[]", digest_size=12).hexdigest(),
+    [],
+)
+
+
 def master_port(job_id: int) -> int:
     return MASTER_PORT_BASE + job_id % 1000
 
@@ -46,21 +52,34 @@ class AgentJobs:
         self.waiter = waiter
         self.logs = logs
         self._desired: tuple[object, dict[str, tuple[str, list[dict[str, Any]]]]] = (None, {})
+        self._generation = -1
 
     # ---- desired state ---------------------------------------------------------------------
 
     def desired(self, node_id: str) -> tuple[str, list[dict[str, Any]]]:
-        """``(digest, job specs)`` of the batch jobs that should run on ``node_id``."""
+        """``(digest, job specs)`` of the batch jobs that should run on ``node_id``.
+
+        Hundreds of agents' polls wake on every change of the job queue; the first one
+        computes every node's list, the others reuse it until the next change (every commit
+        is followed by ``JobWaiter.notify``, which moves ``generation``)."""
+        generation = self.waiter.generation
+        if self._generation == generation:
+            return self._desired[1].get(node_id, _EMPTY)
         running = self.nodes.running_by_node()
-        topology = self.nodes.bookings.topology()
-        statuses = self.nodes.statuses()
-        addresses = {n: s.address for n, s in statuses.items()}
+        # A topology up to a second old (hundreds of polls wake together): a node that is
+        # newer than that reloads it, since a spec needs the GPUs' PCI indices.
+        cache = self.nodes.bookings.topology_cache
+        topology = cache.recent()
+        if any(topology.node(node) is None for node in running):
+            topology = cache.current()
+        addresses = {n: s.address for n, s in self.nodes.stored_statuses().items()}
         key = (self.jobs.jobs.mirror.version, topology, tuple(sorted(addresses.items())))
         cached_key, by_node = self._desired
         if cached_key != key:
             by_node = _all_desired(running, topology, addresses, self._grace_s())
             self._desired = (key, by_node)
-        return by_node.get(node_id, (_digest([]), []))
+        self._generation = generation
+        return by_node.get(node_id, _EMPTY)
 
     def _grace_s(self) -> int:
         return max(self.jobs.settings.policy.preempt_grace_s, 1)
@@ -96,7 +115,7 @@ class AgentJobs:
                 result["state"] = "ignored"
             elif event.type == "started":
                 assert event.pid is not None
-                self.jobs.jobs.record_launch(event.job_id, event.run, event.pid, hostname, event.at)
+                self.jobs.record_launch(event.job_id, event.run, event.pid, hostname, event.at)
                 result["state"] = JobState.RUNNING.value
             else:
                 result["state"] = self._ended(job, event).value
@@ -108,14 +127,14 @@ class AgentJobs:
         """Map an agent's exit report to the job's end (ADR 0006, "Events")."""
         if job.preempt_at is not None:
             ended = self.jobs.finish(job.id, JobState.PREEMPTED, event.exit_code, job.message)
-            self.jobs.jobs.requeue(job.id, self.jobs.clock.now())
+            self.jobs.requeue(job.id)
             return ended.state
         if event.reason == "lost":
             why = event.message or "the node's agent lost track of the process"
             self.jobs.finish(job.id, JobState.LOST, None, why)
             settings = self.nodes.settings
             if settings.requeue_lost and job.requeues < settings.max_requeues:
-                return self.jobs.jobs.requeue(job.id, self.jobs.clock.now()).state
+                return self.jobs.requeue(job.id).state
             return JobState.LOST
         if event.exit_code == 0 and event.reason == "exited":
             return self.jobs.finish(job.id, JobState.COMPLETED, 0).state

@@ -192,6 +192,18 @@ class JobService:
         self._changed()
         return ended
 
+    def requeue(self, job_id: int) -> Job:
+        """A preempted or lost batch job back to the queue."""
+        requeued = self.jobs.requeue(job_id, self.clock.now())
+        self._changed()
+        return requeued
+
+    def record_launch(self, job_id: int, run: int, pid: int, host: str, at: float) -> Job | None:
+        """A node agent started this run of a batch job (``None``: no longer that run)."""
+        launched = self.jobs.record_launch(job_id, run, pid, host, at)
+        self._changed()
+        return launched
+
     # ---- status views ------------------------------------------------------------------
 
     def cluster_status(self) -> dict[str, int]:

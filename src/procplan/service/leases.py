@@ -113,7 +113,7 @@ class Housekeeper:
                 self.pids.signal(job, signal.SIGKILL)
             ended = self._finish(job, JobState.PREEMPTED, job.message or "preempted")
             if ended is not None and ended.kind is JobKind.BATCH:
-                self.jobs.jobs.requeue(job.id, self.clock.now())
+                self.jobs.requeue(job.id)
             self.pids.forget(job.id)
 
     def signal_preempted(self, jobs: list[Job]) -> None:

@@ -159,7 +159,7 @@ class NodeService:
 
     def _refuse_if_taken(self, reg: Registration, now: float) -> None:
         """Another live agent serves this node id: two agents must not both run its jobs."""
-        current = self._merged().get(reg.node_id)
+        current = self._live_status(reg.node_id)
         if current is None or not self.is_online(current, now):
             return
         same = current.hostname == reg.hostname and current.agent.get("pid") == reg.agent.get("pid")
@@ -174,13 +174,19 @@ class NodeService:
     def heartbeat(self, node_id: str, raw: Mapping[str, Any]) -> None:
         report = parse_report(raw)
         live = self._live_for(node_id, report.session)
-        node = self.bookings.topology().node(node_id)
-        if node is None:
-            raise Conflict(f"Node '{node_id}' is not registered", code="unknown_session")
+        # A topology at most a second old: registrations refresh it in their own process.
+        node = self.bookings.topology_cache.recent().node(node_id) or self.bookings.node(node_id)
         now = float(self.clock.now())
-        classified = self._classify(node, live.status.hostname, report, int(now))
+        booked = self._bookings_now(node.id, int(now))
+        classified = classify(
+            report.processes,
+            uuid_index(node, report.readings),
+            live.status.hostname,
+            self.running_by_node().get(node.id, []),
+            booked,
+        )
         foreign = foreign_gpus(classified)
-        flags = self._flags(node, live, report.readings, classified, now)
+        flags = self._flags(node, live, report.readings, classified, booked, now)
         self.history.accumulator.fold(now, _by_gpu(node, report.readings))
         previous = live.status.report.get("foreign", [])
         document = _report_document(node, report, classified, foreign, flags)
@@ -188,7 +194,6 @@ class NodeService:
         with self._lock:
             live.status = _replace_status(live.status, now, document)
             live.dirty = True
-            self._cache = None
         if sorted(foreign) != previous or not was_online:
             self._on_change()  # the planner must see newly foreign (or freed) GPUs
 
@@ -211,18 +216,6 @@ class NodeService:
             live = self._live[node_id] = LiveNode(status)
         return live
 
-    def _classify(
-        self, node: Node, hostname: str, report: Report, now: int
-    ) -> list[ClassifiedProcess]:
-        running = self.running_by_node().get(node.id, [])
-        return classify(
-            report.processes,
-            uuid_index(node, report.readings),
-            hostname,
-            running,
-            self._bookings_now(node.id, now),
-        )
-
     def _bookings_now(self, node_id: str, now: int) -> list[Booking]:
         return [b for b in self.bookings.bookings.window([node_id], now, now + 1) if b.is_active]
 
@@ -232,13 +225,14 @@ class NodeService:
         live: LiveNode,
         readings: tuple[GpuReading, ...],
         classified: list[ClassifiedProcess],
+        bookings_now: list[Booking],
         now: float,
     ) -> dict[str, list[str]]:
         """Per GPU: ``unbooked_use`` and ``idle_booking`` (booked, idle for a while)."""
         unbooked = unbooked_gpus(classified)
         busy = {c.gpu_id for c in classified}
         by_index = {r.index: r for r in readings if not r.mig}
-        booked = {g for b in self._bookings_now(node.id, int(now)) for g in b.gpu_ids}
+        booked = {g for b in bookings_now for g in b.gpu_ids}
         idle_for = self.settings.idle_booking_minutes * 60
         flags: dict[str, list[str]] = {}
         for gpu in node.gpus:
@@ -284,22 +278,35 @@ class NodeService:
         return status.online and now - self.started < grace
 
     def statuses(self) -> dict[str, NodeStatus]:
-        """Every node's status: the database's, with this process's fresher reports."""
+        """Every node's status: the database's (re-read at most every ``STATUS_CACHE_S``),
+        with this process's fresher reports laid over it."""
+        return self._merged(self.stored_statuses())
+
+    def _live_status(self, node_id: str) -> NodeStatus | None:
+        """One node's freshest status (the database's, or this process's if newer)."""
+        stored = self.nodes.status(node_id)
+        if stored is None:
+            return None
+        return self._merged({node_id: stored})[node_id]
+
+    def stored_statuses(self) -> dict[str, NodeStatus]:
+        """The ``node_status`` rows, cached for ``STATUS_CACHE_S`` (registrations, offline
+        marks and other processes' reports are what this misses meanwhile)."""
         cached = self._cache
         if cached is not None and time.monotonic() - cached[0] < STATUS_CACHE_S:
             return cached[1]
-        merged = self._merged()
-        self._cache = (time.monotonic(), merged)
-        return merged
+        stored = {s.node_id: s for s in self.nodes.statuses()}
+        self._cache = (time.monotonic(), stored)
+        return stored
 
-    def _merged(self) -> dict[str, NodeStatus]:
-        merged = {s.node_id: s for s in self.nodes.statuses()}
+    def _merged(self, stored: dict[str, NodeStatus]) -> dict[str, NodeStatus]:
+        merged = dict(stored)
         with self._lock:
             for node_id, live in self._live.items():
-                stored = merged.get(node_id)
-                if stored is None or stored.session != live.status.session:
+                row = merged.get(node_id)
+                if row is None or row.session != live.status.session:
                     continue  # replaced by a registration through another process
-                if live.status.last_seen >= stored.last_seen:
+                if live.status.last_seen >= row.last_seen:
                     merged[node_id] = live.status
         return merged
 
@@ -345,7 +352,7 @@ class NodeService:
             try:
                 self.jobs.finish(job.id, JobState.LOST, message=why)
                 if self.settings.requeue_lost and job.requeues < self.settings.max_requeues:
-                    self.jobs.jobs.requeue(job.id, self.clock.now())
+                    self.jobs.requeue(job.id)
             except DomainError as exc:  # it ended meanwhile
                 LOG.debug("job %s: %s", job.id, exc)
 

@@ -1,9 +1,11 @@
-"""Long-poll waits on a job: clients block on the server instead of polling every second.
+"""Long-poll waits: clients (and agents) block on the server instead of polling every second.
 
-A waiter sleeps until something in the job queue may have changed, then looks at its job. In
-the process that runs the cycle (and in any process that wrote), ``notify()`` wakes waiters at
-once; changes committed by *other* processes sharing the database are noticed by re-reading the
-committed ``jobs_version`` every ``probe_s`` (one indexed read; no job rows unless it moved).
+A waiter sleeps until something in the job queue may have changed, then looks again. In the
+process that runs the cycle (and in any process that wrote), ``notify()`` wakes waiters at
+once; changes committed by *other* processes sharing the database are noticed by one prober
+thread per process, which re-reads the committed ``jobs_version`` every ``probe_s`` while
+anyone waits (one indexed read, however many waiters: 300 agents' long polls must not mean
+6,000 reads a second) and wakes everyone when it moved.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ class JobWaiter:
         self._probe_s = probe_s
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._prober: threading.Thread | None = None
+        self.generation = 0  # counts ``notify()`` calls: answers computed before one are stale
 
     def notify(self) -> None:
         """Something was committed: wake every waiter (safe from any thread)."""
         with self._lock:
+            self.generation += 1
             waiters = list(self._waiters)
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # a closed loop: its waiter is gone
@@ -59,27 +64,55 @@ class JobWaiter:
 
     async def wait_until(self, ready: Callable[[], T | None], timeout_s: float) -> T | None:
         """``ready()``'s first non-``None`` answer, asked at once and again whenever the job
-        queue changed; ``None`` after ``timeout_s`` without one."""
+        queue may have changed; ``None`` after ``timeout_s`` without one."""
         deadline = time.monotonic() + max(timeout_s, 0.0)
         event = asyncio.Event()
         entry = (asyncio.get_running_loop(), event)
-        with self._lock:  # registered before reading: no notify can fall in between
+        with self._lock:  # registered before asking: no notify can fall in between
             self._waiters.add(entry)
+            self._ensure_prober()
         try:
-            seen = self._version()  # before asking: a commit in between is not missed
             found = ready()
             while found is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(remaining, self._probe_s))
+                    await asyncio.wait_for(event.wait(), remaining)
                 event.clear()
-                current = self._version()
-                if current != seen:
-                    seen = current
-                    found = ready()
+                found = ready()
             return found
         finally:
             with self._lock:
                 self._waiters.discard(entry)
+
+    def _ensure_prober(self) -> None:
+        """Start the prober thread if none runs (called with the lock held)."""
+        if self._prober is None or not self._prober.is_alive():
+            # Read before the caller's first look, so no commit falls in between unseen.
+            seen = self._version()
+            self._prober = threading.Thread(
+                target=self._probe, args=(seen,), name="procplan-wait-probe", daemon=True
+            )
+            self._prober.start()
+
+    def _probe(self, seen: int) -> None:
+        """While anyone waits, wake everyone when the committed version moves."""
+        idle_since: float | None = None
+        while True:
+            time.sleep(self._probe_s)
+            with self._lock:
+                if not self._waiters:
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since > 1.0:
+                        self._prober = None
+                        return
+                    continue
+                idle_since = None
+            try:
+                current = self._version()
+            except Exception:  # the database is briefly unavailable: try again next probe
+                continue
+            if current != seen:
+                seen = current
+                self.notify()
