@@ -4,8 +4,9 @@
 ``procplan server`` and send a heartbeat every ``interval`` seconds (default 2), spread evenly
 over the interval, each with its readings and a couple of GPU processes. Each also keeps the
 desired-jobs long poll open, as a real agent does. The load runs in this process (asyncio,
-one HTTP/1.1 connection per agent); the server is a separate process whose CPU time is read
-from ``/proc`` over the measured window.
+two raw HTTP/1.1 keep-alive connections per agent, ``_rawhttp``: httpx would cost the client
+more CPU than the server it measures on a 2-core machine); the server is a separate process
+whose CPU time is read from ``/proc`` over the measured window.
 
 Reported: server CPU as a share of one core, heartbeat latency p50/p99 (client-side, request
 sent → response read), and the history rows written per minute (``gpu_history``).
@@ -26,16 +27,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from _rawhttp import RawHttp
 from _servers import empty_loop_ms, machine, percentile
 from procplan.testing import FakeGpuReader, ServerProcess
 
 TOKEN = "bench-token"
+SLOW: list[tuple[float, float]] = []  # (sent at, latency) of every measured heartbeat
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -85,39 +87,39 @@ async def one_agent(
 ) -> None:  # fmt: skip
     reader = FakeGpuReader(8, host=f"sim{i:03d}")
     node = f"sim{i:03d}"
-    limits = httpx.Limits(max_connections=2)
-    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30, limits=limits) as http:
-        reply = await http.post("/api/v1/agents/register", json=registration(i, reader, interval))
-        reply.raise_for_status()
-        session = reply.json()["session"]
+    async with RawHttp(url, AUTH) as http, RawHttp(url, AUTH) as poll_http:
+        status, body = await http.request(
+            "POST", "/api/v1/agents/register", registration(i, reader, interval)
+        )
+        assert status == 200, body
+        session = body["session"]  # type: ignore[index]
         registered.append(time.monotonic())
-        poller = asyncio.create_task(long_poll(http, node, session, window))
+        poller = asyncio.create_task(long_poll(poll_http, node, session, window))
         await asyncio.sleep(interval * i / n)
         tick = 0
         next_at = time.monotonic()
         while next_at < window[1]:
             began = time.monotonic()
-            reply = await http.post(
-                f"/api/v1/agents/{node}/heartbeat", json=report(session, reader, tick)
-            )
+            body = report(session, reader, tick)
+            status, answer = await http.request("POST", f"/api/v1/agents/{node}/heartbeat", body)
             elapsed = time.monotonic() - began
-            reply.raise_for_status()
+            assert status == 200, answer
             if window[0] <= began < window[1]:
                 latencies.append(elapsed)
+                SLOW.append((began, elapsed))
             tick += 1
             next_at += interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         poller.cancel()
 
 
-async def long_poll(http: httpx.AsyncClient, node: str, session: str, window: list[float]) -> None:
-    version = None
+async def long_poll(http: RawHttp, node: str, session: str, window: list[float]) -> None:
+    version = ""
     while time.monotonic() < window[1]:
-        params = {"session": session, "wait": 25}
-        if version is not None:
-            params["version"] = version
-        reply = await http.get(f"/api/v1/agents/{node}/jobs", params=params)
-        version = reply.json().get("version")
+        query = f"session={session}&wait=25" + (f"&version={version}" if version else "")
+        status, body = await http.request("GET", f"/api/v1/agents/{node}/jobs?{query}")
+        assert status == 200, body
+        version = body["version"]  # type: ignore[index]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -126,7 +128,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def run_load(
-    server: ServerProcess, n: int, seconds: float, interval: float
+    server: ServerProcess, n: int, seconds: float, interval: float, show_slowest: int = 0
 ) -> dict[str, float]:
     """Register all agents (timed), let them settle for two intervals, then measure."""
     start = time.monotonic()
@@ -148,6 +150,8 @@ async def run_load(
     await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
     cpu_after, wall_after = cpu_seconds(server.pid), time.monotonic()
     await asyncio.gather(*tasks, return_exceptions=False)
+    for began, took in sorted(sorted(SLOW, key=lambda x: -x[1])[:show_slowest]):
+        print(f"slow heartbeat at +{began - window[0]:6.2f} s: {took * 1000:6.1f} ms")
     return {
         "cpu_share": (cpu_after - cpu_before) / (wall_after - wall_before),
         "p50": percentile(latencies, 0.5),
@@ -173,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--show-slowest", type=int, default=0, help="print the N slowest")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="procplan-agents-"))
@@ -182,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         env={"PROCPLAN_AGENT_TOKEN": TOKEN, "PROCPLAN_LOCAL_AGENT": "off"},
     )
     with server:
-        result = asyncio.run(run_load(server, args.agents, args.seconds, args.interval))
+        result = asyncio.run(
+            run_load(server, args.agents, args.seconds, args.interval, args.show_slowest)
+        )
         time.sleep(1.5)  # the writer's last flush
     total_rows, per_minute = history_rows_per_minute(db)
     print(f"machine: {machine()}; empty loop {empty_loop_ms():.1f} ms")
