@@ -443,3 +443,14 @@ def test_metrics_use_the_dcgm_names(client: TestClient, composed: Composed) -> N
     assert samples[("procplan_cycle_duration_seconds_count", ())] >= 1.0
     # Config nodes without an agent export no GPU gauges (nothing was measured).
     assert not any(dict(key[1]).get("node") == "node-a" for key in samples)
+
+
+def test_cluster_status_counts_offline_nodes(
+    client: TestClient, composed: Composed, clock: FakeClock
+) -> None:
+    register(client)
+    assert client.get("/api/v1/cluster/status").json()["online_nodes"] == 4
+    clock.advance(120)
+    composed.nodes.started = float(clock.now()) - 120
+    status = client.get("/api/v1/cluster/status").json()
+    assert (status["total_nodes"], status["online_nodes"]) == (4, 3)

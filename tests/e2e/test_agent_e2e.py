@@ -225,3 +225,15 @@ def test_signal_names_are_reported(cluster: tuple[ServerProcess, Agent], tmp_pat
     ended = until(lambda: (j := job(server.url, job_id))["state"] == "failed" and j)
     assert ended["message"] == "killed by SIGKILL"
     assert signal.SIGKILL.name == "SIGKILL"
+
+
+def test_a_server_without_gpus_says_so_and_serves(tmp_path: Path) -> None:
+    """No config, no --demo, no NVIDIA GPU here: an empty cluster that agents can join."""
+    server = ServerProcess(["--database", str(tmp_path / "bare.db")])
+    with server:
+        assert api(server.url, "GET", "/api/v1/nodes").json()["nodes"] == []
+    log = server._stderr()
+    if "GPU(s) through" in log:  # pragma: no cover - a machine with GPUs
+        pytest.skip("this machine has NVIDIA GPUs")
+    assert "no NVIDIA GPUs found on this machine" in log
+    assert "procplan server --demo" in log

@@ -207,8 +207,8 @@ class JobService:
     # ---- status views ------------------------------------------------------------------
 
     def cluster_status(self) -> dict[str, int]:
-        """The Go scheduler's cluster status (every node counts as online until agents
-        report node states)."""
+        """The Go scheduler's cluster status (``online_nodes`` counts every node; the route
+        subtracts those whose agent stopped reporting)."""
         now = self.clock.now()
         topology = self.bookings.topology()
         _, running = self.jobs.active()

@@ -42,7 +42,12 @@ async def health(request: Request) -> Response:
 @router.get("/api/v1/cluster/status")
 async def cluster_status(request: Request) -> Response:
     """The Go scheduler's totals: GPUs, nodes and jobs (``total_gpus``, ``pending_jobs``...)."""
-    return json_response(await run_in_threadpool(ctx(request).jobs.cluster_status))
+    context = ctx(request)
+    status = await run_in_threadpool(context.jobs.cluster_status)
+    if context.nodes is not None:  # nodes whose agent stopped reporting are not online
+        states, _ = await run_in_threadpool(context.nodes.planner_view, context.nodes.clock.now())
+        status["online_nodes"] -= sum(1 for state in states.values() if not state.up)
+    return json_response(status)
 
 
 @router.get("/metrics")
