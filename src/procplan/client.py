@@ -168,9 +168,33 @@ class ProcPlanClient(JobsApi, NodesApi):
         headers = {"Content-Type": "application/json"} if body is not None else None
         content = orjson.dumps(body) if body is not None else None
         url = self.base_url + path
+        response = self.send(
+            method, path, params=params, content=content, headers=headers, timeout=timeout
+        )
+        if not response.is_success:
+            raise _error_from(response)
+        if not response.content:
+            return {}
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidResponse(url, f"body is not JSON ({exc})") from exc
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """Send one request and return the response as it is (any status); only transport
+        failures raise (``ServerUnreachable``). For routes whose bodies are not JSON."""
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
-            response = self._http.request(
+            return self._http.request(
                 method,
                 path,
                 params=_drop_none(params or {}),
@@ -182,14 +206,6 @@ class ProcPlanClient(JobsApi, NodesApi):
             raise ServerUnreachable(self.base_url, f"timed out ({exc})") from exc
         except (httpx.TransportError, httpx.InvalidURL) as exc:
             raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
-        if not response.is_success:
-            raise _error_from(response)
-        if not response.content:
-            return {}
-        try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidResponse(url, f"body is not JSON ({exc})") from exc
 
     def _object(
         self,

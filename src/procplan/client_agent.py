@@ -19,7 +19,6 @@ from procplan.client import (
     ApiError,
     InvalidResponse,
     ProcPlanClient,
-    ServerUnreachable,
     _error_from,
 )
 from procplan.client_jobs import WAIT_SLACK_S, _segment
@@ -87,17 +86,13 @@ class AgentClient(ProcPlanClient):
         params: dict[str, str | int] = {
             "session": session, "run": run, "stream": stream, "offset": offset,
         }  # fmt: skip
-        try:
-            response = self._http.post(
-                path,
-                params=params,
-                content=data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-        except httpx.TimeoutException as exc:
-            raise ServerUnreachable(self.base_url, f"timed out ({exc})") from exc
-        except (httpx.TransportError, httpx.InvalidURL) as exc:
-            raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
+        response = self.send(
+            "POST",
+            path,
+            params=params,
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         if not response.is_success:
             error = _error_from(response)
             size = _size_of(response) if error.code == "offset_mismatch" else None

@@ -63,7 +63,7 @@ class NodesApi:
 
     # Supplied by ``ProcPlanClient`` (declared for type checkers only).
     _object: Callable[..., JsonDict]
-    _http: httpx.Client
+    send: Callable[..., httpx.Response]
     base_url: str
 
     def nodes(self) -> JsonDict:
@@ -112,21 +112,15 @@ class NodesApi:
         Refusals raise ``ApiError`` (404 for an unknown job) and transport failures
         ``ServerUnreachable``, exactly like the JSON routes.
         """
-        from procplan.client import ServerUnreachable, _error_from  # import cycle otherwise
+        from procplan.client import _error_from  # import cycle otherwise
 
-        params: dict[str, Any] = {"stream": stream, "offset": offset, "limit": limit}
-        if run is not None:
-            params["run"] = run
-        try:
-            response = self._http.get(
-                f"/api/v1/jobs/{_segment(job_id)}/logs",
-                params=params,
-                headers={"Accept": "application/octet-stream, application/json"},
-            )
-        except httpx.TimeoutException as exc:
-            raise ServerUnreachable(self.base_url, f"timed out ({exc})") from exc
-        except (httpx.TransportError, httpx.InvalidURL) as exc:
-            raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
+        params = {"stream": stream, "offset": offset, "limit": limit, "run": run}
+        response = self.send(
+            "GET",
+            f"/api/v1/jobs/{_segment(job_id)}/logs",
+            params=params,
+            headers={"Accept": "application/octet-stream, application/json"},
+        )
         if not response.is_success:
             raise _error_from(response)
         return parse_log_headers(response.headers, offset, response.content)

@@ -13,6 +13,8 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -246,7 +248,7 @@ def serve(settings: Settings) -> None:
             composed.scheduler.start()
             composed.nodes.start_writer()
             try:
-                uvicorn.run(composed.app, **common)  # type: ignore[arg-type]
+                _run_until_signal(composed, uvicorn.Config(composed.app, **common))  # type: ignore[arg-type]
             finally:
                 composed.scheduler.stop()
                 composed.nodes.stop_writer()
@@ -256,6 +258,20 @@ def serve(settings: Settings) -> None:
         uvicorn.run("procplan.server:worker_app", factory=True, workers=settings.workers, **common)  # type: ignore[arg-type]
     finally:
         stop_agents()
+
+
+def _run_until_signal(composed: Composed, config: Any) -> None:
+    """uvicorn, with the cycle stopped as soon as a shutdown signal arrives: during the
+    graceful shutdown no agent can reach us, and a cycle still running would call their
+    nodes offline and requeue jobs that are fine (their long polls are still being served)."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            composed.scheduler.request_stop()
+            super().handle_exit(sig, frame)
+
+    _Server(config).run()
 
 
 if __name__ == "__main__":  # pragma: no cover

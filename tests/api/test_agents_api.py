@@ -454,3 +454,27 @@ def test_cluster_status_counts_offline_nodes(
     composed.nodes.started = float(clock.now()) - 120
     status = client.get("/api/v1/cluster/status").json()
     assert (status["total_nodes"], status["online_nodes"]) == (4, 3)
+
+
+def test_after_a_restart_known_nodes_get_time_to_report(
+    client: TestClient, composed: Composed, clock: FakeClock, sqlite_url: str
+) -> None:
+    session = register(client)["session"]
+    job_id = submit_batch(client)
+    composed.scheduler.run_once()
+    heartbeat(client, session)
+    composed.nodes.flush()
+    clock.advance(30)  # the server was down for 30 s: the agent is backing off
+    restarted = compose(demo_settings(sqlite_url, agent_token=TOKEN), clock=clock)
+    try:
+        with TestClient(restarted.app) as again:
+            restarted.scheduler.run_once()
+            assert node_view(again)["state"] == "online"
+            assert again.get(f"/api/v1/jobs/{job_id}").json()["state"] == "running"
+            assert heartbeat(again, session).json() == {"ok": True}  # same session, no re-register
+            clock.advance(61)  # ...but an agent that never comes back loses its node
+            restarted.scheduler.run_once()
+            assert node_view(again)["state"] == "offline"
+            assert again.get(f"/api/v1/jobs/{job_id}").json()["requeues"] == 1
+    finally:
+        restarted.store.dispose()

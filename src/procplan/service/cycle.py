@@ -185,6 +185,11 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="procplan-cycle", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Stop after the cycle in progress, without waiting (safe in a signal handler)."""
+        self._stop.set()
+        self._wakeup.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wakeup.set()

@@ -268,14 +268,15 @@ class NodeService:
 
     def is_online(self, status: NodeStatus, now: float) -> bool:
         """Heard from within ``missed_heartbeats`` intervals (by the server's clock). After
-        a server start, nodes the database still calls online get ``restart_grace_s`` to
-        report again (agents back off while the server is away), so a server restart loses
-        no jobs."""
+        a server start, nodes the database still calls online and not heard from since get
+        ``restart_grace_s`` to report again (agents back off while the server is away), so a
+        server restart loses no jobs."""
         down_after = self.down_after_s(status.interval_s)
         if now - status.last_seen < down_after:
             return True
-        grace = max(down_after, self.settings.restart_grace_s)
-        return status.online and now - self.started < grace
+        if not status.online or status.last_seen >= self.started:
+            return False
+        return now - self.started < max(down_after, self.settings.restart_grace_s)
 
     def statuses(self) -> dict[str, NodeStatus]:
         """Every node's status: the database's (re-read at most every ``STATUS_CACHE_S``),
