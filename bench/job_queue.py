@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="procplan-jobs-"))
-    server = ServerProcess(["--demo", "--database", str(workdir / "jobs.db")])
+    # The queue alone: no agents run the batch jobs (they hold their GPUs until released).
+    no_agents = {"PROCPLAN_LOCAL_AGENT": "off", "PROCPLAN_BATCH_REQUIRES_AGENT": "false"}
+    server = ServerProcess(["--demo", "--database", str(workdir / "jobs.db")], no_agents)
     with server:
         starts = asyncio.run(start_latency(server.url, args.rounds))
         handovers = [asyncio.run(hand_over_once(server.url)) for _ in range(args.handovers)]

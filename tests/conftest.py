@@ -77,7 +77,10 @@ DEMO_NODES = ["node-a", "node-b", LOCAL_NODE]
 
 
 def demo_settings(db_url: str, **overrides: object) -> Settings:
+    """In-process servers run no agents: batch jobs are placed anyway (the tests end them),
+    unless a test asks for ``batch_requires_agent``."""
     overrides.setdefault("local_node", LOCAL_NODE)
+    overrides.setdefault("batch_requires_agent", False)
     return Settings(db_url=db_url, demo=True, **overrides)  # type: ignore[arg-type]
 
 

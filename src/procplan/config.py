@@ -88,6 +88,9 @@ class Settings(BaseSettings):
         default=60.0, ge=0, description="after a start, how long known nodes have to report"
     )
     requeue_lost: bool = True
+    batch_requires_agent: bool = Field(
+        default=True, description="batch jobs go only to nodes whose agent reports (runs them)"
+    )
     max_requeues: int = Field(default=3, ge=0)
     idle_booking_minutes: int = Field(default=30, ge=1)
     history_minutes_days: int = Field(default=14, ge=1)

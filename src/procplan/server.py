@@ -173,6 +173,7 @@ def node_settings_from(settings: Settings, local_token: str) -> NodeSettings:
         max_requeues=settings.max_requeues,
         idle_booking_minutes=settings.idle_booking_minutes,
         restart_grace_s=settings.restart_grace_s,
+        batch_requires_agent=settings.batch_requires_agent,
         retention=Retention(settings.history_minutes_days, settings.history_hours_days),
         log_max_mb=settings.log_max_mb,
     )

@@ -478,3 +478,24 @@ def test_after_a_restart_known_nodes_get_time_to_report(
             assert again.get(f"/api/v1/jobs/{job_id}").json()["requeues"] == 1
     finally:
         restarted.store.dispose()
+
+
+def test_batch_jobs_go_only_to_nodes_with_an_agent(sqlite_url: str, clock: FakeClock) -> None:
+    built = compose(
+        demo_settings(sqlite_url, agent_token=TOKEN, batch_requires_agent=True), clock=clock
+    )
+    try:
+        with TestClient(built.app) as client:
+            register(client)
+            pinned = submit_batch(client, node_id="node-a")
+            anywhere = submit_batch(client, node_id=None, gpu_count=2)
+            interactive = submit_batch(client, node_id="node-a", kind="interactive")
+            built.scheduler.run_once()
+            waiting = client.get(f"/api/v1/jobs/{pinned}").json()
+            assert (waiting["state"], waiting["reason"]) == ("pending", "NoAgent")
+            assert waiting["reason_text"] == "no node that fits it has an agent to run batch jobs"
+            placed = client.get(f"/api/v1/jobs/{anywhere}").json()
+            assert (placed["state"], placed["node_ids"]) == ("running", [NODE])
+            assert client.get(f"/api/v1/jobs/{interactive}").json()["state"] == "running"
+    finally:
+        built.store.dispose()

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from planner_kit import NOW, POLICY, booking, job, node, run, running, snap, started, topo
 
-from procplan.core.jobs import OPEN_END, NodeState, Reason
+from procplan.core.jobs import OPEN_END, JobKind, NodeState, Reason
 from procplan.core.model import BookingStatus, Gpu, Node, Topology
 from procplan.core.timeutil import HOUR
 
@@ -251,3 +251,13 @@ def test_running_jobs_gpus_are_never_handed_out_again() -> None:
     result = run(snap(topo(1), [job(1)], [overdue]))
     assert not result.starts
     assert result.pending[1].estimated_start == NOW + 1  # as soon as it is gone
+
+
+def test_batch_jobs_go_only_to_nodes_whose_agent_runs_them() -> None:
+    queue = [job(1, gpu_count=2), job(2, gpu_count=2, kind=JobKind.INTERACTIVE), job(3)]
+    state = replace(snap(topo(2, 2), queue), batch_nodes=frozenset({"n1"}))
+    result = run(state)
+    assert started(result) == {1: ("n1-g0", "n1-g1"), 2: ("n0-g0", "n0-g1")}
+    assert result.pending[3].reason is Reason.RESOURCES  # n1 is full; n0 has no agent
+    pinned = run(replace(snap(topo(2, 2), [job(4, node_id="n0")]), batch_nodes=frozenset()))
+    assert pinned.pending[4].reason is Reason.NO_AGENT

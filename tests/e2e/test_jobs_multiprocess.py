@@ -41,7 +41,7 @@ def test_two_servers_share_one_queue_without_double_allocation(tmp_path: Path) -
     db = str(tmp_path / "shared.db")
     args = ["--demo", "--database", db]
     # No embedded agents: the jobs here are released by the test, not run.
-    env = {"PROCPLAN_LOCAL_AGENT": "off"}
+    env = {"PROCPLAN_LOCAL_AGENT": "off", "PROCPLAN_BATCH_REQUIRES_AGENT": "false"}
     with ServerProcess(args, env) as first, ServerProcess(args, env) as second:
         urls = [first.url, second.url]
         with ThreadPoolExecutor(8) as pool:

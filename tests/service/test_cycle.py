@@ -37,6 +37,7 @@ def built(tmp_path: Path) -> Iterator[Composed]:
         min_runtime_s=60,
         preempt_grace_s=30,
         lease_ttl_s=30,
+        batch_requires_agent=False,  # no agents here: the tests end batch jobs themselves
     )
     composed = compose(settings, clock=FakeClock(NOW))
     composed.scheduler.housekeeper.pid_check_s = 0.0  # check PIDs on every cycle

@@ -139,6 +139,7 @@ class Cluster:
         now: Instant,
         node_states: Mapping[str, NodeState],
         blocked_gpus: Iterable[str],
+        batch_nodes: frozenset[str] | None = None,
     ) -> None:
         self.now = now
         self.layout = layout = layout_of(topology)
@@ -153,6 +154,7 @@ class Cluster:
         for node_id in self.node_ids:
             state = node_states.get(node_id)
             self.node_usable.append(state is None or (state.up and not state.draining))
+        self.node_runs_batch = [batch_nodes is None or n in batch_nodes for n in self.node_ids]
         size = len(self.gpu_ids)
         self.blocked: list[bool] = [not self.node_usable[n] for n in self.gpu_node]
         for gpu_id in blocked_gpus:

@@ -81,6 +81,7 @@ class Reason(StrEnum):
     QUOTA_JOBS = "QuotaJobs"  # the tenant's concurrent-job quota is used up
     PREEMPTING = "Preempting"  # victims were signalled; starts when they have exited
     NODE_DOWN = "NodeDown"  # the only nodes that could run it are down or draining
+    NO_AGENT = "NoAgent"  # a batch job, and no node it fits has an agent to run it
     UNSATISFIABLE = "Unsatisfiable"  # no node can ever run it (size, kind, memory, node)
     BOOKING_INACTIVE = "BookingInactive"  # it names a booking that is not active now
     HELD = "Held"  # the cycle has not looked at it yet
@@ -95,6 +96,7 @@ REASON_TEXT: Mapping[Reason, str] = MappingProxyType(
         Reason.QUOTA_JOBS: "the tenant's concurrent-job quota is in use",
         Reason.PREEMPTING: "lower-priority jobs are being preempted for it",
         Reason.NODE_DOWN: "the nodes that fit it are down or draining",
+        Reason.NO_AGENT: "no node that fits it has an agent to run batch jobs",
         Reason.UNSATISFIABLE: "no node in the cluster can run it",
         Reason.BOOKING_INACTIVE: "the booking it names is not active now",
         Reason.HELD: "not scheduled yet",
@@ -262,7 +264,8 @@ class Snapshot:
     (state ``running``, including those already being preempted). ``pending``: jobs waiting.
     ``usage``: per tenant, GPU-seconds decayed to ``now`` of finished work (running jobs'
     usage is added by the planner). ``foreign_gpus``: GPU ids with processes the scheduler did
-    not start. ``node_states``: by node id; missing means up.
+    not start. ``node_states``: by node id; missing means up. ``batch_nodes``: the nodes whose
+    agent runs batch jobs (``None``: every node, as when no agents are in play).
     """
 
     topology: Topology
@@ -273,6 +276,7 @@ class Snapshot:
     usage: Mapping[str, float] = field(default_factory=dict)
     foreign_gpus: frozenset[str] = frozenset()
     node_states: Mapping[str, NodeState] = field(default_factory=dict)
+    batch_nodes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from procplan.core.availability import Cluster, Want
-from procplan.core.jobs import OPEN_END, Job, Reason
+from procplan.core.jobs import OPEN_END, Job, JobKind, Reason
 from procplan.core.model import Booking
 from procplan.core.timeutil import Instant
 
@@ -40,10 +40,12 @@ __all__ = [
 
 # One (node index, GPU indices) pair per node the job spans, nodes in config order.
 Placement = list[tuple[int, list[int]]]
-ShapeKey = tuple[int, int, str | None, int | None, str | None, int | None]
+ShapeKey = tuple[int, int, str | None, int | None, str | None, int | None, JobKind]
 NodeGpus = dict[int, tuple[int, ...]]  # node index -> GPU indices (PCI order)
 # A job's shape key (a C-level getter: it runs once per pending job per cycle).
-shape_key = attrgetter("gpu_count", "nodes", "gpu_kind", "gpu_memory_mb", "node_id", "booking_id")
+shape_key = attrgetter(
+    "gpu_count", "nodes", "gpu_kind", "gpu_memory_mb", "node_id", "booking_id", "kind"
+)
 
 # Pinned or booked shapes have few nodes: scanning them beats walking the free buckets.
 _SMALL_SHAPE = 32
@@ -183,6 +185,11 @@ class ShapeBook:
         nodes = {n: gpus for n, gpus in eligible.items() if usable[n]}
         if len(nodes) < count:
             return Shape(per, count, reason=Reason.NODE_DOWN)
+        if job.kind is JobKind.BATCH:  # someone must run it: only nodes with an agent
+            runs = self._cluster.node_runs_batch
+            nodes = {n: gpus for n, gpus in nodes.items() if runs[n]}
+            if len(nodes) < count:
+                return Shape(per, count, reason=Reason.NO_AGENT)
         return Shape(per, count, nodes)
 
 

@@ -109,7 +109,9 @@ class _Pass:
     def __init__(self, snapshot: Snapshot, now: Instant, policy: Policy) -> None:
         self.snapshot, self.now, self.policy = snapshot, now, policy
         blocked = snapshot.foreign_gpus if policy.foreign_gpus_blocked else frozenset()
-        self.cluster = Cluster(snapshot.topology, now, snapshot.node_states, blocked)
+        self.cluster = Cluster(
+            snapshot.topology, now, snapshot.node_states, blocked, snapshot.batch_nodes
+        )
         self.cluster.add_bookings(snapshot.bookings)
         self.shapes = ShapeBook(self.cluster, snapshot.bookings)
         self.model = PriorityModel(snapshot, now, policy)

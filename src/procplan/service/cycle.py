@@ -123,8 +123,10 @@ class Scheduler:
             now = self.clock.now()
             snapshot = self.jobs.jobs.snapshot(now, self.bookings.topology(), self.policy)
             if self.nodes is not None:
-                states, foreign = self.nodes.planner_view(now)
-                snapshot = dataclasses.replace(snapshot, node_states=states, foreign_gpus=foreign)
+                states, foreign, batch = self.nodes.planner_view(now)
+                snapshot = dataclasses.replace(
+                    snapshot, node_states=states, foreign_gpus=foreign, batch_nodes=batch
+                )
             planned_at = time.perf_counter()
             result = plan(snapshot, now, self.policy)
             self.stats.last_plan_ms = (time.perf_counter() - planned_at) * 1000

@@ -56,6 +56,7 @@ class NodeSettings:
     max_requeues: int = 3
     idle_booking_minutes: int = 30
     restart_grace_s: float = 60.0
+    batch_requires_agent: bool = True
     retention: Retention = field(default_factory=Retention)
     log_max_mb: int = 16
 
@@ -311,8 +312,11 @@ class NodeService:
                     merged[node_id] = live.status
         return merged
 
-    def planner_view(self, now: float) -> tuple[dict[str, NodeState], frozenset[str]]:
-        """Node states and foreign GPUs for the planner's snapshot."""
+    def planner_view(
+        self, now: float
+    ) -> tuple[dict[str, NodeState], frozenset[str], frozenset[str] | None]:
+        """Node states, foreign GPUs and the nodes that run batch jobs (those whose agent
+        reports; ``None`` when ``batch_requires_agent`` is off) for the planner."""
         states: dict[str, NodeState] = {}
         foreign: set[str] = set()
         for node_id, status in self.statuses().items():
@@ -321,7 +325,10 @@ class NodeService:
             if online:
                 listed: list[str] = status.report.get("foreign") or []  # type: ignore[assignment]
                 foreign.update(listed)
-        return states, frozenset(foreign)
+        batch = None
+        if self.settings.batch_requires_agent:
+            batch = frozenset(node for node, state in states.items() if state.up)
+        return states, frozenset(foreign), batch
 
     # ---- the leader's housekeeping ---------------------------------------------------------
 

@@ -45,7 +45,9 @@ async def cluster_status(request: Request) -> Response:
     context = ctx(request)
     status = await run_in_threadpool(context.jobs.cluster_status)
     if context.nodes is not None:  # nodes whose agent stopped reporting are not online
-        states, _ = await run_in_threadpool(context.nodes.planner_view, context.nodes.clock.now())
+        states, _, _ = await run_in_threadpool(
+            context.nodes.planner_view, context.nodes.clock.now()
+        )
         status["online_nodes"] -= sum(1 for state in states.values() if not state.up)
     return json_response(status)
 
