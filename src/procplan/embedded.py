@@ -23,6 +23,7 @@ from procplan.service.topology_file import read_topology_file
 from procplan.testing import FakeGpuReader
 
 LOG = logging.getLogger("procplan.embedded")
+DEMO_MEMORY_MB = {"A100": 40_960}  # the demo's A100s are the 40 GB kind
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,12 @@ def embedded_agents(settings: Settings, token: str) -> list[EmbeddedAgent]:
         return [
             EmbeddedAgent(
                 config(node.id),
-                FakeGpuReader(len(node.gpus), host=node.id, model=node.gpus[0].kind),
+                FakeGpuReader(
+                    len(node.gpus),
+                    host=node.id,
+                    model=node.gpus[0].kind,
+                    memory_mb=DEMO_MEMORY_MB.get(node.gpus[0].kind, 81_559),
+                ),
                 "fake",
             )
             for node in demo_cluster(settings.local_node_id).nodes

@@ -13,10 +13,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from procplan.core.model import GpuDevice, Node
 from procplan.core.readings import GpuProcess, GpuReadError, GpuReading
 from procplan.core.timeutil import Instant
+
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -234,3 +238,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until(
+    condition: Callable[[], T], timeout: float = 10.0, step: float = 0.02, what: str = ""
+) -> T:
+    """``condition()``'s first truthy value, asked every ``step`` seconds; ``AssertionError``
+    naming ``what`` after ``timeout``. For tests of things that happen in other threads or
+    processes: wait for the fact, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not seen within {timeout} s: {what or condition}")
+        time.sleep(step)

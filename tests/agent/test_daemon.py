@@ -34,21 +34,11 @@ from procplan.agent.host import process_rows
 from procplan.agent.logship import LogShipper
 from procplan.cli.main import app
 from procplan.core.readings import GpuProcess
-from procplan.testing import FakeGpuReader, free_port
+from procplan.testing import FakeGpuReader, free_port, wait_until
 
 TOKEN = "s3cret"
 NODE = "n1"
 PY = sys.executable
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not seen within {timeout}s: {what or condition}")
 
 
 @dataclass
@@ -252,7 +242,7 @@ def test_registers_heartbeats_runs_a_job_reports_and_ships_its_log(
     reader.set_reading(1, utilization_pct=55.0)
     agent = start_agent(reader)
     state = server.state
-    wait_for(lambda: state.heartbeats, what="a heartbeat")
+    wait_until(lambda: state.heartbeats, what="a heartbeat")
     registration = state.registrations[0]
     assert {k: registration[k] for k in ("node_id", "address", "interval_s", "reader")} == {
         "node_id": NODE, "address": "10.1.2.3", "interval_s": 0.2, "reader": "fake",
@@ -265,7 +255,7 @@ def test_registers_heartbeats_runs_a_job_reports_and_ships_its_log(
 
     script = "import os; print(os.environ['GREETING'], os.environ['CUDA_VISIBLE_DEVICES']); exit(3)"
     state.set_desired([job(tmp_path, PY, "-c", script)])
-    end = wait_for(lambda: exited(state, 17), what="the job's exit")
+    end = wait_until(lambda: exited(state, 17), what="the job's exit")
     assert {k: end[k] for k in ("run", "exit_code", "signal", "reason")} == {
         "run": 0, "exit_code": 3, "signal": None, "reason": "exited",
     }  # fmt: skip
@@ -286,7 +276,7 @@ def test_gpu_processes_are_matched_to_jobs_and_stopped_jobs_are_signalled(
     state = server.state
     script = "import time; print('up', flush=True); time.sleep(60)"
     state.set_desired([job(tmp_path, PY, "-c", script)])
-    (started,) = wait_for(lambda: state.events_of("started"), what="the start")
+    (started,) = wait_until(lambda: state.events_of("started"), what="the start")
     pid = started["pid"]
     reader.add_process(1, pid, 1000)
     reader.add_process(0, os.getpid(), 10)  # not a job's: no job id
@@ -296,7 +286,7 @@ def test_gpu_processes_are_matched_to_jobs_and_stopped_jobs_are_signalled(
             beats = list(state.heartbeats)
         return next((b for b in reversed(beats) if len(b["processes"]) == 2), None)
 
-    beat = wait_for(matched, what="a heartbeat with the processes")
+    beat = wait_until(matched, what="a heartbeat with the processes")
     job_proc, other = beat["processes"]
     assert (job_proc["pid"], job_proc["job_id"], job_proc["gpu_uuid"]) == (
         pid,
@@ -307,17 +297,17 @@ def test_gpu_processes_are_matched_to_jobs_and_stopped_jobs_are_signalled(
     assert job_proc["command"] and job_proc["user"]
     assert other["job_id"] is None
     assert beat["jobs"] == [{"id": 17, "run": 0, "pid": pid}]
-    wait_for(lambda: state.log(17) == b"up\n", what="the log")
+    wait_until(lambda: state.log(17) == b"up\n", what="the log")
 
     reader.fail_next(2)
-    failed = wait_for(
+    failed = wait_until(
         lambda: next((b for b in list(state.heartbeats) if b["read_error"]), None),
         what="read error",
     )
     assert failed["readings"] == [] and "simulated GPU read failure" in failed["read_error"]
 
     state.set_desired([])
-    end = wait_for(lambda: exited(state, 17), what="the stop")
+    end = wait_until(lambda: exited(state, 17), what="the stop")
     assert (end["reason"], end["signal"], end["exit_code"]) == ("stopped", signal.SIGTERM, None)
     assert agent.stop() == 0
 
@@ -334,19 +324,19 @@ def test_an_outage_reregisters_and_jobs_keep_running(
     agent = start_agent()
     state = server.state
     state.set_desired([job(tmp_path, PY, "-c", "import time; time.sleep(60)")])
-    (started,) = wait_for(lambda: state.events_of("started"), what="the start")
+    (started,) = wait_until(lambda: state.events_of("started"), what="the start")
     pid = started["pid"]
     server.stop()  # refuses connections and forgets every session
     time.sleep(1.0)
     server.start()
-    wait_for(lambda: len(state.registrations) >= 2, what="registering again")
-    wait_for(lambda: any(b["session"] != "s1" for b in list(state.heartbeats)), what="new beats")
+    wait_until(lambda: len(state.registrations) >= 2, what="registering again")
+    wait_until(lambda: any(b["session"] != "s1" for b in list(state.heartbeats)), what="new beats")
     beat = state.heartbeats[-1]
     assert beat["jobs"] == [{"id": 17, "run": 0, "pid": pid}]
     assert psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     assert state.events_of("exited") == []
     state.set_desired([])
-    wait_for(lambda: exited(state, 17), what="the stop")
+    wait_until(lambda: exited(state, 17), what="the stop")
     assert agent.stop() == 0
 
 
@@ -357,14 +347,14 @@ def test_a_stopped_agent_leaves_jobs_running_and_a_new_one_adopts_them(
     first = start_agent()
     desired = job(tmp_path, PY, "-c", "import time; time.sleep(60)")
     state.set_desired([desired])
-    (started,) = wait_for(lambda: state.events_of("started"), what="the start")
+    (started,) = wait_until(lambda: state.events_of("started"), what="the start")
     assert first.stop() == 0
     pid = started["pid"]
     assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     state.set_desired([{**desired, "launched": {"pid": pid, "at": started["at"]}}])
     second = start_agent()
-    wait_for(lambda: len(state.registrations) == 2, what="the second agent")
-    wait_for(
+    wait_until(lambda: len(state.registrations) == 2, what="the second agent")
+    wait_until(
         lambda: any(
             b["jobs"] == [{"id": 17, "run": 0, "pid": pid}] for b in list(state.heartbeats)[-3:]
         ),
@@ -373,11 +363,11 @@ def test_a_stopped_agent_leaves_jobs_running_and_a_new_one_adopts_them(
     # Not launched again (a start may be reported twice: events are idempotent).
     assert {e["pid"] for e in state.events_of("started")} == {pid}
     state.set_desired([])
-    end = wait_for(lambda: exited(state, 17), what="the stop")
+    end = wait_until(lambda: exited(state, 17), what="the stop")
     assert end["reason"] == "stopped"  # a job we did not start: exit status unknown
     assert (end["exit_code"], end["signal"]) == (None, None)
     assert second.stop() == 0
-    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
+    wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)  # this test process was the first agent: reap its child
 
@@ -389,7 +379,7 @@ def test_log_shipping_resumes_from_the_size_the_server_has(
     state.logs[(17, 0, "stdout")] = bytearray(b"01234")  # shipped before an agent restart
     start_agent()
     state.set_desired([job(tmp_path, PY, "-c", "print('0123456789')")])
-    wait_for(lambda: exited(state, 17), what="the exit")
+    wait_until(lambda: exited(state, 17), what="the exit")
     assert state.log(17) == b"0123456789\n"
 
 
@@ -449,7 +439,7 @@ def test_cli_agent_stops_cleanly_on_sigterm(server: FakeAgentServer, tmp_path: P
            "--state-dir", str(tmp_path / "state")]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: server.state.heartbeats, timeout=20, what="a heartbeat")
+        wait_until(lambda: server.state.heartbeats, timeout=20, what="a heartbeat")
         registration = server.state.registrations[0]
         assert len(registration["devices"]) == 8
         proc.send_signal(signal.SIGTERM)

@@ -10,7 +10,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 from procplan.agent.launcher import Launcher, LaunchError, expand_path, job_environment
 from procplan.agent.protocol import GpuRef, JobSpec, Key
 from procplan.client import current_user
+from procplan.testing import wait_until
 
 ME = current_user()
 PY = sys.executable
@@ -36,16 +37,6 @@ def spec(workdir: Path | None, *command: str, **fields: Any) -> JobSpec:
     )
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
 def wait_exit(launcher: Launcher, key: Key) -> tuple[int | None, int | None]:
     found: dict[Key, tuple[int | None, int | None]] = {}
 
@@ -54,7 +45,7 @@ def wait_exit(launcher: Launcher, key: Key) -> tuple[int | None, int | None]:
             found[k] = (code, signum)
         return key in found
 
-    wait_for(ended)
+    wait_until(ended)
     return found[key]
 
 
@@ -175,12 +166,12 @@ def test_sigterm_reaches_the_whole_process_group(launcher: Launcher, workdir: Pa
     job = spec(workdir, PY, "-c", script)
     pid = launcher.launch(job)
     out = workdir / "procplan-17.out"
-    child = int(wait_for(lambda: out.read_text().strip()))
+    child = int(wait_until(lambda: out.read_text().strip()))
     assert launcher.sessions() == {pid: job.key}
     assert os.getsid(child) == pid  # the job's session: how GPU processes are matched
     assert launcher.signal(job.key, signal.SIGTERM)
     assert wait_exit(launcher, job.key) == (None, signal.SIGTERM)
-    wait_for(lambda: gone(child))
+    wait_until(lambda: gone(child))
     assert not launcher.signal(job.key, signal.SIGKILL)  # already gone: nothing sent
 
 
@@ -188,9 +179,9 @@ def test_what_the_command_leaves_behind_dies_with_it(launcher: Launcher, workdir
     job = spec(workdir, "/bin/sh", "-c", "sleep 60 & echo $!; exit 0")
     launcher.launch(job)
     out = workdir / "procplan-17.out"
-    straggler = int(wait_for(lambda: out.read_text().strip()))
+    straggler = int(wait_until(lambda: out.read_text().strip()))
     assert wait_exit(launcher, job.key) == (0, None)
-    wait_for(lambda: gone(straggler))
+    wait_until(lambda: gone(straggler))
 
 
 def test_refuses_other_users_jobs_when_not_root(

@@ -6,37 +6,29 @@ The agent reports every 0.5 s, so the server calls its node offline after 1.5 s 
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from procplan.testing import ServerProcess
+from procplan.testing import ServerProcess, wait_until
 
 pytestmark = pytest.mark.slow
 
 PY = sys.executable
+until = functools.partial(wait_until, timeout=40.0, step=0.1)  # a loaded 2-core CI machine
 TOKEN = "e2e-token"
 NODE = "e2e-node"
 USER = getpass.getuser()  # the agent runs jobs as their user: this one
-
-
-def until(predicate: Callable[[], Any], timeout: float = 40.0, step: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def server_process(db: Path) -> ServerProcess:

@@ -13,13 +13,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from procplan.testing import ServerProcess
+from procplan.testing import ServerProcess, wait_until
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -55,13 +55,13 @@ def jobs_of(url: str, user: str) -> list[dict[str, object]]:
     return reply.json()["jobs"]  # type: ignore[no-any-return]
 
 
-def until(predicate: object, timeout: float = 10.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(step)
-    return False
+def until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
+    """For ``assert until(...)``: True once ``predicate()`` holds, False after ``timeout``."""
+    try:
+        wait_until(predicate, timeout, step=0.05)
+    except AssertionError:
+        return False
+    return True
 
 
 def test_run_sets_cuda_visible_devices_and_passes_the_exit_code(server: ServerProcess) -> None:

@@ -4,30 +4,24 @@ PostgreSQL when ``PROCPLAN_TEST_PG_URL`` is set."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from procplan.core.model import Gpu, Node, Topology
-from procplan.store.engine import Store, make_engine
+from procplan.store.engine import Store
 from procplan.store.history_repo import METRICS, HistoryRow, HistoryStore
-from procplan.store.migrate import upgrade
 from procplan.store.topology_repo import sync_topology
 
 NOW = 1_795_428_000  # a whole hour
 MIN, HOUR = 60, 3600
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    opened = Store(make_engine(url))
-    upgrade(opened)
-    with opened.write() as conn:
+@pytest.fixture
+def db(db: Store) -> Store:
+    """The shared migrated store, with a topology."""
+    with db.write() as conn:
         box = Node("box", "box", (Gpu("b1"), Gpu("b0")))  # position order: b1 first
         sync_topology(conn, Topology((box, Node("other", "other", (Gpu("o0"),)))), NOW)
-    yield opened
-    opened.dispose()
+    return db
 
 
 @pytest.fixture

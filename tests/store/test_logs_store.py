@@ -4,31 +4,25 @@ SQLite always, PostgreSQL when ``PROCPLAN_TEST_PG_URL`` is set."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from jobs_kit import NOW, job
 
 from procplan.core.errors import InvalidRequest, NotFound
 from procplan.core.topology import demo_topology
-from procplan.store.engine import Store, make_engine
+from procplan.store.engine import Store
 from procplan.store.jobs_repo import JobStore
 from procplan.store.logs_repo import LogOffsetMismatch, LogStore
-from procplan.store.migrate import upgrade
 from procplan.store.topology_repo import sync_topology
 
 CAP = 1000
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    opened = Store(make_engine(url))
-    upgrade(opened)
-    with opened.write() as conn:
+@pytest.fixture
+def db(db: Store) -> Store:
+    """The shared migrated store, with a topology."""
+    with db.write() as conn:
         sync_topology(conn, demo_topology(), NOW)
-    yield opened
-    opened.dispose()
+    return db
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ up and down. SQLite always, PostgreSQL when ``PROCPLAN_TEST_PG_URL`` is set."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -15,7 +13,7 @@ from alembic.migration import MigrationContext
 from procplan.core.errors import Conflict
 from procplan.core.model import UNSPECIFIED_KIND, Gpu, GpuDevice, Node, Topology
 from procplan.core.topology import demo_topology
-from procplan.store.engine import Store, make_engine
+from procplan.store.engine import Store
 from procplan.store.migrate import alembic_config, upgrade
 from procplan.store.nodes_repo import AgentRegistration, NodeStore, ReportWrite
 from procplan.store.tables import metadata
@@ -23,15 +21,6 @@ from procplan.store.topology_repo import load_topology, sync_topology, topology_
 
 NOW = 1_795_428_000
 NEW_TABLES = {"node_status", "gpu_history", "job_logs", "job_log_heads"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    opened = Store(make_engine(url))
-    upgrade(opened)
-    yield opened
-    opened.dispose()
 
 
 @pytest.fixture
