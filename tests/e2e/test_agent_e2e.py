@@ -127,6 +127,13 @@ SPAWN_CHILD = (
 )
 
 
+def start_spawning_job(url: str, workdir: Path) -> tuple[int, int, int]:
+    """Submit ``SPAWN_CHILD``; once it runs: its id, the leader's PID and the child's PID."""
+    job_id = submit(url, workdir, PY, "-c", SPAWN_CHILD)
+    until(lambda: (workdir / "child.pid").exists() and job(url, job_id)["pid"])
+    return job_id, int(job(url, job_id)["pid"]), int((workdir / "child.pid").read_text())
+
+
 def test_a_batch_job_runs_logs_and_reports_its_exit_code(
     cluster: tuple[ServerProcess, Agent], tmp_path: Path
 ) -> None:
@@ -152,10 +159,7 @@ def test_cancel_kills_the_whole_process_group(
     cluster: tuple[ServerProcess, Agent], tmp_path: Path
 ) -> None:
     server, _ = cluster
-    job_id = submit(server.url, tmp_path, PY, "-c", SPAWN_CHILD)
-    until(lambda: (tmp_path / "child.pid").exists() and job(server.url, job_id)["pid"])
-    child = int((tmp_path / "child.pid").read_text())
-    leader = int(job(server.url, job_id)["pid"])
+    job_id, leader, child = start_spawning_job(server.url, tmp_path)
     assert alive(child) and alive(leader)
     assert api(server.url, "DELETE", f"/api/v1/jobs/{job_id}").status_code == 200
     until(lambda: not alive(child) and not alive(leader), timeout=40)
@@ -166,9 +170,7 @@ def test_a_killed_agent_loses_its_jobs_and_cleans_up_when_back(
     cluster: tuple[ServerProcess, Agent], tmp_path: Path
 ) -> None:
     server, agent = cluster
-    job_id = submit(server.url, tmp_path, PY, "-c", SPAWN_CHILD)
-    until(lambda: (tmp_path / "child.pid").exists() and job(server.url, job_id)["pid"])
-    first_leader = int(job(server.url, job_id)["pid"])
+    job_id, first_leader, _ = start_spawning_job(server.url, tmp_path)
     (tmp_path / "child.pid").unlink()
     agent.kill()
     until(lambda: node(server.url)["state"] == "offline")
@@ -186,9 +188,7 @@ def test_jobs_survive_a_server_restart(
     cluster: tuple[ServerProcess, Agent], tmp_path: Path
 ) -> None:
     server, _ = cluster
-    job_id = submit(server.url, tmp_path, PY, "-c", SPAWN_CHILD)
-    until(lambda: (tmp_path / "child.pid").exists() and job(server.url, job_id)["pid"])
-    leader = int(job(server.url, job_id)["pid"])
+    job_id, leader, _ = start_spawning_job(server.url, tmp_path)
     server.stop()
     time.sleep(2.0)  # longer than the agent's down-after: the server is away, not the node
     server.start()
