@@ -8,17 +8,22 @@ and the board shows live nodes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from procplan.agent.daemon import AgentConfig, build_reader, run_agent
 from procplan.config import Settings, default_data_dir
+from procplan.core.jobs import Job, JobKind
 from procplan.core.model import Topology
-from procplan.core.readings import GpuReader
+from procplan.core.readings import GpuProcess, GpuReader, GpuReading
 from procplan.core.topology import demo_topology
+from procplan.service.nodes import NodeService
 from procplan.service.topology_file import read_topology_file
 from procplan.testing import FakeGpuReader
 
@@ -38,6 +43,62 @@ def demo_cluster(local_node: str, fake_gpus: int = 8) -> Topology:
     so ``procplan run`` and ``srun`` work on a machine without GPUs."""
     local = FakeGpuReader(fake_gpus, host=local_node).node(local_node)
     return Topology((*demo_topology().nodes, local))
+
+
+class DemoGpuReader(FakeGpuReader):
+    """``--demo``'s simulated GPUs, which look busy while a job runs on them: utilization,
+    memory, temperature and power rise, and the job's process shows on its GPUs (so the board,
+    ``procplan nodes`` and ``/metrics`` have something to show)."""
+
+    def __init__(self, busy: Callable[[], list[tuple[int, Job]]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._busy = busy  # (GPU index, running job) pairs of this node
+
+    def readings(self) -> list[GpuReading]:
+        base = super().readings()
+        busy = {index for index, _ in self._busy()}
+        tick = int(time.time() // 2)
+        return [
+            dataclasses.replace(
+                r,
+                utilization_pct=float(70 + (tick * 7 + r.index * 11) % 29),
+                memory_used_mb=(r.memory_total_mb or 0) * 6 // 10,
+                temperature_c=62.0 + r.index % 5,
+                power_w=310.0 + 10 * (r.index % 4),
+            )
+            if r.index in busy
+            else r
+            for r in base
+        ]
+
+    def processes(self) -> list[GpuProcess]:
+        found = list(super().processes())
+        for index, job in self._busy():
+            if job.pid is not None:  # launched by the agent: its leader process holds memory
+                found.append(
+                    GpuProcess(self._uuid(index), job.pid, self.memory_mb * 6 // 10,
+                               job.user, job.name or " ".join(job.command))
+                )  # fmt: skip
+        return found
+
+
+def busy_gpus(nodes: NodeService, node_id: str) -> Callable[[], list[tuple[int, Job]]]:
+    """The (GPU index, job) pairs of the batch jobs running on ``node_id`` now."""
+
+    def busy() -> list[tuple[int, Job]]:
+        node = nodes.bookings.topology_cache.recent().node(node_id)
+        if node is None:
+            return []
+        index = {gpu.id: gpu.index for gpu in node.gpus}
+        return [
+            (index[g], job)
+            for job in nodes.running_by_node().get(node_id, [])
+            if job.kind is JobKind.BATCH
+            for g in job.gpu_ids
+            if g in index
+        ]
+
+    return busy
 
 
 def server_url(settings: Settings) -> str:
@@ -60,8 +121,11 @@ def state_dir(settings: Settings, node_id: str) -> Path:
     return default_data_dir() / "agents" / node_id
 
 
-def embedded_agents(settings: Settings, token: str) -> list[EmbeddedAgent]:
-    """The agents this server should run (none with ``local_agent = "off"``)."""
+def embedded_agents(
+    settings: Settings, token: str, nodes: NodeService | None = None
+) -> list[EmbeddedAgent]:
+    """The agents this server should run (none with ``local_agent = "off"``); ``nodes`` lets
+    the demo's GPUs look busy under running jobs."""
     if settings.local_agent == "off":
         return []
     url = server_url(settings)
@@ -80,8 +144,9 @@ def embedded_agents(settings: Settings, token: str) -> list[EmbeddedAgent]:
         return [
             EmbeddedAgent(
                 config(node.id),
-                FakeGpuReader(
-                    len(node.gpus),
+                DemoGpuReader(
+                    busy_gpus(nodes, node.id) if nodes is not None else list,
+                    count=len(node.gpus),
                     host=node.id,
                     model=node.gpus[0].kind,
                     memory_mb=DEMO_MEMORY_MB.get(node.gpus[0].kind, 81_559),

@@ -220,7 +220,7 @@ def serve(settings: Settings) -> None:
             "book and cancel. Bind 127.0.0.1 or put it behind an authenticating proxy.",
             settings.host,
         )
-    agents = embedded_agents(settings, composed.local_token)
+    agents = embedded_agents(settings, composed.local_token, composed.nodes)
     if not composed.bookings.topology().nodes and not agents:
         LOG.warning(
             "no NVIDIA GPUs found on this machine and no --config: serving an empty cluster. "
