@@ -1,0 +1,108 @@
+// queue.js — the job queue: pending jobs in queue order with the scheduler's reason and
+// estimated start (shown as given, never recomputed), running jobs with node, GPUs, elapsed time
+// and limit; the current user may cancel their own jobs. Refreshes every 5 s; rows are rebuilt
+// only when their job changed, elapsed times tick in place.
+import { currentUser } from './api.js';
+import { el, toast } from './dom.js';
+import { REFRESH_MS, bindUserField, fetchJson, fmtDuration, fmtInstant, poll, setStatus, syncRows } from './live.js';
+
+const $ = (id) => document.getElementById(id);
+const LIMIT = 200;
+
+const refreshNow = poll(refresh);
+bindUserField($('user-name'), () => refreshNow());
+
+async function refresh() {
+  try {
+    const [pending, running] = await Promise.all([
+      fetchJson(`/api/v1/jobs?state=pending&limit=${LIMIT}`),
+      fetchJson(`/api/v1/jobs?state=running&limit=${LIMIT}`),
+    ]);
+    render(pending.data, running.data);
+    setStatus($('status'), null, `Updated ${new Date().toISOString().slice(11, 19)} UTC · refreshes every ${REFRESH_MS / 1000} s`);
+  } catch (err) {
+    setStatus($('status'), err);
+  }
+}
+
+function render(pending, running) {
+  const user = currentUser();
+  const queued = [...pending.jobs].sort((a, b) => (a.queue_position || 1e9) - (b.queue_position || 1e9) || Number(a.id) - Number(b.id));
+  const sig = (job) => `${user}|${JSON.stringify(job)}`;
+  syncRows($('pending').tBodies[0], queued, (j) => j.id, sig, (j) => pendingRow(j, user));
+  const rows = syncRows($('running').tBodies[0], running.jobs, (j) => j.id, sig, (j) => runningRow(j, user));
+  const now = Date.now();
+  rows.forEach((row, i) => { row.querySelector('.elapsed').textContent = elapsed(running.jobs[i], now); });
+  const more = (page, shown) => (page.total > shown ? ` (showing ${shown})` : '');
+  $('pending-count').textContent = `(${pending.total})${more(pending, queued.length)}`;
+  $('running-count').textContent = `(${running.total})${more(running, running.jobs.length)}`;
+  $('pending-empty').hidden = queued.length > 0;
+  $('running-empty').hidden = running.jobs.length > 0;
+  $('pending').hidden = queued.length === 0;
+  $('running').hidden = running.jobs.length === 0;
+  const gpus = running.jobs.reduce((n, j) => n + (j.allocated_gpus?.length || j.gpu_count || 0), 0);
+  $('summary').textContent = `${pending.total} pending · ${running.total} running on ${gpus} GPU${gpus === 1 ? '' : 's'}`
+    + (user ? ` · you are ${user}` : ' · enter your name to cancel your jobs');
+}
+
+function jobCell(job) {
+  return el('td', { class: 'job-id' }, `#${job.id}`, job.kind === 'interactive' ? el('span', { class: 'tag' }, 'interactive') : null);
+}
+
+function gpuText(job) {
+  const want = `${job.gpu_count}${job.nodes > 1 ? ` × ${job.nodes} nodes` : ''}`;
+  return job.gpu_type ? `${want} ${job.gpu_type}` : want;
+}
+
+function pendingRow(job, user) {
+  return el('tr', { dataset: { job: job.id } },
+    el('td', { class: 'num' }, job.queue_position ? String(job.queue_position) : '—'),
+    jobCell(job),
+    el('td', { class: 'user' }, job.user),
+    el('td', { class: 'name' }, job.name || '—'),
+    el('td', { class: 'num' }, gpuText(job)),
+    el('td', { class: 'reason', title: job.reason || '' }, job.reason_text || job.reason || '—'),
+    el('td', { class: 'eta' }, job.estimated_start ? fmtInstant(job.estimated_start) : 'unknown'),
+    el('td', { class: 'actions-cell' }, cancelButton(job, user)));
+}
+
+function runningRow(job, user) {
+  const where = job.node_name || job.node_ids?.join(', ') || '—';
+  const gpus = job.gpu_indices?.length ? `GPU ${job.gpu_indices.join(', ')}` : gpuText(job);
+  return el('tr', { dataset: { job: job.id } },
+    jobCell(job),
+    el('td', { class: 'user' }, job.user),
+    el('td', { class: 'name' }, job.name || '—'),
+    el('td', { class: 'where', title: (job.allocated_gpus || []).join(', ') }, `${where} · ${gpus}`),
+    el('td', {}, fmtInstant(job.started_at)),
+    el('td', { class: 'num elapsed' }),
+    el('td', { class: 'num' }, job.time_limit_s ? fmtDuration(job.time_limit_s) : 'none'),
+    el('td', { class: 'actions-cell' }, cancelButton(job, user)));
+}
+
+function elapsed(job, now) {
+  if (!job.started_at) return '—';
+  const seconds = (now - Date.parse(job.started_at)) / 1000;
+  const text = fmtDuration(seconds);
+  return job.time_limit_s ? `${text} (${Math.min(999, Math.round((100 * seconds) / job.time_limit_s))} %)` : text;
+}
+
+function cancelButton(job, user) {
+  if (!user || job.user !== user) return null;
+  const label = `Cancel job ${job.id}${job.name ? ` (${job.name})` : ''}`;
+  return el('button', {
+    type: 'button', class: 'danger', 'aria-label': label,
+    onclick: async (event) => {
+      const verb = job.state === 'running' ? 'Stop the running' : 'Withdraw the pending';
+      if (!window.confirm(`${verb} job #${job.id}${job.name ? ` "${job.name}"` : ''}?`)) return;
+      event.currentTarget.disabled = true;
+      try {
+        await fetchJson(`/api/v1/jobs/${encodeURIComponent(job.id)}`, { method: 'DELETE' });
+        toast(`Job #${job.id} cancelled.`, 'success');
+      } catch (err) {
+        toast(err.message, 'error');
+      }
+      refreshNow();
+    },
+  }, 'Cancel');
+}
