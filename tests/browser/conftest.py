@@ -37,8 +37,11 @@ DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 until = functools.partial(wait_until, timeout=40.0, step=0.1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not for the whole session: Playwright's sync API keeps an
+    asyncio loop running in this thread while it is open, and later tests that call
+    ``asyncio.run`` (the waiter, the Textual pilot) would fail."""
     if not os.access(CHROMIUM, os.X_OK):
         missing_dependency(f"{CHROMIUM} is missing (apt-get install chromium)")
     if importlib.util.find_spec("playwright") is None:

@@ -75,3 +75,8 @@ export async function releaseBooking(id) {
 export async function cancelBooking(id) {
   return (await request('POST', `/api/v1/bookings/${encodeURIComponent(id)}/cancel`)).data;
 }
+
+/** Move the booking's end (extend or shorten); `endIso` is the new end. */
+export async function changeBookingEnd(id, endIso) {
+  return (await request('PATCH', `/api/v1/bookings/${encodeURIComponent(id)}`, { end: endIso })).data;
+}

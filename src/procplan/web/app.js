@@ -1,12 +1,16 @@
 // app.js — ProcPlan weekly planner: state, header controls, the 15 s live refresh, and the
 // glue between the grid, the booking dialog, the details panel and the API.
-import { cancelBooking, createBooking, currentUser, getCalendar, getNodes, releaseBooking, saveUser } from './api.js';
-import { toast } from './dom.js';
-import { attachInteractions, renderGrid, updateNowLine } from './grid.js';
+import {
+  cancelBooking, changeBookingEnd, createBooking, currentUser, getCalendar, getNodes, releaseBooking, saveUser,
+} from './api.js';
+import { loadPref, savePref, toast } from './dom.js';
+import { attachInteractions, markMine, renderGrid, sameCell, setFolded, updateNowLine } from './grid.js';
 import { setupBookingDialog, setupDetails } from './panels.js';
 import { WEEK, fmtClock, fmtWeek, mondayOf, toIso, todayIndex } from './time.js';
 
 const REFRESH_MS = 15_000;
+const FOLDED_KEY = 'procplan.foldedNodes';
+const MINE_KEY = 'procplan.mineOnly';
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -17,12 +21,17 @@ const state = {
   bookings: new Map(), // booking id -> booking assembled from the calendar's claims
   loadSeq: 0,        // drops responses of superseded requests
   failing: false,    // the last refresh failed (toast once, not every 15 s)
+  folded: new Set(asList(loadPref(FOLDED_KEY, []))), // node ids whose GPU rows are hidden
 };
 
 const table = $('grid');
-const grid = attachInteractions(table, { onSelect: openBooking, onBooking: showBooking });
-const openDialog = setupBookingDialog($('booking-dialog'), submitBooking);
-const details = setupDetails($('details'), { onRelease: release, onCancel: cancel });
+const grid = attachInteractions(table, { onSelect: openBooking, onBooking: showBooking, onFold: fold });
+const openDialog = setupBookingDialog($('booking-dialog'), submitBooking, (opener) => sameCell(table, opener));
+const details = setupDetails($('details'), { onRelease: release, onCancel: cancel, onExtend: extend });
+
+function asList(value) {
+  return Array.isArray(value) ? value.filter((v) => typeof v === 'string') : [];
+}
 
 /** Fetch the week's calendar; rebuild the grid only if the data (or today) changed. */
 async function refresh() {
@@ -37,7 +46,7 @@ async function refresh() {
     if (key !== state.renderedKey && !grid.active) {
       state.renderedKey = key;
       state.bookings = indexBookings(data);
-      renderGrid(table, data, state.monday, now);
+      renderGrid(table, data, state.monday, now, { folded: state.folded, user: currentUser() });
       syncDetails();
     }
     updateNowLine(table, now);
@@ -122,6 +131,31 @@ async function release(id) {
   }
 }
 
+async function extend(id, endIso) {
+  try {
+    const booking = await changeBookingEnd(id, endIso);
+    toast(`Booking #${booking.id} now ends ${endIso.slice(0, 16).replace('T', ' ')} UTC.`, 'success');
+    details.show(booking, { focus: false });
+    await refresh();
+  } catch (err) {
+    toast(err.message, 'error');
+  }
+}
+
+/** Fold (hide the GPU rows of) a node or unfold it; remembered across reloads. */
+function fold(nodeId, folded) {
+  if (folded) state.folded.add(nodeId);
+  else state.folded.delete(nodeId);
+  savePref(FOLDED_KEY, [...state.folded]);
+  setFolded(table, nodeId, folded);
+}
+
+function setMineOnly(on) {
+  $('mine-toggle').setAttribute('aria-pressed', String(on));
+  table.classList.toggle('mine-only', on);
+  savePref(MINE_KEY, on);
+}
+
 async function cancel(id) {
   try {
     const booking = await cancelBooking(id);
@@ -154,7 +188,13 @@ function wireHeader() {
   });
   const user = $('user-name');
   user.value = currentUser();
-  user.addEventListener('input', () => saveUser(user.value));
+  user.addEventListener('input', () => {
+    saveUser(user.value);
+    markMine(table, currentUser());
+  });
+  const mine = $('mine-toggle');
+  mine.addEventListener('click', () => setMineOnly(mine.getAttribute('aria-pressed') !== 'true'));
+  setMineOnly(loadPref(MINE_KEY, false) === true);
 }
 
 function startLiveRefresh() {

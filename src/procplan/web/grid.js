@@ -10,16 +10,41 @@ const STATUSES = ['active', 'completed', 'cancelled'];
 const INSIDE_MIN_PERCENT = 40; // bars this wide always hold their own label
 const SCALE_HOURS = [0, 6, 12, 18];
 
-/** Rebuild header and bodies from a /api/v1/calendar payload. */
-export function renderGrid(table, calendar, monday, now) {
+/** Rebuild header and bodies from a /api/v1/calendar payload; `folded` holds node ids. */
+export function renderGrid(table, calendar, monday, now, { folded = new Set(), user = '' } = {}) {
   const today = todayIndex(monday, now);
   table.tHead.replaceChildren(headRow(monday, today));
   table.querySelectorAll('tbody').forEach((body) => body.remove());
-  for (const node of calendar.nodes) table.append(nodeBody(node, monday, today));
+  for (const node of calendar.nodes) table.append(nodeBody(node, monday, today, folded.has(node.id)));
   if (!calendar.nodes.length) {
     table.append(el('tbody', {}, el('tr', {}, el('td', { colspan: 8, class: 'empty' }, 'No nodes to show.'))));
   }
   updateNowLine(table, now);
+  markMine(table, user);
+}
+
+/** Fold or unfold one node's GPU rows (no re-render; the caller remembers the choice). */
+export function setFolded(table, nodeId, folded) {
+  for (const body of table.tBodies) {
+    if (body.dataset.node !== nodeId) continue;
+    body.classList.toggle('folded', folded);
+    body.querySelector('button.fold')?.setAttribute('aria-expanded', String(!folded));
+  }
+}
+
+/** Give the bars of `user`'s bookings the class "mine" (highlight / "my bookings" filter). */
+export function markMine(table, user) {
+  for (const bar of table.querySelectorAll('.bar[data-user], .side-label[data-user]')) {
+    bar.classList.toggle('mine', user !== '' && bar.dataset.user === user);
+  }
+}
+
+/** `node` itself while it is in the page, else the same GPU × day cell of a newer render. */
+export function sameCell(table, node) {
+  if (!node || node.isConnected || !node.matches?.('td.day')) return node?.isConnected ? node : null;
+  const gpu = node.parentElement?.dataset.gpu;
+  return [...table.querySelectorAll('td.day')].find((td) => td.parentElement.dataset.gpu === gpu
+    && td.dataset.dayStart === node.dataset.dayStart) ?? null;
 }
 
 /** Move the red "now" marker inside today's cells (cheap; runs on every refresh tick). */
@@ -43,11 +68,15 @@ function headRow(monday, today) {
   return row;
 }
 
-function nodeBody(node, monday, today) {
+function nodeBody(node, monday, today, folded) {
   const kinds = countKinds(node.gpus);
-  const body = el('tbody', { dataset: { node: node.id } },
+  const body = el('tbody', { class: folded ? 'folded' : undefined, dataset: { node: node.id } },
     el('tr', { class: 'node-row' },
       el('th', { scope: 'rowgroup', colspan: 8 },
+        el('button', {
+          type: 'button', class: 'fold', 'aria-expanded': String(!folded),
+          'aria-label': `GPUs of ${node.name || node.id}`, dataset: { fold: node.id },
+        }, el('span', { class: 'fold-icon', 'aria-hidden': 'true' })),
         el('span', { class: 'node-name' }, node.name || node.id),
         el('span', { class: 'node-meta' }, ` ${node.id} · ${kinds}`))));
   for (const gpu of node.gpus) body.append(gpuRow(node, gpu, monday, today));
@@ -99,30 +128,37 @@ function lane({ claim, start, end, left, width }) {
   const inside = width >= Math.min(INSIDE_MIN_PERCENT, Math.max(left, 100 - left - width));
   const bar = el('button', {
     type: 'button', class: `bar p-${priority} st-${status}`, title: name, 'aria-label': name,
-    dataset: { booking: String(claim.booking_id) }, style: { left: `${left}%`, width: `${width}%` },
+    dataset: { booking: String(claim.booking_id), user: claim.user },
+    style: { left: `${left}%`, width: `${width}%` },
   }, inside ? el('span', { class: 'bar-text' }, text) : null);
   const row = el('div', { class: 'lane' }, bar);
-  if (!inside) row.append(sideLabel(text, left, width, claim.booking_id));
+  if (!inside) row.append(sideLabel(text, left, width, claim));
   return row;
 }
 
 /** A narrow bar's label, on the side of the bar with more room in the day. */
-function sideLabel(text, left, width, bookingId) {
+function sideLabel(text, left, width, claim) {
   const after = 100 - left - width >= left;
   const style = after
     ? { left: `calc(${left + width}% + 3px)`, right: '0' }
     : { left: '0', right: `calc(${100 - left}% + 3px)`, textAlign: 'right' };
-  return el('span', { class: 'side-label', 'aria-hidden': 'true', dataset: { booking: String(bookingId) }, style }, text);
+  const dataset = { booking: String(claim.booking_id), user: claim.user };
+  return el('span', { class: 'side-label', 'aria-hidden': 'true', dataset, style }, text);
 }
 
 /**
  * Slot choosing on the table (bound once; survives body rebuilds). `onSelect` receives
- * {nodeId, gpuIds, start, end}; `onBooking` a booking id. Returns {active} for the caller
- * to postpone re-rendering during a drag.
+ * {nodeId, gpuIds, start, end}; `onBooking` a booking id; `onFold` (nodeId, fold).
+ * Returns {active} for the caller to postpone re-rendering during a drag.
  */
-export function attachInteractions(table, { onSelect, onBooking }) {
+export function attachInteractions(table, { onSelect, onBooking, onFold }) {
   let drag = null;
   table.addEventListener('click', (ev) => {
+    const fold = ev.target.closest('[data-fold]');
+    if (fold) {
+      onFold(fold.dataset.fold, fold.getAttribute('aria-expanded') === 'true');
+      return;
+    }
     const hit = ev.target.closest('[data-booking]');
     if (hit) onBooking(Number(hit.dataset.booking));
   });

@@ -1,22 +1,24 @@
 // panels.js — the booking form (a modal <dialog>) and the booking details panel.
 // Both only collect input and show data; app.js talks to the API through the callbacks.
 import { el, loadPref, savePref } from './dom.js';
-import { fmtDateTime, fromInputValue, parseIso, toInputValue, toIso } from './time.js';
+import { HOUR, fmtDateTime, fromInputValue, parseIso, toInputValue, toIso } from './time.js';
 
 const LAST_KEY = 'procplan.lastBooking';
 
 /**
  * Wire the booking dialog. `submit(payload)` resolves true on success (dialog closes) or
- * false (dialog stays open so the user can fix it). Returns open(node, selection).
+ * false (dialog stays open so the user can fix it). `refocus(opener)` finds where focus goes
+ * back on close (the opener or its replacement after a re-render). Returns open(node, selection).
  */
-export function setupBookingDialog(dialog, submit) {
+export function setupBookingDialog(dialog, submit, refocus = (opener) => opener) {
   const form = dialog.querySelector('form');
   let node = null;
   let opener = null;
 
   dialog.querySelector('#bf-cancel').addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', () => {
-    if (opener?.isConnected) opener.focus();
+    const target = refocus(opener);
+    if (target?.isConnected) target.focus();
   });
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -76,15 +78,24 @@ function readForm(form, node) {
 }
 
 /**
- * Wire the details panel. Callbacks get the booking id. Returns {show(booking), hide(),
+ * Wire the details panel. Callbacks get the booking id (onExtend also the new end, ISO);
+ * cancelling asks "are you sure" inside the panel first. Returns {show(booking), hide(),
  * shownId()}; a booking is {id, node_id, gpu_ids, start, end, user, label, priority, status}.
  */
-export function setupDetails(panel, { onRelease, onCancel }) {
+export function setupDetails(panel, { onRelease, onCancel, onExtend }) {
   let booking = null;
   let opener = null;
-  const release = panel.querySelector('#details-release');
-  const cancel = panel.querySelector('#details-cancel');
+  const $ = (id) => panel.querySelector(`#${id}`);
+  const extend = $('details-extend');
+  const release = $('details-release');
+  const cancel = $('details-cancel');
+  const confirm = $('details-confirm');
 
+  function askCancel(ask) {
+    confirm.hidden = !ask;
+    cancel.setAttribute('aria-expanded', String(ask));
+    if (ask) $('details-cancel-no').focus();
+  }
   function hide() {
     if (panel.hidden) return;
     panel.hidden = true;
@@ -93,24 +104,34 @@ export function setupDetails(panel, { onRelease, onCancel }) {
     (opener?.isConnected ? opener : bar)?.focus();
   }
   function show(next, { focus = true } = {}) {
+    if (next.id !== booking?.id) askCancel(false);
     booking = next;
     render(panel, booking);
     const active = booking.status === 'active';
     const now = Date.now();
     // Release ends a running booking now; one that has not started is cancelled instead.
     release.hidden = !active || parseIso(booking.start) > now || parseIso(booking.end) <= now;
+    extend.hidden = !active || parseIso(booking.end) <= now;
     cancel.hidden = !active;
+    if (!active) askCancel(false);
     if (focus) {
       opener = document.activeElement;
       panel.hidden = false;
       panel.focus();
     }
   }
-  panel.querySelector('#details-close').addEventListener('click', hide);
+  $('details-close').addEventListener('click', hide);
   panel.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') hide(); });
   release.addEventListener('click', () => onRelease(booking.id));
-  cancel.addEventListener('click', () => {
-    if (window.confirm(`Cancel booking #${booking.id} "${booking.label}"?`)) onCancel(booking.id);
+  extend.addEventListener('click', () => onExtend(booking.id, toIso(parseIso(booking.end) + HOUR)));
+  cancel.addEventListener('click', () => askCancel(true));
+  $('details-cancel-no').addEventListener('click', () => {
+    askCancel(false);
+    cancel.focus();
+  });
+  $('details-cancel-yes').addEventListener('click', () => {
+    askCancel(false);
+    onCancel(booking.id);
   });
   return { show, hide, shownId: () => (panel.hidden ? null : booking?.id ?? null) };
 }
