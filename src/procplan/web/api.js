@@ -80,3 +80,8 @@ export async function cancelBooking(id) {
 export async function changeBookingEnd(id, endIso) {
   return (await request('PATCH', `/api/v1/bookings/${encodeURIComponent(id)}`, { end: endIso })).data;
 }
+
+/** Running jobs as {data, text} (the text lets callers skip re-renders). */
+export function getRunningJobs() {
+  return request('GET', '/api/v1/jobs?state=running&limit=1000');
+}

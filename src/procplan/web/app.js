@@ -1,7 +1,8 @@
 // app.js — ProcPlan weekly planner: state, header controls, the 15 s live refresh, and the
-// glue between the grid, the booking dialog, the details panel and the API.
+// glue between the grid, the booking dialog, the details panel and the API. Each refresh also
+// pulls the running jobs (drawn on the grid) and the node list (foreign / flagged GPUs).
 import {
-  cancelBooking, changeBookingEnd, createBooking, currentUser, getCalendar, getNodes, releaseBooking, saveUser,
+  cancelBooking, changeBookingEnd, createBooking, currentUser, getCalendar, getNodes, getRunningJobs, releaseBooking, saveUser,
 } from './api.js';
 import { loadPref, savePref, toast } from './dom.js';
 import { attachInteractions, markMine, renderGrid, sameCell, setFolded, updateNowLine } from './grid.js';
@@ -16,7 +17,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   monday: mondayOf(Date.now()),
   nodeId: '',        // '' = all nodes
-  nodes: [],         // from /api/v1/nodes
+  nodes: [],         // from /api/v1/nodes (refreshed with the calendar)
+  jobs: [],          // running jobs from /api/v1/jobs?state=running
   renderedKey: '',   // calendar JSON text + today's column: re-render only when it changes
   bookings: new Map(), // booking id -> booking assembled from the calendar's claims
   loadSeq: 0,        // drops responses of superseded requests
@@ -25,7 +27,7 @@ const state = {
 };
 
 const table = $('grid');
-const grid = attachInteractions(table, { onSelect: openBooking, onBooking: showBooking, onFold: fold });
+const grid = attachInteractions(table, { onSelect: openBooking, onBooking: showBooking, onJob: showJob, onFold: fold });
 const openDialog = setupBookingDialog($('booking-dialog'), submitBooking, (opener) => sameCell(table, opener));
 const details = setupDetails($('details'), { onRelease: release, onCancel: cancel, onExtend: extend });
 
@@ -39,14 +41,23 @@ async function refresh() {
   const seq = ++state.loadSeq;
   const ids = state.nodeId ? [state.nodeId] : [];
   try {
-    const { data, text } = await getCalendar(toIso(state.monday), toIso(state.monday + WEEK), ids);
+    // Jobs and nodes are extras: when one fails the grid keeps their last known state.
+    const [{ data, text }, jobs, nodes] = await Promise.all([
+      getCalendar(toIso(state.monday), toIso(state.monday + WEEK), ids),
+      getRunningJobs().then(({ data: body }) => body.jobs).catch(() => null),
+      getNodes().catch(() => null),
+    ]);
     if (seq !== state.loadSeq) return;
+    if (jobs) state.jobs = jobs;
+    if (nodes) state.nodes = nodes;
     const now = Date.now();
-    const key = `${todayIndex(state.monday, now)}|${text}`;
+    const key = `${todayIndex(state.monday, now)}|${jobsKey(state.jobs, now)}|${usageKey(state.nodes)}|${text}`;
     if (key !== state.renderedKey && !grid.active) {
       state.renderedKey = key;
       state.bookings = indexBookings(data);
-      renderGrid(table, data, state.monday, now, { folded: state.folded, user: currentUser() });
+      renderGrid(table, data, state.monday, now, {
+        folded: state.folded, user: currentUser(), jobs: state.jobs, nodes: state.nodes,
+      });
       syncDetails();
     }
     updateNowLine(table, now);
@@ -58,6 +69,20 @@ async function refresh() {
     if (!state.failing) toast(`Could not load the calendar: ${err.message}`, 'error');
     state.failing = true;
   }
+}
+
+/** What the grid draws of the running jobs (a job past its limit grows with "now", per hour). */
+function jobsKey(jobs, now) {
+  const overdue = jobs.some((j) => j.time_limit_s && Date.parse(j.started_at) + j.time_limit_s * 1000 < now);
+  return JSON.stringify([overdue ? Math.floor(now / 3_600_000) : 0,
+    jobs.map((j) => [j.id, j.name, j.user, j.allocated_gpus, j.started_at, j.time_limit_s])]);
+}
+
+/** What the grid draws of the node list: the foreign / flagged GPUs and their process users. */
+function usageKey(nodes) {
+  return JSON.stringify(nodes.flatMap((n) => (n.gpus || [])
+    .filter((g) => g.foreign || g.flags?.length)
+    .map((g) => [g.id, g.foreign, g.flags, (g.processes || []).map((p) => [p.user, p.kind])])));
 }
 
 /** One booking object per booking id, with every GPU it holds in the calendar. */
@@ -78,6 +103,9 @@ function indexBookings(calendar) {
 function syncDetails() {
   const id = details.shownId();
   if (id !== null && state.bookings.has(id)) details.show(state.bookings.get(id), { focus: false });
+  const jobId = details.shownJobId();
+  const job = jobId !== null && state.jobs.find((j) => String(j.id) === jobId);
+  if (job) details.showJob(job, { focus: false });
 }
 
 function setWeek(monday) {
@@ -118,6 +146,11 @@ async function submitBooking(payload) {
 function showBooking(id) {
   const booking = state.bookings.get(id);
   if (booking) details.show(booking);
+}
+
+function showJob(id) {
+  const job = state.jobs.find((j) => String(j.id) === id);
+  if (job) details.showJob(job);
 }
 
 async function release(id) {

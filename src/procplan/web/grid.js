@@ -1,6 +1,8 @@
 // grid.js — the week grid: a <table> with one <tbody> per node, one row per GPU and one
 // cell per UTC day. Each booking is a bar positioned and sized by its hours inside the day
 // cell, on its own lane, with its label inside the bar or, when the bar is narrow, beside it.
+// Running jobs are drawn on the same rows as hatched, outlined "job bars" (read-only), and
+// GPUs with foreign processes get a "⚠ in use" badge in their row header.
 // Also handles choosing a slot: click / drag over cells of one node's GPUs, or Enter.
 import { el } from './dom.js';
 import { DAY, HOUR, fmtDateTime, fmtDay, parseIso, todayIndex } from './time.js';
@@ -10,12 +12,17 @@ const STATUSES = ['active', 'completed', 'cancelled'];
 const INSIDE_MIN_PERCENT = 40; // bars this wide always hold their own label
 const SCALE_HOURS = [0, 6, 12, 18];
 
-/** Rebuild header and bodies from a /api/v1/calendar payload; `folded` holds node ids. */
-export function renderGrid(table, calendar, monday, now, { folded = new Set(), user = '' } = {}) {
+/**
+ * Rebuild header and bodies from a /api/v1/calendar payload; `folded` holds node ids, `jobs`
+ * the running jobs (/api/v1/jobs objects), `nodes` the /api/v1/nodes list (foreign GPUs).
+ */
+export function renderGrid(table, calendar, monday, now,
+  { folded = new Set(), user = '', jobs = [], nodes = [] } = {}) {
   const today = todayIndex(monday, now);
+  const ctx = { monday, today, now, jobsByGpu: jobsByGpu(jobs, now), usage: gpuUsage(nodes) };
   table.tHead.replaceChildren(headRow(monday, today));
   table.querySelectorAll('tbody').forEach((body) => body.remove());
-  for (const node of calendar.nodes) table.append(nodeBody(node, monday, today, folded.has(node.id)));
+  for (const node of calendar.nodes) table.append(nodeBody(node, ctx, folded.has(node.id)));
   if (!calendar.nodes.length) {
     table.append(el('tbody', {}, el('tr', {}, el('td', { colspan: 8, class: 'empty' }, 'No nodes to show.'))));
   }
@@ -32,9 +39,9 @@ export function setFolded(table, nodeId, folded) {
   }
 }
 
-/** Give the bars of `user`'s bookings the class "mine" (highlight / "my bookings" filter). */
+/** Give the bars of `user`'s bookings and jobs the class "mine" (highlight / "my bookings" filter). */
 export function markMine(table, user) {
-  for (const bar of table.querySelectorAll('.bar[data-user], .side-label[data-user]')) {
+  for (const bar of table.querySelectorAll('.bar[data-user], .job-bar[data-user], .side-label[data-user]')) {
     bar.classList.toggle('mine', user !== '' && bar.dataset.user === user);
   }
 }
@@ -68,7 +75,41 @@ function headRow(monday, today) {
   return row;
 }
 
-function nodeBody(node, monday, today, folded) {
+/** GPU id -> [{job, start, end}] of the running jobs; an open-ended job runs "forever". */
+function jobsByGpu(jobs, now) {
+  const byGpu = new Map();
+  for (const job of jobs) {
+    const start = parseIso(job.started_at);
+    if (!Number.isFinite(start)) continue;
+    const limited = typeof job.time_limit_s === 'number' && job.time_limit_s > 0;
+    // A job past its limit is still running: draw it at least up to now.
+    const end = limited ? Math.max(start + job.time_limit_s * 1000, now) : Number.POSITIVE_INFINITY;
+    for (const gpuId of job.allocated_gpus || []) {
+      if (!byGpu.has(gpuId)) byGpu.set(gpuId, []);
+      byGpu.get(gpuId).push({ job, start, end, limited });
+    }
+  }
+  return byGpu;
+}
+
+/** GPU id -> {users, flags} for GPUs that are foreign or flagged in /api/v1/nodes. */
+function gpuUsage(nodes) {
+  const usage = new Map();
+  for (const node of nodes) {
+    for (const gpu of node.gpus || []) {
+      const flags = Array.isArray(gpu.flags) ? gpu.flags : [];
+      if (!gpu.foreign && !flags.length) continue;
+      const procs = Array.isArray(gpu.processes) ? gpu.processes : [];
+      const outside = procs.filter((p) => p.kind !== 'job');
+      const users = [...new Set((outside.length ? outside : procs).map((p) => p.user || '?'))];
+      usage.set(gpu.id, { foreign: Boolean(gpu.foreign), flags, users });
+    }
+  }
+  return usage;
+}
+
+function nodeBody(node, ctx, folded) {
+  const { monday, today } = ctx;
   const kinds = countKinds(node.gpus);
   const body = el('tbody', { class: folded ? 'folded' : undefined, dataset: { node: node.id } },
     el('tr', { class: 'node-row' },
@@ -79,7 +120,7 @@ function nodeBody(node, monday, today, folded) {
         }, el('span', { class: 'fold-icon', 'aria-hidden': 'true' })),
         el('span', { class: 'node-name' }, node.name || node.id),
         el('span', { class: 'node-meta' }, ` ${node.id} · ${kinds}`))));
-  for (const gpu of node.gpus) body.append(gpuRow(node, gpu, monday, today));
+  for (const gpu of node.gpus) body.append(gpuRow(node, gpu, ctx));
   return body;
 }
 
@@ -89,18 +130,37 @@ function countKinds(gpus) {
   return [...counts].map(([kind, n]) => `${n} × ${kind}`).join(', ') || 'no GPUs';
 }
 
-function gpuRow(node, gpu, monday, today) {
+function gpuRow(node, gpu, ctx) {
+  const { monday, today } = ctx;
+  const usage = ctx.usage.get(gpu.id);
   const row = el('tr', { class: 'gpu-row', dataset: { node: node.id, gpu: gpu.id } },
-    el('th', { scope: 'row', class: 'gpu-name', title: gpu.id },
-      `GPU ${gpu.index}`, el('span', { class: 'gpu-kind' }, gpu.kind)));
-  for (let d = 0; d < 7; d++) row.append(dayCell(gpu, monday + d * DAY, d === today));
+    el('th', { scope: 'row', class: usage ? 'gpu-name gpu-foreign' : 'gpu-name', title: gpu.id },
+      `GPU ${gpu.index}`, el('span', { class: 'gpu-kind' }, gpu.kind), usage ? foreignBadge(usage) : null));
+  const jobs = ctx.jobsByGpu.get(gpu.id) || [];
+  for (let d = 0; d < 7; d++) row.append(dayCell(gpu, jobs, monday + d * DAY, d === today));
   return row;
 }
 
-function dayCell(gpu, dayStart, isToday) {
+const FLAG_TEXT = { unbooked_use: 'in use without a booking or job', idle_booking: 'booked but idle' };
+
+function foreignBadge({ foreign, flags, users }) {
+  const who = users.length ? `processes of ${users.join(', ')}` : 'processes';
+  const lines = [
+    foreign ? `Foreign ${who} on this GPU` : `GPU ${who}`,
+    ...flags.map((f) => FLAG_TEXT[f] || f),
+  ];
+  const text = lines.join('; ');
+  return el('span', { class: 'foreign-badge', title: text },
+    el('span', { 'aria-hidden': 'true' }, '⚠ in use'),
+    el('span', { class: 'visually-hidden' }, ` (${text})`));
+}
+
+function dayCell(gpu, jobs, dayStart, isToday) {
   const segments = gpu.claims.map((claim) => segment(claim, dayStart)).filter(Boolean);
   segments.sort((a, b) => a.left - b.left);
-  const cell = el('div', { class: 'cell' }, segments.map(lane));
+  const jobSegments = jobs.map((j) => jobSegment(j, dayStart)).filter(Boolean);
+  jobSegments.sort((a, b) => a.left - b.left);
+  const cell = el('div', { class: 'cell' }, segments.map(lane), jobSegments.map(jobLane));
   if (isToday) cell.append(el('div', { class: 'now-line', 'aria-hidden': 'true' }));
   return el('td', {
     class: isToday ? 'day today' : 'day', tabindex: 0,
@@ -119,6 +179,31 @@ function segment(claim, dayStart) {
   return { claim, start, end, left: ((from - dayStart) / DAY) * 100, width: ((to - from) / DAY) * 100 };
 }
 
+function jobSegment({ job, start, end, limited }, dayStart) {
+  const dayEnd = dayStart + DAY;
+  if (!(start < dayEnd && end > dayStart)) return null;
+  const from = Math.max(start, dayStart);
+  const to = Math.min(end, dayEnd);
+  return { job, start, end, limited, left: ((from - dayStart) / DAY) * 100, width: ((to - from) / DAY) * 100 };
+}
+
+/** A running job's lane: a hatched, outlined bar "job 17 · alice" (click: details, read-only). */
+function jobLane({ job, start, end, limited, left, width }) {
+  const text = `job ${job.id} · ${job.user}`;
+  const until = limited ? `until ${fmtDateTime(end)} UTC` : 'no time limit';
+  const name = `Running job ${job.id}${job.name ? ` "${job.name}"` : ''} — ${job.user}, `
+    + `started ${fmtDateTime(start)} UTC, ${until}`;
+  const inside = width >= Math.min(INSIDE_MIN_PERCENT, Math.max(left, 100 - left - width));
+  const dataset = { job: String(job.id), user: job.user };
+  const bar = el('button', {
+    type: 'button', class: 'job-bar', title: name, 'aria-label': name, dataset,
+    style: { left: `${left}%`, width: `${width}%` },
+  }, el('span', { class: 'bar-text' }, text));
+  const row = el('div', { class: 'lane job-lane' }, bar);
+  if (!inside) row.append(sideLabel(text, left, width, dataset));
+  return row;
+}
+
 function lane({ claim, start, end, left, width }) {
   const priority = PRIORITIES.includes(claim.priority) ? claim.priority : 'unknown';
   const status = STATUSES.includes(claim.status) ? claim.status : 'unknown';
@@ -132,26 +217,25 @@ function lane({ claim, start, end, left, width }) {
     style: { left: `${left}%`, width: `${width}%` },
   }, inside ? el('span', { class: 'bar-text' }, text) : null);
   const row = el('div', { class: 'lane' }, bar);
-  if (!inside) row.append(sideLabel(text, left, width, claim));
+  if (!inside) row.append(sideLabel(text, left, width, { booking: String(claim.booking_id), user: claim.user }));
   return row;
 }
 
 /** A narrow bar's label, on the side of the bar with more room in the day. */
-function sideLabel(text, left, width, claim) {
+function sideLabel(text, left, width, dataset) {
   const after = 100 - left - width >= left;
   const style = after
     ? { left: `calc(${left + width}% + 3px)`, right: '0' }
     : { left: '0', right: `calc(${100 - left}% + 3px)`, textAlign: 'right' };
-  const dataset = { booking: String(claim.booking_id), user: claim.user };
   return el('span', { class: 'side-label', 'aria-hidden': 'true', dataset, style }, text);
 }
 
 /**
  * Slot choosing on the table (bound once; survives body rebuilds). `onSelect` receives
- * {nodeId, gpuIds, start, end}; `onBooking` a booking id; `onFold` (nodeId, fold).
- * Returns {active} for the caller to postpone re-rendering during a drag.
+ * {nodeId, gpuIds, start, end}; `onBooking` a booking id; `onJob` a job id (string);
+ * `onFold` (nodeId, fold). Returns {active} for the caller to postpone re-rendering during a drag.
  */
-export function attachInteractions(table, { onSelect, onBooking, onFold }) {
+export function attachInteractions(table, { onSelect, onBooking, onJob = () => {}, onFold }) {
   let drag = null;
   table.addEventListener('click', (ev) => {
     const fold = ev.target.closest('[data-fold]');
@@ -160,11 +244,16 @@ export function attachInteractions(table, { onSelect, onBooking, onFold }) {
       return;
     }
     const hit = ev.target.closest('[data-booking]');
-    if (hit) onBooking(Number(hit.dataset.booking));
+    if (hit) {
+      onBooking(Number(hit.dataset.booking));
+      return;
+    }
+    const job = ev.target.closest('[data-job]');
+    if (job) onJob(job.dataset.job);
   });
   table.addEventListener('pointerdown', (ev) => {
     const point = pointAt(ev, ev.target);
-    if (!point || ev.button !== 0 || ev.target.closest('[data-booking]')) return;
+    if (!point || ev.button !== 0 || ev.target.closest('[data-booking], [data-job]')) return;
     ev.preventDefault();
     drag = { anchor: point, current: point };
     paint(table, drag);

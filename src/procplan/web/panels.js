@@ -79,11 +79,13 @@ function readForm(form, node) {
 
 /**
  * Wire the details panel. Callbacks get the booking id (onExtend also the new end, ISO);
- * cancelling asks "are you sure" inside the panel first. Returns {show(booking), hide(),
- * shownId()}; a booking is {id, node_id, gpu_ids, start, end, user, label, priority, status}.
+ * cancelling asks "are you sure" inside the panel first. Returns {show(booking), showJob(job),
+ * hide(), shownId(), shownJobId()}; a booking is {id, node_id, gpu_ids, start, end, user, label,
+ * priority, status}; a job is a /api/v1/jobs object, shown read-only.
  */
 export function setupDetails(panel, { onRelease, onCancel, onExtend }) {
   let booking = null;
+  let job = null;
   let opener = null;
   const $ = (id) => panel.querySelector(`#${id}`);
   const extend = $('details-extend');
@@ -101,11 +103,30 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend }) {
     panel.hidden = true;
     const bar = booking && document.querySelector(`button.bar[data-booking="${Number(booking.id)}"]`);
     booking = null;
+    job = null;
     (opener?.isConnected ? opener : bar)?.focus();
+  }
+  function open(focus) {
+    if (focus) {
+      opener = document.activeElement;
+      panel.hidden = false;
+      panel.focus();
+    }
+  }
+  function showJob(next, { focus = true } = {}) {
+    askCancel(false);
+    booking = null;
+    job = next;
+    renderJob(panel, job);
+    extend.hidden = true;
+    release.hidden = true;
+    cancel.hidden = true;
+    open(focus);
   }
   function show(next, { focus = true } = {}) {
     if (next.id !== booking?.id) askCancel(false);
     booking = next;
+    job = null;
     render(panel, booking);
     const active = booking.status === 'active';
     const now = Date.now();
@@ -114,11 +135,7 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend }) {
     extend.hidden = !active || parseIso(booking.end) <= now;
     cancel.hidden = !active;
     if (!active) askCancel(false);
-    if (focus) {
-      opener = document.activeElement;
-      panel.hidden = false;
-      panel.focus();
-    }
+    open(focus);
   }
   $('details-close').addEventListener('click', hide);
   panel.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') hide(); });
@@ -133,7 +150,30 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend }) {
     askCancel(false);
     onCancel(booking.id);
   });
-  return { show, hide, shownId: () => (panel.hidden ? null : booking?.id ?? null) };
+  return {
+    show, showJob, hide,
+    shownId: () => (panel.hidden ? null : booking?.id ?? null),
+    shownJobId: () => (panel.hidden ? null : job?.id ?? null),
+  };
+}
+
+/** A running job's details (read-only: jobs are managed from the queue page or the CLI). */
+function renderJob(panel, job) {
+  const start = parseIso(job.started_at);
+  const limit = typeof job.time_limit_s === 'number' && job.time_limit_s > 0 ? job.time_limit_s : null;
+  panel.querySelector('#details-title').textContent = job.name || `Job ${job.id}`;
+  const rows = [
+    ['Job', `${job.id} (running)`],
+    ['User', job.user],
+    ['Node', (job.node_ids?.length ? job.node_ids : [job.node_name || job.node_id || '—']).join(', ')],
+    ['GPUs', (job.allocated_gpus || []).join(', ')],
+    ['Started', Number.isFinite(start) ? `${fmtDateTime(start)} UTC` : '—'],
+    ['Time limit', limit === null ? 'none' : `${Math.round(limit / 60)} min`],
+    ['Ends by', limit === null ? '—' : `${fmtDateTime(start + limit * 1000)} UTC`],
+  ];
+  panel.querySelector('#details-list').replaceChildren(
+    ...rows.flatMap(([term, value]) => [el('dt', {}, term), el('dd', {}, String(value))]));
+  panel.className = 'details job-details';
 }
 
 function render(panel, booking) {
