@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from procplan.core.model import Booking, Node
+from procplan.core.model import Booking
 from procplan.core.timeutil import to_iso
 
 
@@ -47,23 +47,4 @@ def booking_v1(booking: Booking) -> dict[str, Any]:
         "priority": booking.priority.label,
         "status": booking.status.value,
         "created_at": to_iso(booking.created_at),
-    }
-
-
-def node_v1(node: Node) -> dict[str, Any]:
-    """A node with its GPUs' full identity (index, uuid, memory)."""
-    return {
-        "id": node.id,
-        "name": node.name,
-        "gpu_count": len(node.gpus),
-        "gpus": [
-            {
-                "id": gpu.id,
-                "kind": gpu.kind,
-                "index": gpu.index,
-                "uuid": gpu.uuid,
-                "memory_mb": gpu.memory_mb,
-            }
-            for gpu in node.gpus
-        ],
     }

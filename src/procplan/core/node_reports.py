@@ -7,7 +7,7 @@ reader's own value types (``core.readings``) so the server sees what the reader 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,8 +280,3 @@ def _parse_event(raw: Mapping[str, Any], where: str) -> AgentEvent:
         reason=str(reason),
         message=_optional_text(raw, "message", where) or "",
     )
-
-
-def reading_sequence(readings: Sequence[GpuReading]) -> dict[int, GpuReading]:
-    """The physical GPUs' readings by index (MIG instances left out)."""
-    return {r.index: r for r in readings if not r.mig}

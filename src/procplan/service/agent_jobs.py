@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from procplan.core.errors import Conflict, DomainError, InvalidRequest
+from procplan.core.errors import Conflict, DomainError
 from procplan.core.jobs import Job, JobKind, JobState
 from procplan.core.model import Topology
 from procplan.core.node_reports import AgentEvent, parse_events
@@ -131,11 +131,7 @@ class AgentJobs:
             return ended.state
         if event.reason == "lost":
             why = event.message or "the node's agent lost track of the process"
-            self.jobs.finish(job.id, JobState.LOST, None, why)
-            settings = self.nodes.settings
-            if settings.requeue_lost and job.requeues < settings.max_requeues:
-                return self.jobs.requeue(job.id).state
-            return JobState.LOST
+            return self.nodes.lose_job(job, why)
         if event.exit_code == 0 and event.reason == "exited":
             return self.jobs.finish(job.id, JobState.COMPLETED, 0).state
         return self.jobs.finish(job.id, JobState.FAILED, event.exit_code, _why(job, event)).state
@@ -236,9 +232,3 @@ def _spec(
 
 def _digest(specs: list[dict[str, Any]]) -> str:
     return hashlib.blake2b(orjson.dumps(specs), digest_size=12).hexdigest()
-
-
-def check_stream(stream: str) -> str:
-    if stream not in ("stdout", "stderr"):
-        raise InvalidRequest("stream must be 'stdout' or 'stderr'")
-    return stream

@@ -358,11 +358,17 @@ class NodeService:
                 continue  # an interactive job's liveness is its lease
             why = f"node {node_id} stopped reporting (no heartbeat for {ago:.0f} s)"
             try:
-                self.jobs.finish(job.id, JobState.LOST, message=why)
-                if self.settings.requeue_lost and job.requeues < self.settings.max_requeues:
-                    self.jobs.requeue(job.id)
+                self.lose_job(job, why)
             except DomainError as exc:  # it ended meanwhile
                 LOG.debug("job %s: %s", job.id, exc)
+
+    def lose_job(self, job: Job, why: str) -> JobState:
+        """End a batch job as ``lost`` and requeue it while ``requeue_lost`` allows (at most
+        ``max_requeues`` times); returns the state it is left in."""
+        self.jobs.finish(job.id, JobState.LOST, message=why)
+        if self.settings.requeue_lost and job.requeues < self.settings.max_requeues:
+            return self.jobs.requeue(job.id).state
+        return JobState.LOST
 
     def flush(self, *, everything: bool = False) -> int:
         """Write the latest state of every node that reported since the last flush, and the
@@ -409,11 +415,6 @@ class NodeService:
             self.flush(everything=True)
         except Exception:
             LOG.exception("writing node reports at shutdown failed")
-
-    def forget_node(self, node_id: str) -> None:
-        with self._lock:
-            self._live.pop(node_id, None)
-            self._cache = None
 
 
 def _by_gpu(node: Node, readings: tuple[GpuReading, ...]) -> list[tuple[str, GpuReading]]:

@@ -16,7 +16,7 @@ from procplan.core.timeutil import Instant
 from procplan.store.engine import Store
 from procplan.store.tables import job_log_heads, job_logs, jobs, upsert_insert
 
-__all__ = ["STREAMS", "LogOffsetMismatch", "LogStore"]
+__all__ = ["STREAMS", "LogOffsetMismatch", "LogStore", "check_stream"]
 
 STREAMS = ("stdout", "stderr")
 
@@ -79,7 +79,7 @@ class LogStore:
         Once truncated, a log takes nothing more and answers its head whatever the offset, so
         an agent that keeps shipping is not sent into a resend loop.
         """
-        _check_stream(stream)
+        check_stream(stream)
         key = {"job_id": job_id, "run": run, "stream": stream}
         with self.store.write() as conn:
             _check_job(conn, job_id)
@@ -114,7 +114,7 @@ class LogStore:
         """Up to ``limit`` bytes from ``offset``, the stored size, the truncation flag and the
         run read. ``run=None`` reads the latest run that has this stream; a log never written
         reads as ``(b"", 0, False, None)``."""
-        _check_stream(stream)
+        check_stream(stream)
         if offset < 0 or limit < 0:
             raise InvalidRequest(f"offset and limit must not be negative (got {offset}, {limit})")
         with self.store.read() as conn:
@@ -153,9 +153,11 @@ def _stitch(conn: Connection, key: dict[str, object], start: int, end: int) -> b
     return b"".join(parts)
 
 
-def _check_stream(stream: str) -> None:
+def check_stream(stream: str) -> str:
+    """``stream`` when it names one (routes check it before reading a body), else a 400."""
     if stream not in STREAMS:
         raise InvalidRequest(f"stream must be 'stdout' or 'stderr', not '{stream}'")
+    return stream
 
 
 def _check_job(conn: Connection, job_id: int) -> None:

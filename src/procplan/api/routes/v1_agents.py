@@ -15,9 +15,9 @@ from procplan.api.deps import ctx, json_object
 from procplan.api.responses import json_response
 from procplan.api.routes.v1_jobs import job_id_of
 from procplan.core.errors import InvalidRequest, NotFound
-from procplan.service.agent_jobs import AgentJobs, check_stream
+from procplan.service.agent_jobs import AgentJobs
 from procplan.service.nodes import NodeService
-from procplan.store.logs_repo import LogOffsetMismatch
+from procplan.store.logs_repo import LogOffsetMismatch, check_stream
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 

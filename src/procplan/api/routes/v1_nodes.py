@@ -16,10 +16,10 @@ from procplan.api.responses import json_response
 from procplan.api.routes.v1_jobs import job_id_of
 from procplan.core.errors import InvalidRequest, NotFound
 from procplan.core.timeutil import HOUR, MINUTE, to_iso
-from procplan.service.agent_jobs import check_stream
 from procplan.service.history import METRIC_NAMES, check_range, series
 from procplan.service.node_views import nodes_document
 from procplan.service.nodes import NodeService
+from procplan.store.logs_repo import check_stream
 
 router = APIRouter(prefix="/api/v1", tags=["nodes"])
 
