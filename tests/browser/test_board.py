@@ -1,19 +1,39 @@
 """The live cluster board in Chromium: FakeGpuReader readings of a real agent, a foreign
-process flagged, and an HTML injection attempt in a process command rendered as text."""
+process flagged, a booked but idle GPU flagged, and an HTML injection attempt in a process
+command rendered as text."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.browser.conftest import FOREIGN_NODE, NODE, XSS, Cluster, Dialogs, screenshot
+from tests.browser.conftest import FOREIGN_NODE, NODE, USER, XSS, Cluster, Dialogs, screenshot
 
 pytestmark = pytest.mark.browser
+IDLE_BOOKING_MINUTES = 1  # this module's server flags a booked GPU idle for a minute
 
 try:
     from playwright.sync_api import expect
 except ImportError:  # the ``browser`` fixture skips (or fails in CI) with the reason
     expect = None
+
+
+@pytest.fixture(scope="module")
+def short_idle_threshold() -> Iterator[None]:
+    """``PROCPLAN_IDLE_BOOKING_MINUTES`` for the server this module starts (the default, 30
+    minutes, is too long to wait for). Only ``gpu-node``'s agent keeps reporting and nothing
+    else books its GPUs, so only the idle-booking test sees the flag."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PROCPLAN_IDLE_BOOKING_MINUTES", str(IDLE_BOOKING_MINUTES))
+        yield
+
+
+@pytest.fixture(scope="module")
+def cluster(short_idle_threshold: None, cluster: Cluster) -> Cluster:
+    """The suite's cluster, its server started with the short idle threshold."""
+    return cluster
 
 
 def card(page: Any, node_id: str) -> Any:
@@ -92,3 +112,31 @@ def test_board_screenshot(page: Any, cluster: Cluster) -> None:
     open_board(page, cluster)
     expect(card(page, FOREIGN_NODE).locator(".badge-unbooked_use")).to_be_visible()
     screenshot(page, "board.png")
+
+
+def test_board_flags_a_booked_but_idle_gpu(page: Any, cluster: Cluster) -> None:
+    """``gpu-node``'s fake GPUs idle from the start; booking GPU 3 gets it flagged "booked but
+    idle" once it has idled for ``idle_booking_minutes`` (at most a minute's wait here), and
+    releasing the booking clears the flag. Last in the module: the others expect no flag."""
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    end = now + dt.timedelta(hours=1)
+    booking = {"node_id": NODE, "gpu_ids": [f"{NODE}-gpu3"], "label": "idle-check",
+               "start": now.isoformat(), "end": end.isoformat()}  # fmt: skip
+    reply = cluster.api("POST", "/api/v1/bookings", json=booking)
+    assert reply.status_code == 201, reply.text
+    booking_id = reply.json()["booking"]["id"]
+    try:
+        open_board(page, cluster)
+        gpu3 = card(page, NODE).locator("tbody tr").nth(3)
+        expect(gpu3.locator("td.holder .tag-booking")).to_have_text("booking")
+        expect(gpu3.locator("td.holder strong")).to_have_text(USER)
+        wait_ms = (IDLE_BOOKING_MINUTES * 60 + 30) * 1000  # idle time, heartbeat, 5 s refresh
+        expect(gpu3.locator(".badge-idle_booking")).to_have_text("booked but idle", timeout=wait_ms)
+        expect(gpu3).to_have_class("flagged")
+        expect(card(page, NODE).locator(".badge")).to_have_count(1)
+        expect(page.locator("#summary")).to_contain_text("2 flagged")
+    finally:
+        reply = cluster.api("POST", f"/api/v1/bookings/{booking_id}/release")
+        assert reply.status_code == 200, reply.text
+    expect(gpu3.locator(".badge")).to_have_count(0, timeout=20_000)
+    expect(page.locator("#summary")).to_contain_text("1 flagged")

@@ -67,18 +67,34 @@ def open_planner(page: Any, cluster: Cluster, weeks_ahead: int = 0) -> None:
     )
 
 
-def cell(page: Any, index: int, day: int) -> Any:
-    return page.locator(f'tr.gpu-row[data-gpu="{gpu(index)}"] td.day').nth(day)
+def track(page: Any, index: int) -> Any:
+    """The week-long track cell of GPU ``index`` (bars are placed inside it by time)."""
+    return page.locator(f'tr.gpu-row[data-gpu="{gpu(index)}"] td.track')
 
 
 def bar(page: Any, booking_id: int) -> Any:
     return page.locator(f'#grid button.bar[data-booking="{booking_id}"]').first
 
 
-def hour_point(target: Any, hour: int) -> tuple[float, float]:
+def hour_point(target: Any, day: int, hour: int) -> tuple[float, float]:
+    """The middle of ``hour`` of ``day`` (0 = Monday) on a week track."""
     target.scroll_into_view_if_needed()
     box = target.bounding_box()
-    return box["x"] + box["width"] * (hour + 0.5) / 24, box["y"] + box["height"] / 2
+    return box["x"] + box["width"] * (day * 24 + hour + 0.5) / 168, box["y"] + box["height"] / 2
+
+
+def span_of(locator: Any) -> tuple[float, float]:
+    box = locator.bounding_box()
+    return box["x"], box["x"] + box["width"]
+
+
+def focus_day(page: Any, index: int, day: int) -> None:
+    """Tab stop on GPU ``index``'s track, then the keyboard cursor to ``day`` (the cursor
+    starts on the week's Monday when today is not in the shown week)."""
+    track(page, index).focus()
+    page.keyboard.press("Home")
+    for _ in range(day):
+        page.keyboard.press("ArrowRight")
 
 
 def detail(page: Any, term: str) -> Any:
@@ -92,11 +108,11 @@ def test_drag_select_and_book(page: Any, cluster: Cluster) -> None:
     """Drag from GPU 0 Tue 09:00 to GPU 1 Tue 17:00 of next week: the form is prefilled with
     both GPUs and 09:00–18:00; booking draws the bar in both rows."""
     open_planner(page, cluster, weeks_ahead=1)
-    page.mouse.move(*hour_point(cell(page, 0, 1), 9))
+    page.mouse.move(*hour_point(track(page, 0), 1, 9))
     page.mouse.down()
-    page.mouse.move(*hour_point(cell(page, 1, 1), 13), steps=4)
+    page.mouse.move(*hour_point(track(page, 1), 1, 13), steps=4)
     expect(page.locator("#grid .selection")).to_have_count(2)
-    page.mouse.move(*hour_point(cell(page, 1, 1), 17), steps=4)
+    page.mouse.move(*hour_point(track(page, 1), 1, 17), steps=4)
     page.mouse.up()
 
     form = page.locator("#booking-dialog")
@@ -114,8 +130,8 @@ def test_drag_select_and_book(page: Any, cluster: Cluster) -> None:
     expect(form).to_be_hidden()
     expect(page.locator(".toast-success")).to_contain_text("2 GPUs")
     for index in (0, 1):
-        expect(cell(page, index, 1).locator("button.bar")).to_have_text("drag booking")
-    booking_id = int(cell(page, 0, 1).locator("button.bar").get_attribute("data-booking"))
+        expect(track(page, index).locator("button.bar")).to_have_text("drag booking")
+    booking_id = int(track(page, 0).locator("button.bar").get_attribute("data-booking"))
     stored = booking(cluster, booking_id)
     assert stored["gpu_ids"] == [gpu(0), gpu(1)]
     assert stored["priority"] == "high" and stored["user"] == USER
@@ -124,11 +140,13 @@ def test_drag_select_and_book(page: Any, cluster: Cluster) -> None:
 
 
 def test_keyboard_booking(page: Any, cluster: Cluster) -> None:
-    """Tab to a day cell, Enter opens the form for the whole day, Enter in the label books;
-    the label of the last booking is prefilled next time."""
+    """Focus a GPU's track, move the day cursor with the arrows, Enter opens the form for the
+    whole day, Enter in the label books; focus comes back to the track and the label of the
+    last booking is prefilled next time."""
     open_planner(page, cluster, weeks_ahead=1)
-    target = cell(page, 3, 2)
-    target.focus()
+    target = track(page, 3)
+    focus_day(page, 3, 2)
+    expect(target.locator(".kbd-cursor")).to_have_count(1)
     page.keyboard.press("Enter")
     form = page.locator("#booking-dialog")
     expect(form).to_be_visible()
@@ -140,7 +158,7 @@ def test_keyboard_booking(page: Any, cluster: Cluster) -> None:
     form.locator("input[name=label]").press("Enter")
     expect(form).to_be_hidden()
     expect(target.locator("button.bar")).to_have_text("keyboard booking")
-    expect(target).to_be_focused()  # focus returns to the cell that opened the form
+    expect(target).to_be_focused()  # focus returns to the track that opened the form
     page.keyboard.press("Enter")
     expect(form.locator("input[name=label]")).to_have_value("keyboard booking")
     form.get_by_role("button", name="Cancel").click()
@@ -157,15 +175,15 @@ def test_conflict_shows_the_server_error(page: Any, cluster: Cluster) -> None:
     message = reply.json()["error"]
 
     open_planner(page, cluster, weeks_ahead=1)
-    expect(cell(page, 2, 3)).to_contain_text("bob's run")  # beside its narrow bar
-    cell(page, 2, 3).focus()
+    expect(track(page, 2)).to_contain_text("bob's run")  # beside its narrow bar
+    focus_day(page, 2, 3)
     page.keyboard.press("Enter")
     form = page.locator("#booking-dialog")
     form.locator("input[name=label]").fill("clashes with bob")
     form.get_by_role("button", name="Book").click()
     expect(page.locator(".toast-error span")).to_have_text(message)
     expect(form).to_be_visible()  # kept open so the user can change the slot
-    expect(cell(page, 2, 3).locator("button.bar")).to_have_count(1)
+    expect(track(page, 2).locator("button.bar")).to_have_count(1)
 
 
 def test_label_with_markup_renders_as_text(page: Any, cluster: Cluster, dialogs: Dialogs) -> None:
@@ -227,9 +245,12 @@ def test_release_a_running_booking_early(page: Any, cluster: Cluster) -> None:
                 label="running now", priority="high")  # fmt: skip
     open_planner(page, cluster)
     running = bar(page, made["id"])
-    today = running.locator("xpath=ancestor::td[1]")
-    expect(today).to_have_class("day today")
-    expect(today).to_contain_text("running now")
+    expect(track(page, 3)).to_contain_text("running now")  # beside its short bar
+    today = track(page, 3).locator(".today-col")
+    expect(today).to_have_count(1)
+    left, right = span_of(today)
+    start, _ = span_of(running)
+    assert left - 1 <= start <= right, (left, start, right)  # starts inside today's column
     assert running.evaluate("b => getComputedStyle(b).backgroundColor") == HIGH_RGB
     running.click()
     page.get_by_role("button", name="Release now").click()
@@ -294,16 +315,22 @@ def test_my_bookings_fades_the_others(page: Any, cluster: Cluster) -> None:
 
 
 def test_live_refresh_shows_bookings_made_elsewhere(page: Any, cluster: Cluster) -> None:
-    """The 15 s refresh draws a booking that someone else made, without a reload."""
+    """The 5 s refresh draws a booking that someone else made, without a reload; polls in
+    between get 304 Not Modified (ETag) and leave the grid alone."""
     page.clock.install()
     open_planner(page, cluster, weeks_ahead=1)
     made = book(cluster, [gpu(2)], at(1, 6, 6), at(1, 6, 18), user="erin", label="from the CLI")
     page.wait_for_timeout(300)
     expect(bar(page, made["id"])).to_have_count(0)
     page.evaluate("window.__notReloaded = true")
-    page.clock.run_for(15_500)
+    page.clock.run_for(5_500)
     expect(bar(page, made["id"])).to_have_text("from the CLI")
     assert page.evaluate("window.__notReloaded") is True
+    kept = page.locator(f'tr.gpu-row[data-gpu="{gpu(0)}"]').element_handle()
+    with page.expect_response(lambda r: "/api/v1/calendar" in r.url) as reply:
+        page.clock.run_for(5_500)
+    assert reply.value.status == 304
+    assert kept.evaluate("row => row.isConnected")  # an unchanged row is not rebuilt
 
 
 def test_planner_screenshot(page: Any, cluster: Cluster) -> None:

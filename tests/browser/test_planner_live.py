@@ -5,6 +5,7 @@ the process user, while ``gpu-node``'s GPUs do not."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,10 +48,12 @@ def test_running_job_is_drawn_on_its_gpu_row(
     bars = page.locator(f'#grid .job-bar[data-job="{job_id}"]')
     own_row = page.locator(f'tr.gpu-row[data-gpu="{gpu_id}"] .job-bar[data-job="{job_id}"]')
     expect(own_row.first).to_be_attached()
-    # Only on its GPU's row (one bar per day it spans: one, or two across midnight).
-    assert bars.count() == own_row.count() >= 1
+    # Only on its GPU's row, one bar; labelled inside or (a short job) beside the bar.
+    assert bars.count() == own_row.count() == 1
     job_bar = own_row.first
-    expect(job_bar).to_have_text(f"job {job_id} · {USER}")
+    track = page.locator(f'tr.gpu-row[data-gpu="{gpu_id}"] td.track')
+    expect(track).to_contain_text(f"job {job_id} · {USER}")
+    expect(job_bar).to_have_attribute("aria-label", re.compile(f"^Running job {job_id} "))
     expect(job_bar).to_have_attribute("data-user", USER)
     # A distinct style: not a booking bar, no priority colour, dashed outline.
     assert "bar" not in (job_bar.get_attribute("class") or "").split()

@@ -6,9 +6,12 @@ standard library, which is most of a grid request's time in ProcPlan.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
@@ -29,3 +32,39 @@ def error_response(message: str, status: int, code: str | None = None) -> Respon
     if code is not None:
         body["code"] = code
     return json_response(body, status)
+
+
+# An entity-tag (RFC 9110 §8.8.3): optional ``W/`` then a quoted string; ``*`` matches any.
+_ENTITY_TAG = re.compile(r'\*|(?:W/)?"[^"]*"')
+
+
+def body_etag(body: bytes) -> str:
+    """A strong validator: the quoted BLAKE2b digest of the exact body bytes."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2 for ``If-None-Match``: weak comparison (``W/`` ignored on both
+    sides) against each tag of the comma-separated list; ``*`` matches any current body."""
+    opaque = etag.removeprefix("W/")
+    for tag in _ENTITY_TAG.findall(if_none_match):
+        if tag == "*" or tag.removeprefix("W/") == opaque:
+            return True
+    return False
+
+
+def conditional_json(request: Request, payload: Any) -> Response:
+    """A 200 JSON reply with an ``ETag``, or ``304 Not Modified`` when ``If-None-Match`` holds it.
+
+    The web pages poll the calendar, nodes and jobs every few seconds; an unchanged answer
+    then costs a hash instead of the transfer and the browser's re-parse and re-render. The
+    tag hashes the bytes actually sent, so it changes exactly when the body does, whatever
+    changed underneath. ``Cache-Control: no-cache`` lets clients keep the body but makes them
+    revalidate each time. Error replies are not built here and carry no tag.
+    """
+    body = orjson.dumps(payload)
+    headers = {"ETag": body_etag(body), "Cache-Control": "no-cache"}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and etag_matches(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return Response(body, status_code=200, media_type=JSON_MEDIA_TYPE, headers=headers)

@@ -21,9 +21,19 @@ export function saveUser(name) {
   savePref(USER_KEY, name.trim());
 }
 
-/** One request; writes carry the user header. Resolves to {data, text}. */
-async function request(method, path, body) {
+// Last reply per polled path with its ETag: the next poll asks "If-None-Match" and a 304 reuses
+// it, so an unchanged calendar costs neither the transfer nor the parse.
+const lastReplies = new Map();
+const LAST_REPLIES_MAX = 16;
+
+/**
+ * One request; writes carry the user header. Resolves to {data, text, unchanged}; with
+ * `conditional` a GET revalidates the last reply of the same path (unchanged: true on a 304).
+ */
+async function request(method, path, body, { conditional = false } = {}) {
   const headers = { Accept: 'application/json' };
+  const known = conditional ? lastReplies.get(path) : undefined;
+  if (known) headers['If-None-Match'] = known.etag;
   if (method !== 'GET') {
     const user = currentUser();
     if (!user) throw new ApiError('Enter your name in the header first.', 0, 'missing_user');
@@ -39,6 +49,7 @@ async function request(method, path, body) {
   } catch (err) {
     throw new ApiError(`Network error: ${err.message}`, 0, 'network');
   }
+  if (response.status === 304 && known) return { ...known.reply, unchanged: true };
   const text = await response.text();
   let data = null;
   try {
@@ -50,18 +61,27 @@ async function request(method, path, body) {
     const message = data?.error || `HTTP ${response.status} ${response.statusText}`.trim();
     throw new ApiError(message, response.status, data?.code || 'http_error');
   }
-  return { data, text };
+  const reply = { data, text, unchanged: false };
+  const etag = response.headers.get('ETag');
+  if (conditional && etag) remember(path, etag, reply);
+  return reply;
+}
+
+function remember(path, etag, reply) {
+  lastReplies.delete(path);
+  lastReplies.set(path, { etag, reply });
+  if (lastReplies.size > LAST_REPLIES_MAX) lastReplies.delete(lastReplies.keys().next().value);
 }
 
 export async function getNodes() {
-  return (await request('GET', '/api/v1/nodes')).data.nodes;
+  return (await request('GET', '/api/v1/nodes', undefined, { conditional: true })).data.nodes;
 }
 
 /** The calendar of [start, end) as {data, text}; the text lets callers skip re-renders. */
 export function getCalendar(startIso, endIso, nodeIds = []) {
   const query = new URLSearchParams({ start: startIso, end: endIso });
   if (nodeIds.length) query.set('node_ids', nodeIds.join(','));
-  return request('GET', `/api/v1/calendar?${query}`);
+  return request('GET', `/api/v1/calendar?${query}`, undefined, { conditional: true });
 }
 
 export async function createBooking(payload) {
@@ -83,5 +103,5 @@ export async function changeBookingEnd(id, endIso) {
 
 /** Running jobs as {data, text} (the text lets callers skip re-renders). */
 export function getRunningJobs() {
-  return request('GET', '/api/v1/jobs?state=running&limit=1000');
+  return request('GET', '/api/v1/jobs?state=running&limit=1000', undefined, { conditional: true });
 }

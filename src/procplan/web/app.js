@@ -1,74 +1,112 @@
-// app.js — ProcPlan weekly planner: state, header controls, the 15 s live refresh, and the
-// glue between the grid, the booking dialog, the details panel and the API. Each refresh also
-// pulls the running jobs (drawn on the grid) and the node list (foreign / flagged GPUs).
+// app.js — ProcPlan planner: state, the live refresh (every 5 s, conditional requests), and
+// the glue between the header controls, the grid, the booking dialog, the details panel and
+// the API. Each refresh also pulls the running jobs (drawn on the grid) and the node list
+// (foreign / flagged GPUs, the node filter).
 import {
   cancelBooking, changeBookingEnd, createBooking, currentUser, getCalendar, getNodes, getRunningJobs, releaseBooking, saveUser,
 } from './api.js';
+import {
+  bindShortcuts, bindViewControls, readLocation, setBusy, setupHelp, showView, syncNodeFilter,
+} from './controls.js';
 import { loadPref, savePref, toast } from './dom.js';
-import { attachInteractions, markMine, renderGrid, sameCell, setFolded, updateNowLine } from './grid.js';
+import { markMine, renderGrid, sameTrack, setFolded, updateNowLine } from './grid.js';
 import { setupBookingDialog, setupDetails } from './panels.js';
-import { WEEK, fmtClock, fmtWeek, mondayOf, toIso, todayIndex } from './time.js';
+import { attachInteractions } from './select.js';
+import { DAY, fmtClock, toIso } from './time.js';
+import { makeView, scrollLeftFor, shiftView, tableWidth, todayColumn } from './views.js';
 
-const REFRESH_MS = 15_000;
+const REFRESH_MS = 5_000;
 const FOLDED_KEY = 'procplan.foldedNodes';
 const MINE_KEY = 'procplan.mineOnly';
+const GPU_COL_PX = 150;
 const $ = (id) => document.getElementById(id);
 
+const start = readLocation(Date.now());
 const state = {
-  monday: mondayOf(Date.now()),
+  view: makeView(start.kind, start.at),
+  at: start.at,      // the date the user went to: the year view scrolls to it
+  scrollPending: true, // scroll the year view to `at` after the next render
   nodeId: '',        // '' = all nodes
   nodes: [],         // from /api/v1/nodes (refreshed with the calendar)
   jobs: [],          // running jobs from /api/v1/jobs?state=running
-  renderedKey: '',   // calendar JSON text + today's column: re-render only when it changes
+  renderedKey: '',   // what the last render drew: skip the render when nothing changed
   bookings: new Map(), // booking id -> booking assembled from the calendar's claims
   loadSeq: 0,        // drops responses of superseded requests
-  failing: false,    // the last refresh failed (toast once, not every 15 s)
+  failing: false,    // the last refresh failed (toast once, not every tick)
   folded: new Set(asList(loadPref(FOLDED_KEY, []))), // node ids whose GPU rows are hidden
 };
 
 const table = $('grid');
-const grid = attachInteractions(table, { onSelect: openBooking, onBooking: showBooking, onJob: showJob, onFold: fold });
-const openDialog = setupBookingDialog($('booking-dialog'), submitBooking, (opener) => sameCell(table, opener));
+const wrap = $('grid-wrap');
+const grid = attachInteractions(table, {
+  onSelect: openBooking, onBooking: showBooking, onJob: showJob, onFold: fold,
+  announce: (text) => { $('grid-status').textContent = text; },
+});
+const openDialog = setupBookingDialog($('booking-dialog'), submitBooking, (opener) => sameTrack(table, opener));
 const details = setupDetails($('details'), { onRelease: release, onCancel: cancel, onExtend: extend });
 
 function asList(value) {
   return Array.isArray(value) ? value.filter((v) => typeof v === 'string') : [];
 }
 
-/** Fetch the week's calendar; rebuild the grid only if the data (or today) changed. */
-async function refresh() {
+/**
+ * Fetch the view's calendar, the running jobs and the nodes; redraw what changed. `busy`
+ * shows the loading bar (a view change, not the background refresh).
+ */
+async function refresh({ busy = false } = {}) {
   if (grid.active) return; // never pull the rows from under a drag; the next tick catches up
   const seq = ++state.loadSeq;
-  const ids = state.nodeId ? [state.nodeId] : [];
+  const { view } = state;
+  if (busy) setBusy(true);
   try {
     // Jobs and nodes are extras: when one fails the grid keeps their last known state.
     const [{ data, text }, jobs, nodes] = await Promise.all([
-      getCalendar(toIso(state.monday), toIso(state.monday + WEEK), ids),
+      getCalendar(toIso(view.start), toIso(view.end), state.nodeId ? [state.nodeId] : []),
       getRunningJobs().then(({ data: body }) => body.jobs).catch(() => null),
       getNodes().catch(() => null),
     ]);
     if (seq !== state.loadSeq) return;
     if (jobs) state.jobs = jobs;
-    if (nodes) state.nodes = nodes;
-    const now = Date.now();
-    const key = `${todayIndex(state.monday, now)}|${jobsKey(state.jobs, now)}|${usageKey(state.nodes)}|${text}`;
-    if (key !== state.renderedKey && !grid.active) {
-      state.renderedKey = key;
-      state.bookings = indexBookings(data);
-      renderGrid(table, data, state.monday, now, {
-        folded: state.folded, user: currentUser(), jobs: state.jobs, nodes: state.nodes,
-      });
-      syncDetails();
+    if (nodes) {
+      state.nodes = nodes;
+      syncNodeFilter($('node-filter'), nodes);
     }
-    updateNowLine(table, now);
-    $('updated').textContent = `Updated ${fmtClock(now)} UTC · refreshes every 15 s`;
+    draw(data, text);
     if (state.failing) toast('Connection to the server restored.', 'success');
     state.failing = false;
   } catch (err) {
     if (seq !== state.loadSeq) return;
     if (!state.failing) toast(`Could not load the calendar: ${err.message}`, 'error');
     state.failing = true;
+  } finally {
+    if (seq === state.loadSeq) setBusy(false);
   }
+}
+
+/** Render when the data (or today, or the width) changed; then the now line and scrolling. */
+function draw(data, text) {
+  const { view } = state;
+  const now = Date.now();
+  const trackPx = tableWidth(view) ? tableWidth(view) - GPU_COL_PX : Math.max(1000, wrap.clientWidth) - GPU_COL_PX;
+  const key = [view.key, todayColumn(view, now), trackPx, jobsKey(state.jobs, now), usageKey(state.nodes), text].join('|');
+  if (key !== state.renderedKey && !grid.active) {
+    state.renderedKey = key;
+    state.bookings = indexBookings(data);
+    renderGrid(table, data, view, now, {
+      folded: state.folded, user: currentUser(), jobs: state.jobs, nodes: state.nodes, trackPx,
+    });
+    grid.restore();
+    syncDetails();
+  }
+  updateNowLine(table, now);
+  if (state.scrollPending) scrollToDate();
+  $('updated').textContent = `Updated ${fmtClock(now)} UTC · refreshes every ${REFRESH_MS / 1000} s`;
+}
+
+/** Scroll the year view so the date the user went to is in sight. */
+function scrollToDate() {
+  state.scrollPending = false;
+  wrap.scrollLeft = scrollLeftFor(state.view, state.at, wrap.clientWidth);
 }
 
 /** What the grid draws of the running jobs (a job past its limit grows with "now", per hour). */
@@ -108,10 +146,24 @@ function syncDetails() {
   if (job) details.showJob(job, { focus: false });
 }
 
-function setWeek(monday) {
-  state.monday = monday;
-  $('week-label').textContent = `${fmtWeek(monday)} (UTC)`;
-  refresh();
+/**
+ * Go to another view: `kind` ('week' / 'year', null: keep), `at` (a date to show, null: keep
+ * the current one), `steps` (weeks or years forward / back).
+ */
+function go(kind, at, steps) {
+  const old = state.view;
+  const view = steps ? shiftView(old, steps) : makeView(kind ?? old.kind, at ?? state.at);
+  // Prev / next keep the position inside the week or year (the same weekday, the same date).
+  state.at = steps ? Math.min(view.start + (state.at - old.start), view.end - DAY) : (at ?? state.at);
+  state.view = view;
+  state.scrollPending = true;
+  showView(view, state.at);
+  if (view.key === old.key && state.renderedKey) {
+    scrollToDate();
+    return;
+  }
+  state.renderedKey = '';
+  refresh({ busy: true });
 }
 
 function openBooking(selection) {
@@ -200,24 +252,11 @@ async function cancel(id) {
   }
 }
 
-async function loadNodes() {
-  try {
-    state.nodes = await getNodes();
-  } catch (err) {
-    toast(`Could not load nodes: ${err.message}`, 'error');
-    return;
-  }
-  const select = $('node-filter');
-  for (const node of state.nodes) select.append(new Option(`${node.name} (${node.id})`, node.id));
-}
-
 function wireHeader() {
-  $('week-prev').addEventListener('click', () => setWeek(state.monday - WEEK));
-  $('week-next').addEventListener('click', () => setWeek(state.monday + WEEK));
-  $('week-today').addEventListener('click', () => setWeek(mondayOf(Date.now())));
+  bindViewControls(go);
   $('node-filter').addEventListener('change', (ev) => {
     state.nodeId = ev.target.value;
-    refresh();
+    refresh({ busy: true });
   });
   const user = $('user-name');
   user.value = currentUser();
@@ -228,6 +267,7 @@ function wireHeader() {
   const mine = $('mine-toggle');
   mine.addEventListener('click', () => setMineOnly(mine.getAttribute('aria-pressed') !== 'true'));
   setMineOnly(loadPref(MINE_KEY, false) === true);
+  bindShortcuts({ help: setupHelp(), today: () => go(null, Date.now(), 0) });
 }
 
 function startLiveRefresh() {
@@ -237,9 +277,15 @@ function startLiveRefresh() {
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') refresh();
   });
+  let width = wrap.clientWidth;
+  new ResizeObserver(() => {
+    if (wrap.clientWidth === width) return;
+    width = wrap.clientWidth;
+    if (state.view.kind === 'week') refresh(); // labels inside / beside bars depend on the width
+  }).observe(wrap);
 }
 
 wireHeader();
-await loadNodes();
-setWeek(state.monday);
+showView(state.view, state.at);
+refresh({ busy: true });
 startLiveRefresh();

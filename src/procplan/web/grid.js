@@ -1,41 +1,97 @@
-// grid.js — the week grid: a <table> with one <tbody> per node, one row per GPU and one
-// cell per UTC day. Each booking is a bar positioned and sized by its hours inside the day
-// cell, on its own lane, with its label inside the bar or, when the bar is narrow, beside it.
-// Running jobs are drawn on the same rows as hatched, outlined "job bars" (read-only), and
-// GPUs with foreign processes get a "⚠ in use" badge in their row header.
-// Also handles choosing a slot: click / drag over cells of one node's GPUs, or Enter.
+// grid.js — the planner grid: a <table> with one <tbody> per node and one row per GPU. A GPU
+// row is a name cell and one "track" cell spanning every day column of the view; bookings are
+// bars placed in it by their exact start and end (to the minute), stacked on lanes only where
+// they overlap; running jobs are hatched "job bars" on lanes of their own; the day lines and
+// weekends are the track's background. That keeps a year × 320 GPUs at a few elements per
+// booking instead of a cell per GPU and day. Rows whose data did not change are kept as they
+// are on a refresh (no flicker; focus stays).
 import { el } from './dom.js';
-import { DAY, HOUR, fmtDateTime, fmtDay, parseIso, todayIndex } from './time.js';
+import { DAY, fmtDateTime, parseIso } from './time.js';
+import {
+  colgroup, headRows, percentOf, tableWidth, todayColumn, trackBackground,
+} from './views.js';
 
 const PRIORITIES = ['low', 'medium', 'high'];
 const STATUSES = ['active', 'completed', 'cancelled'];
-const INSIDE_MIN_PERCENT = 40; // bars this wide always hold their own label
-const SCALE_HOURS = [0, 6, 12, 18];
+const LANE_STEP_PX = 20; // lane height (18 px, --lane-h) plus its gap
+const CHAR_PX = 6.6;     // rough width of a 12 px character, to decide where a label fits
+const FLAG_TEXT = { unbooked_use: 'in use without a booking or job', idle_booking: 'booked but idle' };
+
+const rendered = new WeakMap(); // table -> {viewKey, headKey, bodies: Map(nodeId -> {sig, body, rows})}
 
 /**
- * Rebuild header and bodies from a /api/v1/calendar payload; `folded` holds node ids, `jobs`
- * the running jobs (/api/v1/jobs objects), `nodes` the /api/v1/nodes list (foreign GPUs).
+ * Draw `calendar` (a /api/v1/calendar payload) in `view` (views.js). `jobs` are the running
+ * /api/v1/jobs objects, `nodes` the /api/v1/nodes list (foreign / flagged GPUs), `trackPx` the
+ * width of a track in px (to decide which labels fit inside their bars).
  */
-export function renderGrid(table, calendar, monday, now,
-  { folded = new Set(), user = '', jobs = [], nodes = [] } = {}) {
-  const today = todayIndex(monday, now);
-  const ctx = { monday, today, now, jobsByGpu: jobsByGpu(jobs, now), usage: gpuUsage(nodes) };
-  table.tHead.replaceChildren(headRow(monday, today));
-  table.querySelectorAll('tbody').forEach((body) => body.remove());
-  for (const node of calendar.nodes) table.append(nodeBody(node, ctx, folded.has(node.id)));
-  if (!calendar.nodes.length) {
-    table.append(el('tbody', {}, el('tr', {}, el('td', { colspan: 8, class: 'empty' }, 'No nodes to show.'))));
+export function renderGrid(table, calendar, view, now,
+  { folded = new Set(), user = '', jobs = [], nodes = [], trackPx = 1000 } = {}) {
+  let memo = rendered.get(table);
+  if (!memo || memo.viewKey !== view.key) {
+    memo = { viewKey: view.key, headKey: '', bodies: new Map() };
+    rendered.set(table, memo);
+    table.querySelectorAll('tbody').forEach((body) => body.remove());
   }
+  const today = todayColumn(view, now);
+  const headKey = `${view.key}|${today}`;
+  if (memo.headKey !== headKey) {
+    memo.headKey = headKey;
+    drawHead(table, view, now);
+  }
+  const ctx = { view, today, now, trackPx, jobsByGpu: jobsByGpu(jobs, now), usage: gpuUsage(nodes) };
+  const bodies = calendar.nodes.map((node) => nodeBody(memo, node, ctx));
+  for (const id of [...memo.bodies.keys()]) {
+    if (!calendar.nodes.some((n) => n.id === id)) memo.bodies.get(id).body.remove();
+  }
+  memo.bodies = new Map(calendar.nodes.map((node, i) => [node.id, bodies[i]]));
+  placeBodies(table, bodies.map((b) => b.body), view);
+  for (const { body } of bodies) body.classList.toggle('folded', folded.has(body.dataset.node));
+  syncFoldButtons(table);
   updateNowLine(table, now);
   markMine(table, user);
+}
+
+/** Forget what was drawn (the next render rebuilds every row). */
+export function resetGrid(table) {
+  rendered.delete(table);
+}
+
+function drawHead(table, view, now) {
+  table.classList.remove('view-week', 'view-year');
+  table.classList.add(`view-${view.kind}`);
+  const width = tableWidth(view);
+  table.style.width = width ? `${width}px` : '';
+  table.style.minWidth = width ? `${width}px` : '';
+  Object.assign(table.dataset, { start: String(view.start), end: String(view.end), snap: String(view.snap) });
+  table.querySelector('colgroup')?.remove();
+  table.tHead.before(colgroup(view));
+  table.tHead.replaceChildren(...headRows(view, now));
+}
+
+function placeBodies(table, bodies, view) {
+  table.querySelector('tbody.empty-body')?.remove();
+  let anchor = table.tHead;
+  for (const body of bodies) {
+    if (anchor.nextElementSibling !== body) anchor.after(body);
+    anchor = body;
+  }
+  if (!bodies.length) {
+    table.append(el('tbody', { class: 'empty-body' },
+      el('tr', {}, el('td', { colspan: view.days + 1, class: 'empty' }, 'No nodes to show.'))));
+  }
 }
 
 /** Fold or unfold one node's GPU rows (no re-render; the caller remembers the choice). */
 export function setFolded(table, nodeId, folded) {
   for (const body of table.tBodies) {
-    if (body.dataset.node !== nodeId) continue;
-    body.classList.toggle('folded', folded);
-    body.querySelector('button.fold')?.setAttribute('aria-expanded', String(!folded));
+    if (body.dataset.node === nodeId) body.classList.toggle('folded', folded);
+  }
+  syncFoldButtons(table);
+}
+
+function syncFoldButtons(table) {
+  for (const body of table.tBodies) {
+    body.querySelector('button.fold')?.setAttribute('aria-expanded', String(!body.classList.contains('folded')));
   }
 }
 
@@ -46,36 +102,21 @@ export function markMine(table, user) {
   }
 }
 
-/** `node` itself while it is in the page, else the same GPU × day cell of a newer render. */
-export function sameCell(table, node) {
-  if (!node || node.isConnected || !node.matches?.('td.day')) return node?.isConnected ? node : null;
-  const gpu = node.parentElement?.dataset.gpu;
-  return [...table.querySelectorAll('td.day')].find((td) => td.parentElement.dataset.gpu === gpu
-    && td.dataset.dayStart === node.dataset.dayStart) ?? null;
+/** `node` while it is in the page, else the same GPU's track of a newer render (or null). */
+export function sameTrack(table, node) {
+  if (!node) return null;
+  if (node.isConnected) return node;
+  const gpu = node.closest?.('tr')?.dataset.gpu ?? node.dataset?.gpu;
+  return gpu === undefined ? null : table.querySelector(`tr.gpu-row[data-gpu="${CSS.escape(gpu)}"] td.track`);
 }
 
-/** Move the red "now" marker inside today's cells (cheap; runs on every refresh tick). */
+/** Move the red "now" marker (cheap; runs on every refresh tick). */
 export function updateNowLine(table, now) {
-  for (const line of table.querySelectorAll('.now-line')) {
-    const dayStart = Number(line.closest('td').dataset.dayStart);
-    line.style.left = `${((now - dayStart) / DAY) * 100}%`;
-  }
+  const view = { start: Number(table.dataset.start), end: Number(table.dataset.end) };
+  for (const line of table.querySelectorAll('.now-line')) line.style.left = `${percentOf(view, now)}%`;
 }
 
-function headRow(monday, today) {
-  const row = el('tr', {}, el('th', { scope: 'col', class: 'gpu-col' }, 'GPU'));
-  for (let d = 0; d < 7; d++) {
-    const scale = el('span', { class: 'scale', 'aria-hidden': 'true' },
-      SCALE_HOURS.map((h) => el('span', { style: { left: `${(h / 24) * 100}%` } }, String(h).padStart(2, '0'))));
-    row.append(el('th', { scope: 'col', class: d === today ? 'day-head today' : 'day-head' },
-      el('span', { class: 'day-name' }, fmtDay(monday + d * DAY)),
-      d === today ? el('span', { class: 'visually-hidden' }, ' (today)') : null,
-      scale));
-  }
-  return row;
-}
-
-/** GPU id -> [{job, start, end}] of the running jobs; an open-ended job runs "forever". */
+/** GPU id -> [{job, start, end, limited}] of the running jobs; an open-ended job runs "forever". */
 function jobsByGpu(jobs, now) {
   const byGpu = new Map();
   for (const job of jobs) {
@@ -92,7 +133,7 @@ function jobsByGpu(jobs, now) {
   return byGpu;
 }
 
-/** GPU id -> {users, flags} for GPUs that are foreign or flagged in /api/v1/nodes. */
+/** GPU id -> {foreign, flags, users} for GPUs that are foreign or flagged in /api/v1/nodes. */
 function gpuUsage(nodes) {
   const usage = new Map();
   for (const node of nodes) {
@@ -108,20 +149,44 @@ function gpuUsage(nodes) {
   return usage;
 }
 
-function nodeBody(node, ctx, folded) {
-  const { monday, today } = ctx;
-  const kinds = countKinds(node.gpus);
-  const body = el('tbody', { class: folded ? 'folded' : undefined, dataset: { node: node.id } },
+/** The node's <tbody>, reusing the cached one and its unchanged rows. */
+function nodeBody(memo, node, ctx) {
+  const sig = JSON.stringify([node.name, node.gpus.map((g) => [g.id, g.kind])]);
+  const cached = memo.bodies.get(node.id);
+  const body = cached && cached.sig === sig ? cached.body : newBody(node, ctx);
+  if (cached && cached.body !== body) cached.body.remove();
+  const oldRows = cached && cached.body === body ? cached.rows : new Map();
+  const rows = new Map();
+  let anchor = body.rows[0]; // the node row
+  for (const gpu of node.gpus) {
+    const rowSig = gpuSig(gpu, ctx);
+    const old = oldRows.get(gpu.id);
+    const row = old && old.sig === rowSig ? old.row : gpuRow(node, gpu, ctx);
+    if (old && old.row !== row) old.row.replaceWith(row);
+    if (anchor.nextElementSibling !== row) anchor.after(row);
+    anchor = row;
+    rows.set(gpu.id, { sig: rowSig, row });
+  }
+  return { sig, body, rows };
+}
+
+/** Everything a GPU row shows, as a string: the row is rebuilt only when this changes. */
+function gpuSig(gpu, ctx) {
+  const jobs = (ctx.jobsByGpu.get(gpu.id) || []).map(({ job, start, end }) => [job.id, job.name, job.user, start, end]);
+  return JSON.stringify([ctx.today, ctx.trackPx, gpu.index, gpu.kind, gpu.claims, jobs, ctx.usage.get(gpu.id) ?? null]);
+}
+
+function newBody(node, ctx) {
+  return el('tbody', { dataset: { node: node.id } },
     el('tr', { class: 'node-row' },
-      el('th', { scope: 'rowgroup', colspan: 8 },
-        el('button', {
-          type: 'button', class: 'fold', 'aria-expanded': String(!folded),
-          'aria-label': `GPUs of ${node.name || node.id}`, dataset: { fold: node.id },
-        }, el('span', { class: 'fold-icon', 'aria-hidden': 'true' })),
-        el('span', { class: 'node-name' }, node.name || node.id),
-        el('span', { class: 'node-meta' }, ` ${node.id} · ${kinds}`))));
-  for (const gpu of node.gpus) body.append(gpuRow(node, gpu, ctx));
-  return body;
+      el('th', { scope: 'rowgroup', colspan: ctx.view.days + 1 },
+        el('span', { class: 'node-label' },
+          el('button', {
+            type: 'button', class: 'fold', 'aria-expanded': 'true',
+            'aria-label': `GPUs of ${node.name || node.id}`, dataset: { fold: node.id },
+          }, el('span', { class: 'fold-icon', 'aria-hidden': 'true' })),
+          el('span', { class: 'node-name' }, node.name || node.id),
+          el('span', { class: 'node-meta' }, ` ${node.id} · ${countKinds(node.gpus)}`)))));
 }
 
 function countKinds(gpus) {
@@ -131,203 +196,120 @@ function countKinds(gpus) {
 }
 
 function gpuRow(node, gpu, ctx) {
-  const { monday, today } = ctx;
   const usage = ctx.usage.get(gpu.id);
-  const row = el('tr', { class: 'gpu-row', dataset: { node: node.id, gpu: gpu.id } },
+  const name = `GPU ${gpu.index} (${gpu.kind}) of ${node.name || node.id}`;
+  return el('tr', { class: 'gpu-row', dataset: { node: node.id, gpu: gpu.id } },
     el('th', { scope: 'row', class: usage ? 'gpu-name gpu-foreign' : 'gpu-name', title: gpu.id },
-      `GPU ${gpu.index}`, el('span', { class: 'gpu-kind' }, gpu.kind), usage ? foreignBadge(usage) : null));
-  const jobs = ctx.jobsByGpu.get(gpu.id) || [];
-  for (let d = 0; d < 7; d++) row.append(dayCell(gpu, jobs, monday + d * DAY, d === today));
-  return row;
+      `GPU ${gpu.index}`, el('span', { class: 'gpu-kind' }, gpu.kind), usage ? foreignBadge(usage) : null),
+    el('td', {
+      class: 'track', colspan: ctx.view.days, tabindex: -1, 'aria-label': name,
+      'aria-describedby': 'cell-hint',
+    }, trackInner(gpu, ctx)));
 }
-
-const FLAG_TEXT = { unbooked_use: 'in use without a booking or job', idle_booking: 'booked but idle' };
 
 function foreignBadge({ foreign, flags, users }) {
   const who = users.length ? `processes of ${users.join(', ')}` : 'processes';
-  const lines = [
-    foreign ? `Foreign ${who} on this GPU` : `GPU ${who}`,
-    ...flags.map((f) => FLAG_TEXT[f] || f),
-  ];
-  const text = lines.join('; ');
+  const text = [foreign ? `Foreign ${who} on this GPU` : `GPU ${who}`, ...flags.map((f) => FLAG_TEXT[f] || f)].join('; ');
   return el('span', { class: 'foreign-badge', title: text },
     el('span', { 'aria-hidden': 'true' }, '⚠ in use'),
     el('span', { class: 'visually-hidden' }, ` (${text})`));
 }
 
-function dayCell(gpu, jobs, dayStart, isToday) {
-  const segments = gpu.claims.map((claim) => segment(claim, dayStart)).filter(Boolean);
-  segments.sort((a, b) => a.left - b.left);
-  const jobSegments = jobs.map((j) => jobSegment(j, dayStart)).filter(Boolean);
-  jobSegments.sort((a, b) => a.left - b.left);
-  const cell = el('div', { class: 'cell' }, segments.map(lane), jobSegments.map(jobLane));
-  if (isToday) cell.append(el('div', { class: 'now-line', 'aria-hidden': 'true' }));
-  return el('td', {
-    class: isToday ? 'day today' : 'day', tabindex: 0,
-    'aria-describedby': 'cell-hint', dataset: { dayStart: String(dayStart) },
-  }, cell);
+/** The positioned layer of a track: today's column, booking lanes, job lanes, the now line. */
+function trackInner(gpu, ctx) {
+  const { view, today } = ctx;
+  const bookings = stack(gpu.claims.map((claim) => span(view, parseIso(claim.start), parseIso(claim.end), { claim })));
+  const jobs = stack((ctx.jobsByGpu.get(gpu.id) || []).map((j) => span(view, j.start, j.end, j)));
+  const lanes = Math.max(1, bookings.lanes + jobs.lanes);
+  const inner = el('div', { class: 'track-inner', style: { ...trackBackground(view), height: `${lanes * LANE_STEP_PX + 8}px` } });
+  if (today >= 0) {
+    inner.append(el('div', {
+      class: 'today-col', 'aria-hidden': 'true',
+      style: { left: `${(today / view.days) * 100}%`, width: `${100 / view.days}%` },
+    }));
+  }
+  for (const item of bookings.items) inner.append(...bookingBar(item, ctx));
+  for (const item of jobs.items) inner.append(...jobBar({ ...item, lane: item.lane + bookings.lanes }, ctx));
+  if (today >= 0) inner.append(el('div', { class: 'now-line', 'aria-hidden': 'true' }));
+  return inner;
 }
 
-/** The part of `claim` inside [dayStart, dayStart + 1 day) in percent of the day, or null. */
-function segment(claim, dayStart) {
-  const start = parseIso(claim.start);
-  const end = parseIso(claim.end);
-  const dayEnd = dayStart + DAY;
-  if (!(start < dayEnd && end > dayStart)) return null;
-  const from = Math.max(start, dayStart);
-  const to = Math.min(end, dayEnd);
-  return { claim, start, end, left: ((from - dayStart) / DAY) * 100, width: ((to - from) / DAY) * 100 };
+/** `extra` with the part of [start, end) inside the view, in percent; null when outside. */
+function span(view, start, end, extra) {
+  if (!(start < view.end && end > view.start)) return null;
+  const left = Math.max(0, percentOf(view, start));
+  const right = Math.min(100, percentOf(view, end));
+  return { ...extra, start, end, left, width: right - left };
 }
 
-function jobSegment({ job, start, end, limited }, dayStart) {
-  const dayEnd = dayStart + DAY;
-  if (!(start < dayEnd && end > dayStart)) return null;
-  const from = Math.max(start, dayStart);
-  const to = Math.min(end, dayEnd);
-  return { job, start, end, limited, left: ((from - dayStart) / DAY) * 100, width: ((to - from) / DAY) * 100 };
+/** Put spans on lanes (first lane free at their left edge); note the room after each. */
+function stack(spans) {
+  const items = spans.filter(Boolean).sort((a, b) => a.left - b.left);
+  const ends = [];
+  const lastOnLane = [];
+  for (const item of items) {
+    let lane = ends.findIndex((end) => end <= item.left + 1e-9);
+    if (lane < 0) lane = ends.length;
+    const before = lastOnLane[lane];
+    item.lane = lane;
+    item.roomBefore = item.left - (before ? before.left + before.width : 0);
+    if (before) before.roomAfter = item.left - (before.left + before.width);
+    ends[lane] = item.left + item.width;
+    lastOnLane[lane] = item;
+  }
+  for (const item of lastOnLane) item.roomAfter = 100 - (item.left + item.width);
+  return { items, lanes: ends.length };
 }
 
-/** A running job's lane: a hatched, outlined bar "job 17 · alice" (click: details, read-only). */
-function jobLane({ job, start, end, limited, left, width }) {
-  const text = `job ${job.id} · ${job.user}`;
-  const until = limited ? `until ${fmtDateTime(end)} UTC` : 'no time limit';
-  const name = `Running job ${job.id}${job.name ? ` "${job.name}"` : ''} — ${job.user}, `
-    + `started ${fmtDateTime(start)} UTC, ${until}`;
-  const inside = width >= Math.min(INSIDE_MIN_PERCENT, Math.max(left, 100 - left - width));
-  const dataset = { job: String(job.id), user: job.user };
-  const bar = el('button', {
-    type: 'button', class: 'job-bar', title: name, 'aria-label': name, dataset,
-    style: { left: `${left}%`, width: `${width}%` },
-  }, el('span', { class: 'bar-text' }, text));
-  const row = el('div', { class: 'lane job-lane' }, bar);
-  if (!inside) row.append(sideLabel(text, left, width, dataset));
-  return row;
-}
-
-function lane({ claim, start, end, left, width }) {
+function bookingBar(item, ctx) {
+  const { claim, start, end } = item;
   const priority = PRIORITIES.includes(claim.priority) ? claim.priority : 'unknown';
   const status = STATUSES.includes(claim.status) ? claim.status : 'unknown';
   const text = claim.label || '(no label)';
   const name = `${text} — ${claim.user}, ${claim.priority} priority, ${claim.status}, `
     + `${fmtDateTime(start)} to ${fmtDateTime(end)} UTC`;
-  const inside = width >= Math.min(INSIDE_MIN_PERCENT, Math.max(left, 100 - left - width));
-  const bar = el('button', {
-    type: 'button', class: `bar p-${priority} st-${status}`, title: name, 'aria-label': name,
-    dataset: { booking: String(claim.booking_id), user: claim.user },
-    style: { left: `${left}%`, width: `${width}%` },
-  }, inside ? el('span', { class: 'bar-text' }, text) : null);
-  const row = el('div', { class: 'lane' }, bar);
-  if (!inside) row.append(sideLabel(text, left, width, { booking: String(claim.booking_id), user: claim.user }));
-  return row;
+  const dataset = { booking: String(claim.booking_id), user: claim.user };
+  return placed(item, ctx, text, dataset, el('button', {
+    type: 'button', class: `bar p-${priority} st-${status}`, title: name, 'aria-label': name, dataset,
+  }));
 }
 
-/** A narrow bar's label, on the side of the bar with more room in the day. */
-function sideLabel(text, left, width, dataset) {
-  const after = 100 - left - width >= left;
-  const style = after
-    ? { left: `calc(${left + width}% + 3px)`, right: '0' }
-    : { left: '0', right: `calc(${100 - left}% + 3px)`, textAlign: 'right' };
-  return el('span', { class: 'side-label', 'aria-hidden': 'true', dataset, style }, text);
+/** A running job: a hatched, outlined bar "job 17 · alice" (click: read-only details). */
+function jobBar(item, ctx) {
+  const { job, start, end, limited } = item;
+  const text = `job ${job.id} · ${job.user}`;
+  const until = limited ? `until ${fmtDateTime(end)} UTC` : 'no time limit';
+  const name = `Running job ${job.id}${job.name ? ` "${job.name}"` : ''} — ${job.user}, `
+    + `started ${fmtDateTime(start)} UTC, ${until}`;
+  const dataset = { job: String(job.id), user: job.user };
+  return placed(item, ctx, text, dataset, el('button', {
+    type: 'button', class: 'job-bar', title: name, 'aria-label': name, dataset,
+  }));
 }
 
 /**
- * Slot choosing on the table (bound once; survives body rebuilds). `onSelect` receives
- * {nodeId, gpuIds, start, end}; `onBooking` a booking id; `onJob` a job id (string);
- * `onFold` (nodeId, fold). Returns {active} for the caller to postpone re-rendering during a drag.
+ * Position `bar` on its lane with its label inside when it fits, else beside it (on the side
+ * with more free room on the lane), else only in the tooltip and accessible name.
  */
-export function attachInteractions(table, { onSelect, onBooking, onJob = () => {}, onFold }) {
-  let drag = null;
-  table.addEventListener('click', (ev) => {
-    const fold = ev.target.closest('[data-fold]');
-    if (fold) {
-      onFold(fold.dataset.fold, fold.getAttribute('aria-expanded') === 'true');
-      return;
-    }
-    const hit = ev.target.closest('[data-booking]');
-    if (hit) {
-      onBooking(Number(hit.dataset.booking));
-      return;
-    }
-    const job = ev.target.closest('[data-job]');
-    if (job) onJob(job.dataset.job);
-  });
-  table.addEventListener('pointerdown', (ev) => {
-    const point = pointAt(ev, ev.target);
-    if (!point || ev.button !== 0 || ev.target.closest('[data-booking], [data-job]')) return;
-    ev.preventDefault();
-    drag = { anchor: point, current: point };
-    paint(table, drag);
-  });
-  document.addEventListener('pointermove', (ev) => {
-    if (!drag) return;
-    const point = pointAt(ev, document.elementFromPoint(ev.clientX, ev.clientY));
-    if (point && point.row.parentElement === drag.anchor.row.parentElement) {
-      drag.current = point;
-      paint(table, drag);
-    }
-  });
-  document.addEventListener('pointerup', () => {
-    if (!drag) return;
-    const chosen = selection(drag);
-    drag = null;
-    clearPaint(table);
-    onSelect(chosen);
-  });
-  document.addEventListener('pointercancel', () => {
-    drag = null;
-    clearPaint(table);
-  });
-  table.addEventListener('keydown', (ev) => {
-    const td = ev.target;
-    if (!td.matches('td.day') || (ev.key !== 'Enter' && ev.key !== ' ')) return;
-    ev.preventDefault();
-    const start = Number(td.dataset.dayStart);
-    onSelect({ nodeId: td.parentElement.dataset.node, gpuIds: [td.parentElement.dataset.gpu], start, end: start + DAY });
-  });
-  return { get active() { return drag !== null; } };
-}
-
-/** The GPU row and the hour under the pointer, or null outside day cells. */
-function pointAt(ev, target) {
-  const td = target?.closest?.('td.day');
-  if (!td) return null;
-  const rect = td.getBoundingClientRect();
-  const hour = Math.min(23, Math.max(0, Math.floor(((ev.clientX - rect.left) / rect.width) * 24)));
-  return { row: td.parentElement, time: Number(td.dataset.dayStart) + hour * HOUR };
-}
-
-function selection({ anchor, current }) {
-  return {
-    nodeId: anchor.row.dataset.node,
-    gpuIds: rowsBetween(anchor.row, current.row).map((row) => row.dataset.gpu),
-    start: Math.min(anchor.time, current.time),
-    end: Math.max(anchor.time, current.time) + HOUR,
-  };
-}
-
-function rowsBetween(a, b) {
-  const rows = [...a.parentElement.querySelectorAll('tr.gpu-row')];
-  const [i, j] = [rows.indexOf(a), rows.indexOf(b)].sort((x, y) => x - y);
-  return rows.slice(i, j + 1);
-}
-
-function paint(table, drag) {
-  clearPaint(table);
-  const { start, end } = selection(drag);
-  for (const row of rowsBetween(drag.anchor.row, drag.current.row)) {
-    for (const td of row.querySelectorAll('td.day')) {
-      const dayStart = Number(td.dataset.dayStart);
-      const from = Math.max(start, dayStart);
-      const to = Math.min(end, dayStart + DAY);
-      if (from >= to) continue;
-      td.firstElementChild.append(el('div', {
-        class: 'selection', 'aria-hidden': 'true',
-        style: { left: `${((from - dayStart) / DAY) * 100}%`, width: `${((to - from) / DAY) * 100}%` },
-      }));
-    }
+function placed(item, ctx, text, dataset, bar) {
+  const pxPerPercent = ctx.trackPx / 100;
+  const need = text.length * CHAR_PX + 10;
+  const top = `${item.lane * LANE_STEP_PX + 4}px`;
+  Object.assign(bar.style, { left: `${item.left}%`, width: `${item.width}%`, top });
+  if (item.width * pxPerPercent >= Math.min(need, 40)) { // a 40 px bar shows "drag b…"
+    bar.append(el('span', { class: 'bar-text' }, text));
+    return [bar];
   }
+  const after = item.roomAfter * pxPerPercent >= need || item.roomAfter >= item.roomBefore;
+  const room = (after ? item.roomAfter : item.roomBefore) * pxPerPercent;
+  if (room < 24) return [bar];
+  const style = after
+    ? { left: `calc(${item.left + item.width}% + 3px)`, width: `calc(${item.roomAfter}% - 6px)`, top }
+    : { left: `calc(${item.left - item.roomBefore}% + 3px)`, width: `calc(${item.roomBefore}% - 6px)`, top, textAlign: 'right' };
+  return [bar, el('span', { class: 'side-label', 'aria-hidden': 'true', dataset, style }, text)];
 }
 
-function clearPaint(table) {
-  table.querySelectorAll('.selection').forEach((node) => node.remove());
+/** Start of the UTC day holding `ms`. */
+export function dayFloor(ms) {
+  return Math.floor(ms / DAY) * DAY;
 }

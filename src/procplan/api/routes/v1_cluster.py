@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.deps import ctx, parse_time
-from procplan.api.responses import error_response, json_response
+from procplan.api.responses import conditional_json, error_response, json_response
 from procplan.core.errors import DomainError
 from procplan.service.metrics import CONTENT_TYPE
 
@@ -26,7 +26,7 @@ async def calendar_view(
     payload = await run_in_threadpool(
         ctx(request).bookings.calendar, parse_time(start, "start: "), parse_time(end, "end: "), ids
     )
-    return json_response(payload)
+    return conditional_json(request, payload)  # polled by the web calendar: ETag / 304
 
 
 @router.get("/health")

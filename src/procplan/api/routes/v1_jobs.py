@@ -21,7 +21,7 @@ from starlette.responses import Response
 from procplan.api.deps import SQL_INT_MAX, AppContext, ctx, json_object, request_user
 from procplan.api.job_json import heartbeat_json, job_json, job_status_json
 from procplan.api.job_requests import MAX_NAME, int_field, job_request, text_field
-from procplan.api.responses import json_response
+from procplan.api.responses import conditional_json, json_response
 from procplan.core.errors import InvalidRequest, NotFound
 from procplan.core.jobs import Job, JobKind, JobState
 from procplan.core.lifecycle import IllegalTransition
@@ -187,7 +187,8 @@ async def list_jobs(request: Request) -> Response:
     jobs, total = await run_in_threadpool(context.jobs.list, flt)
     topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
     now = context.bookings.clock.now()
-    return json_response({"jobs": [job_json(j, topology, now) for j in jobs], "total": total})
+    document = {"jobs": [job_json(j, topology, now) for j in jobs], "total": total}
+    return conditional_json(request, document)  # polled by the web pages: ETag / 304
 
 
 @router.get("/jobs/{raw_id}")

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.deps import AppContext, ctx, parse_time
-from procplan.api.responses import json_response
+from procplan.api.responses import conditional_json, json_response
 from procplan.api.routes.v1_jobs import job_id_of
 from procplan.core.errors import InvalidRequest, NotFound
 from procplan.core.timeutil import HOUR, MINUTE, to_iso
@@ -49,7 +49,7 @@ def _int_param(request: Request, key: str, default: int, lo: int, hi: int) -> in
 async def nodes(request: Request) -> Response:
     """Every node with live readings, processes, holders and flags."""
     document = await run_in_threadpool(nodes_document, _nodes(ctx(request)))
-    return json_response(document)
+    return conditional_json(request, document)  # polled by the web pages: ETag / 304
 
 
 @router.get("/nodes/{node_id}")

@@ -1,0 +1,151 @@
+"""The cluster board and the queue on a phone (390×844, touch): phone.css keeps the page from
+scrolling sideways (wide tables scroll in their own wrapper), the header wraps, the readings
+that matter stay on the first screen, touch targets are large enough, and cancelling one's own
+pending job works by tapping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.browser.conftest import FOREIGN_NODE, NODE, USER, Cluster, Dialogs, until
+
+pytestmark = pytest.mark.browser
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the ``browser`` fixture skips (or fails in CI) with the reason
+    expect = None
+
+PHONE = {"width": 390, "height": 844}
+MIN_TARGET_PX = 32  # buttons and links
+MIN_FONT_PX = 11
+
+
+@pytest.fixture
+def phone(browser: Any, dialogs: Dialogs) -> Iterator[Any]:
+    """Like ``page``, but an iPhone-sized touch screen."""
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    context.add_init_script(f"localStorage.setItem('procplan.user', JSON.stringify({USER!r}))")
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("dialog", dialogs.handle)
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield opened
+    context.close()
+    assert dialogs.alerts() == [], f"the page opened dialogs: {dialogs.alerts()}"
+    assert errors == [], f"script errors: {errors}"
+
+
+def assert_fits_the_phone(page: Any) -> None:
+    """No sideways scrolling of the page, every header item inside the screen, every button
+    and link tall enough to tap, no text below ``MIN_FONT_PX``."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    inner = page.evaluate("window.innerWidth")
+    assert inner == PHONE["width"]
+    assert width <= inner, f"the page scrolls sideways: {width} px wide in a {inner} px screen"
+    outside = page.evaluate(
+        """() => [...document.querySelectorAll('.topbar *')]
+            .filter((e) => e.getClientRects().length)
+            .filter((e) => {
+              const r = e.getBoundingClientRect();
+              return r.left < 0 || r.right > innerWidth;
+            })
+            .map((e) => e.outerHTML.slice(0, 60))"""
+    )
+    assert outside == [], f"header items outside the screen: {outside}"
+    small = page.evaluate(
+        f"""() => [...document.querySelectorAll('button, a[href], input')]
+            .filter((e) => e.getClientRects().length)
+            .filter((e) => e.getBoundingClientRect().height < {MIN_TARGET_PX})
+            .map((e) => e.outerHTML.slice(0, 60))"""
+    )
+    assert small == [], f"touch targets under {MIN_TARGET_PX} px: {small}"
+    tiny = page.evaluate(
+        f"""() => [...document.querySelectorAll('body *')]
+            .filter((e) => e.getClientRects().length && [...e.childNodes].some(
+              (n) => n.nodeType === 3 && n.textContent.trim()))
+            .filter((e) => parseFloat(getComputedStyle(e).fontSize) < {MIN_FONT_PX})
+            .map((e) => e.outerHTML.slice(0, 60))"""
+    )
+    assert tiny == [], f"text under {MIN_FONT_PX} px: {tiny}"
+
+
+def on_screen(page: Any, locator: Any) -> None:
+    """The element is visible without scrolling sideways."""
+    expect(locator).to_be_visible()
+    box = locator.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+
+
+def card(page: Any, node_id: str) -> Any:
+    return page.locator(f'section.node-card[data-node="{node_id}"]')
+
+
+def test_board_on_a_phone(phone: Any, cluster: Cluster) -> None:
+    phone.goto(cluster.url + "/board.html")
+    node = card(phone, NODE)
+    expect(node.locator("tbody tr")).to_have_count(4)
+    expect(card(phone, FOREIGN_NODE).locator("tbody tr")).to_have_count(2)
+    assert_fits_the_phone(phone)
+    on_screen(phone, node.locator("h3"))
+    expect(node.locator("h3")).to_have_text(NODE)
+    on_screen(phone, node.locator(".state"))
+    # GPU index, utilization and memory are on the first screen; the rest scrolls in the table.
+    first = node.locator("tbody tr").first
+    on_screen(phone, first.locator("td.gpu-index"))
+    on_screen(phone, first.locator("td.util .meter-text"))
+    expect(first.locator("td.util .meter-text")).to_have_text("0 %")
+    on_screen(phone, first.locator("td.mem .meter-text"))
+    wrap = node.locator(".table-wrap")
+    assert wrap.evaluate("(e) => e.scrollWidth > e.clientWidth"), "the GPU table fits: no test"
+    # Scrolling the table brings the temperature in; the GPU index stays pinned at the left.
+    temp = first.locator("td.temp")
+    temp.scroll_into_view_if_needed()
+    on_screen(phone, temp)
+    expect(temp).to_have_text("30 °C")
+    assert wrap.evaluate("(e) => e.scrollLeft") > 0
+    on_screen(phone, first.locator("td.gpu-index"))
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+@pytest.fixture(scope="module")
+def pending_job(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """As in test_queue.py: ``gpu-node`` filled by a 4-GPU ``sleep 60``; a 1-GPU job waits."""
+    workdir = tmp_path_factory.mktemp("jobs")
+    hog = cluster.submit(workdir, "sleep", "60", gpu_count=4, name="fill-the-node")
+    until(lambda: cluster.job(hog)["state"] == "running")
+    waiting = cluster.submit(workdir, "sleep", "1", gpu_count=1, name="needs-one-gpu")
+    until(lambda: cluster.job(waiting)["reason"] == "Resources")
+    yield {"running": hog, "pending": waiting}
+
+
+def test_queue_on_a_phone_cancel_by_tapping(
+    phone: Any, cluster: Cluster, pending_job: dict[str, str], dialogs: Dialogs
+) -> None:
+    phone.goto(cluster.url + "/queue.html")
+    pending = phone.locator(f'#pending tbody tr[data-job="{pending_job["pending"]}"]')
+    running = phone.locator(f'#running tbody tr[data-job="{pending_job["running"]}"]')
+    expect(pending).to_be_visible()
+    expect(running).to_be_visible()
+    assert_fits_the_phone(phone)
+    on_screen(phone, phone.locator("#user-name"))
+    on_screen(phone, phone.locator("#summary"))
+    # The Cancel button is pinned to the right edge of the scrolling table: on screen as is.
+    button = pending.get_by_role("button", name=f"Cancel job {pending_job['pending']}")
+    on_screen(phone, button)
+    button.tap()
+    until(lambda: [kind for kind, _ in dialogs.seen] == ["confirm"])
+    assert cluster.job(pending_job["pending"])["state"] == "pending"
+    dialogs.accept_confirm = True
+    button.tap()
+    expect(pending).to_have_count(0)
+    expect(phone.locator("#pending-empty")).to_be_visible()
+    assert cluster.job(pending_job["pending"])["state"] == "cancelled"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
