@@ -92,15 +92,26 @@ function draw(data, text) {
   if (key !== state.renderedKey && !grid.active) {
     state.renderedKey = key;
     state.bookings = indexBookings(data);
+    const hadFocus = Boolean(document.activeElement?.matches('#grid td.track'));
     renderGrid(table, data, view, now, {
       folded: state.folded, user: currentUser(), jobs: state.jobs, nodes: state.nodes, trackPx,
     });
-    grid.restore();
+    grid.restore(hadFocus);
     syncDetails();
+    markPainted();
   }
   updateNowLine(table, now);
   if (state.scrollPending) scrollToDate();
   $('updated').textContent = `Updated ${fmtClock(now)} UTC · refreshes every ${REFRESH_MS / 1000} s`;
+}
+
+/**
+ * Performance marks for real-user timing (and bench/web_render.py): the grid's DOM is built,
+ * then the frame that shows it has been laid out and painted.
+ */
+function markPainted() {
+  performance.mark('procplan:grid-rendered');
+  requestAnimationFrame(() => setTimeout(() => performance.mark('procplan:grid-painted'), 0));
 }
 
 /** Scroll the year view so the date the user went to is in sight. */

@@ -21,14 +21,12 @@ function viewOf(table) {
  * Bind the handlers once (they survive re-renders). Callbacks: `onSelect(selection)`,
  * `onBooking(id)`, `onJob(id string)`, `onFold(nodeId, fold)`, `announce(text)`.
  * Returns {active, restore()}: `active` is true during a drag (the caller postpones renders),
- * `restore()` puts the tab stop and keyboard cursor back after a render.
+ * `restore(hadFocus)` puts the tab stop, focus and keyboard cursor back after a render.
  */
 export function attachInteractions(table, { onSelect, onBooking, onJob = () => {}, onFold, announce = () => {} }) {
   let drag = null;
   let tap = null;
-  // Keyboard cursor (GPU, day), selection anchor, and whether a track had focus (to give it
-  // back when a refresh replaced the focused row).
-  const keys = { gpu: null, time: null, anchor: null, focused: false };
+  const keys = { gpu: null, time: null, anchor: null }; // keyboard cursor (GPU, day), selection anchor
 
   table.addEventListener('click', (ev) => {
     const fold = ev.target.closest('[data-fold]');
@@ -85,7 +83,6 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
     const td = ev.target.closest?.('td.track');
     if (!td) return;
     setTabStop(table, td);
-    keys.focused = true;
     const gpu = td.parentElement.dataset.gpu;
     if (keys.gpu !== gpu) keys.anchor = keys.anchor && sameNode(table, keys.anchor.gpu, gpu) ? keys.anchor : null;
     keys.gpu = gpu;
@@ -93,9 +90,7 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
     showCursor(table, keys, announce, false);
   });
   table.addEventListener('focusout', (ev) => {
-    if (table.contains(ev.relatedTarget)) return;
-    if (ev.target.isConnected) keys.focused = false; // not a row replaced by a refresh
-    hideCursor(table);
+    if (!table.contains(ev.relatedTarget)) hideCursor(table);
   });
   table.addEventListener('keydown', (ev) => {
     const td = ev.target;
@@ -108,12 +103,13 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
 
   return {
     get active() { return drag !== null; },
-    restore() {
+    /** After a render: the tab stop back on the cursor's GPU; focus too if a track had it. */
+    restore(hadFocus) {
       const td = rowOf(table, keys.gpu)?.querySelector('td.track') ?? table.querySelector('tr.gpu-row td.track');
       if (!td) return;
       setTabStop(table, td);
       const lost = !document.activeElement || document.activeElement === document.body;
-      if (keys.focused && lost) td.focus({ preventScroll: true });
+      if (hadFocus && lost) td.focus({ preventScroll: true });
       if (document.activeElement === td) showCursor(table, keys, announce, false);
     },
   };
