@@ -28,9 +28,11 @@ export function renderGrid(table, calendar, view, now,
   { folded = new Set(), user = '', jobs = [], nodes = [], trackPx = 1000 } = {}) {
   let memo = rendered.get(table);
   if (!memo || memo.viewKey !== view.key) {
-    memo = { viewKey: view.key, headKey: '', bodies: new Map() };
+    memo = { viewKey: view.key, headKey: '', bodies: new Map(), user };
     rendered.set(table, memo);
     table.querySelectorAll('tbody').forEach((body) => body.remove());
+    observers.get(table)?.observer.disconnect();
+    observers.delete(table);
   }
   const today = todayColumn(view, now);
   const headKey = `${view.key}|${today}`;
@@ -38,10 +40,14 @@ export function renderGrid(table, calendar, view, now,
     memo.headKey = headKey;
     drawHead(table, view, now);
   }
-  const ctx = { view, today, now, trackPx, jobsByGpu: jobsByGpu(jobs, now), usage: gpuUsage(nodes) };
+  memo.user = user;
+  const ctx = {
+    view, today, now, trackPx, memo, jobsByGpu: jobsByGpu(jobs, now), usage: gpuUsage(nodes),
+    table, fillWhenSeen: (inner, fill) => watch(table, inner, fill),
+  };
   const bodies = calendar.nodes.map((node) => nodeBody(memo, node, ctx));
   for (const id of [...memo.bodies.keys()]) {
-    if (!calendar.nodes.some((n) => n.id === id)) memo.bodies.get(id).body.remove();
+    if (!calendar.nodes.some((n) => n.id === id)) drop(table, memo.bodies.get(id).body);
   }
   memo.bodies = new Map(calendar.nodes.map((node, i) => [node.id, bodies[i]]));
   placeBodies(table, bodies.map((b) => b.body), view);
@@ -97,9 +103,48 @@ function syncFoldButtons(table) {
 
 /** Give the bars of `user`'s bookings and jobs the class "mine" (highlight / "my bookings" filter). */
 export function markMine(table, user) {
-  for (const bar of table.querySelectorAll('.bar[data-user], .job-bar[data-user], .side-label[data-user]')) {
+  const memo = rendered.get(table);
+  if (memo) memo.user = user;
+  markMineIn(table, user);
+}
+
+function markMineIn(root, user) {
+  for (const bar of root.querySelectorAll('.bar[data-user], .job-bar[data-user], .side-label[data-user]')) {
     bar.classList.toggle('mine', user !== '' && bar.dataset.user === user);
   }
+}
+
+/** Stop watching the unfilled tracks of a row or body that left the grid (or is leaving). */
+function drop(table, root) {
+  const entry = observers.get(table);
+  if (entry) for (const inner of root.querySelectorAll('.track-inner:not(.filled)')) entry.observer.unobserve(inner);
+  root.remove();
+}
+
+const observers = new WeakMap(); // table -> {observer, fills: WeakMap(inner -> fill)}
+
+/**
+ * Run `fill` once `inner` is within a screen of the grid's visible area. Rows are as tall as
+ * their lanes before they are filled, so scrolling and the scroll bar are right from the start.
+ */
+function watch(table, inner, fill) {
+  let entry = observers.get(table);
+  if (!entry) {
+    const fills = new WeakMap();
+    const observer = new IntersectionObserver((seen) => {
+      for (const { target, isIntersecting } of seen) {
+        if (!isIntersecting) continue;
+        observer.unobserve(target);
+        const run = fills.get(target);
+        fills.delete(target);
+        run?.();
+      }
+    }, { root: table.closest('.grid-wrap'), rootMargin: '50% 0px' });
+    entry = { observer, fills };
+    observers.set(table, entry);
+  }
+  entry.fills.set(inner, fill);
+  entry.observer.observe(inner);
 }
 
 /** `node` while it is in the page, else the same GPU's track of a newer render (or null). */
@@ -154,15 +199,20 @@ function nodeBody(memo, node, ctx) {
   const sig = JSON.stringify([node.name, node.gpus.map((g) => [g.id, g.kind])]);
   const cached = memo.bodies.get(node.id);
   const body = cached && cached.sig === sig ? cached.body : newBody(node, ctx);
-  if (cached && cached.body !== body) cached.body.remove();
+  if (cached && cached.body !== body) drop(ctx.table, cached.body);
   const oldRows = cached && cached.body === body ? cached.rows : new Map();
   const rows = new Map();
   let anchor = body.rows[0]; // the node row
   for (const gpu of node.gpus) {
     const rowSig = gpuSig(gpu, ctx);
     const old = oldRows.get(gpu.id);
-    const row = old && old.sig === rowSig ? old.row : gpuRow(node, gpu, ctx);
-    if (old && old.row !== row) old.row.replaceWith(row);
+    // A row replaced on screen is filled at once (no blank frame); others when seen.
+    const eager = Boolean(old?.row.querySelector('.track-inner.filled'));
+    const row = old && old.sig === rowSig ? old.row : gpuRow(node, gpu, ctx, eager);
+    if (old && old.row !== row) {
+      old.row.replaceWith(row);
+      drop(ctx.table, old.row);
+    }
     if (anchor.nextElementSibling !== row) anchor.after(row);
     anchor = row;
     rows.set(gpu.id, { sig: rowSig, row });
@@ -195,7 +245,7 @@ function countKinds(gpus) {
   return [...counts].map(([kind, n]) => `${n} × ${kind}`).join(', ') || 'no GPUs';
 }
 
-function gpuRow(node, gpu, ctx) {
+function gpuRow(node, gpu, ctx, eager = false) {
   const usage = ctx.usage.get(gpu.id);
   const name = `GPU ${gpu.index} (${gpu.kind}) of ${node.name || node.id}`;
   return el('tr', { class: 'gpu-row', dataset: { node: node.id, gpu: gpu.id } },
@@ -204,7 +254,7 @@ function gpuRow(node, gpu, ctx) {
     el('td', {
       class: 'track', colspan: ctx.view.days, tabindex: -1, 'aria-label': name,
       'aria-describedby': 'cell-hint',
-    }, trackInner(gpu, ctx)));
+    }, trackInner(gpu, ctx, eager)));
 }
 
 function foreignBadge({ foreign, flags, users }) {
@@ -215,23 +265,39 @@ function foreignBadge({ foreign, flags, users }) {
     el('span', { class: 'visually-hidden' }, ` (${text})`));
 }
 
-/** The positioned layer of a track: today's column, booking lanes, job lanes, the now line. */
-function trackInner(gpu, ctx) {
-  const { view, today } = ctx;
+/**
+ * The positioned layer of a track, sized for its lanes at once; its content (today's column,
+ * booking and job bars, the now line) is built when the row comes near the visible part of
+ * the grid (see `fillWhenSeen`): a year of 320 GPUs is tens of thousands of bars, of which a
+ * screen shows a few hundred.
+ */
+function trackInner(gpu, ctx, eager) {
+  const { view } = ctx;
   const bookings = stack(gpu.claims.map((claim) => span(view, parseIso(claim.start), parseIso(claim.end), { claim })));
   const jobs = stack((ctx.jobsByGpu.get(gpu.id) || []).map((j) => span(view, j.start, j.end, j)));
   const lanes = Math.max(1, bookings.lanes + jobs.lanes);
   const inner = el('div', { class: 'track-inner', style: { ...trackBackground(view), height: `${lanes * LANE_STEP_PX + 8}px` } });
+  const fill = () => fillTrack(inner, bookings, jobs, ctx);
+  if (eager) fill();
+  else ctx.fillWhenSeen(inner, fill);
+  return inner;
+}
+
+function fillTrack(inner, bookings, jobs, ctx) {
+  const { view, today } = ctx;
+  const parts = [];
   if (today >= 0) {
-    inner.append(el('div', {
+    parts.push(el('div', {
       class: 'today-col', 'aria-hidden': 'true',
       style: { left: `${(today / view.days) * 100}%`, width: `${100 / view.days}%` },
     }));
   }
-  for (const item of bookings.items) inner.append(...bookingBar(item, ctx));
-  for (const item of jobs.items) inner.append(...jobBar({ ...item, lane: item.lane + bookings.lanes }, ctx));
-  if (today >= 0) inner.append(el('div', { class: 'now-line', 'aria-hidden': 'true' }));
-  return inner;
+  for (const item of bookings.items) parts.push(...bookingBar(item, ctx));
+  for (const item of jobs.items) parts.push(...jobBar({ ...item, lane: item.lane + bookings.lanes }, ctx));
+  if (today >= 0) parts.push(el('div', { class: 'now-line', 'aria-hidden': 'true', style: { left: `${percentOf(view, ctx.now)}%` } }));
+  inner.prepend(...parts); // before a keyboard cursor or selection already painted in the row
+  inner.classList.add('filled');
+  markMineIn(inner, ctx.memo.user);
 }
 
 /** `extra` with the part of [start, end) inside the view, in percent; null when outside. */
