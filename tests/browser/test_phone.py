@@ -5,6 +5,7 @@ pending job works by tapping."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,6 +112,41 @@ def test_board_on_a_phone(phone: Any, cluster: Cluster) -> None:
     assert wrap.evaluate("(e) => e.scrollLeft") > 0
     on_screen(phone, first.locator("td.gpu-index"))
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_planner_on_a_phone_tap_to_book(phone: Any, cluster: Cluster) -> None:
+    """The week grid scrolls inside its frame (not the page); tapping GPU 2's Tuesday opens the
+    form for that whole day, sized to the screen; the booking appears and a tap on its bar
+    opens the details as a sheet inside the screen."""
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(weeks=1)
+    phone.goto(f"{cluster.url}/#view=week&date={monday:%Y-%m-%d}")
+    track = phone.locator(f'tr.gpu-row[data-gpu="{NODE}-gpu2"] td.track')
+    expect(phone.locator(f'tbody[data-node="{NODE}"] tr.gpu-row')).to_have_count(4)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    wrap = phone.locator("#grid-wrap")
+    assert wrap.evaluate("(e) => e.scrollWidth > e.clientWidth"), "the week fits: no test"
+    for control in ("#week-prev", "#week-today", "#week-next", "#date-pick", "#view-year"):
+        on_screen(phone, phone.locator(control))
+        assert phone.locator(control).bounding_box()["height"] >= MIN_TARGET_PX
+
+    box = track.bounding_box()
+    track.tap(position={"x": box["width"] * 1.5 / 7, "y": box["height"] / 2})
+    form = phone.locator("#booking-dialog")
+    expect(form).to_be_visible()
+    tuesday, wednesday = monday + dt.timedelta(days=1), monday + dt.timedelta(days=2)
+    expect(form.locator("input[name=start]")).to_have_value(f"{tuesday:%Y-%m-%d}T00:00")
+    expect(form.locator("input[name=end]")).to_have_value(f"{wednesday:%Y-%m-%d}T00:00")
+    expect(form.locator("input[name=gpu]:checked")).to_have_attribute("value", f"{NODE}-gpu2")
+    on_screen(phone, form)
+    form.locator("input[name=label]").fill("tapped")
+    form.get_by_role("button", name="Book").tap()
+    expect(form).to_be_hidden()
+    bar = track.locator("button.bar")
+    expect(bar).to_have_text("tapped")
+    bar.tap()
+    on_screen(phone, phone.locator("#details"))
+    expect(phone.locator("#details-title")).to_have_text("tapped")
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,13 @@ import { markMine, renderGrid, sameTrack, setFolded, updateNowLine } from './gri
 import { setupBookingDialog, setupDetails } from './panels.js';
 import { attachInteractions } from './select.js';
 import { DAY, fmtClock, toIso } from './time.js';
-import { makeView, scrollLeftFor, shiftView, tableWidth, todayColumn } from './views.js';
+import {
+  GPU_COL_PX, makeView, scrollLeftFor, shiftView, tableWidth, todayColumn,
+} from './views.js';
 
 const REFRESH_MS = 5_000;
 const FOLDED_KEY = 'procplan.foldedNodes';
 const MINE_KEY = 'procplan.mineOnly';
-const GPU_COL_PX = 150;
 const $ = (id) => document.getElementById(id);
 
 const start = readLocation(Date.now());
@@ -87,7 +88,8 @@ async function refresh({ busy = false } = {}) {
 function draw(data, text) {
   const { view } = state;
   const now = Date.now();
-  const trackPx = tableWidth(view) ? tableWidth(view) - GPU_COL_PX : Math.max(1000, wrap.clientWidth) - GPU_COL_PX;
+  const minWidth = parseFloat(getComputedStyle(table).minWidth) || 0; // the week view's floor
+  const trackPx = (tableWidth(view) ?? Math.max(minWidth, wrap.clientWidth)) - GPU_COL_PX;
   const key = [view.key, todayColumn(view, now), trackPx, jobsKey(state.jobs, now), usageKey(state.nodes), text].join('|');
   if (key !== state.renderedKey && !grid.active) {
     state.renderedKey = key;

@@ -6,7 +6,7 @@ import { el } from './dom.js';
 import { DAY, HOUR, WEEK, fmtDay, mondayOf, todayIndex } from './time.js';
 
 export const DAY_PX = 24; // width of one day column in the day (year) view
-const GPU_COL_PX = 150;
+export const GPU_COL_PX = 150;
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August',
   'September', 'October', 'November', 'December'];
 const WEEKDAY_LETTERS = ['M', 'T', 'W', 'T', 'F', 'S', 'S'];
