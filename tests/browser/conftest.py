@@ -198,9 +198,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         server.stop()
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, full_page: bool = True) -> None:
     """Write ``docs/img/<name>`` when ``PROCPLAN_SCREENSHOTS=1`` (kept out of ordinary runs so
     that the tracked images change only on purpose)."""
     if os.environ.get("PROCPLAN_SCREENSHOTS") == "1":
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_IMG / name), full_page=True)
+        page.screenshot(path=str(DOCS_IMG / name), full_page=full_page)

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from tests.browser.conftest import NODE, TOKEN, USER, Cluster
+from tests.browser.conftest import NODE, TOKEN, USER, Cluster, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -245,3 +245,30 @@ def test_node_filter_learns_a_node_registered_later(page: Any, cluster: Cluster)
     page.select_option("#node-filter", "late-node")
     expect(page.locator("#grid tbody[data-node]")).to_have_count(1)
     expect(page.locator('#grid tbody[data-node="late-node"] tr.gpu-row')).to_have_count(1)
+
+
+def test_year_view_screenshot(page: Any, cluster: Cluster) -> None:
+    """Next January to March in the year view with a few realistic bookings (written only with
+    ``PROCPLAN_SCREENSHOTS=1``)."""
+    year = today().year + 1
+    plan = [
+        (0, (1, 5), (1, 19), "llama-70b pretraining", "high"),
+        (1, (1, 5), (1, 19), "llama-70b pretraining", "high"),
+        (2, (1, 7), (1, 9), "ablation A", "medium"),
+        (2, (1, 12), (1, 14), "ablation B", "medium"),
+        (3, (1, 11), (1, 25), "diffusion finetune", "low"),
+        (0, (1, 26), (2, 6), "eval sweep", "medium"),
+        (1, (2, 2), (2, 20), "RL from feedback", "high"),
+        (3, (2, 9), (2, 12), "notebook", "low"),
+    ]
+    for index, (m0, d0), (m1, d1), label, priority in plan:
+        body = {"node_id": NODE, "gpu_ids": [gpu(index)], "label": label, "priority": priority,
+                "start": dt.datetime(year, m0, d0, tzinfo=UTC).isoformat(),
+                "end": dt.datetime(year, m1, d1, tzinfo=UTC).isoformat()}  # fmt: skip
+        reply = cluster.api(
+            "POST", "/api/v1/bookings", json=body, headers={"X-ProcPlan-User": "alice"}
+        )
+        assert reply.status_code == 201, reply.text
+    open_view(page, cluster, "year", dt.datetime(year, 1, 1, tzinfo=UTC))
+    expect(page.locator("#grid button.bar", has_text="llama-70b pretraining")).to_have_count(2)
+    screenshot(page, "planner-year.png", full_page=False)

@@ -14,7 +14,8 @@ import {
 const PRIORITIES = ['low', 'medium', 'high'];
 const STATUSES = ['active', 'completed', 'cancelled'];
 const LANE_STEP_PX = 20; // lane height (18 px, --lane-h) plus its gap
-const CHAR_PX = 6.6;     // rough width of a 12 px character, to decide where a label fits
+const CHAR_PX = 6.6;
+const FOREIGN_ROW_PX = 37; // a GPU name with the "⚠ in use" badge under it     // rough width of a 12 px character, to decide where a label fits
 const FLAG_TEXT = { unbooked_use: 'in use without a booking or job', idle_booking: 'booked but idle' };
 
 const rendered = new WeakMap(); // table -> {viewKey, headKey, bodies: Map(nodeId -> {sig, body, rows})}
@@ -276,7 +277,9 @@ function trackInner(gpu, ctx, eager) {
   const bookings = stack(gpu.claims.map((claim) => span(view, parseIso(claim.start), parseIso(claim.end), { claim })));
   const jobs = stack((ctx.jobsByGpu.get(gpu.id) || []).map((j) => span(view, j.start, j.end, j)));
   const lanes = Math.max(1, bookings.lanes + jobs.lanes);
-  const inner = el('div', { class: 'track-inner', style: { ...trackBackground(view), height: `${lanes * LANE_STEP_PX + 8}px` } });
+  // A row whose name cell carries the "in use" badge is taller: the track fills it.
+  const height = Math.max(lanes * LANE_STEP_PX + 8, ctx.usage.has(gpu.id) ? FOREIGN_ROW_PX : 0);
+  const inner = el('div', { class: 'track-inner', style: { ...trackBackground(view), height: `${height}px` } });
   const fill = () => fillTrack(inner, bookings, jobs, ctx);
   if (eager) fill();
   else ctx.fillWhenSeen(inner, fill);
