@@ -79,20 +79,26 @@ def dialogs() -> Dialogs:
     return Dialogs()
 
 
-@pytest.fixture
-def page(browser: Any, dialogs: Dialogs) -> Iterator[Any]:
-    """A fresh 1280 px wide page whose user name (localStorage) is ``USER``; no page may raise
-    an alert or a script error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_init_script(f"localStorage.setItem('procplan.user', JSON.stringify({USER!r}))")
-    opened = context.new_page()
+def checked_page(browser: Any, dialogs: Dialogs, **context: Any) -> Iterator[Any]:
+    """A page in a fresh context (``context``: Playwright's new_context options) whose user
+    name (localStorage) is ``USER``; after the test, no page may have raised an alert or a
+    script error."""
+    made = browser.new_context(**context)
+    made.add_init_script(f"localStorage.setItem('procplan.user', JSON.stringify({USER!r}))")
+    opened = made.new_page()
     errors: list[str] = []
     opened.on("dialog", dialogs.handle)
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
     yield opened
-    context.close()
+    made.close()
     assert dialogs.alerts() == [], f"the page opened dialogs: {dialogs.alerts()}"
     assert errors == [], f"script errors: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any, dialogs: Dialogs) -> Iterator[Any]:
+    """A fresh 1280 px wide page (see ``checked_page``)."""
+    yield from checked_page(browser, dialogs, viewport={"width": 1280, "height": 900})
 
 
 # ---- the cluster ---------------------------------------------------------------------------
@@ -128,6 +134,16 @@ class Cluster:
             self.api("DELETE", f"/api/v1/jobs/{job['id']}")
         ids = [job["id"] for job in active]
         until(lambda: all(self.job(i)["state"] not in ("pending", "running") for i in ids))
+
+
+def queue_behind_a_full_node(cluster: Cluster, workdir: Path) -> dict[str, str]:
+    """``gpu-node`` filled by a 4-GPU ``sleep 60``; a 1-GPU job waits for it ("Resources").
+    Returns the job ids as ``running`` and ``pending``."""
+    hog = cluster.submit(workdir, "sleep", "60", gpu_count=4, name="fill-the-node")
+    until(lambda: cluster.job(hog)["state"] == "running")
+    waiting = cluster.submit(workdir, "sleep", "1", gpu_count=1, name="needs-one-gpu")
+    until(lambda: cluster.job(waiting)["reason"] == "Resources")
+    return {"running": hog, "pending": waiting}
 
 
 def simulate_foreign_agent(cluster: Cluster) -> None:

@@ -10,7 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.browser.conftest import FOREIGN_NODE, NODE, USER, Cluster, Dialogs, until
+from tests.browser.conftest import (
+    FOREIGN_NODE,
+    NODE,
+    Cluster,
+    Dialogs,
+    checked_page,
+    queue_behind_a_full_node,
+    until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -27,18 +35,9 @@ MIN_FONT_PX = 11
 @pytest.fixture
 def phone(browser: Any, dialogs: Dialogs) -> Iterator[Any]:
     """Like ``page``, but an iPhone-sized touch screen."""
-    context = browser.new_context(
-        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    yield from checked_page(
+        browser, dialogs, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
     )
-    context.add_init_script(f"localStorage.setItem('procplan.user', JSON.stringify({USER!r}))")
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("dialog", dialogs.handle)
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield opened
-    context.close()
-    assert dialogs.alerts() == [], f"the page opened dialogs: {dialogs.alerts()}"
-    assert errors == [], f"script errors: {errors}"
 
 
 def assert_fits_the_phone(page: Any) -> None:
@@ -153,13 +152,8 @@ def test_planner_on_a_phone_tap_to_book(phone: Any, cluster: Cluster) -> None:
 def pending_job(
     cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
-    """As in test_queue.py: ``gpu-node`` filled by a 4-GPU ``sleep 60``; a 1-GPU job waits."""
-    workdir = tmp_path_factory.mktemp("jobs")
-    hog = cluster.submit(workdir, "sleep", "60", gpu_count=4, name="fill-the-node")
-    until(lambda: cluster.job(hog)["state"] == "running")
-    waiting = cluster.submit(workdir, "sleep", "1", gpu_count=1, name="needs-one-gpu")
-    until(lambda: cluster.job(waiting)["reason"] == "Resources")
-    yield {"running": hog, "pending": waiting}
+    """As in test_queue.py: a 1-GPU job waits behind a full ``gpu-node``."""
+    yield queue_behind_a_full_node(cluster, tmp_path_factory.mktemp("jobs"))
 
 
 def test_queue_on_a_phone_cancel_by_tapping(

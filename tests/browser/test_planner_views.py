@@ -227,7 +227,7 @@ def test_loading_bar_shows_while_the_calendar_loads(page: Any, cluster: Cluster)
     expect(page.locator("#grid")).to_have_attribute("aria-busy", "false")
 
 
-def test_node_filter_learns_a_node_registered_later(page: Any, cluster: Cluster) -> None:
+def test_node_filter_learns_a_node_registered_later_and_is_remembered(page: Any, cluster: Cluster) -> None:
     page.clock.install()
     page.goto(cluster.url + "/")
     options = page.locator("#node-filter option")
@@ -245,6 +245,15 @@ def test_node_filter_learns_a_node_registered_later(page: Any, cluster: Cluster)
     page.select_option("#node-filter", "late-node")
     expect(page.locator("#grid tbody[data-node]")).to_have_count(1)
     expect(page.locator('#grid tbody[data-node="late-node"] tr.gpu-row')).to_have_count(1)
+    # The choice is remembered; once the node is gone, the page falls back to all nodes.
+    page.reload()
+    expect(page.locator("#node-filter")).to_have_value("late-node")
+    expect(page.locator("#grid tbody[data-node]")).to_have_count(1)
+    page.evaluate("localStorage.setItem('procplan.nodeFilter', JSON.stringify('no-such-node'))")
+    page.reload()
+    expect(page.locator("#node-filter")).to_have_value("")
+    expect(page.locator(f'#grid tbody[data-node="{NODE}"]')).to_have_count(1)
+    expect(page.locator(".toast-error")).to_have_count(0)
 
 
 def test_year_view_screenshot(page: Any, cluster: Cluster) -> None:

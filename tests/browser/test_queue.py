@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser.conftest import NODE, USER, Cluster, Dialogs, screenshot, until
+from tests.browser.conftest import (
+    NODE,
+    USER,
+    Cluster,
+    Dialogs,
+    queue_behind_a_full_node,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -20,13 +27,8 @@ except ImportError:  # the ``browser`` fixture skips (or fails in CI) with the r
 
 @pytest.fixture(scope="module")
 def jobs(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """``gpu-node`` filled by a 4-GPU ``sleep 60``; a 1-GPU job pinned to it waits."""
-    workdir = tmp_path_factory.mktemp("jobs")
-    hog = cluster.submit(workdir, "sleep", "60", gpu_count=4, name="fill-the-node")
-    until(lambda: cluster.job(hog)["state"] == "running")
-    waiting = cluster.submit(workdir, "sleep", "1", gpu_count=1, name="needs-one-gpu")
-    until(lambda: cluster.job(waiting)["reason"] == "Resources")
-    yield {"running": hog, "pending": waiting}
+    """A 1-GPU job pinned to ``gpu-node`` waits behind a 4-GPU ``sleep 60``."""
+    yield queue_behind_a_full_node(cluster, tmp_path_factory.mktemp("jobs"))
 
 
 def row(page: Any, table: str, job_id: str) -> Any:

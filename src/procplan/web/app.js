@@ -20,6 +20,7 @@ import {
 const REFRESH_MS = 5_000;
 const FOLDED_KEY = 'procplan.foldedNodes';
 const MINE_KEY = 'procplan.mineOnly';
+const NODE_KEY = 'procplan.nodeFilter';
 const $ = (id) => document.getElementById(id);
 
 const start = readLocation(Date.now());
@@ -27,7 +28,7 @@ const state = {
   view: makeView(start.kind, start.at),
   at: start.at,      // the date the user went to: the year view scrolls to it
   scrollPending: true, // scroll the year view to `at` after the next render
-  nodeId: '',        // '' = all nodes
+  nodeId: String(loadPref(NODE_KEY, '')), // the node filter ('' = all nodes), remembered
   nodes: [],         // from /api/v1/nodes (refreshed with the calendar)
   jobs: [],          // running jobs from /api/v1/jobs?state=running
   renderedKey: '',   // what the last render drew: skip the render when nothing changed
@@ -70,13 +71,17 @@ async function refresh({ busy = false } = {}) {
     if (jobs) state.jobs = jobs;
     if (nodes) {
       state.nodes = nodes;
-      syncNodeFilter($('node-filter'), nodes);
+      syncNodeFilter($('node-filter'), nodes, state.nodeId);
     }
     draw(data, text);
     if (state.failing) toast('Connection to the server restored.', 'success');
     state.failing = false;
   } catch (err) {
     if (seq !== state.loadSeq) return;
+    if (err.code === 'unknown_node' && state.nodeId) { // the remembered node is gone
+      chooseNode('');
+      return;
+    }
     if (!state.failing) toast(`Could not load the calendar: ${err.message}`, 'error');
     state.failing = true;
   } finally {
@@ -266,12 +271,17 @@ async function cancel(id) {
   }
 }
 
+/** Show one node ('' = all); remembered across reloads. */
+function chooseNode(nodeId) {
+  state.nodeId = nodeId;
+  $('node-filter').value = nodeId;
+  savePref(NODE_KEY, nodeId);
+  refresh({ busy: true });
+}
+
 function wireHeader() {
   bindViewControls(go);
-  $('node-filter').addEventListener('change', (ev) => {
-    state.nodeId = ev.target.value;
-    refresh({ busy: true });
-  });
+  $('node-filter').addEventListener('change', (ev) => chooseNode(ev.target.value));
   const user = $('user-name');
   user.value = currentUser();
   user.addEventListener('input', () => {

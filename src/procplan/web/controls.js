@@ -48,13 +48,13 @@ export function bindViewControls(go) {
   });
 }
 
-/** Make the node drop-down list exactly `nodes` (keeping the choice while it still exists). */
-export function syncNodeFilter(select, nodes) {
+/** Make the node drop-down list exactly `nodes`, with `chosen` selected. */
+export function syncNodeFilter(select, nodes, chosen) {
   const wanted = nodes.map((node) => [node.id, `${node.name} (${node.id})`]);
   const have = [...select.options].slice(1).map((o) => [o.value, o.text]);
-  if (JSON.stringify(wanted) === JSON.stringify(have)) return;
-  const chosen = select.value;
-  select.replaceChildren(new Option('All nodes', ''), ...wanted.map(([id, text]) => new Option(text, id)));
+  if (JSON.stringify(wanted) !== JSON.stringify(have)) {
+    select.replaceChildren(new Option('All nodes', ''), ...wanted.map(([id, text]) => new Option(text, id)));
+  }
   select.value = wanted.some(([id]) => id === chosen) ? chosen : '';
 }
 

@@ -6,7 +6,7 @@
 // booking instead of a cell per GPU and day. Rows whose data did not change are kept as they
 // are on a refresh (no flicker; focus stays).
 import { el } from './dom.js';
-import { DAY, fmtDateTime, parseIso } from './time.js';
+import { fmtDateTime, parseIso } from './time.js';
 import {
   colgroup, headRows, percentOf, tableWidth, todayColumn, trackBackground,
 } from './views.js';
@@ -56,11 +56,6 @@ export function renderGrid(table, calendar, view, now,
   syncFoldButtons(table);
   updateNowLine(table, now);
   markMine(table, user);
-}
-
-/** Forget what was drawn (the next render rebuilds every row). */
-export function resetGrid(table) {
-  rendered.delete(table);
 }
 
 function drawHead(table, view, now) {
@@ -376,9 +371,4 @@ function placed(item, ctx, text, dataset, bar) {
     ? { left: `calc(${item.left + item.width}% + 3px)`, width: `calc(${item.roomAfter}% - 6px)`, top }
     : { left: `calc(${item.left - item.roomBefore}% + 3px)`, width: `calc(${item.roomBefore}% - 6px)`, top, textAlign: 'right' };
   return [bar, el('span', { class: 'side-label', 'aria-hidden': 'true', dataset, style }, text)];
-}
-
-/** Start of the UTC day holding `ms`. */
-export function dayFloor(ms) {
-  return Math.floor(ms / DAY) * DAY;
 }

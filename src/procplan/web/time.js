@@ -16,10 +16,6 @@ export function mondayOf(ms) {
   return midnight - ((d.getUTCDay() + 6) % 7) * DAY;
 }
 
-export function floorHour(ms) {
-  return Math.floor(ms / HOUR) * HOUR;
-}
-
 export function toIso(ms) {
   return `${new Date(ms).toISOString().slice(0, 19)}+00:00`;
 }
@@ -43,12 +39,6 @@ export function fromInputValue(value) {
 export function fmtDay(ms) {
   const d = new Date(ms);
   return `${WEEKDAYS[(d.getUTCDay() + 6) % 7]} ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}`;
-}
-
-/** "Mon 23 Nov – Sun 29 Nov 2026" for the week starting at `monday`. */
-export function fmtWeek(monday) {
-  const sunday = monday + 6 * DAY;
-  return `${fmtDay(monday)} – ${fmtDay(sunday)} ${new Date(sunday).getUTCFullYear()}`;
 }
 
 /** "2026-11-23 09:00" */
