@@ -111,12 +111,14 @@ def test_year_view_drag_books_whole_days(page: Any, cluster: Cluster) -> None:
     column.scroll_into_view_if_needed()
     head, row = box(column), box(track(page, 1))
     y = row["y"] + row["height"] / 2
+    scrolled = page.locator("#grid-wrap").evaluate("(e) => e.scrollLeft")
     page.mouse.move(head["x"] + 3, y)
     page.mouse.down()
     page.mouse.move(head["x"] + 2 * DAY_PX + 20, y, steps=5)
     page.mouse.up()
     form = page.locator("#booking-dialog")
     expect(form).to_be_visible()
+    assert page.locator("#grid-wrap").evaluate("(e) => e.scrollLeft") == scrolled  # no jump
     end = first + dt.timedelta(days=3)
     expect(form.locator("input[name=start]")).to_have_value(f"{first:%Y-%m-%d}T00:00")
     expect(form.locator("input[name=end]")).to_have_value(f"{end:%Y-%m-%d}T00:00")
@@ -227,7 +229,9 @@ def test_loading_bar_shows_while_the_calendar_loads(page: Any, cluster: Cluster)
     expect(page.locator("#grid")).to_have_attribute("aria-busy", "false")
 
 
-def test_node_filter_learns_a_node_registered_later_and_is_remembered(page: Any, cluster: Cluster) -> None:
+def test_node_filter_learns_a_node_registered_later_and_is_remembered(
+    page: Any, cluster: Cluster
+) -> None:
     page.clock.install()
     page.goto(cluster.url + "/")
     options = page.locator("#node-filter option")

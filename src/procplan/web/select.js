@@ -46,6 +46,8 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
       return; // no preventDefault: a touch drag scrolls the grid
     }
     ev.preventDefault();
+    // The keyboard cursor follows the pointer, so that focusing the track scrolls nothing.
+    Object.assign(keys, { gpu: point.row.dataset.gpu, time: clampDay(table, point.time), anchor: null });
     point.row.querySelector('td.track').focus({ preventScroll: true });
     drag = { anchor: point, current: point };
     paintRange(table, rangeOf(drag.anchor, drag.current, viewOf(table).snap));
@@ -108,6 +110,7 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
       const td = rowOf(table, keys.gpu)?.querySelector('td.track') ?? table.querySelector('tr.gpu-row td.track');
       if (!td) return;
       setTabStop(table, td);
+      if (keys.time !== null) keys.time = clampDay(table, keys.time); // the view may have changed
       const lost = !document.activeElement || document.activeElement === document.body;
       if (hadFocus && lost) td.focus({ preventScroll: true });
       if (document.activeElement === td) showCursor(table, keys, announce, false);
@@ -171,7 +174,7 @@ function showCursor(table, keys, announce, speak) {
     style: { left: `${((keys.time - view.start) / span) * 100}%`, width: `${(DAY / span) * 100}%` },
   });
   row.querySelector('.track-inner').append(cursor);
-  cursor.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  if (speak) cursor.scrollIntoView({ block: 'nearest', inline: 'nearest' }); // moved by a key
   let text = `${row.querySelector('td.track').getAttribute('aria-label')}, ${fmtDay(keys.time)}`;
   if (keys.anchor) {
     const range = rangeOf(pointOf(table, keys.anchor), pointOf(table, keys), DAY);
