@@ -3,7 +3,7 @@
 import { loadPref, savePref } from './dom.js';
 
 const USER_KEY = 'procplan.user';
-export const USER_HEADER = 'X-ProcPlan-User';
+const USER_HEADER = 'X-ProcPlan-User';
 
 export class ApiError extends Error {
   constructor(message, status, code) {
@@ -30,7 +30,7 @@ const LAST_REPLIES_MAX = 16;
  * One request; writes carry the user header. Resolves to {data, text, unchanged}; with
  * `conditional` a GET revalidates the last reply of the same path (unchanged: true on a 304).
  */
-async function request(method, path, body, { conditional = false } = {}) {
+export async function request(method, path, body, { conditional = false } = {}) {
   const headers = { Accept: 'application/json' };
   const known = conditional ? lastReplies.get(path) : undefined;
   if (known) headers['If-None-Match'] = known.etag;

@@ -1,33 +1,16 @@
-// live.js — helpers shared by the live pages (cluster board, queue): JSON fetches that report
-// the server's error message, a poll loop that never overlaps itself, keyed table rows that are
-// rebuilt only when their data changed (no flicker, focus kept), and number/time formatting.
-import { USER_HEADER, currentUser, saveUser } from './api.js';
+// live.js — helpers shared by the live pages (cluster board, queue): conditional JSON fetches,
+// a poll loop that never overlaps itself, keyed table rows that are rebuilt only when their
+// data changed (no flicker, focus kept), and number/time formatting.
+import { currentUser, request, saveUser } from './api.js';
 
 export const REFRESH_MS = 5_000;
 
-/** GET or write `path`; resolves to {data, text}; throws Error(server message) on failure. */
-export async function fetchJson(path, { method = 'GET' } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (method !== 'GET') {
-    const user = currentUser();
-    if (!user) throw new Error('Enter your name in the header first.');
-    headers[USER_HEADER] = user;
-  }
-  let response;
-  try {
-    response = await fetch(path, { method, headers, cache: 'no-store' });
-  } catch (err) {
-    throw new Error(`Network error: ${err.message}`);
-  }
-  const text = await response.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    /* a non-JSON body: reported through the status below */
-  }
-  if (!response.ok) throw new Error(data?.error || `HTTP ${response.status}`);
-  return { data, text };
+/**
+ * GET or write `path` through the planner's API helper (same user header and error messages);
+ * GETs are conditional, so an unchanged list costs a 304. Resolves to {data, text}.
+ */
+export function fetchJson(path, { method = 'GET' } = {}) {
+  return request(method, path, undefined, { conditional: method === 'GET' });
 }
 
 /** Run `fn` now and every `ms` (never two at once); returns a function that runs it at once. */
