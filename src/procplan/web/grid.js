@@ -83,6 +83,12 @@ function placeBodies(table, bodies, view) {
   }
 }
 
+/** {start, end, snap} of the view the table shows (written by the render, read by select.js). */
+export function shownView(table) {
+  const d = table.dataset;
+  return { start: Number(d.start), end: Number(d.end), snap: Number(d.snap) };
+}
+
 /** Fold or unfold one node's GPU rows (no re-render; the caller remembers the choice). */
 export function setFolded(table, nodeId, folded) {
   for (const body of table.tBodies) {
@@ -153,7 +159,7 @@ export function sameTrack(table, node) {
 
 /** Move the red "now" marker (cheap; runs on every refresh tick). */
 export function updateNowLine(table, now) {
-  const view = { start: Number(table.dataset.start), end: Number(table.dataset.end) };
+  const view = shownView(table);
   for (const line of table.querySelectorAll('.now-line')) line.style.left = `${percentOf(view, now)}%`;
 }
 

@@ -8,14 +8,11 @@
 // The grid itself only reports {nodeId, gpuIds, start, end}; app.js opens the booking form.
 import { el } from './dom.js';
 import { DAY, fmtDay } from './time.js';
-import { slotAt } from './views.js';
+import { shownView } from './grid.js';
+import { percentOf, slotAt } from './views.js';
 
 const TAP_SLOP_PX = 10;
 
-function viewOf(table) {
-  const d = table.dataset;
-  return { start: Number(d.start), end: Number(d.end), snap: Number(d.snap) };
-}
 
 /**
  * Bind the handlers once (they survive re-renders). Callbacks: `onSelect(selection)`,
@@ -50,7 +47,7 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
     Object.assign(keys, { gpu: point.row.dataset.gpu, time: clampDay(table, point.time), anchor: null });
     point.row.querySelector('td.track').focus({ preventScroll: true });
     drag = { anchor: point, current: point };
-    paintRange(table, rangeOf(drag.anchor, drag.current, viewOf(table).snap));
+    paintRange(table, rangeOf(drag.anchor, drag.current, shownView(table).snap));
   });
   document.addEventListener('pointermove', (ev) => {
     if (tap && ev.pointerId === tap.id && Math.hypot(ev.clientX - tap.x, ev.clientY - tap.y) > TAP_SLOP_PX) tap = null;
@@ -58,19 +55,18 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
     const point = pointAt(table, ev, document.elementFromPoint(ev.clientX, ev.clientY));
     if (point && point.row.parentElement === drag.anchor.row.parentElement) {
       drag.current = point;
-      paintRange(table, rangeOf(drag.anchor, drag.current, viewOf(table).snap));
+      paintRange(table, rangeOf(drag.anchor, drag.current, shownView(table).snap));
     }
   });
   document.addEventListener('pointerup', (ev) => {
     if (tap && ev.pointerId === tap.id) {
-      const day = Math.floor(tap.point.time / DAY) * DAY;
-      const chosen = { row: tap.point.row, time: day };
+      const chosen = { row: tap.point.row, time: clampDay(table, tap.point.time) };
       tap = null;
       onSelect(toSelection(rangeOf(chosen, chosen, DAY)));
       return;
     }
     if (!drag) return;
-    const range = rangeOf(drag.anchor, drag.current, viewOf(table).snap);
+    const range = rangeOf(drag.anchor, drag.current, shownView(table).snap);
     drag = null;
     clearPaint(table);
     onSelect(toSelection(range));
@@ -120,7 +116,7 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
 
 /** Handle one key on a track; true when it was ours (the cursor moved or a slot was chosen). */
 function onKey(table, ev, keys, onSelect) {
-  const view = viewOf(table);
+  const view = shownView(table);
   const step = { ArrowLeft: -DAY, ArrowRight: DAY, PageUp: -7 * DAY, PageDown: 7 * DAY }[ev.key];
   if (ev.key === 'Enter' || ev.key === ' ') {
     const anchor = keys.anchor ?? { gpu: keys.gpu, time: keys.time };
@@ -167,11 +163,9 @@ function showCursor(table, keys, announce, speak) {
   hideCursor(table);
   const row = rowOf(table, keys.gpu);
   if (!row) return;
-  const view = viewOf(table);
-  const span = view.end - view.start;
+  const view = shownView(table);
   const cursor = el('div', {
-    class: 'kbd-cursor', 'aria-hidden': 'true',
-    style: { left: `${((keys.time - view.start) / span) * 100}%`, width: `${(DAY / span) * 100}%` },
+    class: 'kbd-cursor', 'aria-hidden': 'true', style: spanStyle(view, keys.time, keys.time + DAY),
   });
   row.querySelector('.track-inner').append(cursor);
   if (speak) cursor.scrollIntoView({ block: 'nearest', inline: 'nearest' }); // moved by a key
@@ -202,15 +196,15 @@ function sameNode(table, gpuA, gpuB) {
   return rowOf(table, gpuA)?.dataset.node === rowOf(table, gpuB)?.dataset.node;
 }
 
-/** Today when it is in the view, else the view's first day. */
+/** Now when it is in the view, else the view's start (clampDay makes it a day). */
 function defaultDay(table) {
-  const view = viewOf(table);
-  const today = Math.floor(Date.now() / DAY) * DAY;
-  return today >= view.start && today < view.end ? today : view.start;
+  const view = shownView(table);
+  const now = Date.now();
+  return now >= view.start && now < view.end ? now : view.start; // clampDay floors it
 }
 
 function clampDay(table, time) {
-  const view = viewOf(table);
+  const view = shownView(table);
   return Math.min(Math.max(Math.floor(time / DAY) * DAY, view.start), view.end - DAY);
 }
 
@@ -223,7 +217,7 @@ function pointAt(table, ev, target) {
   const td = target?.closest?.('td.track');
   if (!td || !table.contains(td)) return null;
   const rect = td.getBoundingClientRect();
-  return { row: td.parentElement, time: slotAt(viewOf(table), (ev.clientX - rect.left) / rect.width) };
+  return { row: td.parentElement, time: slotAt(shownView(table), (ev.clientX - rect.left) / rect.width) };
 }
 
 /** {rows, start, end} between two points; `unit` is the slot length (hour or day). */
@@ -244,14 +238,16 @@ function rowsBetween(a, b) {
 
 function paintRange(table, { rows, start, end }) {
   clearPaint(table);
-  const view = viewOf(table);
-  const span = view.end - view.start;
+  const style = spanStyle(shownView(table), start, end);
   for (const row of rows) {
-    row.querySelector('.track-inner').append(el('div', {
-      class: 'selection', 'aria-hidden': 'true',
-      style: { left: `${((start - view.start) / span) * 100}%`, width: `${((end - start) / span) * 100}%` },
-    }));
+    row.querySelector('.track-inner').append(el('div', { class: 'selection', 'aria-hidden': 'true', style }));
   }
+}
+
+/** left / width of [start, end) in a track of `view`. */
+function spanStyle(view, start, end) {
+  const left = percentOf(view, start);
+  return { left: `${left}%`, width: `${percentOf(view, end) - left}%` };
 }
 
 function clearPaint(table) {
