@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     max_past_minutes: int = Field(default=60, ge=0)
     max_label_length: int = Field(default=64, ge=1)
     max_window_days: int = Field(default=400, ge=1)
+    # ---- what one request may send and one answer may weigh (413 / 400 past these) ----
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
+    max_log_chunk_bytes: int = Field(
+        default=4 << 20, ge=1024, le=1 << 30, description="an agent's job-log upload"
+    )
+    max_answer_bytes: int = Field(
+        default=32 << 20, ge=1 << 16, le=1 << 32, description="the largest view one request gets"
+    )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     log_level: str = "info"
@@ -123,7 +131,7 @@ class Settings(BaseSettings):
             return self.db_url
         path = self.database or default_data_dir() / "procplan.db"
         path = path.expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         return f"sqlite:///{path}"
 
     @property
@@ -135,6 +143,15 @@ class Settings(BaseSettings):
     def exposed(self) -> bool:
         """True when the server listens beyond the loopback interface."""
         return self.host not in LOOPBACK_HOSTS
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents with mode 0700 (as XDG asks for data
+    directories): the database lives there, and a parent others may write to would let them
+    swap the directory. Existing directories are left as they are."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
 
 
 def _toml_path(init_settings: PydanticBaseSettingsSource) -> Path | None:

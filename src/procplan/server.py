@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
-import os
 import secrets
 import socket
 import time
@@ -21,11 +21,13 @@ from fastapi import FastAPI
 from procplan.agent.host import quiet_http_logs
 from procplan.api.app import create_app
 from procplan.api.deps import AppContext
+from procplan.api.guard import BodyLimits
 from procplan.config import Settings
 from procplan.core.bookings import BookingLimits
 from procplan.core.jobs import Policy
 from procplan.core.timeutil import DAY, HOUR, MINUTE
 from procplan.embedded import demo_cluster, embedded_agents, start_agents
+from procplan.handoff import forget_secret_environment, read_handoff, worker_handoff
 from procplan.service.agent_jobs import AgentJobs
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock, SystemClock
@@ -36,7 +38,7 @@ from procplan.service.metrics import SchedulerMetrics
 from procplan.service.nodes import NodeService, NodeSettings
 from procplan.service.topology_file import read_topology_file
 from procplan.service.waiting import JobWaiter
-from procplan.store.engine import Store, make_engine
+from procplan.store.engine import Store, display_url, make_engine
 from procplan.store.leader import CycleLock
 from procplan.store.logs_repo import LogStore
 from procplan.store.migrate import upgrade
@@ -66,6 +68,7 @@ def limits_from(settings: Settings) -> BookingLimits:
         max_past_s=settings.max_past_minutes * MINUTE,
         max_label_len=settings.max_label_length,
         max_window_s=settings.max_window_days * DAY,
+        max_answer_bytes=settings.max_answer_bytes,
     )
 
 
@@ -97,11 +100,17 @@ class _Fanout:
 
 
 def compose(
-    settings: Settings, clock: Clock | None = None, *, prepare_database: bool = True
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    prepare_database: bool = True,
+    local_token: str | None = None,
 ) -> Composed:
     """Open the database, build the services and the app; ``prepare_database`` also migrates
     it and syncs the topology source (workers of a multi-process server leave that to their
-    parent). The scheduler is built but not started: ``serve`` starts it, tests drive it."""
+    parent). ``local_token``: the embedded agents' token (workers get their parent's, so they
+    accept its agents; default: a new one). The scheduler is built but not started: ``serve``
+    starts it, tests drive it."""
     clock = clock or SystemClock()
     store = Store(
         make_engine(
@@ -127,9 +136,7 @@ def compose(
     )
     jobs = JobService(store, clock, bookings, job_settings, on_change=changed)
     waiter = JobWaiter(jobs.get, jobs.version)
-    # Worker processes accept the parent's embedded agents, which talk to any of them.
-    local_token = os.environ.get(_LOCAL_TOKEN_ENV) or secrets.token_urlsafe(24)
-    os.environ[_LOCAL_TOKEN_ENV] = local_token
+    local_token = local_token or secrets.token_urlsafe(24)
     nodes_changed = _Fanout()  # node registrations, states, foreign GPUs: the cycle plans
     nodes = NodeService(
         store, clock, bookings, jobs, node_settings_from(settings, local_token), nodes_changed
@@ -159,6 +166,8 @@ def compose(
         nodes=nodes,
         agent_jobs=agent_jobs,
         metrics=metrics,
+        body_limits=BodyLimits(settings.max_body_bytes, settings.max_log_chunk_bytes),
+        answer_bytes=settings.max_answer_bytes,
     )
     app = create_app(context, settings.web_root)
     return Composed(app, store, bookings, jobs, waiter, scheduler, nodes, metrics, local_token)
@@ -179,8 +188,6 @@ def node_settings_from(settings: Settings, local_token: str) -> NodeSettings:
     )
 
 
-_WORKER_SETTINGS_ENV = "PROCPLAN_INTERNAL_WORKER_SETTINGS"
-_LOCAL_TOKEN_ENV = "PROCPLAN_INTERNAL_LOCAL_TOKEN"
 # Collect the youngest generation every 50,000 allocations instead of 700: a year-long grid
 # allocates tens of thousands of objects that all survive, and the default thresholds spent a
 # third of such a request re-scanning them (measured in bench/availability.py).
@@ -194,10 +201,17 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def worker_payload(settings: Settings, local_token: str) -> str:
+    """What ``--workers N`` processes need from their parent: the settings (secrets included)
+    and the embedded agents' token. It travels in a private file, never in the environment."""
+    return json.dumps({"settings": settings.model_dump(mode="json"), "local_token": local_token})
+
+
 def worker_app() -> FastAPI:
     """uvicorn factory for ``--workers N``: the parent already migrated and synced."""
-    settings = Settings.model_validate_json(os.environ[_WORKER_SETTINGS_ENV])
-    composed = compose(settings, prepare_database=False)
+    payload = json.loads(read_handoff())
+    settings = Settings.model_validate(payload["settings"])
+    composed = compose(settings, prepare_database=False, local_token=payload["local_token"])
     composed.bookings.warm_up()
     tune_gc()
     composed.scheduler.start()  # every worker competes for the cycle lock; one wins
@@ -213,6 +227,7 @@ def serve(settings: Settings) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     quiet_http_logs()  # the embedded agents' requests
+    forget_secret_environment()  # read into ``settings``; children must not inherit them
     composed = compose(settings)
     if settings.exposed:
         LOG.warning(
@@ -231,9 +246,9 @@ def serve(settings: Settings) -> None:
         "ProcPlan on http://%s:%s (database %s)",
         settings.host,
         settings.port,
-        composed.store.engine.url.render_as_string(hide_password=True),
+        display_url(composed.store.engine.url),
     )
-    common = {
+    common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "access_log": False,
@@ -249,14 +264,16 @@ def serve(settings: Settings) -> None:
             composed.scheduler.start()
             composed.nodes.start_writer()
             try:
-                _run_until_signal(composed, uvicorn.Config(composed.app, **common))  # type: ignore[arg-type]
+                _run_until_signal(composed, uvicorn.Config(composed.app, **common))
             finally:
                 composed.scheduler.stop()
                 composed.nodes.stop_writer()
             return
         composed.store.dispose()
-        os.environ[_WORKER_SETTINGS_ENV] = settings.model_dump_json()
-        uvicorn.run("procplan.server:worker_app", factory=True, workers=settings.workers, **common)  # type: ignore[arg-type]
+        with worker_handoff(worker_payload(settings, composed.local_token)):
+            uvicorn.run(
+                "procplan.server:worker_app", factory=True, workers=settings.workers, **common
+            )
     finally:
         stop_agents()
 

@@ -7,14 +7,17 @@ for end-to-end tests and benchmarks.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from procplan.core.model import GpuDevice, Node
 from procplan.core.readings import GpuProcess, GpuReadError, GpuReading
@@ -171,12 +174,16 @@ class ServerProcess:
     """A real ``procplan server`` in a subprocess on a free port, for tests and benchmarks.
 
     ``start()`` returns once ``/health`` answers; the server's stderr is kept so that a
-    failed start reports why. Use as a context manager or call ``stop()``.
+    failed start reports why (in ``log_file`` when given: a file never fills up and blocks a
+    chatty server the way an unread pipe does). Use as a context manager or call ``stop()``.
     """
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str] | None = None, log_file: Path | None = None
+    ) -> None:
         self.args = args
         self.env = env or {}
+        self.log_file = log_file
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -184,9 +191,13 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> ServerProcess:
         cmd = [sys.executable, "-m", "procplan.cli.main", "server", "--port", str(self.port)]
         env = {**os.environ, "PROCPLAN_LOG_LEVEL": "warning", **self.env}
-        self.proc = subprocess.Popen(
-            [*cmd, *self.args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        with contextlib.ExitStack() as files:  # the child keeps its own copy of the log's fd
+            stderr: Any = subprocess.PIPE
+            if self.log_file is not None:
+                stderr = files.enter_context(self.log_file.open("ab"))
+            self.proc = subprocess.Popen(
+                [*cmd, *self.args], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -228,6 +239,8 @@ class ServerProcess:
             return False
 
     def _stderr(self) -> str:
+        if self.log_file is not None:
+            return self.log_file.read_text(errors="replace").strip()[-2000:]
         if self.proc is None or self.proc.stderr is None or self.proc.poll() is None:
             return ""
         return self.proc.stderr.read().decode(errors="replace").strip()[-2000:]
@@ -254,3 +267,27 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"not seen within {timeout} s: {what or condition}")
         time.sleep(step)
+
+
+class ThreadedServer:
+    """An ASGI app served by a real uvicorn on a free port, in a thread of the test process:
+    real sockets and keep-alive connections, with the app's objects (store, clock) still at
+    hand. ``with ThreadedServer(app) as url: ...``."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, port=self.port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        wait_until(lambda: self.server.started, what="uvicorn to start")
+        return self.url
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -1,4 +1,5 @@
-"""Classification of GPU processes (ADR 0006 §6) and strict parsing of agent reports."""
+"""Classification of GPU processes (ADR 0006 §6); reading agents' reports off the wire is
+tested with the API models (tests/api/test_agent_models.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,9 @@ from typing import Any
 
 import pytest
 
-from procplan.core.errors import InvalidRequest
 from procplan.core.jobs import Job, JobKind, JobState
 from procplan.core.model import Booking, Gpu, Node
-from procplan.core.node_reports import (
-    ReportedProcess,
-    parse_events,
-    parse_registration,
-    parse_report,
-)
+from procplan.core.node_reports import ReportedProcess
 from procplan.core.node_usage import (
     ProcessKind,
     classify,
@@ -107,67 +102,3 @@ def test_idle_needs_a_reading_no_process_and_low_utilization() -> None:
     assert not is_idle(GpuReading(0, "GPU-0", 50.0, 0, 100, 30.0, 60.0), has_processes=False)
     assert not is_idle(None, has_processes=False)
     assert not is_idle(GpuReading(0, "GPU-0", None, 0, 100, None, None), has_processes=False)
-
-
-# ---- parsing -------------------------------------------------------------------------------
-
-
-def test_parse_registration_sorts_devices_and_keeps_mig() -> None:
-    reg = parse_registration(
-        {
-            "node_id": " n1 ",
-            "hostname": "h1",
-            "address": "10.0.0.1",
-            "interval_s": 2,
-            "devices": [
-                {"index": 1, "uuid": "GPU-1", "name": "A100", "memory_mb": 40000, "mig": ["MIG-x"]},
-                {"index": 0, "uuid": "GPU-0", "name": "A100", "memory_mb": None},
-            ],
-        }
-    )
-    assert reg.node_id == "n1"
-    assert [d.index for d in reg.devices] == [0, 1]
-    assert reg.mig == {1: ("MIG-x",)}
-
-
-@pytest.mark.parametrize(
-    ("body", "words"),
-    [
-        (
-            {"session": "s", "readings": [{"index": True, "uuid": "u"}]},
-            "'index' must be an integer",
-        ),
-        ({"session": "s", "readings": [{"index": 0, "uuid": "u", "power_w": "x"}]}, "'power_w'"),
-        ({"session": "s", "processes": [{"gpu_uuid": "u"}]}, "process #1: 'pid'"),
-        ({"session": "s", "jobs": [{"id": 1}]}, "job #1: 'run'"),
-        ({"readings": []}, "'session' must be a non-empty string"),
-        ({"session": "s", "readings": {}}, "'readings' must be a list"),
-    ],
-)
-def test_parse_report_names_the_bad_field(body: dict[str, Any], words: str) -> None:
-    with pytest.raises(InvalidRequest, match=words):
-        parse_report(body)
-
-
-def test_parse_events() -> None:
-    session, events = parse_events(
-        {
-            "session": "s",
-            "events": [
-                {"type": "started", "job_id": 1, "run": 0, "pid": 5, "at": 1.5},
-                {
-                    "type": "exited",
-                    "job_id": 1,
-                    "run": 0,
-                    "exit_code": 0,
-                    "at": 2,
-                    "reason": "exited",
-                },
-            ],
-        }
-    )
-    assert session == "s"
-    assert [e.type for e in events] == ["started", "exited"]
-    with pytest.raises(InvalidRequest, match="'reason' must be one of"):
-        parse_events({"session": "s", "events": [{"type": "exited", "job_id": 1, "run": 0,
-                                                  "at": 1, "reason": "boom"}]})  # fmt: skip

@@ -237,12 +237,12 @@ def test_multi_node_gang_waits_when_one_node_is_short() -> None:
     assert result.pending[1].estimated_start == NOW + HOUR
 
 
-def test_zero_gpu_jobs_start_at_once() -> None:
+def test_zero_gpu_jobs_start_at_once_on_a_node() -> None:
     busy = [running(90, ["n0-g0"])]
     state = snap(topo(1), [job(1, gpu_count=0), job(2, gpu_count=0, node_id="n0")], busy)
     result = run(state)
     by_id = {s.job_id: s for s in result.starts}
-    assert by_id[1].gpu_ids == () and by_id[1].node_ids == ()
+    assert by_id[1].gpu_ids == () and by_id[1].node_ids == ("n0",)  # see test_planner_cpu_jobs
     assert by_id[2].gpu_ids == () and by_id[2].node_ids == ("n0",)
 
 

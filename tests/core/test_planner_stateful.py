@@ -177,9 +177,11 @@ class Cluster(RuleBasedStateMachine):
         for stop in result.preemptions:
             if stop.for_job_id is not None:
                 assert result.pending[stop.for_job_id].reason is Reason.PREEMPTING
+        load = {n: sum(n in j.node_ids for j in self.running.values()) for n in NODES}
         for start in result.starts:
             job = self.pending[start.job_id]
             assert len(start.gpu_ids) == job.gpu_count
+            self.check_nodes(job, start.node_ids, load)
             assert start.claim_end == (
                 OPEN_END if job.time_limit_s is None else self.now + job.time_limit_s
             )
@@ -189,6 +191,18 @@ class Cluster(RuleBasedStateMachine):
             assert len(set(start.node_ids)) == len(start.node_ids)
             if job.gpu_count:
                 assert counts == [job.gpu_count // job.nodes] * job.nodes
+
+    def check_nodes(self, job: Job, node_ids: tuple[str, ...], load: dict[str, int]) -> None:
+        """Every batch job, GPUs or not, runs on ``nodes`` distinct up nodes (its pinned one
+        when pinned); a free-floating CPU-only job on the up node running the fewest jobs so
+        far (this plan's earlier starts included), ties by config order."""
+        assert len(node_ids) == job.nodes and not self.down & set(node_ids), (job, node_ids)
+        assert job.node_id is None or node_ids == (job.node_id,)
+        if job.gpu_count == 0 and job.node_id is None and job.booking_id is None:
+            up = [(load[n], i, n) for i, n in enumerate(NODES) if n not in self.down]
+            assert list(node_ids) == sorted(n for _, _, n in sorted(up)[: job.nodes])
+        for n in node_ids:
+            load[n] += 1
 
     # -- rules ----------------------------------------------------------------------------
 

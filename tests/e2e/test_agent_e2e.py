@@ -219,6 +219,25 @@ def test_signal_names_are_reported(cluster: tuple[ServerProcess, Agent], tmp_pat
     assert signal.SIGKILL.name == "SIGKILL"
 
 
+def test_a_cpu_only_job_runs_on_a_demo_node_with_no_gpu_visible(tmp_path: Path) -> None:
+    """``gpu_count: 0`` is a real CPU-only job: the planner puts it on a node whose
+    (embedded, fake-GPU) agent runs it with ``CUDA_VISIBLE_DEVICES=-1``; it completes and its
+    tenant's job count goes back to 0."""
+    with ServerProcess(["--demo", "--database", str(tmp_path / "cpu.db")]) as server:
+        command = ["sh", "-c", "echo CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"]
+        body = {"command": command, "gpu_count": 0, "workdir": str(tmp_path)}
+        reply = api(server.url, "POST", "/api/v1/jobs", json=body)
+        assert reply.status_code == 201, reply.text
+        job_id = int(reply.json()["job_id"])
+        ended = until(lambda: (j := job(server.url, job_id))["state"] == "completed" and j)
+        assert ended["exit_code"] == 0 and len(ended["node_ids"]) == 1
+        assert not ended["allocated_gpus"]
+        logs = until(lambda: api(server.url, "GET", f"/api/v1/jobs/{job_id}/logs").content)
+        assert logs == b"CUDA_VISIBLE_DEVICES=-1\n"
+        tenant = api(server.url, "GET", f"/api/v1/tenants/{ended['tenant_id']}").json()
+        assert tenant["current_jobs"] == 0
+
+
 def test_a_server_without_gpus_says_so_and_serves(tmp_path: Path) -> None:
     """No config, no --demo, no NVIDIA GPU here: an empty cluster that agents can join."""
     server = ServerProcess(["--database", str(tmp_path / "bare.db")])

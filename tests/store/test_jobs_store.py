@@ -315,6 +315,16 @@ def test_zero_gpu_jobs_start_without_claims(js: JobStore, store: Store) -> None:
         assert conn.execute(sa.select(sa.func.count()).select_from(claims)).scalar_one() == 0
 
 
+def test_a_batch_start_on_no_node_is_skipped(js: JobStore) -> None:
+    """A CPU-only batch job needs a node whose agent runs it; "running nowhere" never ends."""
+    a = js.submit([job(gpu_count=0)], NOW)[0]
+    b = js.submit([job(gpu_count=0, kind=JobKind.INTERACTIVE)], NOW)[0]  # its client runs it
+    starts = (Start(a.id, (), (), OPEN_END), Start(b.id, (), (), OPEN_END))
+    applied = js.apply(Plan(starts=starts), NOW, 30)
+    assert applied.skipped == [a.id] and [j.id for j in applied.started] == [b.id]
+    assert js.get(a.id).state is JobState.PENDING  # type: ignore[union-attr]
+
+
 def test_version_is_bumped_once_per_write(js: JobStore) -> None:
     js.submit([job()], NOW)
     js.submit([job(array_index=i) for i in range(3)], NOW)

@@ -346,3 +346,65 @@ def test_client_source_asks_for_todays_bookings():
     assert window["end"] == datetime(2026, 11, 23, tzinfo=UTC)
     assert [b["id"] for b in data.bookings] == [3, 4]
     assert (len(data.pending), len(data.running), data.at) == (2, 1, NOW)
+
+
+# -- output hygiene: hostile server text ------------------------------------------------------
+
+TITLE = "\x1b]0;pwned\x07"
+CLEAR = "\x1b[2J\x1b[H"
+C0C1 = "\x01\x08\x7f\x9b6n"
+BIDI = "\u202etxt.exe\u2066"
+MARKUP = "[bold red]x[/]"
+
+
+def hostile_data() -> TopData:
+    payload = nodes_payload()
+    first = payload["nodes"][0]
+    first["gpus"][0]["holder"] = {"kind": "job", "job_id": 17, "user": TITLE, "name": MARKUP}
+    first["gpus"][1]["flags"] = [C0C1]
+    first["gpus"][2]["model"] = CLEAR + "H100"
+    payload["nodes"][1]["id"] = BIDI
+    pending = [{**PENDING[0], "user": TITLE, "name": MARKUP, "reason": C0C1}]
+    running = [{**RUNNING[0], "user": "a" * 30_000, "name": BIDI}]
+    bookings = [{**BOOKINGS[0], "user": CLEAR, "label": "[link=http://evil]y[/link]"}]
+    return make_data(nodes=payload, pending=pending, running=running, bookings=bookings)
+
+
+def _control_free(text: str) -> bool:
+    return not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u202e\u2066" for c in text)
+
+
+def test_hostile_server_text_is_shown_escaped_never_as_markup():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        for name in ("gpus", "queue", "running", "bookings"):
+            for row in table(app, name).ordered_rows:
+                for value in table(app, name).get_row(row.key):
+                    assert isinstance(value, Text), (name, value)  # never parsed as markup
+                    assert _control_free(value.plain) and len(value.plain) <= 64, value
+        assert (
+            cell(app, "gpus", "gpu-01-gpu0", "holder")
+            == 'job 17 \\x1b]0;pwned\\x07 "[bold red]x[/]"'
+        )
+        assert cell(app, "gpus", "gpu-01-gpu1", "flags").endswith("⚠ \\x01\\x08\\x7f\\x9b6n")
+        assert cell(app, "gpus", "gpu-01-gpu2", "model") == "\\x1b[2J\\x1b[HH100"
+        assert cell(app, "gpus", "gpu-02-gpu0", "node").startswith("\\u202etxt.exe\\u2066")
+        assert cell(app, "queue", "21", "user") == "\\x1b]0;pwned\\x07"
+        assert cell(app, "queue", "21", "name") == MARKUP
+        assert cell(app, "queue", "21", "reason") == "\\x01\\x08\\x7f\\x9b6n"
+        assert cell(app, "running", "17", "user") == "a" * 63 + "…"
+        assert cell(app, "bookings", "3", "label") == "[link=http://evil]y[/link]"
+        assert cell(app, "bookings", "3", "user") == "\\x1b[2J\\x1b[H"
+
+    drive(FakeSource(hostile_data()), check)
+
+
+def test_hostile_error_message_is_one_escaped_line():
+    source = FakeSource(make_data())
+    source.error = ApiError(500, f"boom{TITLE}\n{MARKUP}")
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        status = static_text(app, "status")
+        assert status.startswith("server error: boom\\x1b]0;pwned\\x07\\n[bold red]x[/]")
+        assert _control_free(status)
+
+    drive(source, check)

@@ -10,8 +10,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from procplan import __version__
+from procplan.api.boundary import install_openapi
 from procplan.api.deps import AppContext
 from procplan.api.errors import install_error_handlers
+from procplan.api.guard import Guard
 from procplan.api.routes import (
     procplan_compat,
     srun_compat,
@@ -54,6 +56,7 @@ def create_app(context: AppContext, web_root: Path | None = None) -> FastAPI:
     )
     app.state.ctx = context
     install_error_handlers(app)
+    app.add_middleware(Guard, limits=context.body_limits)
     app.include_router(procplan_compat.router)
     app.include_router(v1_bookings.router)
     app.include_router(v1_cluster.router)
@@ -66,4 +69,5 @@ def create_app(context: AppContext, web_root: Path | None = None) -> FastAPI:
     if not root.is_dir():
         raise ValueError(f"web root '{root}' does not exist or is not a directory")
     app.router.routes.append(_WebMount("/", StaticFiles(directory=root, html=True), name="web"))
+    install_openapi(app)
     return app

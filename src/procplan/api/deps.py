@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import orjson
 from fastapi import Request
 
+from procplan.api.guard import BodyLimits
 from procplan.core.errors import InvalidRequest, NotFound
-from procplan.core.timeutil import Instant, parse_instant
+from procplan.core.text import name_problem
 from procplan.service.agent_jobs import AgentJobs
 from procplan.service.bookings import BookingService
 from procplan.service.jobs import JobService
@@ -20,7 +18,7 @@ from procplan.service.nodes import NodeService
 from procplan.service.waiting import JobWaiter
 
 USER_HEADER = "X-ProcPlan-User"
-_INT_TEXT = re.compile(r"^[+-]?\d+$")
+MAX_USER = 128  # the users.name column
 
 
 @dataclass(slots=True)
@@ -40,6 +38,8 @@ class AppContext:
     nodes: NodeService | None = None
     agent_jobs: AgentJobs | None = None
     metrics: SchedulerMetrics | None = None
+    body_limits: BodyLimits = field(default_factory=BodyLimits)
+    answer_bytes: int = 32 << 20  # the largest answer one request may get (lists are cut)
 
 
 def ctx(request: Request) -> AppContext:
@@ -47,55 +47,37 @@ def ctx(request: Request) -> AppContext:
     return context
 
 
-async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object; no body is ``{}`` (ProcPlan's rule)."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"Invalid JSON payload: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise InvalidRequest("JSON payload must be an object")
-    return payload
-
-
-# The widest integer the databases store (SQLite INTEGER, PostgreSQL BIGINT): larger ids
-# cannot exist, and binding them makes SQLite raise OverflowError (a 500) instead of a 404.
+# The widest integer a query may bind (SQLite INTEGER, PostgreSQL BIGINT): offsets and the
+# like. Binding a larger one makes SQLite raise OverflowError (a 500) instead of a 400.
 SQL_INT_MAX = 2**63 - 1
+# Booking and job ids live in INTEGER columns, 32-bit on PostgreSQL: a larger id cannot exist
+# on either store, and PostgreSQL refuses even to compare one with the column (a 500).
+ID_MAX = 2**31 - 1
 
 
-def known_booking_id(booking_id: int) -> int:
-    """``booking_id`` itself, or the ProcPlan 404 when it is outside the storable range."""
-    if not -SQL_INT_MAX - 1 <= booking_id <= SQL_INT_MAX:
-        raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
+def storable_id(number: int) -> bool:
+    """True when ``number`` could be the id of a stored booking or job."""
+    return -ID_MAX - 1 <= number <= ID_MAX
+
+
+def known_booking_id(booking_id: int, message: str | None = None) -> int:
+    """``booking_id`` itself, or the 404 when no booking can have it (outside the ids'
+    column); ``message`` replaces ProcPlan's."""
+    if not storable_id(booking_id):
+        raise NotFound(
+            message or f"Booking '{booking_id}' is not active or does not exist",
+            code="unknown_booking",
+        )
     return booking_id
 
 
-def strict_int(value: object, message: str) -> int:
-    """An integer from JSON: ints and integer strings; never bools or floats."""
-    if isinstance(value, bool):
-        raise InvalidRequest(message)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _INT_TEXT.match(value.strip()):
-        try:
-            return int(value.strip())
-        except ValueError:  # beyond Python's digit limit for str -> int: not a usable number
-            raise InvalidRequest(message) from None
-    raise InvalidRequest(message)
-
-
-def parse_time(value: object, prefix: str = "") -> Instant:
-    """An ISO 8601 instant; the error message is ``fromisoformat``'s, after ``prefix``."""
-    try:
-        return parse_instant(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise InvalidRequest(f"{prefix}{exc}") from exc
-
-
 def request_user(request: Request, fallback: str | None = None) -> str | None:
-    """The acting user: the ``X-ProcPlan-User`` header until authentication lands."""
+    """The acting user: the ``X-ProcPlan-User`` header until authentication lands. It is a
+    name like any other: bounded, printable, or a 400."""
     value = request.headers.get(USER_HEADER, "").strip()
-    return value or fallback
+    if not value:
+        return fallback
+    why = f"is longer than {MAX_USER} characters" if len(value) > MAX_USER else name_problem(value)
+    if why is not None:
+        raise InvalidRequest(f"the {USER_HEADER} header {why}", code="invalid_user")
+    return value

@@ -1,23 +1,20 @@
 """Exception handlers: every error is JSON, never HTML, never a dropped connection.
 
 Native routes (``/api/v1``) add a machine ``code``; ProcPlan-compatible routes keep
-ProcPlan's two-key body.
+ProcPlan's two-key body. Exceptions nobody expected are not handled here but by
+``api.guard``, which answers them without closing the connection.
 """
 
 from __future__ import annotations
-
-import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from procplan.api.responses import error_response
+from procplan.api.boundary import first_problem
+from procplan.api.responses import NATIVE_PREFIX, error_response
 from procplan.core.errors import DomainError
-
-LOG = logging.getLogger("procplan.api")
-NATIVE_PREFIX = "/api/v1"
 
 _HTTP_CODES = {
     404: ("Not found", "not_found"),
@@ -53,21 +50,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
+    """Path parameters are checked by FastAPI: the same one-message 400 as the boundary."""
     assert isinstance(exc, RequestValidationError)
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-    return _respond(request, "; ".join(parts) or "invalid request", 400, "invalid_request")
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    LOG.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _respond(request, "internal server error", 500, "internal_error")
+    refusal = first_problem(list(exc.errors()))
+    return _respond(request, refusal.message, refusal.status, refusal.code)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)

@@ -7,14 +7,19 @@ standard library, which is most of a grid request's time in ProcPlan.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+LOG = logging.getLogger("procplan.api")
+T = TypeVar("T")
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+NATIVE_PREFIX = "/api/v1"  # native routes add a machine ``code`` to their errors
 
 
 def json_response(
@@ -68,3 +73,29 @@ def conditional_json(request: Request, payload: Any) -> Response:
     if if_none_match is not None and etag_matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     return Response(body, status_code=200, media_type=JSON_MEDIA_TYPE, headers=headers)
+
+
+def render_each(items: Iterable[T], render: Callable[[T], Any], what: str) -> list[Any]:
+    """``render`` of every item, leaving out (with a logged warning) any item that cannot be
+    rendered: one bad row, stored before a check existed, must not take a whole list down."""
+    rendered: list[Any] = []
+    for item in items:
+        try:
+            rendered.append(render(item))
+        except Exception:  # whatever broke, the other rows are still good
+            LOG.warning(
+                "%s %s cannot be rendered: left out", what, getattr(item, "id", "?"), exc_info=True
+            )
+    return rendered
+
+
+def fit(items: list[Any], budget: int) -> tuple[list[Any], bool]:
+    """The longest prefix of ``items`` whose JSON fits in ``budget`` bytes, and whether any
+    was cut: a page of jobs can carry up to a megabyte of command line each, and no answer
+    may pass the configured size. A client pages on by ``offset`` as usual."""
+    used = 0
+    for count, item in enumerate(items):
+        used += len(orjson.dumps(item)) + 1
+        if used > budget:
+            return items[:count], True
+    return items, False

@@ -15,9 +15,10 @@ from typing import Annotated
 
 import typer
 
-from procplan.cli.common import UrlOption, connect, console, usage_error, utc_now
+from procplan.cli.common import UrlOption, connect, console, usage_error, utc_now, warn
 from procplan.cli.durations import parse_duration, parse_instant
 from procplan.cli.format import booking_summary, bookings_table
+from procplan.present import capped
 
 
 class PriorityChoice(StrEnum):
@@ -99,7 +100,7 @@ def book(
     typer.echo(f"Booked {booking_summary(answer.get('booking') or {})}")
     for job in answer.get("conflicts_with_jobs") or []:
         what = job.get("job_id", job.get("id", job)) if isinstance(job, dict) else job
-        typer.echo(f"warning: job {what} holds some of these GPUs now", err=True)
+        warn(f"warning: job {capped(what)} holds some of these GPUs now")
 
 
 def bookings(

@@ -2,6 +2,8 @@
 
 Kept on argparse (not Typer) so that flags, usage errors and help behave as ProcPlan's did;
 the native ``procplan calendar`` command offers the same table with friendlier defaults.
+Like ``procplan`` it reads through ``DisplayClient`` (every server string terminal-safe) and
+sanitises its stderr lines.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from procplan.cli.common import DisplayClient
 from procplan.cli.weektable import (
     host_name,
     no_match_message,
@@ -18,6 +21,7 @@ from procplan.cli.weektable import (
     week_window,
 )
 from procplan.client import ApiError, InvalidResponse, ProcPlanClient, ServerUnreachable
+from procplan.present import MESSAGE_LIMIT, terminal_text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(line: str) -> None:
+    """One stderr line in ProcPlan's words; sanitised, as it may quote server text."""
+    sys.stderr.write(terminal_text(line, MESSAGE_LIMIT) + "\n")
+
+
 def _contact_failure(exc: ServerUnreachable | ApiError) -> str:
     """The reason text after ProcPlan's ``Failed to ...:`` prefixes."""
     if isinstance(exc, ApiError):
@@ -53,10 +62,10 @@ def _fetch_nodes(client: ProcPlanClient) -> list[dict[str, object]] | None:
     try:
         nodes = client.compat_nodes().get("nodes") or []
     except (ServerUnreachable, ApiError) as exc:
-        sys.stderr.write(f"Failed to contact server: {_contact_failure(exc)}\n")
+        _error(f"Failed to contact server: {_contact_failure(exc)}")
         return None
     except InvalidResponse:
-        sys.stderr.write("Server returned invalid JSON while listing nodes.\n")
+        _error("Server returned invalid JSON while listing nodes.")
         return None
     return [node for node in nodes if isinstance(node, dict) and "id" in node]
 
@@ -66,10 +75,10 @@ def _report(client: ProcPlanClient, node_id: str, start: datetime, end: datetime
     try:
         payload = client.compat_availability(node_id, start, end, granularity="day")
     except (ServerUnreachable, ApiError) as exc:
-        sys.stderr.write(f"Failed to fetch availability for {node_id}: {_contact_failure(exc)}\n")
+        _error(f"Failed to fetch availability for {node_id}: {_contact_failure(exc)}")
         return None
     except InvalidResponse:
-        sys.stderr.write(f"Invalid JSON for node {node_id} availability.\n")
+        _error(f"Invalid JSON for node {node_id} availability.")
         return None
     return render_week_table(payload)
 
@@ -85,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         start, end = week_window(args.date, datetime.now(tz=UTC))
     except ValueError as exc:
-        sys.stderr.write(f"{exc}\n")
+        _error(str(exc))
         return 1
-    with ProcPlanClient(args.url) as client:
+    with DisplayClient(args.url) as client:
         nodes = _fetch_nodes(client)
         if nodes is None:
             return 1
@@ -95,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         selected = select_nodes(nodes, wanted)
         if not selected:
             message = no_match_message(wanted) if wanted else "No nodes reported by the server."
-            sys.stderr.write(message + "\n")
+            _error(message)
             return 1
         reports = [_report(client, str(node["id"]), start, end) for node in selected]
     sys.stdout.write("\n".join(report for report in reports if report is not None))

@@ -1,7 +1,8 @@
 """Rich renderings of native API payloads (bookings, nodes) for the ``procplan`` commands.
 
 Rendering takes the wire dicts as they come and never recomputes server decisions; it only
-shortens timestamps to ``YYYY-MM-DD HH:MM`` (UTC) so tables fit a terminal.
+shortens timestamps to ``YYYY-MM-DD HH:MM`` (UTC) so tables fit a terminal. Server text goes
+through ``procplan.present``: cells are ``Text`` (never Rich markup), sanitised and capped.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from procplan.present import capped, cell, joined
 
 Payload = Mapping[str, Any]
 
@@ -32,40 +35,36 @@ def short_time(value: object) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def _styled(value: str, styles: Mapping[str, str]) -> str:
-    style = styles.get(value)
-    return f"[{style}]{value}[/]" if style else value
+def _styled(value: object, styles: Mapping[str, str]) -> Text:
+    return cell(value, style=styles.get(str(value), ""))
 
 
 def booking_summary(booking: Payload) -> str:
-    """One plain line: ``#12 node-a [node-a-gpu0, node-a-gpu1] 2026-11-24 09:00 → ... (high)``."""
-    gpus = ", ".join(booking.get("gpu_ids") or [])
+    """One plain line: ``#12 node-a [node-a-gpu0, node-a-gpu1] 2026-11-24 09:00 → ... (high)``;
+    every server value sanitised and capped, since the line is printed as is."""
+    gpus = joined(booking.get("gpu_ids") or [])
     return (
-        f"#{booking.get('id')} {booking.get('node_id')} [{gpus}] "
-        f"{short_time(booking.get('start'))} → {short_time(booking.get('end'))} "
-        f"({booking.get('priority', 'medium')}, {booking.get('status', 'active')})"
+        f"#{capped(booking.get('id'))} {capped(booking.get('node_id'))} [{gpus}] "
+        f"{capped(short_time(booking.get('start')))} → {capped(short_time(booking.get('end')))} "
+        f"({capped(booking.get('priority', 'medium'))}, {capped(booking.get('status', 'active'))})"
     )
 
 
 def bookings_table(bookings: Sequence[Payload]) -> Table:
-    """Bookings as a table; labels are escaped so user text never becomes Rich markup."""
+    """Bookings as a table; every cell is a sanitised, capped ``Text``, never Rich markup."""
     table = Table(title="Bookings (times UTC)", title_justify="left")
     for column in ("ID", "Node", "GPUs", "Start", "End", "User", "Label", "Priority", "Status"):
         table.add_column(column, justify="right" if column == "ID" else "left")
     for booking in bookings:
         table.add_row(
-            str(booking.get("id", "")),
-            _escape(booking.get("node_id")),
-            _escape(", ".join(booking.get("gpu_ids") or [])),
-            short_time(booking.get("start")),
-            short_time(booking.get("end")),
-            _escape(booking.get("user")),
-            _escape(booking.get("label")),
-            _styled(str(booking.get("priority", "")), PRIORITY_STYLE),
-            _styled(str(booking.get("status", "")), STATUS_STYLE),
+            cell(booking.get("id", "")),
+            cell(booking.get("node_id")),
+            cell(joined(booking.get("gpu_ids") or []), limit=None),
+            cell(short_time(booking.get("start"))),
+            cell(short_time(booking.get("end"))),
+            cell(booking.get("user")),
+            cell(booking.get("label")),
+            _styled(booking.get("priority", ""), PRIORITY_STYLE),
+            _styled(booking.get("status", ""), STATUS_STYLE),
         )
     return table
-
-
-def _escape(value: object) -> str:
-    return escape("" if value is None else str(value))

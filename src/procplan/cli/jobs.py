@@ -15,12 +15,21 @@ from typing import Annotated, Any
 
 import typer
 
-from procplan.cli.common import EXIT_REFUSED, UrlOption, connect, console, usage_error, utc_now
+from procplan.cli.common import (
+    EXIT_REFUSED,
+    UrlOption,
+    connect,
+    console,
+    usage_error,
+    utc_now,
+    warn,
+)
 from procplan.cli.durations import parse_duration
 from procplan.cli.format import booking_summary
 from procplan.cli.jobview import detail_lines, job_id, queue_table
 from procplan.client import ApiError, ProcPlanClient
 from procplan.core.jobs import parse_priority
+from procplan.present import capped
 
 # -- options shared by ``run`` and ``submit`` ------------------------------------------------
 
@@ -128,9 +137,9 @@ def parse_env(pairs: list[str], export: bool, base: dict[str, str]) -> dict[str,
 def submitted_text(answer: dict[str, Any], parsable: bool) -> str:
     """``Submitted job 42`` / ``Submitted array 42 (100 tasks: 42–141)``; only the id with
     ``--parsable`` (like ``sbatch --parsable``) so scripts can capture it."""
-    ids = [str(i) for i in answer.get("job_ids") or []]
+    ids = [capped(i) for i in answer.get("job_ids") or []]
     array_id = answer.get("array_id")
-    ident = str(array_id if array_id is not None else answer.get("job_id", "?"))
+    ident = capped(array_id if array_id is not None else answer.get("job_id", "?"))
     if parsable:
         return ident
     if array_id is None:
@@ -209,7 +218,7 @@ def queue(
         usage_error("give either --user or --me, not both", "--user / --me")
     if all_states and state:
         usage_error("give either --all or --state, not both", "--all / --state")
-    with connect(url) as client:
+    with connect(url, raw=as_json) as client:
         page = client.jobs(
             user=client.user if me else user,
             tenant_id=tenant,
@@ -238,7 +247,7 @@ def job(
     url: UrlOption = None,
 ) -> None:
     """Everything about one job: state, reason, position, estimated start, allocation."""
-    with connect(url) as client:
+    with connect(url, raw=as_json) as client:
         answer = client.job(job_ident)
     if as_json:
         typer.echo(json.dumps(answer, indent=2))
@@ -266,7 +275,7 @@ def cancel(
             except ApiError as exc:
                 failures += 1
                 what = "booking" if booking else "job"
-                typer.echo(f"error: {what} {ident}: {exc.message}", err=True)
+                warn(f"error: {what} {ident}: {exc.message}")
     if failures:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -277,4 +286,4 @@ def _cancel_one(client: ProcPlanClient, ident: str, booking: bool) -> str:
         return f"Cancelled {booking_summary(client.cancel_booking(int(ident)))}"
     answer = client.cancel_job(ident)
     shown = job_id(answer["job"]) if isinstance(answer.get("job"), dict) else ident
-    return f"Cancelled job {shown}"
+    return f"Cancelled job {capped(shown)}"

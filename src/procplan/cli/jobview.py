@@ -3,6 +3,8 @@
 Pure functions of the wire dicts (ADR 0005) and an explicit ``now``, so they are tested without
 a server or a clock. They never recompute what the server decided (reason, position, estimated
 start): they only phrase it and turn instants into spans people read at a glance ("in 12m").
+Server text reaches the terminal only through ``procplan.present``: table cells are sanitised,
+capped ``Text`` (never Rich markup), detail lines are sanitised in full.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from procplan.cli.format import short_time
+from procplan.present import cell, joined, terminal_text
 
 Payload = Mapping[str, Any]
 
@@ -83,10 +86,13 @@ def gpus_text(job: Payload) -> str:
     return f"{count} {kind}" if kind else str(count)
 
 
-def node_text(job: Payload) -> str:
-    """Where it runs (``node-a`` or ``node-a,node-b``); empty while it has no allocation."""
-    ids = job.get("node_ids") or []
-    return ",".join(str(n) for n in ids) if ids else str(job.get("node_name") or "")
+def node_text(job: Payload, capped: bool = False) -> str:
+    """Where it runs (``node-a`` or ``node-a,node-b``); empty while it has no allocation.
+    ``capped`` sanitises and shortens each node name (for table cells)."""
+    ids = job.get("node_ids") or [job.get("node_name") or ""]
+    if capped:
+        return joined(ids, ",")
+    return ",".join(str(n) for n in ids)
 
 
 def elapsed(job: Payload, now: datetime) -> str:
@@ -140,30 +146,28 @@ def _clock(moment: datetime) -> str:
     return short_time(moment.isoformat()) + " UTC"
 
 
-def _styled_state(state: object) -> str:
-    text = escape(str(state or ""))
-    style = STATE_STYLE.get(str(state))
-    return f"[{style}]{text}[/]" if style else text
+def _styled_state(state: object) -> Text:
+    return cell(state or "", style=STATE_STYLE.get(str(state), ""))
 
 
 def queue_table(jobs: Sequence[Payload], now: datetime) -> Table:
-    """squeue's view: one row per job, user text escaped so it never becomes Rich markup."""
+    """squeue's view: one row per job; every cell a sanitised, capped ``Text`` (no markup)."""
     table = Table(title="Jobs", title_justify="left")
     for column in QUEUE_COLUMNS:
         table.add_column(column, justify="right" if column == "ID" else "left")
     for job in jobs:
         pending = job.get("state") == "pending"
         table.add_row(
-            job_id(job),
-            escape(str(job.get("user") or "")),
-            escape(str(job.get("tenant_id") or "")),
+            cell(job_id(job)),
+            cell(job.get("user") or ""),
+            cell(job.get("tenant_id") or ""),
             _styled_state(job.get("state")),
-            escape(gpus_text(job)),
-            escape(node_text(job)),
-            escape(str(job.get("reason") or "")) if pending else "",
+            cell(gpus_text(job)),
+            cell(node_text(job, capped=True), limit=None),
+            cell(job.get("reason") or "") if pending else "",
             eta(job, now),
             elapsed(job, now),
-            escape(str(job.get("name") or "")),
+            cell(job.get("name") or ""),
         )
     return table
 
@@ -214,7 +218,8 @@ def _text(value: object) -> str:
 
 
 def detail_lines(job: Payload, now: datetime) -> list[str]:
-    """``Key: value`` lines of everything a person asks about one job; empty values skipped."""
+    """``Key: value`` lines of everything a person asks about one job; empty values skipped.
+    Values are shown whole but sanitised: one value stays on its line, whatever it holds."""
     rows = [
         ("Job", job_id(job)),
         ("Name", _text(job.get("name"))),
@@ -248,4 +253,4 @@ def detail_lines(job: Payload, now: datetime) -> list[str]:
         ("Exit code", _text(job.get("exit_code"))),
         ("Message", _text(job.get("message"))),
     ]
-    return [f"{key}: {value}" for key, value in rows if value]
+    return [f"{key}: {terminal_text(value)}" for key, value in rows if value]

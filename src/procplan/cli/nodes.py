@@ -2,7 +2,10 @@
 
 ``nodes`` renders ``GET /api/v1/nodes`` as sent (ADR 0006): states, flags and process kinds are
 the server's classification, never recomputed here. The small pure formatters (bars, numbers,
-holders, flags, ages) are shared with the ``top`` dashboard (``procplan.tui.top``).
+holders, flags, ages) are shared with the ``top`` dashboard (``procplan.tui.top``); they cap
+and sanitise each server value (``procplan.present``) and build ``Text``, never Rich markup.
+``logs`` writes a job's output through ``present.LogFilter``: colours kept, every other escape
+sequence and control character dropped.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from procplan.cli.common import UrlOption, connect, console, usage_error, utc_now
+from procplan.cli.common import UrlOption, connect, console, usage_error, utc_now, warn
 from procplan.cli.jobview import human_span, parse_moment
 from procplan.client import ClientError, ProcPlanClient, resolve_url
 from procplan.client_nodes import LOG_PAGE
+from procplan.present import MESSAGE_LIMIT, LogFilter, capped, terminal_text
 
 Payload = Mapping[str, Any]
 
@@ -79,7 +83,7 @@ def bar(percent: float | None, width: int = 10) -> Text:
 
 def model_of(gpu: Payload) -> str:
     """The GPU model; servers before ADR 0006 called it ``kind``."""
-    return str(gpu.get("model") or gpu.get("kind") or "?")
+    return capped(gpu.get("model") or gpu.get("kind") or "?")
 
 
 def memory_total(gpu: Payload) -> object:
@@ -107,7 +111,7 @@ def clock_text(value: object, now: datetime) -> str:
     """``18:00`` (UTC) today, ``11-23 18:00`` another day; the text as sent if unparsable."""
     moment = parse_moment(value)
     if moment is None:
-        return str(value) if value else NONE
+        return capped(value) if value else NONE
     moment = moment.astimezone(UTC)
     if moment.date() == now.astimezone(UTC).date():
         return moment.strftime("%H:%M")
@@ -118,21 +122,22 @@ def holder_text(holder: object, now: datetime) -> str:
     """``job 17 alice "train"`` or ``booking #3 bob until 18:00``; empty when free."""
     if not isinstance(holder, Mapping):
         return ""
+    user = capped(holder.get("user") or "?")
     if holder.get("kind") == "job":
         name = holder.get("name")
-        quoted = f' "{name}"' if name else ""
-        return f"job {holder.get('job_id')} {holder.get('user') or '?'}{quoted}"
+        quoted = f' "{capped(name)}"' if name else ""
+        return f"job {capped(holder.get('job_id'))} {user}{quoted}"
     if holder.get("kind") == "booking":
         label = holder.get("label")
-        text = f"booking #{holder.get('booking_id')} {holder.get('user') or '?'}"
-        text += f" ({label})" if label else ""
+        text = f"booking #{capped(holder.get('booking_id'))} {user}"
+        text += f" ({capped(label)})" if label else ""
         return text + (f" until {clock_text(holder['end'], now)}" if holder.get("end") else "")
-    return str(holder.get("kind") or "")
+    return capped(holder.get("kind") or "")
 
 
 def flag_labels(gpu: Payload) -> list[tuple[str, str]]:
     """``(text, style)`` for each flag the server raised; ``foreign`` when no flag says more."""
-    flags = [str(flag) for flag in gpu.get("flags") or []]
+    flags = [capped(flag) for flag in gpu.get("flags") or []]
     labels = [FLAG_LABELS.get(flag, (f"⚠ {flag}", "red")) for flag in flags]
     if gpu.get("foreign") and "unbooked_use" not in flags:
         labels.insert(0, FOREIGN_LABEL)
@@ -145,12 +150,10 @@ def is_flagged(gpu: Payload) -> bool:
 
 def process_text(process: Payload, width: int = 32) -> Text:
     """``alice/python train.py(39000M)``, red for stray/unbooked, yellow for booked-but-no-job."""
-    command = str(process.get("command") or process.get("pid") or "?")
-    if len(command) > width:
-        command = command[: width - 1] + "…"
+    command = capped(process.get("command") or process.get("pid") or "?", width)
     memory = process.get("used_memory_mb")
-    text = f"{process.get('user') or '?'}/{command}" + (
-        f"({memory}M)" if memory is not None else ""
+    text = f"{capped(process.get('user') or '?')}/{command}" + (
+        f"({capped(memory)}M)" if memory is not None else ""
     )
     return Text(text, style=PROCESS_STYLE.get(str(process.get("kind")), ""))
 
@@ -172,7 +175,7 @@ def summary_text(summary: object) -> str:
 
 def node_state_text(node: Payload) -> Text:
     """``online`` (green), ``offline for 3m`` (red), ``unmanaged (no agent)`` (yellow)."""
-    state = str(node.get("state") or "unknown")
+    state = capped(node.get("state") or "unknown")
     style = STATE_STYLE.get(state, "")
     if state == "offline":
         age = node.get("last_seen_age_s")
@@ -185,27 +188,29 @@ def node_state_text(node: Payload) -> Text:
 def node_header(node: Payload) -> Text:
     """``gpu-01  online  gpu-01.lab  2s ago  nvml``: who, how, when last heard."""
     line = Text()
-    line.append(str(node.get("id") or "?"), style="bold")
+    line.append(capped(node.get("id") or "?"), style="bold")
     name = node.get("name")
     if name and name != node.get("id"):
-        line.append(f" ({name})")
+        line.append(f" ({capped(name)})")
     line.append("  ").append_text(node_state_text(node))
     if node.get("hostname"):
-        line.append(f"  {node['hostname']}")
+        line.append(f"  {capped(node['hostname'])}")
     if node.get("state") == "online" and node.get("last_seen_age_s") is not None:
         line.append(f"  {age_text(node['last_seen_age_s'])} ago", style="dim")
     agent = node.get("agent")
     if isinstance(agent, Mapping) and agent.get("reader"):
-        line.append(f"  {agent['reader']}", style="dim")
+        line.append(f"  {capped(agent['reader'])}", style="dim")
     if node.get("read_error"):
-        line.append(f"  read error: {node['read_error']}", style="red")
+        line.append(
+            f"  read error: {terminal_text(node['read_error'], MESSAGE_LIMIT)}", style="red"
+        )
     return line
 
 
 def gpu_line(gpu: Payload, now: datetime, model_width: int, processes: bool) -> Text:
     """``[0] model | 61°C,  97 % ██████████, 40000 / 81559 MB, 402 W | holder | processes``."""
     util = gpu.get("utilization_pct")
-    line = Text(f"  [{gpu.get('index', '?')}] ")
+    line = Text(f"  [{capped(gpu.get('index', '?'))}] ")
     line.append(model_of(gpu).ljust(model_width), style="cyan")
     line.append(" | ")
     temp = gpu.get("temperature_c")
@@ -288,7 +293,8 @@ def _watch(
                     view = cluster_view(_fetch(client, node_id), utc_now(), processes)
                     live.update(view, refresh=True)
                 except ClientError as exc:
-                    note = Text(f"{exc} (retrying every {every:g}s)", style="red")
+                    message = terminal_text(exc, MESSAGE_LIMIT)
+                    note = Text(f"{message} (retrying every {every:g}s)", style="red")
                     live.update(Group(note, view), refresh=True)
     except KeyboardInterrupt:
         return
@@ -311,7 +317,7 @@ def nodes(
     """GPUs of every node like gpustat: load, memory, holder, processes and flags."""
     if as_json and watch is not None:
         usage_error("give either --json or --watch, not both", "--json / --watch")
-    with connect(url) as client:
+    with connect(url, raw=as_json) as client:
         payload = _fetch(client, node)
         if as_json:
             typer.echo(json.dumps(payload["nodes"][0] if node else payload, indent=2))
@@ -326,7 +332,9 @@ def nodes(
 
 
 def _write(data: bytes) -> None:
-    """Raw bytes to stdout as stored (the job's encoding is not ours to guess)."""
+    """Bytes to stdout as given (the job's encoding is not ours to guess)."""
+    if not data:
+        return
     sys.stdout.flush()
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:
@@ -337,19 +345,25 @@ def _write(data: bytes) -> None:
 
 
 def _drain(
-    client: ProcPlanClient, job_ident: str, stream: str, run: int | None, offset: int
+    client: ProcPlanClient,
+    log: LogFilter,
+    job_ident: str,
+    stream: str,
+    run: int | None,
+    offset: int,
 ) -> tuple[int, int, bool, str | None]:
-    """Write every stored byte from ``offset``, page by page; the new offset, the size the
-    server reported, whether it truncated, and the job state of the last page."""
+    """Write every stored byte from ``offset``, page by page, through the terminal filter
+    ``log``; the new offset, the size the server reported, whether it truncated, and the job
+    state of the last page."""
     while True:
         data, size, truncated, state = client.job_logs(job_ident, stream, offset, LOG_PAGE, run)
         if size < offset:
-            typer.echo(f"note: the {stream} log restarted (a new run); reading it from the start",
-                       err=True)  # fmt: skip
+            warn(f"note: the {stream} log restarted (a new run); reading it from the start")
+            _write(log.finish())
             offset = 0
             continue
         if data:
-            _write(data)
+            _write(log.feed(data))
             offset += len(data)
         if not data or offset >= size:
             return offset, size, truncated, state
@@ -366,27 +380,35 @@ def logs(
     ] = None,
     url: UrlOption = None,
 ) -> None:
-    """Print a batch job's output as the server stored it (-f follows it like tail -f)."""
+    """Print a batch job's output as the server stored it (-f follows it like tail -f).
+
+    Colours stay; every other escape sequence and control character but tab, newline and
+    carriage return is dropped (``present.LogFilter``): the output is another user's text.
+    """
     stream = "stderr" if stderr else "stdout"
     offset, truncated, state = 0, False, None
+    log = LogFilter()
     with connect(url) as client:
         try:
             while True:
                 before = offset
-                offset, _size, truncated, state = _drain(client, job_ident, stream, run, offset)
+                offset, _size, truncated, state = _drain(
+                    client, log, job_ident, stream, run, offset
+                )
                 if not follow or (state not in ACTIVE_STATES and offset == before):
                     break
                 time.sleep(FOLLOW_POLL_S)
         except KeyboardInterrupt:
             return
+        finally:
+            _write(log.finish())
     if truncated:
-        typer.echo(
+        warn(
             f"note: the {stream} log of job {job_ident} was truncated: the server keeps only "
-            "the first part of a large log (the full file is in the job's working directory)",
-            err=True,
+            "the first part of a large log (the full file is in the job's working directory)"
         )
     elif offset == 0 and not follow:
-        typer.echo(f"job {job_ident} ({state or 'state unknown'}): no {stream} stored", err=True)
+        warn(f"job {job_ident} ({state or 'state unknown'}): no {stream} stored")
 
 
 # -- procplan top -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.status import Status
+from rich.text import Text
 
 from procplan.cli.common import UrlOption, connect, fail, utc_now
 from procplan.cli.jobs import (
@@ -39,6 +40,7 @@ from procplan.cli.jobs import (
 from procplan.cli.jobview import job_id, status_line
 from procplan.cli.supervise import FORWARDED, handling, heartbeat_interval, say, supervise
 from procplan.client import ApiError, ClientError, ProcPlanClient
+from procplan.present import MESSAGE_LIMIT, terminal_text
 
 WAIT_TIMEOUT_S = 25.0  # one long poll; well under the 30 s lease that each wait renews
 
@@ -100,8 +102,8 @@ class StatusDisplay:
         if text == self._last:
             return
         self._last = text
-        if self._status is not None:
-            self._status.update(text)
+        if self._status is not None:  # a Text: the server's reason is never Rich markup
+            self._status.update(Text(terminal_text(text, MESSAGE_LIMIT)))
         else:
             say(text)
 

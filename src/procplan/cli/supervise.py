@@ -25,6 +25,7 @@ import typer
 
 from procplan.cli.jobview import job_id, node_text, parse_moment
 from procplan.client import ApiError, ClientError, ProcPlanClient, ServerUnreachable
+from procplan.present import MESSAGE_LIMIT, terminal_text
 
 DEFAULT_LEASE_TTL_S = 30.0
 MAX_HEARTBEAT_S = 10.0
@@ -37,8 +38,9 @@ GONE_STATUSES = (404, 409, 410)  # the server no longer runs the job: stop the c
 
 
 def say(message: str) -> None:
-    """Our own messages go to stderr, prefixed, so the command's output stays its own."""
-    typer.echo(f"procplan: {message}", err=True)
+    """Our own messages go to stderr, prefixed, so the command's output stays its own; they
+    quote server text (reasons, messages), so the line is sanitised."""
+    typer.echo(f"procplan: {terminal_text(message, MESSAGE_LIMIT)}", err=True)
 
 
 def job_env(job: Mapping[str, Any], base: Mapping[str, str]) -> dict[str, str]:

@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from procplan.cli.common import UrlOption, connect, console, usage_error
 from procplan.cli.format import short_time
+from procplan.present import capped, cell, joined, terminal_text
 
 app = typer.Typer(
     help="Tenants: groups with GPU quotas and fair-share weights.",
@@ -75,28 +75,30 @@ def _hours(value: object) -> str:
 
 
 def tenants_table(tenants: Sequence[Payload]) -> Table:
-    """One row per tenant: usage against quota, weight, tier, policy flags, members."""
+    """One row per tenant: usage against quota, weight, tier, policy flags, members; every
+    cell a sanitised, capped ``Text`` (no Rich markup)."""
     table = Table(title="Tenants", title_justify="left")
     columns = ("TENANT", "GPUS", "JOBS", "WEIGHT", "TIER", "BORROW", "PREEMPT", "GPU·H", "MEMBERS")
     for column in columns:
         table.add_column(column)
     for tenant in tenants:
         table.add_row(
-            escape(tenant_name(tenant)),
-            _use(tenant.get("current_gpus"), tenant.get("max_gpus")),
-            _use(tenant.get("current_jobs"), _max_jobs(tenant)),
-            str(tenant.get("fair_share_weight", "")),
-            str(tenant.get("priority_tier", "")),
+            cell(tenant_name(tenant)),
+            cell(_use(tenant.get("current_gpus"), tenant.get("max_gpus"))),
+            cell(_use(tenant.get("current_jobs"), _max_jobs(tenant))),
+            cell(tenant.get("fair_share_weight", "")),
+            cell(tenant.get("priority_tier", "")),
             _yes_no(tenant.get("allow_borrow", True)),
             _yes_no(tenant.get("allow_preemption", True)),
             _hours(tenant.get("usage_gpu_hours")),
-            escape(", ".join(members(tenant))),
+            cell(joined(members(tenant)), limit=None),
         )
     return table
 
 
 def detail_lines(tenant: Payload) -> list[str]:
-    """``Key: value`` lines of one tenant, quotas shown as ``unlimited`` when absent."""
+    """``Key: value`` lines of one tenant, quotas shown as ``unlimited`` when absent; values
+    whole but sanitised."""
     rows = [
         ("Tenant", tenant_name(tenant)),
         ("Email", str(tenant.get("email") or "")),
@@ -113,7 +115,7 @@ def detail_lines(tenant: Payload) -> list[str]:
         ("Usage (GPU hours)", _hours(tenant.get("usage_gpu_hours"))),
         ("Created", short_time(tenant.get("created_at"))),
     ]
-    return [f"{key}: {value}" for key, value in rows if value]
+    return [f"{key}: {terminal_text(value)}" for key, value in rows if value]
 
 
 MaxGpusCreate = Annotated[int | None, typer.Option("--max-gpus", min=0, help="GPU quota")]
@@ -156,7 +158,7 @@ def create(
     }
     with connect(url) as client:
         tenant = client.create_tenant({k: v for k, v in values.items() if v is not None})
-    typer.echo(f"Created tenant {tenant_name(tenant) if tenant else name}")
+    typer.echo(f"Created tenant {capped(tenant_name(tenant) if tenant else name)}")
 
 
 @app.command("list")

@@ -4,6 +4,11 @@ The layout is ProcPlan's, byte for byte (``COMPAT.md``): scripts and people grep
 rendered from a ``GET /api/availability?granularity=day`` payload alone, so the table is a pure
 function that tests can pin with fixtures. Payloads with only hourly grids (older ProcPlan
 servers) are folded into days the way ProcPlan's CLI did.
+
+Every piece of server text is passed through ``present.terminal_text`` (labels, GPU and node
+names and kinds, the window), and a label or name longer than ``present.CELL_LIMIT`` is cut
+with an ellipsis, so a hostile label can neither drive the terminal nor widen the table to
+thousands of columns. Ordinary text is unchanged, so the layout stays ProcPlan's.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+
+from procplan.present import capped, terminal_text
 
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2}
 FREE_CELL = "-"
@@ -30,14 +37,15 @@ def booking_cell(bookings: Iterable[Payload]) -> str:
         rank = PRIORITY_RANK.get(priority, 1)
         if rank >= best_rank:
             best_rank = rank
-            label = booking.get("user_label") or ""
-            best = f"{label} ({priority.capitalize()})" if label else priority.capitalize()
+            label = capped(booking.get("user_label") or "")
+            shown = capped(priority.capitalize())
+            best = f"{label} ({shown})" if label else shown
     return best
 
 
 def _gpu_label(row: Payload) -> str:
     gpu = row.get("gpu") or {}
-    return f"{gpu.get('id', 'GPU')} ({gpu.get('kind', '-')})"
+    return f"{capped(gpu.get('id', 'GPU'))} ({capped(gpu.get('kind', '-'))})"
 
 
 def _day_slot_table(days: Sequence[Payload], rows: Sequence[Payload]) -> list[list[str]]:
@@ -84,7 +92,10 @@ def _hour_slot_table(
 
 
 def _layout(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Left-justified columns joined by `` | `` under a ``-+-`` rule, as ProcPlan prints."""
+    """Left-justified columns joined by `` | `` under a ``-+-`` rule, as ProcPlan prints.
+    Every cell is sanitised here once more, so no cell can carry a control character."""
+    header = [terminal_text(column) for column in header]
+    rows = [[terminal_text(value) for value in row] for row in rows]
     widths = [len(column) for column in header]
     for row in rows:
         for idx, cell in enumerate(row):
@@ -103,15 +114,15 @@ def render_week_table(payload: Payload) -> str:
     rows = grid.get("rows") or []
     days = grid.get("days") or []
     if days and all("day_slots" in row for row in rows):
-        keys = [str(day.get("key", "")) for day in days]
+        keys = [capped(day.get("key", "")) for day in days]
         table = _day_slot_table(days, rows)
     else:
         groups = _hour_days(grid.get("hours") or [])
-        keys = [key for key, _ in groups]
+        keys = [capped(key) for key, _ in groups]
         table = _hour_slot_table(groups, rows)
     lines = [
-        f"Node {node.get('name', node.get('id', ''))} ({node.get('id', '')})",
-        f"Window: {payload.get('start', '')} – {payload.get('end', '')}",
+        f"Node {capped(node.get('name', node.get('id', '')))} ({capped(node.get('id', ''))})",
+        f"Window: {capped(payload.get('start', ''))} – {capped(payload.get('end', ''))}",
         *_layout(["GPU", *keys], table),
         "",
     ]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from procplan.core.errors import InvalidRequest
 from procplan.core.model import BookingRequest, Node
-from procplan.core.timeutil import DAY, HOUR, MINUTE, Instant
+from procplan.core.text import name_problem
+from procplan.core.timeutil import DAY, HOUR, MINUTE, RANGE_MESSAGE, Instant, in_range
 
 __all__ = ["BookingLimits", "human_duration", "validate_request", "validate_window"]
 
@@ -25,6 +26,7 @@ class BookingLimits:
     max_past_s: int = HOUR
     max_label_len: int = 64
     max_window_s: int = 400 * DAY
+    max_answer_bytes: int = 32 << 20  # the largest view one request may ask for
 
 
 def human_duration(seconds: int) -> str:
@@ -37,7 +39,11 @@ def human_duration(seconds: int) -> str:
 
 
 def _check_alignment(start: Instant, end: Instant, whole_hours: bool) -> None:
-    """Compat endpoints book whole hours; the native API takes minute precision."""
+    """Compat endpoints book whole hours; the native API takes minute precision. Both ends must
+    also be writable timestamps: a start plus a duration can pass year 9999."""
+    for name, instant in (("start", start), ("end", end)):
+        if not in_range(instant):
+            raise InvalidRequest(f"{name} {RANGE_MESSAGE}", code="out_of_range")
     if whole_hours:
         if start % HOUR or end % HOUR:
             raise InvalidRequest("Timestamps must align exactly on the hour", code="misaligned")
@@ -53,6 +59,9 @@ def _check_label(label: str, limits: BookingLimits) -> None:
         raise InvalidRequest(
             f"User label must be at most {limits.max_label_len} characters", code="invalid_label"
         )
+    why = name_problem(stripped)
+    if why is not None:
+        raise InvalidRequest(f"User label {why}", code="invalid_label")
 
 
 def _check_gpu_selection(req: BookingRequest, node: Node) -> None:

@@ -58,3 +58,22 @@ class Unauthorized(DomainError):
 
     status = 401
     default_code = "unauthorized"
+
+
+class AnswerTooLarge(InvalidRequest):
+    """The answer would exceed the size the server is configured to send: narrow the ask."""
+
+    default_code = "answer_too_large"
+
+
+def check_answer_size(estimate: int, limit: int, narrower: str) -> None:
+    """Refuse an answer estimated above ``limit`` bytes, saying how to ask for less."""
+    if estimate > limit:
+        raise AnswerTooLarge(
+            f"the answer would take about {_mb(estimate)}, over this server's limit of "
+            f"{_mb(limit)}: {narrower}"
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"

@@ -9,6 +9,9 @@ Scoring, in order: for open-ended jobs the farthest next foreign booking (the jo
 one begins); then best fit, the node left with the fewest free GPUs (keeps whole nodes whole
 for big jobs); then config order. Within a node GPUs go in PCI order (open-ended jobs: the
 farthest foreign booking first).
+
+A CPU-only (zero-GPU) batch job takes no GPU: it goes to the eligible node running the fewest
+jobs, then config order (``least_loaded``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "ShapeKey",
     "choose_gpus",
     "earliest_start",
+    "least_loaded",
     "nodes_by_fit",
     "place_now",
     "shape_key",
@@ -106,13 +110,13 @@ class ShapeBook:
     """The shapes met in one pass, built on first use; the kind/memory filters they share
     are computed once per (kind, memory)."""
 
-    __slots__ = ("_bookings", "_by_id", "_cluster", "_filters", "_node_index", "shapes")
+    __slots__ = ("_bookings", "_by_id", "_cluster", "_filters", "node_index", "shapes")
 
     def __init__(self, cluster: Cluster, bookings: Iterable[Booking]) -> None:
         self._cluster = cluster
         self._bookings = bookings
         self._by_id: dict[int, Booking] | None = None  # built when a job names a booking
-        self._node_index = {node_id: n for n, node_id in enumerate(cluster.node_ids)}
+        self.node_index = {node_id: n for n, node_id in enumerate(cluster.node_ids)}
         self._filters = cluster.layout.filters  # depends on the topology only
         self.shapes: dict[ShapeKey, Shape] = {}
 
@@ -122,6 +126,17 @@ class ShapeBook:
         if shape is None:
             shape = self.shapes[key] = self._make(job)
         return shape
+
+    def host_node(self, host: str | None) -> int | None:
+        """The node a client's host name names: the node id itself or its short name
+        (``gpu1`` for ``gpu1.lab.org``), as ``procplan run`` pins its jobs."""
+        if not host:
+            return None
+        for candidate in (host, host.split(".")[0]):
+            n = self.node_index.get(candidate)
+            if n is not None:
+                return n
+        return None
 
     def _filtered(self, kind: str | None, memory: int | None) -> NodeGpus:
         """Per node (all nodes), its GPUs of that kind with at least that memory."""
@@ -149,7 +164,7 @@ class ShapeBook:
             return Shape(per, count, reason=Reason.BOOKING_INACTIVE)
         if booking.start > now:
             return Shape(per, count, reason=Reason.BOOKING_INACTIVE, estimate=booking.start)
-        n = self._node_index.get(booking.node_id)
+        n = self.node_index.get(booking.node_id)
         if n is None or (job.node_id is not None and job.node_id != booking.node_id):
             return Shape(per, count, reason=Reason.UNSATISFIABLE)
         index = self._cluster.index
@@ -164,7 +179,7 @@ class ShapeBook:
             return self._booked(job, fitting)
         if job.node_id is None:
             return fitting
-        n = self._node_index.get(job.node_id)
+        n = self.node_index.get(job.node_id)
         if n is None:
             return Shape(job.gpus_per_node, job.nodes, reason=Reason.UNSATISFIABLE)
         return {n: fitting[n]}
@@ -247,6 +262,17 @@ def place_now(cluster: Cluster, shape: Shape, want: Want) -> Placement | None:
         return None
     picks.sort()
     return sorted((key[2], gpus) for key, gpus in picks[:count])
+
+
+def least_loaded(shape: Shape, node_jobs: Sequence[int]) -> Placement:
+    """A CPU-only job's nodes (no GPUs): the shape's ``count`` nodes running the fewest
+    jobs, ties by config order. Every running job counts, GPU or not: each has processes on
+    the node's CPUs, and spreading keeps CPU work off the busiest nodes. Deterministic, so
+    an unchanged snapshot gives the same plan."""
+    if shape.count == 1:
+        return [(min(shape.nodes, key=lambda n: (node_jobs[n], n)), [])]
+    chosen = sorted(shape.nodes, key=lambda n: (node_jobs[n], n))[: shape.count]
+    return [(n, []) for n in sorted(chosen)]
 
 
 # -- earliest start (estimates and reservations) ------------------------------------------

@@ -6,6 +6,7 @@ One pass over the pending queue in priority order (``core.priority``), backfill 
    booking not active. Then the tenant's quota (``core.quota``).
 2. Start now if a placement exists whose claim hits no foreign booking and no reservation
    made earlier in this pass, so a backfilled job never delays a higher one's estimate.
+   A zero-GPU (CPU-only) job claims nothing and starts at once on a node that can run it.
 3. Otherwise the job is blocked. The first blocked job may preempt (``core.preemption``);
    the first ``reserve_depth`` blocked jobs get a reservation at their earliest start, which
    is also their estimated start; later ones get a reason and no estimate.
@@ -21,11 +22,13 @@ scan, so the placement search runs only for jobs that start or get a reservation
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import attrgetter
 
 from procplan.core.availability import Cluster, Want
 from procplan.core.jobs import (
     Job,
+    JobKind,
     Notice,
     PendingInfo,
     Plan,
@@ -41,6 +44,7 @@ from procplan.core.placement import (
     Shape,
     ShapeBook,
     earliest_start,
+    least_loaded,
     place_now,
     shape_key,
 )
@@ -128,6 +132,7 @@ class _Pass:
         self.running: list[tuple[Job, tuple[int, ...]]] = []
         self.reserved = 0
         self.preempt_tried = False
+        self.node_jobs: list[int] | None = None  # see _node_jobs
         self._hold_running()
         self.cluster.index_free()
         self.booking_users = self._booking_users()
@@ -275,10 +280,37 @@ class _Pass:
         return True
 
     def _no_gpus(self, job: Job, shape: Shape) -> Placement:
-        """Where a zero-GPU job "runs": its pinned node or booking's node, else nowhere."""
+        """Where a zero-GPU (CPU-only) job runs; it claims no GPU, but something must run it.
+
+        Pinned or booked: that node (the shape holds just it). A batch job: the node agent
+        runs it, so it goes to the usable nodes that run batch jobs (the shape's nodes; when
+        there are none the shape already made it wait with ``NoAgent``/``NodeDown``), the
+        fewest running jobs first (``least_loaded``). An interactive job runs where its
+        client runs: on the node its ``host`` names when that node is usable, else on none;
+        its lease still ends it."""
         if job.node_id is not None or job.booking_id is not None:
             return [(n, []) for n in shape.nodes]
-        return []
+        if job.kind is JobKind.BATCH:
+            return least_loaded(shape, self._node_jobs())
+        n = self.shapes.host_node(job.host) if shape.count == 1 else None
+        return [(n, [])] if n is not None and n in shape.nodes else []
+
+    def _node_jobs(self) -> list[int]:
+        """Running jobs per node (including this pass's starts), counted on first use: only
+        CPU-only batch jobs need it, and most cycles have none."""
+        if self.node_jobs is None:
+            index = self.shapes.node_index
+            counts = [0] * len(self.cluster.node_ids)
+            held = chain(
+                (job.node_ids for job in self.snapshot.running),
+                (start.node_ids for start in self.starts),
+            )
+            for node_id in chain.from_iterable(held):
+                n = index.get(node_id)
+                if n is not None:
+                    counts[n] += 1
+            self.node_jobs = counts
+        return self.node_jobs
 
     def _start(self, job: Job, placement: Placement, borrowed: bool) -> None:
         cluster = self.cluster
@@ -286,6 +318,9 @@ class _Pass:
         gpus = [g for _, node_gpus in placement for g in node_gpus]
         cluster.start(gpus, claim_end)
         self.quota.add(job.tenant, job.gpu_count)
+        if self.node_jobs is not None:
+            for n, _ in placement:
+                self.node_jobs[n] += 1
         node_ids = tuple(cluster.node_ids[n] for n, _ in placement)
         gpu_ids = tuple(cluster.gpu_ids[g] for g in gpus)
         self.starts.append(Start(job.id, node_ids, gpu_ids, claim_end, borrowed))

@@ -13,20 +13,35 @@ Instant = int
 HOUR = 3600
 DAY = 24 * HOUR
 MINUTE = 60
+# The instants every API can write back as ``YYYY-MM-DDTHH:MM:SS+00:00``: years 1 to 9999 in
+# UTC. An instant outside is refused where it enters (after its offset and any duration are
+# applied), because nothing downstream could ever render it.
+MIN_INSTANT = -62_135_596_800  # 0001-01-01T00:00:00+00:00
+MAX_INSTANT = 253_402_300_799  # 9999-12-31T23:59:59+00:00
+RANGE_MESSAGE = "must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
 
 
 def parse_instant(text: str) -> Instant:
     """Parse anything ``datetime.fromisoformat`` accepts; naive means UTC, date-only = midnight.
 
-    Raises ``ValueError`` with ``fromisoformat``'s message on bad input. Sub-second parts are
-    truncated (the ledger works in whole seconds).
+    Raises ``ValueError`` with ``fromisoformat``'s message on bad input, and when the instant
+    falls outside years 1..9999 once its offset is applied (``0001-01-01T00:00+14:00`` is in
+    year 0 in UTC). Sub-second parts are truncated (the ledger works in whole seconds).
     """
     if not isinstance(text, str):
         raise ValueError(f"Invalid isoformat string: {text!r}")
     value = datetime.fromisoformat(text.strip())
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() // 1)
+    instant = int(value.timestamp() // 1)
+    if not in_range(instant):
+        raise ValueError(f"'{text.strip()}' {RANGE_MESSAGE}")
+    return instant
+
+
+def in_range(instant: Instant) -> bool:
+    """True when ``instant`` can be written as an ISO timestamp (years 1..9999 UTC)."""
+    return MIN_INSTANT <= instant <= MAX_INSTANT
 
 
 def to_datetime(instant: Instant) -> datetime:

@@ -19,7 +19,7 @@ import orjson
 from procplan.core.errors import Conflict, DomainError
 from procplan.core.jobs import Job, JobKind, JobState
 from procplan.core.model import Topology
-from procplan.core.node_reports import AgentEvent, parse_events
+from procplan.core.node_reports import AgentEvent
 from procplan.service.jobs import JobService
 from procplan.service.nodes import NodeService
 from procplan.service.waiting import JobWaiter
@@ -101,8 +101,7 @@ class AgentJobs:
 
     # ---- events ----------------------------------------------------------------------------
 
-    def events(self, node_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-        session, events = parse_events(raw)
+    def events(self, node_id: str, session: str, events: Sequence[AgentEvent]) -> dict[str, Any]:
         status = self.nodes.check_session(node_id, session)
         results = [self._event(node_id, status.hostname, event) for event in events]
         return {"results": results}

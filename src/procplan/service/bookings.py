@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from procplan.core import calendar
+from procplan.core import calendar, view_size
 from procplan.core.bookings import BookingLimits, validate_request, validate_window
-from procplan.core.errors import InvalidRequest, NotFound
+from procplan.core.errors import InvalidRequest, NotFound, check_answer_size
 from procplan.core.model import Booking, BookingRequest, BookingStatus, Node, Topology
 from procplan.core.timeutil import HOUR, MINUTE, Instant, ceil_to
 from procplan.service.clock import Clock
@@ -122,21 +122,29 @@ class BookingService:
         return day_start, day_start + 24 * HOUR
 
     def availability(
-        self, node_id: str, start: Instant, end: Instant, granularity: str
+        self, node_id: str, start: Instant, end: Instant, granularity: str | None
     ) -> dict[str, Any]:
         """One node's ProcPlan grid, computed from the committed ledger (never cached)."""
         return self.availability_many([node_id], start, end, granularity)[0]
 
     def availability_many(
-        self, node_ids: Sequence[str], start: Instant, end: Instant, granularity: str
+        self, node_ids: Sequence[str], start: Instant, end: Instant, granularity: str | None
     ) -> list[dict[str, Any]]:
+        """Several nodes' grids, each node once (in the order first asked for). Refused before
+        anything is built when the answer would pass ``max_answer_bytes``."""
         validate_window(start, end, self.limits, whole_hours=True)
         key = parse_granularity(granularity)
-        nodes = [self.node(node_id) for node_id in node_ids]
+        nodes = [self.node(node_id) for node_id in dict.fromkeys(node_ids)]
         rows = self.bookings.window([n.id for n in nodes], start, end)
         by_node: dict[str, list[Booking]] = {n.id: [] for n in nodes}
         for booking in rows:
             by_node[booking.node_id].append(booking)
+        size = view_size.day_view_bytes if key == "day" else view_size.hour_view_bytes
+        check_answer_size(
+            sum(size(node, start, end, by_node[node.id]) for node in nodes),
+            self.limits.max_answer_bytes,
+            "ask for fewer nodes, a shorter window or granularity=day",
+        )
         view = calendar.day_view if key == "day" else calendar.hour_view
         return [view(node, start, end, by_node[node.id]) for node in nodes]
 
@@ -146,8 +154,17 @@ class BookingService:
         """The native compact calendar: per GPU, one claim object per booking."""
         validate_window(start, end, self.limits, whole_hours=False)
         topology = self.topology()
-        nodes = topology.nodes if node_ids is None else [self.node(n) for n in node_ids]
+        nodes = (
+            list(topology.nodes)
+            if node_ids is None
+            else [self.node(n) for n in dict.fromkeys(node_ids)]
+        )
         rows = self.bookings.window([n.id for n in nodes], start, end)
+        check_answer_size(
+            view_size.claim_rows_bytes(nodes, start, end, rows),
+            self.limits.max_answer_bytes,
+            "ask for fewer nodes or a shorter window",
+        )
         return calendar.claim_rows(nodes, start, end, rows)
 
     # ---- bookings ----------------------------------------------------------------------

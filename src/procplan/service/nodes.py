@@ -14,14 +14,14 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from procplan.core.errors import Conflict, DomainError, NotFound, Unauthorized
 from procplan.core.jobs import Job, JobKind, JobState, NodeState
 from procplan.core.model import Booking, Node
-from procplan.core.node_reports import Registration, Report, parse_registration, parse_report
+from procplan.core.node_reports import Registration, Report
 from procplan.core.node_usage import (
     ClassifiedProcess,
     GpuFlag,
@@ -120,8 +120,7 @@ class NodeService:
     def down_after_s(self, interval_s: float) -> float:
         return self.settings.missed_heartbeats * interval_s
 
-    def register(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        reg = parse_registration(raw)
+    def register(self, reg: Registration) -> dict[str, Any]:
         now = self.clock.now()
         self._refuse_if_taken(reg, float(now))
         session = secrets.token_hex(16)
@@ -172,8 +171,7 @@ class NodeService:
                 code="node_taken",
             )
 
-    def heartbeat(self, node_id: str, raw: Mapping[str, Any]) -> None:
-        report = parse_report(raw)
+    def heartbeat(self, node_id: str, report: Report) -> None:
         live = self._live_for(node_id, report.session)
         # A topology at most a second old: registrations refresh it in their own process.
         node = self.bookings.topology_cache.recent().node(node_id) or self.bookings.node(node_id)
@@ -333,8 +331,8 @@ class NodeService:
     # ---- the leader's housekeeping ---------------------------------------------------------
 
     def check_liveness(self) -> list[str]:
-        """Mark nodes that stopped reporting offline and end their batch jobs (leader only).
-        Returns the nodes that went down."""
+        """Mark nodes that stopped reporting offline and end their batch jobs, and batch jobs
+        running on no node (leader only). Returns the nodes that went down."""
         now = float(self.clock.now())
         down = []
         for node_id, status in self.statuses().items():
@@ -348,7 +346,21 @@ class NodeService:
             with self._lock:
                 self._cache = None
             self._on_change()
+        self._lose_nodeless()
         return down
+
+    def _lose_nodeless(self) -> None:
+        """Batch jobs running on no node: CPU-only jobs that a server before 0-GPU placement
+        started "nowhere". No agent runs or ends them, so they would hold their tenant's job
+        quota forever: lose them (requeued: the planner now gives them a node)."""
+        _, running = self.jobs.jobs.active()
+        for job in [j for j in running if not j.node_ids and j.kind is JobKind.BATCH]:
+            why = "it was started on no node, so nothing ran it"
+            LOG.warning("batch job %s runs on no node: ending it as lost", job.id)
+            try:
+                self.lose_job(job, why)
+            except DomainError as exc:  # it ended meanwhile
+                LOG.debug("job %s: %s", job.id, exc)
 
     def _lose_jobs(self, node_id: str, last_seen: float) -> None:
         ago = self.clock.now() - last_seen

@@ -17,12 +17,14 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, create_engine, event
+from sqlalchemy import URL, Connection, Engine, Executable, create_engine, event
 from sqlalchemy.exc import OperationalError
 
 from procplan.core.errors import DomainError
+from procplan.store.file_modes import secure_sqlite_files, sqlite_database_path
 
 _WRITE_OPTION = "procplan_write"
+_SECRET_QUERY_WORDS = ("pass", "secret", "token")  # ?password=, ?sslpassword=, …
 _PEEK_OPTION = "procplan_peek"
 
 
@@ -44,6 +46,9 @@ def make_engine(
 
 def _sqlite_engine(url: str, busy_timeout_ms: int, synchronous: str, pool_size: int) -> Engine:
     in_memory = url in ("sqlite://", "sqlite:///:memory:")
+    database = sqlite_database_path(url)
+    if database is not None:
+        secure_sqlite_files(database)  # before SQLite creates the file 0644 (and its -wal, -shm)
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if not in_memory:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
@@ -69,6 +74,16 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, synchronous: str, pool_size: 
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_OPTION) else "BEGIN")
 
     return engine
+
+
+def display_url(url: URL) -> str:
+    """The URL as logs and messages may show it: no password, neither in the user part nor in
+    a query parameter (psycopg takes ``?password=`` too, and ``hide_password`` misses it)."""
+    query = {
+        key: "redacted" if any(word in key.lower() for word in _SECRET_QUERY_WORDS) else value
+        for key, value in url.query.items()
+    }
+    return url.set(query=query).render_as_string(hide_password=True)
 
 
 class Store:

@@ -237,8 +237,11 @@ def _read_ledger(conn: Connection, store: Store, gpu_ids: Iterable[str], now: In
 
 
 def _fits(start: Start, job: Job, ledger: _Ledger, now: Instant) -> list[int] | None:
-    """The GPU keys of a start that still fits, else ``None``."""
+    """The GPU keys of a start that still fits, else ``None``. A batch job must name a node
+    even without GPUs (a CPU-only job): its node's agent is what runs it."""
     if len(set(start.gpu_ids)) != len(start.gpu_ids) or len(start.gpu_ids) != job.gpu_count:
+        return None
+    if job.kind is JobKind.BATCH and not start.node_ids:
         return None
     end = start.claim_end
     # Open-ended jobs only avoid bookings active now: later ones preempt them (rule 3).

@@ -10,6 +10,7 @@ committed write, across any number of server processes sharing the database.
 
 from __future__ import annotations
 
+import logging
 import threading
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -20,11 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from procplan.core.model import Booking
-from procplan.core.timeutil import Instant
+from procplan.core.timeutil import Instant, in_range
 from procplan.store.engine import Store
 from procplan.store.rows import CHANGED_SINCE, row_to_booking
 from procplan.store.tables import meta
 
+LOG = logging.getLogger("procplan.store")
 _LEDGER_VERSION = select(meta.c.value).where(meta.c.key == "ledger_version")
 
 
@@ -96,13 +98,17 @@ class BookingMirror:
         newest = current
         for row in rows:
             version = int(row[-1])
+            newest = max(newest, version)
             booking = row_to_booking(row[:-1])
+            if not (in_range(booking.start) and in_range(booking.end)):
+                # Written before instants were bounded: no view could render it.
+                LOG.warning("booking %s lies outside years 1..9999: left out of views", booking.id)
+                continue
             members = self._members.setdefault(booking.node_id, {})
             known = members.get(booking.id)
             if known is None or known[0] < version:
                 members[booking.id] = (version, booking)
                 dirty.add(booking.node_id)
-            newest = max(newest, version)
         if dirty:
             index = dict(self._index)
             for node_id in dirty:

@@ -9,13 +9,18 @@ When the server does not answer, the last data stays on screen under a status li
 
 Like the CLI it shows the server's decisions (reason, position, estimated start, flags) as
 sent and never recomputes them.
+
+Server text is another user's text: ``TopApp.apply`` passes every string of each fetch through
+``present.clean_payload`` (no escape sequence, control or bidi character survives), and
+``sync_table``, the only way into a table, turns every cell into a capped ``Text`` so Textual
+never reads server text as markup.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -43,6 +48,7 @@ from procplan.cli.nodes import (
     summary_text,
 )
 from procplan.client import ApiError, ClientError, ProcPlanClient, ServerUnreachable
+from procplan.present import MESSAGE_LIMIT, cell, clean_payload, clean_rich, terminal_text
 
 Payload = Mapping[str, Any]
 Cell = str | Text
@@ -69,6 +75,17 @@ class TopData:
 
 DataSource = Callable[[], TopData]
 """Called in a worker thread; raises ``ClientError`` when the server cannot be asked."""
+
+
+def displayable(data: TopData) -> TopData:
+    """``data`` with every server string made terminal-safe (``present.clean_payload``)."""
+    return replace(
+        data,
+        nodes=clean_payload(data.nodes),
+        pending=clean_payload(data.pending),
+        running=clean_payload(data.running),
+        bookings=clean_payload(data.bookings),
+    )
 
 
 def today(now: datetime) -> tuple[datetime, datetime]:
@@ -255,10 +272,18 @@ def _cursor_key(table: DataTable[Cell]) -> str | None:
         return None
 
 
+def safe_cell(value: Cell) -> Text:
+    """A cell as Textual may show it: a plain ``str`` would be parsed as markup, so every cell
+    becomes a ``Text``, sanitised and capped at ``present.CELL_LIMIT``."""
+    return clean_rich(value) if isinstance(value, Text) else cell(value)
+
+
 def sync_table(table: DataTable[Cell], rows: Sequence[Row]) -> None:
     """Make ``table`` show ``rows`` with the least change: rows whose key stays get only their
     changed cells updated, vanished rows are removed, new rows appended; the table is rebuilt
-    only when the order of kept rows changes. The cursor stays on its row when that survives."""
+    only when the order of kept rows changes. The cursor stays on its row when that survives.
+    Every cell goes through ``safe_cell`` first."""
+    rows = [(key, tuple(safe_cell(value) for value in cells)) for key, cells in rows]
     cursor = _cursor_key(table)
     wanted = {key for key, _ in rows}
     existing = [row.key.value for row in table.ordered_rows]
@@ -381,8 +406,9 @@ class TopApp(App[None]):
     # -- rendering (UI thread) ---------------------------------------------------------------
 
     def apply(self, data: TopData) -> None:
-        """Show ``data``: merge every table in place and clear any error line."""
-        self.data = data
+        """Show ``data`` (made terminal-safe first): merge every table in place and clear any
+        error line."""
+        self.data = displayable(data)
         self.last_error = None
         self._render()
         status = self.query_one("#status", Static)
@@ -394,11 +420,12 @@ class TopApp(App[None]):
     def show_error(self, exc: ClientError) -> None:
         """Keep the last data; say why it is stale and that we keep trying."""
         if isinstance(exc, ServerUnreachable):
-            text = f"cannot reach server at {exc.url}: {exc.reason} — retrying"
+            text = f"cannot reach server at {exc.url}: {exc.reason}"
         elif isinstance(exc, ApiError):
-            text = f"server error: {exc.message} — retrying"
+            text = f"server error: {exc.message}"
         else:
-            text = f"{exc} — retrying"
+            text = str(exc)
+        text = terminal_text(text, MESSAGE_LIMIT) + " — retrying"
         text += f" every {self.refresh_s:g}s"
         if self.data is not None:
             text += f" (showing data from {self.data.at.astimezone(UTC):%H:%M:%S} UTC)"

@@ -6,20 +6,21 @@ ids rejected in bulk, validation of the config before an atomic swap on reload.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.deps import (
-    ctx,
-    json_object,
-    known_booking_id,
-    parse_time,
-    request_user,
-    strict_int,
+from procplan.api.boundary import body, body_doc, query, query_doc
+from procplan.api.deps import ctx, known_booking_id, request_user
+from procplan.api.models.compat import (
+    AvailabilityBulkBody,
+    AvailabilityQuery,
+    BookBody,
+    MarkDoneBody,
 )
+from procplan.api.models.fields import as_int
 from procplan.api.responses import json_response
 from procplan.core import calendar
 from procplan.core.errors import DomainError, InvalidRequest
@@ -37,10 +38,8 @@ def _as_compat(exc: DomainError) -> DomainError:
     return exc
 
 
-def _window(request: Request, start_raw: Any, end_raw: Any) -> tuple[Instant, Instant]:
-    if start_raw and end_raw:
-        return parse_time(start_raw), parse_time(end_raw)
-    return ctx(request).bookings.default_window()
+def _window(request: Request, window: tuple[Instant, Instant] | None) -> tuple[Instant, Instant]:
+    return window or ctx(request).bookings.default_window()
 
 
 @router.get("/api/nodes")
@@ -49,82 +48,50 @@ async def list_nodes(request: Request) -> Response:
     return json_response({"nodes": [calendar.node_payload(node) for node in topology.nodes]})
 
 
-@router.get("/api/availability")
-async def availability(request: Request) -> Response:
-    params = request.query_params
-    node_id = params.get("node_id")
-    if not node_id:
-        raise InvalidRequest("Query parameter 'node_id' is required")
-    start, end = _window(request, params.get("start"), params.get("end"))
-    granularity = params.get("granularity") or "hour"
+@router.get("/api/availability", openapi_extra=query_doc(AvailabilityQuery))
+async def availability(
+    request: Request, params: Annotated[AvailabilityQuery, Depends(query(AvailabilityQuery))]
+) -> Response:
+    start, end = _window(request, params.window())
     payload = await run_in_threadpool(
-        ctx(request).bookings.availability, node_id, start, end, granularity
+        ctx(request).bookings.availability, params.node_id, start, end, params.granularity
     )
     return json_response(payload)
 
 
-@router.post("/api/availability_bulk")
-async def availability_bulk(request: Request) -> Response:
-    body = await json_object(request)
-    node_ids = body.get("node_ids")
-    if node_ids is not None:
-        if not isinstance(node_ids, list) or not all(
-            isinstance(item, str | int) and not isinstance(item, bool) for item in node_ids
-        ):
-            raise InvalidRequest("'node_ids' must be an array of ids when provided")
-        node_ids = [str(item) for item in node_ids]
-    start, end = _window(request, body.get("start"), body.get("end"))
-    granularity = str(body.get("granularity") or "hour")
+@router.post("/api/availability_bulk", openapi_extra=body_doc(AvailabilityBulkBody))
+async def availability_bulk(
+    request: Request, ask: Annotated[AvailabilityBulkBody, Depends(body(AvailabilityBulkBody))]
+) -> Response:
+    start, end = _window(request, ask.window())
     service = ctx(request).bookings
+    node_ids = ask.node_ids
     if node_ids is None:
         node_ids = [node.id for node in (await run_in_threadpool(service.topology)).nodes]
-    payloads = await run_in_threadpool(service.availability_many, node_ids, start, end, granularity)
+    payloads = await run_in_threadpool(
+        service.availability_many, node_ids, start, end, ask.granularity
+    )
     return json_response({"availability": payloads})
 
 
-def _gpu_selection(body: dict[str, Any]) -> tuple[tuple[str, ...] | None, int | None]:
-    gpu_ids = body.get("gpu_ids")
-    if gpu_ids is not None:
-        if not isinstance(gpu_ids, list):
-            raise InvalidRequest("'gpu_ids' must be an array when provided")
-        if not all(isinstance(g, str | int) and not isinstance(g, bool) for g in gpu_ids):
-            raise InvalidRequest("'gpu_ids' must be an array of GPU ids")
-    gpu_count = body.get("gpu_count")
-    if gpu_count is not None:
-        gpu_count = strict_int(gpu_count, "'gpu_count' must be an integer")
-    return (tuple(str(g) for g in gpu_ids) if gpu_ids else None), gpu_count
-
-
-def _booking_request(request: Request, body: dict[str, Any]) -> BookingRequest:
-    node_id = str(body.get("node_id") or "")
-    start_raw, end_raw = body.get("start"), body.get("end")
-    if not node_id or not start_raw or not end_raw:
-        raise InvalidRequest("Fields 'node_id', 'start', and 'end' are required")
-    start = parse_time(start_raw, "Invalid timestamp: ")
-    end = parse_time(end_raw, "Invalid timestamp: ")
-    label = str(body.get("user_label") or "").strip()
-    gpu_ids, gpu_count = _gpu_selection(body)
-    raw_priority = body.get("priority")
-    try:
-        priority = Priority.MEDIUM if raw_priority is None else Priority.parse(raw_priority)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc)) from exc
+def _booking_request(request: Request, ask: BookBody) -> BookingRequest:
+    start, end = ask.interval()
+    label = (ask.user_label or "").strip()
     return BookingRequest(
-        node_id=node_id,
+        node_id=ask.node_id,
         start=start,
         end=end,
         user=request_user(request, label) or label,
         label=label,
-        priority=priority,
-        gpu_ids=gpu_ids,
-        gpu_count=gpu_count,
+        priority=ask.priority or Priority.MEDIUM,
+        gpu_ids=tuple(ask.gpu_ids) if ask.gpu_ids else None,
+        gpu_count=ask.gpu_count,
     )
 
 
-@router.post("/api/book")
-async def book(request: Request) -> Response:
-    body = await json_object(request)
-    req = _booking_request(request, body)
+@router.post("/api/book", openapi_extra=body_doc(BookBody, required=True))
+async def book(request: Request, ask: Annotated[BookBody, Depends(body(BookBody))]) -> Response:
+    req = _booking_request(request, ask)
     try:
         booking = await run_in_threadpool(ctx(request).bookings.create, req, whole_hours=True)
     except DomainError as exc:
@@ -143,13 +110,11 @@ async def book(request: Request) -> Response:
     )
 
 
-@router.post("/api/mark_done")
-async def mark_done(request: Request) -> Response:
-    body = await json_object(request)
-    raw = body.get("booking_id")
-    if raw is None:
-        raise InvalidRequest("'booking_id' is required")
-    booking_id = known_booking_id(strict_int(raw, "'booking_id' must be an integer"))
+@router.post("/api/mark_done", openapi_extra=body_doc(MarkDoneBody, required=True))
+async def mark_done(
+    request: Request, ask: Annotated[MarkDoneBody, Depends(body(MarkDoneBody))]
+) -> Response:
+    booking_id = known_booking_id(ask.booking_id)
     await run_in_threadpool(ctx(request).bookings.release, booking_id, whole_hours=True)
     return json_response({"booking_id": booking_id, "status": "completed"})
 
@@ -162,7 +127,10 @@ async def delete_without_id() -> Response:
 
 @router.delete("/api/bookings/{raw_id}")
 async def delete_booking(request: Request, raw_id: str) -> Response:
-    booking_id = known_booking_id(strict_int(raw_id, "Booking id must be an integer"))
+    number = as_int(raw_id)
+    if number is None:
+        raise InvalidRequest("Booking id must be an integer")
+    booking_id = known_booking_id(number)
     await run_in_threadpool(ctx(request).bookings.cancel, booking_id)
     return json_response({"booking_id": booking_id, "status": "cancelled"})
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any
+from typing import Annotated
 
 import psutil
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan import __version__
-from procplan.api.deps import AppContext, ctx, json_object
+from procplan.api.boundary import body_doc, json_object, validated
+from procplan.api.deps import AppContext, ctx
 from procplan.api.job_json import gpu_indices, srun_job_json
-from procplan.api.job_requests import MAX_GPUS, MAX_PID, int_field
+from procplan.api.models.jobs import MAX_GPUS, AcquireBody
 from procplan.api.responses import error_response, json_response
 from procplan.api.routes.v1_jobs import renew_every_s, renew_lease
 from procplan.core.errors import InvalidRequest
@@ -38,14 +39,11 @@ NO_GPUS = "-1"  # CUDA_VISIBLE_DEVICES that hides every GPU (the client rejects 
 MAX_JOBS_LISTED = 1000
 
 
-def _pid_and_count(body: dict[str, Any]) -> tuple[int, int]:
-    pid = int_field(body, "pid", 1, MAX_PID)
-    if pid is None:
-        raise InvalidRequest("missing pid")
-    raw = body.get("num_gpus", 1)
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise InvalidRequest("num_gpus must be a non-negative integer")
-    return pid, raw
+async def acquire_body(request: Request) -> AcquireBody:
+    """The body of ``/acquire``; an empty one says what to send (srun always sends one)."""
+    if not (await request.body()).strip():
+        raise InvalidRequest('missing JSON body: send {"pid": <int>, "num_gpus": <int>}')
+    return validated(AcquireBody, await json_object(request))
 
 
 def pid_owner(pid: int) -> str:
@@ -79,9 +77,9 @@ def _local_node(context: AppContext) -> Node | None:
     return context.bookings.topology().node(local_node_id(context))
 
 
-def _acquire_request(context: AppContext, body: dict[str, Any]) -> JobRequest:
+def _acquire_request(context: AppContext, ask: AcquireBody) -> JobRequest:
     """Checked in a worker thread: it reads the topology and the process table."""
-    pid, count = _pid_and_count(body)
+    pid, count = ask.pid, ask.num_gpus
     node = _local_node(context)
     available = 0 if node is None else len(node.gpus)
     if count > min(available, MAX_GPUS):
@@ -121,14 +119,11 @@ async def _until_started(request: Request, context: AppContext, job: Job) -> Job
     return job
 
 
-@router.post("/acquire")
-async def acquire(request: Request) -> Response:
+@router.post("/acquire", openapi_extra=body_doc(AcquireBody, required=True))
+async def acquire(request: Request, ask: Annotated[AcquireBody, Depends(acquire_body)]) -> Response:
     """Block until GPUs are allocated, then ``{"job_id", "gpus": "0,1"}`` (PCI indices)."""
-    if not (await request.body()).strip():
-        raise InvalidRequest('missing JSON body: send {"pid": <int>, "num_gpus": <int>}')
-    body = await json_object(request)
     context = ctx(request)
-    req = await run_in_threadpool(_acquire_request, context, body)
+    req = await run_in_threadpool(_acquire_request, context, ask)
     created = await run_in_threadpool(context.jobs.submit, req)
     job = await _until_started(request, context, created[0])
     if job is None:

@@ -1,28 +1,38 @@
 """Agent routes (ADR 0006): register, heartbeat, desired-jobs long poll, job events, logs.
 
 Every route first checks the agent token (401), so that an unauthenticated caller learns
-nothing about nodes or jobs. Bodies are read and parsed by hand (``core.node_reports``) so
-that a malformed report is a 400 naming the field.
+nothing about nodes or jobs; only then is the body read, into the typed models of
+``api.models.agents`` (a malformed report is a 400 naming the field).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.deps import ctx, json_object
+from procplan.api.boundary import body_doc, json_object, query_doc, validated
+from procplan.api.deps import ctx
+from procplan.api.models.agents import (
+    EventsBody,
+    HeartbeatBody,
+    LogChunkQuery,
+    PollQuery,
+    RegistrationBody,
+)
+from procplan.api.models.fields import MAX_NAME
 from procplan.api.responses import json_response
 from procplan.api.routes.v1_jobs import job_id_of
-from procplan.core.errors import InvalidRequest, NotFound
+from procplan.core.errors import NotFound
 from procplan.service.agent_jobs import AgentJobs
 from procplan.service.nodes import NodeService
 from procplan.store.logs_repo import LogOffsetMismatch, check_stream
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
-DEFAULT_WAIT_S = 25.0
-MAX_LOG_CHUNK = 4 * 1024 * 1024
+NodeId = Annotated[str, Path(max_length=MAX_NAME)]
 
 
 def _services(request: Request) -> tuple[NodeService, AgentJobs]:
@@ -33,67 +43,63 @@ def _services(request: Request) -> tuple[NodeService, AgentJobs]:
     return context.nodes, context.agent_jobs
 
 
-def _number(request: Request, key: str, default: float, lo: float, hi: float) -> float:
-    raw = request.query_params.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidRequest(f"'{key}' must be a number") from None
-    if not lo <= value <= hi:
-        raise InvalidRequest(f"'{key}' must be between {lo:g} and {hi:g}")
-    return value
-
-
-@router.post("/register")
+@router.post("/register", openapi_extra=body_doc(RegistrationBody, required=True))
 async def register(request: Request) -> Response:
     nodes, _ = _services(request)
-    body = await json_object(request)
-    return json_response(await run_in_threadpool(nodes.register, body))
+    ask = validated(RegistrationBody, await json_object(request))
+    return json_response(await run_in_threadpool(nodes.register, ask.registration()))
 
 
-@router.post("/{node_id}/heartbeat")
-async def heartbeat(node_id: str, request: Request) -> Response:
+@router.post("/{node_id}/heartbeat", openapi_extra=body_doc(HeartbeatBody, required=True))
+async def heartbeat(node_id: NodeId, request: Request) -> Response:
     nodes, _ = _services(request)
-    body = await json_object(request)
-    await run_in_threadpool(nodes.heartbeat, node_id, body)
+    ask = validated(HeartbeatBody, await json_object(request))
+    await run_in_threadpool(nodes.heartbeat, node_id, ask.report())
     return json_response({"ok": True})
 
 
-@router.get("/{node_id}/jobs")
-async def desired_jobs(node_id: str, request: Request) -> Response:
+@router.get("/{node_id}/jobs", openapi_extra=query_doc(PollQuery))
+async def desired_jobs(node_id: NodeId, request: Request) -> Response:
     """The node's desired batch jobs; waits up to ``wait`` s while they equal ``version``."""
     _, agent_jobs = _services(request)
-    session = request.query_params.get("session", "")
-    version = request.query_params.get("version") or None
-    wait = _number(request, "wait", DEFAULT_WAIT_S, 0, 60)
-    return json_response(await agent_jobs.poll(node_id, session, version, wait))
+    ask = validated(PollQuery, _params(request))
+    return json_response(await agent_jobs.poll(node_id, ask.session, ask.version, ask.wait))
 
 
-@router.post("/{node_id}/events")
-async def events(node_id: str, request: Request) -> Response:
+@router.post("/{node_id}/events", openapi_extra=body_doc(EventsBody, required=True))
+async def events(node_id: NodeId, request: Request) -> Response:
     _, agent_jobs = _services(request)
-    body = await json_object(request)
-    return json_response(await run_in_threadpool(agent_jobs.events, node_id, body))
+    ask = validated(EventsBody, await json_object(request))
+    happened = [event.event() for event in ask.events]
+    return json_response(await run_in_threadpool(agent_jobs.events, node_id, ask.session, happened))
 
 
-@router.post("/{node_id}/jobs/{job_id}/logs")
-async def ship_log(node_id: str, job_id: str, request: Request) -> Response:
+def _params(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if v.strip()}
+
+
+@router.post(
+    "/{node_id}/jobs/{job_id}/logs",
+    openapi_extra={
+        **query_doc(LogChunkQuery),
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def ship_log(node_id: NodeId, job_id: str, request: Request) -> Response:
     """Append raw bytes to a job's stored log at ``offset`` (409 ``offset_mismatch`` with the
-    stored ``size`` when the agent and the server disagree)."""
+    stored ``size`` when the agent and the server disagree). The body's size is bounded by
+    the log-chunk limit (``api.guard``)."""
     nodes, agent_jobs = _services(request)
-    params = request.query_params
-    nodes.check_session(node_id, params.get("session", ""))
-    stream = check_stream(params.get("stream", "stdout"))
-    run = int(_number(request, "run", 0, 0, 1_000_000))
-    offset = int(_number(request, "offset", 0, 0, 2**53))
+    ask = validated(LogChunkQuery, _params(request))
+    nodes.check_session(node_id, ask.session)
+    stream = check_stream(ask.stream)
     data = await request.body()
-    if len(data) > MAX_LOG_CHUNK:
-        raise InvalidRequest(f"log chunks are limited to {MAX_LOG_CHUNK} bytes")
     try:
         result = await run_in_threadpool(
-            agent_jobs.ship_log, node_id, job_id_of(job_id), run, stream, offset, data
+            agent_jobs.ship_log, node_id, job_id_of(job_id), ask.run, stream, ask.offset, data
         )
     except LogOffsetMismatch as exc:
         body = {"error": exc.message, "status": 409, "code": exc.code, "size": exc.size}

@@ -4,121 +4,101 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.deps import SQL_INT_MAX, ctx, parse_time, request_user
-from procplan.api.responses import json_response
-from procplan.api.schemas import BookingCreate, BookingPatch, booking_v1
+from procplan.api.boundary import body, body_doc, query, query_doc
+from procplan.api.deps import SQL_INT_MAX, ctx, known_booking_id, request_user
+from procplan.api.models.bookings import BookingCreate, BookingListQuery, BookingPatch
+from procplan.api.responses import json_response, render_each
+from procplan.api.schemas import booking_v1
 from procplan.core.errors import InvalidRequest
-from procplan.core.model import BookingRequest, BookingStatus, Priority
-from procplan.core.timeutil import MINUTE
+from procplan.core.model import BookingRequest
 from procplan.store.bookings_repo import BookingFilter
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
 
-# Ids outside the databases' integer range are a 400 (validation), not an overflow (500).
+# Ids outside the databases' integer range are a 400 (validation), not an overflow (500);
+# inside it but outside the ids' column, a 404 (``known``).
 BookingId = Annotated[int, Path(ge=-SQL_INT_MAX - 1, le=SQL_INT_MAX)]
 
 
-def _priority(value: str) -> Priority:
-    try:
-        return Priority.parse(value)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc), code="invalid_priority") from exc
+def known(booking_id: int) -> int:
+    return known_booking_id(booking_id, f"Booking '{booking_id}' does not exist")
 
 
-def _status(value: str | None) -> BookingStatus | None:
-    if value is None:
-        return None
-    try:
-        return BookingStatus(value.strip().lower())
-    except ValueError as exc:
-        raise InvalidRequest(
-            "status must be one of active, completed, cancelled", code="invalid_status"
-        ) from exc
-
-
-@router.get("/bookings")
+@router.get("/bookings", openapi_extra=query_doc(BookingListQuery))
 async def list_bookings(
-    request: Request,
-    node: str | None = None,
-    gpu: str | None = None,
-    user: str | None = None,
-    status: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=SQL_INT_MAX)] = 0,
+    request: Request, ask: Annotated[BookingListQuery, Depends(query(BookingListQuery))]
 ) -> Response:
     """Bookings newest first; ``start``/``end`` keep those overlapping the window."""
     flt = BookingFilter(
-        node_id=node,
-        gpu_id=gpu,
-        user=user,
-        status=_status(status),
-        start=None if start is None else parse_time(start, "start: "),
-        end=None if end is None else parse_time(end, "end: "),
-        limit=limit,
-        offset=offset,
+        node_id=ask.node,
+        gpu_id=ask.gpu,
+        user=ask.user,
+        status=ask.status,
+        start=ask.start,
+        end=ask.end,
+        limit=ask.limit,
+        offset=ask.offset,
     )
     rows, total = await run_in_threadpool(ctx(request).bookings.list, flt)
-    return json_response({"bookings": [booking_v1(b) for b in rows], "total": total})
+    return json_response({"bookings": render_each(rows, booking_v1, "booking"), "total": total})
 
 
 @router.get("/bookings/{booking_id}")
 async def get_booking(request: Request, booking_id: BookingId) -> Response:
-    booking = await run_in_threadpool(ctx(request).bookings.get, booking_id)
+    booking = await run_in_threadpool(ctx(request).bookings.get, known(booking_id))
     return json_response(booking_v1(booking))
 
 
-@router.post("/bookings", status_code=201)
-async def create_booking(request: Request, body: BookingCreate) -> Response:
+@router.post("/bookings", status_code=201, openapi_extra=body_doc(BookingCreate, required=True))
+async def create_booking(
+    request: Request, ask: Annotated[BookingCreate, Depends(body(BookingCreate))]
+) -> Response:
     """Book GPUs of one node; ``conflicts_with_jobs`` lists running jobs it will preempt."""
-    user = body.user or request_user(request)
+    user = ask.user or request_user(request)
     if not user:
         raise InvalidRequest(
             "user is required: send the X-ProcPlan-User header or a 'user' field",
             code="missing_user",
         )
-    start = parse_time(body.start, "start: ")
-    if (body.end is None) == (body.duration_minutes is None):
-        raise InvalidRequest("give exactly one of 'end' and 'duration_minutes'")
-    end = (
-        parse_time(body.end, "end: ")
-        if body.end is not None
-        else start + (body.duration_minutes or 0) * MINUTE
-    )
     req = BookingRequest(
-        node_id=body.node_id,
-        start=start,
-        end=end,
+        node_id=ask.node_id,
+        start=ask.start,
+        end=ask.end_instant(),
         user=user,
-        label=(body.label or user).strip(),
-        priority=_priority(body.priority),
-        gpu_ids=tuple(body.gpu_ids) if body.gpu_ids else None,
-        gpu_count=body.gpu_count,
+        label=ask.label or user,
+        priority=ask.priority,
+        gpu_ids=tuple(ask.gpu_ids) if ask.gpu_ids else None,
+        gpu_count=ask.gpu_count,
     )
     booking = await run_in_threadpool(ctx(request).bookings.create, req, whole_hours=False)
     return json_response({"booking": booking_v1(booking), "conflicts_with_jobs": []}, 201)
 
 
-@router.patch("/bookings/{booking_id}")
-async def patch_booking(request: Request, booking_id: BookingId, body: BookingPatch) -> Response:
-    new_end = parse_time(body.end, "end: ")
-    booking = await run_in_threadpool(ctx(request).bookings.change_end, booking_id, new_end)
+@router.patch("/bookings/{booking_id}", openapi_extra=body_doc(BookingPatch, required=True))
+async def patch_booking(
+    request: Request,
+    booking_id: BookingId,
+    ask: Annotated[BookingPatch, Depends(body(BookingPatch))],
+) -> Response:
+    service = ctx(request).bookings
+    booking = await run_in_threadpool(service.change_end, known(booking_id), ask.end)
     return json_response(booking_v1(booking))
 
 
 @router.post("/bookings/{booking_id}/release")
 async def release_booking(request: Request, booking_id: BookingId) -> Response:
-    booking = await run_in_threadpool(ctx(request).bookings.release, booking_id, whole_hours=False)
+    booking = await run_in_threadpool(
+        ctx(request).bookings.release, known(booking_id), whole_hours=False
+    )
     return json_response(booking_v1(booking))
 
 
 @router.post("/bookings/{booking_id}/cancel")
 @router.delete("/bookings/{booking_id}")
 async def cancel_booking(request: Request, booking_id: BookingId) -> Response:
-    booking = await run_in_threadpool(ctx(request).bookings.cancel, booking_id)
+    booking = await run_in_threadpool(ctx(request).bookings.cancel, known(booking_id))
     return json_response(booking_v1(booking))

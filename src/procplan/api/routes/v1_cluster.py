@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.deps import ctx, parse_time
+from procplan.api.boundary import query, query_doc
+from procplan.api.deps import ctx
+from procplan.api.models.nodes import CalendarQuery
 from procplan.api.responses import conditional_json, error_response, json_response
 from procplan.core.errors import DomainError
 from procplan.service.metrics import CONTENT_TYPE
@@ -14,17 +18,16 @@ from procplan.service.metrics import CONTENT_TYPE
 router = APIRouter(tags=["cluster"])
 
 
-@router.get("/api/v1/calendar")
+@router.get("/api/v1/calendar", openapi_extra=query_doc(CalendarQuery))
 async def calendar_view(
-    request: Request, start: str, end: str, node_ids: str | None = None
+    request: Request, ask: Annotated[CalendarQuery, Depends(query(CalendarQuery))]
 ) -> Response:
     """Per GPU, the claims overlapping ``[start, end)``: one object per booking, not per cell.
 
     ``node_ids`` is a comma-separated list; absent means every node.
     """
-    ids = None if node_ids is None else [n.strip() for n in node_ids.split(",") if n.strip()]
     payload = await run_in_threadpool(
-        ctx(request).bookings.calendar, parse_time(start, "start: "), parse_time(end, "end: "), ids
+        ctx(request).bookings.calendar, ask.start, ask.end, ask.node_ids
     )
     return conditional_json(request, payload)  # polled by the web calendar: ETag / 304
 

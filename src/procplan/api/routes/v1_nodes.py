@@ -7,15 +7,20 @@ live ones; see ``service.node_views``.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.deps import AppContext, ctx, parse_time
+from procplan.api.boundary import query, query_doc
+from procplan.api.deps import AppContext, ctx
+from procplan.api.models.fields import MAX_NAME
+from procplan.api.models.nodes import HistoryQuery, LogQuery
 from procplan.api.responses import conditional_json, json_response
 from procplan.api.routes.v1_jobs import job_id_of
-from procplan.core.errors import InvalidRequest, NotFound
-from procplan.core.timeutil import HOUR, MINUTE, to_iso
+from procplan.core.errors import NotFound, check_answer_size
+from procplan.core.timeutil import HOUR, MIN_INSTANT, to_iso
 from procplan.service.history import METRIC_NAMES, check_range, series
 from procplan.service.node_views import nodes_document
 from procplan.service.nodes import NodeService
@@ -23,26 +28,14 @@ from procplan.store.logs_repo import check_stream
 
 router = APIRouter(prefix="/api/v1", tags=["nodes"])
 
-DEFAULT_LOG_LIMIT = 64 * 1024
-MAX_LOG_LIMIT = 4 * 1024 * 1024
+NodeId = Annotated[str, Path(max_length=MAX_NAME)]
+POINT_BYTES = 32  # ``[1795428000,12.34],`` with room to spare
 
 
 def _nodes(context: AppContext) -> NodeService:
     if context.nodes is None:  # pragma: no cover - always composed
         raise NotFound("This server keeps no node state")
     return context.nodes
-
-
-def _int_param(request: Request, key: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(key, "").strip()
-    if not raw:
-        return default
-    if not raw.lstrip("+-").isdigit() or len(raw) > 19:
-        raise InvalidRequest(f"'{key}' must be an integer")
-    value = int(raw)
-    if not lo <= value <= hi:
-        raise InvalidRequest(f"'{key}' must be between {lo} and {hi}")
-    return value
 
 
 @router.get("/nodes")
@@ -53,29 +46,34 @@ async def nodes(request: Request) -> Response:
 
 
 @router.get("/nodes/{node_id}")
-async def node(node_id: str, request: Request) -> Response:
+async def node(node_id: NodeId, request: Request) -> Response:
     document = await run_in_threadpool(nodes_document, _nodes(ctx(request)), node_id)
     if not document["nodes"]:
         raise NotFound(f"Node '{node_id}' does not exist", code="unknown_node")
     return json_response(document["nodes"][0])
 
 
-@router.get("/nodes/{node_id}/history")
-async def history(node_id: str, request: Request) -> Response:
+@router.get("/nodes/{node_id}/history", openapi_extra=query_doc(HistoryQuery))
+async def history(
+    node_id: NodeId, request: Request, ask: Annotated[HistoryQuery, Depends(query(HistoryQuery))]
+) -> Response:
     """Per GPU of the node, ``metric`` over ``[start, end)`` in steps of ``step`` seconds
     (default: the last 6 hours in 1-minute steps)."""
-    service = _nodes(ctx(request))
-    params = request.query_params
+    context = ctx(request)
+    service = _nodes(context)
     now = service.clock.now()
-    end = parse_time(params["end"], "end: ") if params.get("end") else now
-    start = parse_time(params["start"], "start: ") if params.get("start") else end - 6 * HOUR
-    step = _int_param(request, "step", MINUTE, 1, 366 * 24 * HOUR)
-    metric = params.get("metric", "utilization")
-    agg = params.get("agg", "avg")
+    end = now if ask.end is None else ask.end
+    start = max(end - 6 * HOUR, MIN_INSTANT) if ask.start is None else ask.start
+    step, metric, agg = ask.step, ask.metric, ask.agg
     check_range(metric, agg, start, end, step)
     topology_node = service.bookings.topology().node(node_id)
     if topology_node is None:
         raise NotFound(f"Node '{node_id}' does not exist", code="unknown_node")
+    check_answer_size(
+        len(topology_node.gpus) * ((end - start) // step + 1) * POINT_BYTES,
+        context.answer_bytes,
+        "use a larger step or a shorter range",
+    )
     resolution = service.history.resolution(start, end, step, now)
     bucket_start = start // resolution * resolution
     rows = await run_in_threadpool(
@@ -101,20 +99,18 @@ async def history(node_id: str, request: Request) -> Response:
     )
 
 
-@router.get("/jobs/{job_id}/logs")
-async def job_logs(job_id: str, request: Request) -> Response:
+@router.get("/jobs/{job_id}/logs", openapi_extra=query_doc(LogQuery))
+async def job_logs(
+    job_id: str, request: Request, ask: Annotated[LogQuery, Depends(query(LogQuery))]
+) -> Response:
     """The job's stored output as raw bytes from ``offset`` (at most ``limit``), with the
     total size, truncation and the job's state in headers (``procplan logs -f`` polls)."""
     context = ctx(request)
     job = await run_in_threadpool(context.jobs.get, job_id_of(job_id))
-    stream = check_stream(request.query_params.get("stream", "stdout"))
-    offset = _int_param(request, "offset", 0, 0, 2**53)
-    limit = _int_param(request, "limit", DEFAULT_LOG_LIMIT, 1, MAX_LOG_LIMIT)
-    raw_run = request.query_params.get("run", "").strip()
-    run = _int_param(request, "run", 0, 0, 1_000_000) if raw_run else None
+    stream = check_stream(ask.stream)
     assert context.agent_jobs is not None
     data, size, truncated, _ = await run_in_threadpool(
-        context.agent_jobs.logs.read, job.id, stream, offset, limit, run
+        context.agent_jobs.logs.read, job.id, stream, ask.offset, ask.limit, ask.run
     )
     headers = {
         "X-Log-Size": str(size),

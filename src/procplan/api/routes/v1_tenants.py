@@ -5,18 +5,21 @@ membership. A tenant's id is its name; usage fields are ours to count, never the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.deps import AppContext, ctx, json_object
+from procplan.api.boundary import body, body_doc
+from procplan.api.deps import AppContext, ctx
 from procplan.api.job_json import tenant_json
-from procplan.api.job_requests import tenant_create, tenant_patch
+from procplan.api.models.fields import MAX_NAME
+from procplan.api.models.tenants import MAX_TENANT_NAME, TenantCreate, TenantPatch
 from procplan.api.responses import json_response
 from procplan.core.errors import InvalidRequest
 from procplan.core.jobs import Tenant
+from procplan.core.text import name_problem
 
 router = APIRouter(prefix="/api/v1", tags=["tenants"])
 
@@ -41,19 +44,29 @@ def _get(context: AppContext, tenant_id: str) -> dict[str, Any]:
     return _render_one(context, context.jobs.get_tenant(tenant_id))
 
 
+TenantId = Annotated[str, Path(max_length=MAX_TENANT_NAME)]
+UserName = Annotated[str, Path(max_length=MAX_NAME)]
+
+
 def _member(user: str) -> str:
     name = user.strip()
     if not name:
         raise InvalidRequest("user must not be empty")
+    why = name_problem(name)
+    if why is not None:
+        raise InvalidRequest(f"user {why}")
     return name
 
 
-@router.post("/tenants", status_code=201)
-async def create_tenant(request: Request) -> Response:
+@router.post("/tenants", status_code=201, openapi_extra=body_doc(TenantCreate, required=True))
+async def create_tenant(
+    request: Request, ask: Annotated[TenantCreate, Depends(body(TenantCreate))]
+) -> Response:
     """Create a tenant (the Go admin call); 409 ``tenant_exists`` when the name is taken."""
-    fields = tenant_create(await json_object(request))
     context = ctx(request)
-    tenant = await run_in_threadpool(context.jobs.create_tenant, Tenant(**fields))
+    tenant = await run_in_threadpool(
+        context.jobs.create_tenant, Tenant(id=ask.name, **ask.changes())
+    )
     return json_response(await run_in_threadpool(_render_one, context, tenant), 201)
 
 
@@ -64,21 +77,24 @@ async def list_tenants(request: Request) -> Response:
 
 
 @router.get("/tenants/{tenant_id}")
-async def get_tenant(request: Request, tenant_id: str) -> Response:
+async def get_tenant(request: Request, tenant_id: TenantId) -> Response:
     return json_response(await run_in_threadpool(_get, ctx(request), tenant_id))
 
 
-@router.patch("/tenants/{tenant_id}")
-async def patch_tenant(request: Request, tenant_id: str) -> Response:
+@router.patch("/tenants/{tenant_id}", openapi_extra=body_doc(TenantPatch, required=True))
+async def patch_tenant(
+    request: Request,
+    tenant_id: TenantId,
+    ask: Annotated[TenantPatch, Depends(body(TenantPatch))],
+) -> Response:
     """Change quotas, weights or flags; only the keys given change, ``null`` lifts a quota."""
-    changes = tenant_patch(await json_object(request))
     context = ctx(request)
-    tenant = await run_in_threadpool(context.jobs.update_tenant, tenant_id, changes)
+    tenant = await run_in_threadpool(context.jobs.update_tenant, tenant_id, ask.changes())
     return json_response(await run_in_threadpool(_render_one, context, tenant))
 
 
 @router.put("/tenants/{tenant_id}/members/{user}")
-async def add_member(request: Request, tenant_id: str, user: str) -> Response:
+async def add_member(request: Request, tenant_id: TenantId, user: UserName) -> Response:
     """Idempotent: adding a member twice is not an error."""
     context = ctx(request)
     await run_in_threadpool(context.jobs.add_member, tenant_id, _member(user))
@@ -86,7 +102,7 @@ async def add_member(request: Request, tenant_id: str, user: str) -> Response:
 
 
 @router.delete("/tenants/{tenant_id}/members/{user}")
-async def remove_member(request: Request, tenant_id: str, user: str) -> Response:
+async def remove_member(request: Request, tenant_id: TenantId, user: UserName) -> Response:
     context = ctx(request)
     await run_in_threadpool(context.jobs.remove_member, tenant_id, _member(user))
     return json_response(await run_in_threadpool(_get, context, tenant_id))

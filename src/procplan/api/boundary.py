@@ -1,0 +1,147 @@
+"""The one input boundary: a route receives its body and its query as typed models, or the
+client gets a 400 that says what to fix.
+
+``body(Model)`` and ``query(Model)`` are FastAPI dependencies. Bodies are parsed here with
+orjson rather than by FastAPI, because ProcPlan's clients rely on its exact messages
+(``Invalid JSON payload: ...``, ``JSON payload must be an object``, no body meaning ``{}``) and
+because orjson is strict where the standard library is lax (no ``NaN``, no lone surrogates,
+bounded nesting). Both register their model for the OpenAPI document (``install_openapi``), so
+``/docs`` and a schema-driven fuzzer see every field with its bounds.
+
+The body's size is bounded before it is read (``api.guard``); everything after is bounded by
+the models' field checks (``api.models.fields``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ValidationError
+
+from procplan.api.models.fields import PROBLEM
+from procplan.core.errors import InvalidRequest
+
+M = TypeVar("M", bound=BaseModel)
+_REF = "#/components/schemas/{model}"
+_SCHEMAS: dict[str, dict[str, Any]] = {}  # every model a route reads, by name, for OpenAPI
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; no body is ``{}`` (ProcPlan's rule)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"Invalid JSON payload: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise InvalidRequest("JSON payload must be an object")
+    return payload
+
+
+def first_problem(errors: list[Any]) -> InvalidRequest:
+    """The one refusal a client sees: an unknown field first (the most likely typo), else the
+    first field in the model's order. Our own checks' messages and codes are kept verbatim."""
+    unknown = [e for e in errors if e.get("type") == "extra_forbidden"]
+    error = (unknown or errors or [{}])[0]
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    where = ".".join(loc)
+    kind, message = error.get("type"), str(error.get("msg", "invalid request"))
+    if kind == PROBLEM:
+        code = str(error.get("ctx", {}).get("code", "invalid_request"))
+        if len(loc) > 1:  # inside a list or object: say which entry (the field names itself)
+            message = f"{'.'.join(loc[:-1])}: {message}"
+        return InvalidRequest(message, code)
+    if kind == "extra_forbidden":
+        return InvalidRequest(f"unknown field '{where}'")
+    if kind == "missing":
+        return InvalidRequest(f"{where} is required")
+    return InvalidRequest(f"{where}: {message}" if where else message)
+
+
+def validated(model: type[M], data: Mapping[str, Any]) -> M:
+    """``model`` from ``data``, or the ``InvalidRequest`` that names the first problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise first_problem(exc.errors()) from None
+
+
+def _register(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema, its nested models moved to the shared components."""
+    schema = model.model_json_schema(ref_template=_REF)
+    for name, nested in schema.pop("$defs", {}).items():
+        _SCHEMAS[name] = nested
+    _SCHEMAS[model.__name__] = schema
+    return schema
+
+
+def body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency: the request's JSON body as ``model`` (no body is ``{}``)."""
+
+    async def read(request: Request) -> M:
+        return validated(model, await json_object(request))
+
+    _register(model)
+    read.__name__ = f"body_{model.__name__}"
+    return read
+
+
+def body_doc(model: type[BaseModel], *, required: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads ``body(model)``."""
+    _register(model)
+    content = {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}
+    return {"requestBody": {"required": required, "content": content}}
+
+
+def query(model: type[M]) -> Callable[[Request], M]:
+    """A dependency: the query string as ``model``. An empty value (``?limit=``) is the same as
+    an absent one, which is what clients mean by it; repeated keys keep the last value."""
+
+    def read(request: Request) -> M:
+        params = {k: v for k, v in request.query_params.items() if v.strip()}
+        return validated(model, params)
+
+    _register(model)
+    read.__name__ = f"query_{model.__name__}"
+    return read
+
+
+def query_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads ``query(model)``: one parameter per field."""
+    schema = _register(model)
+    required = set(schema.get("required", ()))
+    parameters = [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": {k: v for k, v in prop.items() if k not in ("title", "description")},
+            **({"description": prop["description"]} if "description" in prop else {}),
+        }
+        for name, prop in schema.get("properties", {}).items()
+    ]
+    return {"parameters": parameters}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Add the boundary's models to the generated OpenAPI document's components."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            document.setdefault("components", {}).setdefault("schemas", {}).update(_SCHEMAS)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,118 @@
+"""Requests of the native booking routes (``/api/v1/bookings``), minute precision."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from procplan.api.models.fields import (
+    INT32_MAX,
+    INT64_MAX,
+    MAX_ITEMS,
+    MAX_LABEL,
+    MAX_NAME,
+    Checked,
+    Integer,
+    Name,
+    Parsed,
+    Timestamp,
+    problem,
+)
+from procplan.core.model import BookingStatus, Priority
+from procplan.core.timeutil import MINUTE, Instant
+
+_PRIORITY = Parsed(
+    Priority.parse,
+    {"type": "string", "enum": ["low", "medium", "high"]},
+    code="invalid_priority",
+)
+
+
+def _status(value: object) -> BookingStatus:
+    if isinstance(value, str):
+        try:
+            return BookingStatus(value.strip().lower())
+        except ValueError:
+            pass
+    raise ValueError("status must be one of active, completed, cancelled")
+
+
+class GpuIds(Checked):
+    """GPU ids of one node: names, at most ``MAX_ITEMS`` (duplicates are the core's 400)."""
+
+    def check(self, value: Any, field: str) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+            raise problem(f"{field} must be an array of GPU ids")
+        if len(value) > MAX_ITEMS:
+            raise problem(f"{field} must have at most {MAX_ITEMS} ids")
+        name = Name(MAX_NAME)
+        return [name.check(g, field) for g in value]
+
+    def schema(self) -> dict[str, Any]:
+        item = {"type": "string", "maxLength": MAX_NAME}
+        return {"type": "array", "items": item, "maxItems": MAX_ITEMS}
+
+
+class BookingCreate(BaseModel):
+    """``POST /api/v1/bookings``: GPUs by id or by count; ``end`` or ``duration_minutes``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node_id: Annotated[str, Name(MAX_NAME)]
+    gpu_ids: Annotated[list[str] | None, GpuIds()] = None
+    gpu_count: Annotated[int | None, Integer(1, INT32_MAX, strings=False)] = None
+    start: Annotated[Instant, Timestamp()] = Field(description="ISO 8601; naive means UTC")
+    end: Annotated[Instant | None, Timestamp()] = Field(
+        default=None, description="ISO 8601; or give duration_minutes"
+    )
+    duration_minutes: Annotated[int | None, Integer(1, INT32_MAX, strings=False)] = None
+    priority: Annotated[Priority, _PRIORITY] = Priority.MEDIUM
+    label: Annotated[str | None, Name(MAX_LABEL, empty_ok=True)] = Field(
+        default=None, description="shown on calendars; default: user"
+    )
+    user: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = Field(
+        default=None, description="default: the X-ProcPlan-User header"
+    )
+
+    @model_validator(mode="after")
+    def _one_end(self) -> BookingCreate:
+        if (self.end is None) == (self.duration_minutes is None):
+            raise problem("give exactly one of 'end' and 'duration_minutes'")
+        return self
+
+    def end_instant(self) -> Instant:
+        """``end``, or ``start`` plus the duration (checked against year 9999 by the core)."""
+        if self.end is not None:
+            return self.end
+        return self.start + (self.duration_minutes or 0) * MINUTE
+
+
+class BookingPatch(BaseModel):
+    """``PATCH /api/v1/bookings/{id}``: move the end (extend or shorten)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    end: Annotated[Instant, Timestamp()]
+
+
+class BookingListQuery(BaseModel):
+    """``GET /api/v1/bookings``: filters ANDed; ``start``/``end`` keep those overlapping."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    node: Annotated[str | None, Name(MAX_NAME)] = None
+    gpu: Annotated[str | None, Name(MAX_NAME)] = None
+    user: Annotated[str | None, Name(MAX_NAME)] = None
+    status: Annotated[
+        BookingStatus | None,
+        Parsed(
+            _status,
+            {"type": "string", "enum": ["active", "completed", "cancelled"]},
+            code="invalid_status",
+        ),
+    ] = None
+    start: Annotated[Instant | None, Timestamp()] = None
+    end: Annotated[Instant | None, Timestamp()] = None
+    limit: Annotated[int, Integer(1, 1000)] = 100
+    offset: Annotated[int, Integer(0, INT64_MAX)] = 0
