@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         default=4 << 20, ge=1024, le=1 << 30, description="an agent's job-log upload"
     )
     max_answer_bytes: int = Field(
-        default=32 << 20, ge=1 << 16, le=1 << 32, description="the largest view one request gets"
+        default=24 << 20, ge=1 << 16, le=1 << 32, description="the largest view one request gets"
     )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)

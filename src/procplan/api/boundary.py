@@ -1,12 +1,15 @@
 """The one input boundary: a route receives its body and its query as typed models, or the
 client gets a 400 that says what to fix.
 
-``body(Model)`` and ``query(Model)`` are FastAPI dependencies. Bodies are parsed here with
-orjson rather than by FastAPI, because ProcPlan's clients rely on its exact messages
-(``Invalid JSON payload: ...``, ``JSON payload must be an object``, no body meaning ``{}``) and
-because orjson is strict where the standard library is lax (no ``NaN``, no lone surrogates,
-bounded nesting). Both register their model for the OpenAPI document (``install_openapi``), so
-``/docs`` and a schema-driven fuzzer see every field with its bounds.
+A route calls ``read_body(request, Model)`` or ``read_query(request, Model)`` first thing, and
+declares the same model with ``body_doc``/``query_doc`` in its decorator, which registers it
+for the OpenAPI document (``install_openapi``): ``/docs`` and a schema-driven fuzzer see every
+field with its bounds. (Plain calls rather than FastAPI dependencies: a dependency costs a
+nested resolution per request, and a synchronous one a hop to the thread pool.) Bodies are
+parsed here with orjson rather than by FastAPI, because ProcPlan's clients rely on its exact
+messages (``Invalid JSON payload: ...``, ``JSON payload must be an object``, no body meaning
+``{}``) and because orjson is strict where the standard library is lax (no ``NaN``, no lone
+surrogates, bounded nesting).
 
 The body's size is bounded before it is read (``api.guard``); everything after is bounded by
 the models' field checks (``api.models.fields``).
@@ -14,7 +17,7 @@ the models' field checks (``api.models.fields``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -81,39 +84,30 @@ def _register(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
-def body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
-    """A dependency: the request's JSON body as ``model`` (no body is ``{}``)."""
-
-    async def read(request: Request) -> M:
-        return validated(model, await json_object(request))
-
-    _register(model)
-    read.__name__ = f"body_{model.__name__}"
-    return read
+async def read_body(request: Request, model: type[M]) -> M:
+    """The request's JSON body as ``model`` (no body is ``{}``). Document the route with
+    ``body_doc(model)``."""
+    return validated(model, await json_object(request))
 
 
 def body_doc(model: type[BaseModel], *, required: bool = False) -> dict[str, Any]:
-    """``openapi_extra`` for a route that reads ``body(model)``."""
+    """``openapi_extra`` for a route that reads ``read_body(request, model)``."""
     _register(model)
     content = {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}
     return {"requestBody": {"required": required, "content": content}}
 
 
-def query(model: type[M]) -> Callable[[Request], M]:
-    """A dependency: the query string as ``model``. An empty value (``?limit=``) is the same as
-    an absent one, which is what clients mean by it; repeated keys keep the last value."""
-
-    def read(request: Request) -> M:
-        params = {k: v for k, v in request.query_params.items() if v.strip()}
-        return validated(model, params)
-
-    _register(model)
-    read.__name__ = f"query_{model.__name__}"
-    return read
+def read_query(request: Request, model: type[M]) -> M:
+    """The query string as ``model``. An empty value (``?limit=``) is the same as an absent
+    one, which is what clients mean by it; repeated keys keep the last value. Document the
+    route with ``query_doc(model)``."""
+    params = {k: v for k, v in request.query_params.items() if v.strip()}
+    return validated(model, params)
 
 
 def query_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` for a route that reads ``query(model)``: one parameter per field."""
+    """``openapi_extra`` for a route that reads ``read_query(request, model)``: one
+    parameter per field."""
     schema = _register(model)
     required = set(schema.get("required", ()))
     parameters = [

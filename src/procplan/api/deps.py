@@ -39,7 +39,7 @@ class AppContext:
     agent_jobs: AgentJobs | None = None
     metrics: SchedulerMetrics | None = None
     body_limits: BodyLimits = field(default_factory=BodyLimits)
-    answer_bytes: int = 32 << 20  # the largest answer one request may get (lists are cut)
+    answer_bytes: int = 24 << 20  # the largest answer one request may get (lists are cut)
 
 
 def ctx(request: Request) -> AppContext:

@@ -28,6 +28,7 @@ from procplan.core.errors import DomainError
 
 LOG = logging.getLogger("procplan.api")
 REQUEST_ID_HEADER = b"x-request-id"
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})  # their bodies are never read: not counted
 # Agents ship job logs in raw chunks: they get their own, larger limit.
 _LOG_CHUNK_PATH = re.compile(r"^/api/v1/agents/[^/]+/jobs/[^/]+/logs/?$")
 
@@ -83,25 +84,30 @@ class Guard:
             return
         request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        limit = self.limits.for_path(scope.get("path", ""))
-        declared = _declared_length(scope)
-        if declared is not None and declared > limit:
-            message = too_large_message(limit)
-            await _send_error(send, scope, request_id, 413, message, "payload_too_large")
-            return
+        if scope.get("method") not in _BODILESS:
+            limit = self.limits.for_path(scope.get("path", ""))
+            declared = _declared_length(scope)
+            if declared is not None and declared > limit:
+                message = too_large_message(limit)
+                await _send_error(send, scope, request_id, 413, message, "payload_too_large")
+                return
+            receive = _bounded(receive, limit)
+        tag = (REQUEST_ID_HEADER, request_id.encode())
         started = False
 
         async def tagged_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = list(message.get("headers", ()))
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message = {**message, "headers": headers}
+                headers = message.get("headers")
+                if isinstance(headers, list):  # the response's own list: add to it
+                    headers.append(tag)
+                else:
+                    message = {**message, "headers": [*(headers or ()), tag]}
             await send(message)
 
         try:
-            await self.app(scope, _bounded(receive, limit), tagged_send)
+            await self.app(scope, receive, tagged_send)
         except Exception:
             LOG.exception(
                 "request %s: unhandled error on %s %s",

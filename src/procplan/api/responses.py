@@ -87,15 +87,3 @@ def render_each(items: Iterable[T], render: Callable[[T], Any], what: str) -> li
                 "%s %s cannot be rendered: left out", what, getattr(item, "id", "?"), exc_info=True
             )
     return rendered
-
-
-def fit(items: list[Any], budget: int) -> tuple[list[Any], bool]:
-    """The longest prefix of ``items`` whose JSON fits in ``budget`` bytes, and whether any
-    was cut: a page of jobs can carry up to a megabyte of command line each, and no answer
-    may pass the configured size. A client pages on by ``offset`` as usual."""
-    used = 0
-    for count, item in enumerate(items):
-        used += len(orjson.dumps(item)) + 1
-        if used > budget:
-            return items[:count], True
-    return items, False

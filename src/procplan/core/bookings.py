@@ -26,7 +26,7 @@ class BookingLimits:
     max_past_s: int = HOUR
     max_label_len: int = 64
     max_window_s: int = 400 * DAY
-    max_answer_bytes: int = 32 << 20  # the largest view one request may ask for
+    max_answer_bytes: int = 24 << 20  # the largest view one request may ask for
 
 
 def human_duration(seconds: int) -> str:

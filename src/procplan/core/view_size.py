@@ -3,10 +3,13 @@
 An availability payload grows with nodes × GPUs × hours, and a booking is repeated in every
 slot it covers: 1,000 copies of one node id once asked for a 517 MB answer. The services
 compare these estimates with the configured answer cap and refuse the request (a 400 that
-says how to narrow it) before spending the memory. Each estimate is an upper bound of the
-compact JSON the views produce (a few percent above it for ordinary data; strings count four
-bytes per character, the most UTF-8 needs), computed from the bookings in the window in time
-proportional to their number, not to the answer's size.
+says how to narrow it) before spending the memory.
+
+Each estimate is an upper bound of the compact JSON the views produce for ordinary data
+(within 10–30 % of it in ``tests/core/test_view_size.py``), computed in one tight pass over the
+bookings in the window: it must cost a small fraction of the view it guards (about a tenth of
+a cold year of day views). Labels count one byte per character when ASCII, four otherwise (the
+most UTF-8 needs); a node's GPU ids are costed at its longest id.
 """
 
 from __future__ import annotations
@@ -17,28 +20,27 @@ from procplan.core.model import Booking, BookingStatus, Node
 from procplan.core.timeutil import DAY, HOUR, Instant
 
 ISO = 27  # a quoted ``YYYY-MM-DDTHH:MM:SS+00:00``
-_INT = 21  # the widest integer, as text
+_ACTIVE = BookingStatus.ACTIVE
+_B = 150 + 2 * ISO  # ProcPlan's booking object ``B`` without its label and GPU ids
+_FREE_HOUR = 40 + 2 * ISO  # a free hour slot
+_BOOKED_HOUR = 45 + 2 * ISO  # a booked hour slot, without its ``B``
+_HOUR = 150 + 2 * ISO  # an ``hours[]`` entry without its ids and bookings
+_GRID_HOUR = 20 + 2 * ISO
+_DAY_SLOT = 110 + 2 * ISO  # a day slot without its bookings
+_DAY_ENTRY = 60 + 2 * ISO  # a booking's extra keys in a day slot (hours, overlap)
+_GRID_DAY = 40 + 3 * ISO
+_CLAIM = 130 + 2 * ISO  # a native calendar claim without its user and label
 
 
-def _text(value: str) -> int:
-    return 4 * len(value) + 2
+def _id_cost(node: Node) -> int:
+    """Bytes of one GPU id of ``node`` in a JSON list, at most."""
+    return max((len(g.id) for g in node.gpus), default=8) + 3
 
 
 def _node(node: Node) -> int:
-    """``node_payload``: ids, names and kinds of the node and its GPUs."""
-    gpus = sum(40 + _text(g.id) + _text(g.kind) for g in node.gpus)
-    return 80 + _text(node.id) + _text(node.name) + gpus
-
-
-def _booking(b: Booking) -> int:
-    """ProcPlan's public booking object ``B``."""
-    return 130 + _INT + _text(b.label) + 2 * ISO + sum(_text(g) + 1 for g in b.gpu_ids)
-
-
-def _overlap(b: Booking, start: Instant, end: Instant, step: int) -> int:
-    """How many ``step``-long buckets of ``[start, end)`` the booking touches (at most)."""
-    lo, hi = max(b.start, start), min(b.end, end)
-    return 0 if hi <= lo else (hi - lo) // step + 2
+    """``node_payload`` and one grid row header per GPU."""
+    gpus = sum(70 + len(g.id) + len(g.kind) for g in node.gpus)
+    return 200 + len(node.id) + len(node.name) + 2 * gpus
 
 
 def _buckets(start: Instant, end: Instant, step: int) -> int:
@@ -46,30 +48,40 @@ def _buckets(start: Instant, end: Instant, step: int) -> int:
 
 
 def hour_view_bytes(node: Node, start: Instant, end: Instant, bookings: Iterable[Booking]) -> int:
-    """``calendar.hour_view``: per hour an entry with every GPU id, a grid hour, and per GPU
-    a slot; a booking repeats in each hour it overlaps and in each of its GPUs' slots."""
-    hours = _buckets(start, end, HOUR)
-    ids = sum(_text(g.id) + 1 for g in node.gpus)
-    per_hour = (150 + 2 * ISO + ids) + (30 + 2 * ISO) + len(node.gpus) * (45 + 2 * ISO)
-    total = 200 + _node(node) + hours * per_hour + sum(60 + _text(g.id) for g in node.gpus)
+    """``calendar.hour_view``: per hour an entry with every GPU id, a grid hour and a slot per
+    GPU; a booking repeats in each hour it overlaps and, when active, in its GPUs' slots."""
+    id_cost, gpus = _id_cost(node), len(node.gpus)
+    per_hour = _HOUR + gpus * id_cost + _GRID_HOUR + gpus * _FREE_HOUR
+    total = _node(node) + _buckets(start, end, HOUR) * per_hour
     for b in bookings:
-        covered = _overlap(b, start, end, HOUR)
-        if covered:
-            copies = 1 + (len(b.gpu_ids) if b.status is BookingStatus.ACTIVE else 0)
-            total += covered * copies * (_booking(b) + 12)
+        s, e = b.start, b.end
+        lo = s if s > start else start
+        hi = e if e < end else end
+        if hi > lo:
+            n, label = len(b.gpu_ids), b.label
+            copies = 1 + n if b.status is _ACTIVE else 1
+            size = _B + (len(label) if label.isascii() else 4 * len(label)) + n * id_cost
+            touched = (hi - 1 - start) // HOUR - (lo - start) // HOUR + 1
+            total += touched * copies * (size + _BOOKED_HOUR)
     return total
 
 
 def day_view_bytes(node: Node, start: Instant, end: Instant, bookings: Iterable[Booking]) -> int:
-    """``calendar.day_view``: per day a grid day and per GPU a slot; an active booking repeats
-    (with its overlap) in each day it touches, once per GPU."""
-    days = _buckets(start, end, DAY)
-    per_day = (40 + 3 * ISO) + len(node.gpus) * (150 + 2 * ISO)
-    total = 200 + _node(node) + days * per_day + sum(60 + _text(g.id) for g in node.gpus)
+    """``calendar.day_view``: per day a grid day and a slot per GPU; an active booking repeats,
+    with its overlap, in each day it touches, once per GPU."""
+    id_cost, gpus = _id_cost(node), len(node.gpus)
+    total = _node(node) + _buckets(start, end, DAY) * (_GRID_DAY + gpus * _DAY_SLOT)
     for b in bookings:
-        if b.status is BookingStatus.ACTIVE:
-            covered = _overlap(b, start, end, DAY)
-            total += covered * len(b.gpu_ids) * (_booking(b) + 60 + 2 * ISO)
+        if b.status is _ACTIVE:
+            s, e = b.start, b.end
+            lo = s if s > start else start
+            hi = e if e < end else end
+            if hi > lo:
+                n, label = len(b.gpu_ids), b.label
+                size = _B + (len(label) if label.isascii() else 4 * len(label)) + n * id_cost
+                size += _DAY_ENTRY
+                touched = (hi - 1 - start) // DAY - (lo - start) // DAY + 1
+                total += touched * n * size
     return total
 
 
@@ -78,9 +90,9 @@ def claim_rows_bytes(
 ) -> int:
     """``calendar.claim_rows``: per GPU a row, per booking one claim object in each of its
     GPUs' rows."""
-    total = 60 + 2 * ISO + sum(_node(node) + 60 * len(node.gpus) for node in nodes)
+    total = 100 + sum(_node(node) for node in nodes)
     for b in bookings:
         if b.start < end and b.end > start:
-            claim = 120 + _INT + 2 * ISO + _text(b.user) + _text(b.label)
-            total += claim * len(b.gpu_ids)
+            text = b.user + b.label
+            total += len(b.gpu_ids) * (_CLAIM + (len(text) if text.isascii() else 4 * len(text)))
     return total

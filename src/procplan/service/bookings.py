@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from procplan.core import calendar, view_size
@@ -71,6 +71,25 @@ class TopologyCache:
         return self.current()
 
 
+class SizeMemo:
+    """Answer-size estimates by ledger version, view, window and nodes. Clients poll the same
+    windows, and an estimate (a pass over the window's bookings) changes only with the ledger;
+    the views themselves are always computed afresh. Bounded: cleared when full."""
+
+    CAP = 256
+
+    def __init__(self) -> None:
+        self._sizes: dict[Hashable, int] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], int]) -> int:
+        size = self._sizes.get(key)
+        if size is None:
+            if len(self._sizes) >= self.CAP:
+                self._sizes.clear()
+            size = self._sizes[key] = compute()
+        return size
+
+
 class BookingService:
     """Everything the APIs do with bookings and availability."""
 
@@ -80,6 +99,7 @@ class BookingService:
         self.clock = clock
         self.limits = limits
         self.topology_cache = TopologyCache(store)
+        self._sizes = SizeMemo()
         # Called after every committed booking or topology change: the scheduling cycle
         # listens, because bookings decide where jobs may run.
         self.listeners: list[Callable[[], None]] = []
@@ -141,7 +161,10 @@ class BookingService:
             by_node[booking.node_id].append(booking)
         size = view_size.day_view_bytes if key == "day" else view_size.hour_view_bytes
         check_answer_size(
-            sum(size(node, start, end, by_node[node.id]) for node in nodes),
+            self._sizes.get(
+                (self.bookings.mirror.version, key, start, end, tuple(nodes)),
+                lambda: sum(size(node, start, end, by_node[node.id]) for node in nodes),
+            ),
             self.limits.max_answer_bytes,
             "ask for fewer nodes, a shorter window or granularity=day",
         )
@@ -161,7 +184,10 @@ class BookingService:
         )
         rows = self.bookings.window([n.id for n in nodes], start, end)
         check_answer_size(
-            view_size.claim_rows_bytes(nodes, start, end, rows),
+            self._sizes.get(
+                (self.bookings.mirror.version, "claims", start, end, tuple(nodes)),
+                lambda: view_size.claim_rows_bytes(nodes, start, end, rows),
+            ),
             self.limits.max_answer_bytes,
             "ask for fewer nodes or a shorter window",
         )

@@ -6,13 +6,11 @@ ids rejected in bulk, validation of the config before an atomic swap on reload.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.boundary import body, body_doc, query, query_doc
+from procplan.api.boundary import body_doc, query_doc, read_body, read_query
 from procplan.api.deps import ctx, known_booking_id, request_user
 from procplan.api.models.compat import (
     AvailabilityBulkBody,
@@ -49,9 +47,8 @@ async def list_nodes(request: Request) -> Response:
 
 
 @router.get("/api/availability", openapi_extra=query_doc(AvailabilityQuery))
-async def availability(
-    request: Request, params: Annotated[AvailabilityQuery, Depends(query(AvailabilityQuery))]
-) -> Response:
+async def availability(request: Request) -> Response:
+    params = read_query(request, AvailabilityQuery)
     start, end = _window(request, params.window())
     payload = await run_in_threadpool(
         ctx(request).bookings.availability, params.node_id, start, end, params.granularity
@@ -60,9 +57,8 @@ async def availability(
 
 
 @router.post("/api/availability_bulk", openapi_extra=body_doc(AvailabilityBulkBody))
-async def availability_bulk(
-    request: Request, ask: Annotated[AvailabilityBulkBody, Depends(body(AvailabilityBulkBody))]
-) -> Response:
+async def availability_bulk(request: Request) -> Response:
+    ask = await read_body(request, AvailabilityBulkBody)
     start, end = _window(request, ask.window())
     service = ctx(request).bookings
     node_ids = ask.node_ids
@@ -90,7 +86,8 @@ def _booking_request(request: Request, ask: BookBody) -> BookingRequest:
 
 
 @router.post("/api/book", openapi_extra=body_doc(BookBody, required=True))
-async def book(request: Request, ask: Annotated[BookBody, Depends(body(BookBody))]) -> Response:
+async def book(request: Request) -> Response:
+    ask = await read_body(request, BookBody)
     req = _booking_request(request, ask)
     try:
         booking = await run_in_threadpool(ctx(request).bookings.create, req, whole_hours=True)
@@ -111,9 +108,8 @@ async def book(request: Request, ask: Annotated[BookBody, Depends(body(BookBody)
 
 
 @router.post("/api/mark_done", openapi_extra=body_doc(MarkDoneBody, required=True))
-async def mark_done(
-    request: Request, ask: Annotated[MarkDoneBody, Depends(body(MarkDoneBody))]
-) -> Response:
+async def mark_done(request: Request) -> Response:
+    ask = await read_body(request, MarkDoneBody)
     booking_id = known_booking_id(ask.booking_id)
     await run_in_threadpool(ctx(request).bookings.release, booking_id, whole_hours=True)
     return json_response({"booking_id": booking_id, "status": "completed"})

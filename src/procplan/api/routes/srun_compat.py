@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Annotated
 
 import psutil
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan import __version__
-from procplan.api.boundary import body_doc, json_object, validated
+from procplan.api.boundary import body_doc, read_body
 from procplan.api.deps import AppContext, ctx
 from procplan.api.job_json import gpu_indices, srun_job_json
 from procplan.api.models.jobs import MAX_GPUS, AcquireBody
@@ -43,7 +42,7 @@ async def acquire_body(request: Request) -> AcquireBody:
     """The body of ``/acquire``; an empty one says what to send (srun always sends one)."""
     if not (await request.body()).strip():
         raise InvalidRequest('missing JSON body: send {"pid": <int>, "num_gpus": <int>}')
-    return validated(AcquireBody, await json_object(request))
+    return await read_body(request, AcquireBody)
 
 
 def pid_owner(pid: int) -> str:
@@ -120,8 +119,9 @@ async def _until_started(request: Request, context: AppContext, job: Job) -> Job
 
 
 @router.post("/acquire", openapi_extra=body_doc(AcquireBody, required=True))
-async def acquire(request: Request, ask: Annotated[AcquireBody, Depends(acquire_body)]) -> Response:
+async def acquire(request: Request) -> Response:
     """Block until GPUs are allocated, then ``{"job_id", "gpus": "0,1"}`` (PCI indices)."""
+    ask = await acquire_body(request)
     context = ctx(request)
     req = await run_in_threadpool(_acquire_request, context, ask)
     created = await run_in_threadpool(context.jobs.submit, req)

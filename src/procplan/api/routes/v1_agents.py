@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.boundary import body_doc, json_object, query_doc, validated
+from procplan.api.boundary import body_doc, query_doc, read_body, read_query
 from procplan.api.deps import ctx
 from procplan.api.models.agents import (
     EventsBody,
@@ -46,14 +46,14 @@ def _services(request: Request) -> tuple[NodeService, AgentJobs]:
 @router.post("/register", openapi_extra=body_doc(RegistrationBody, required=True))
 async def register(request: Request) -> Response:
     nodes, _ = _services(request)
-    ask = validated(RegistrationBody, await json_object(request))
+    ask = await read_body(request, RegistrationBody)
     return json_response(await run_in_threadpool(nodes.register, ask.registration()))
 
 
 @router.post("/{node_id}/heartbeat", openapi_extra=body_doc(HeartbeatBody, required=True))
 async def heartbeat(node_id: NodeId, request: Request) -> Response:
     nodes, _ = _services(request)
-    ask = validated(HeartbeatBody, await json_object(request))
+    ask = await read_body(request, HeartbeatBody)
     await run_in_threadpool(nodes.heartbeat, node_id, ask.report())
     return json_response({"ok": True})
 
@@ -62,20 +62,16 @@ async def heartbeat(node_id: NodeId, request: Request) -> Response:
 async def desired_jobs(node_id: NodeId, request: Request) -> Response:
     """The node's desired batch jobs; waits up to ``wait`` s while they equal ``version``."""
     _, agent_jobs = _services(request)
-    ask = validated(PollQuery, _params(request))
+    ask = read_query(request, PollQuery)
     return json_response(await agent_jobs.poll(node_id, ask.session, ask.version, ask.wait))
 
 
 @router.post("/{node_id}/events", openapi_extra=body_doc(EventsBody, required=True))
 async def events(node_id: NodeId, request: Request) -> Response:
     _, agent_jobs = _services(request)
-    ask = validated(EventsBody, await json_object(request))
+    ask = await read_body(request, EventsBody)
     happened = [event.event() for event in ask.events]
     return json_response(await run_in_threadpool(agent_jobs.events, node_id, ask.session, happened))
-
-
-def _params(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.query_params.items() if v.strip()}
 
 
 @router.post(
@@ -93,7 +89,7 @@ async def ship_log(node_id: NodeId, job_id: str, request: Request) -> Response:
     stored ``size`` when the agent and the server disagree). The body's size is bounded by
     the log-chunk limit (``api.guard``)."""
     nodes, agent_jobs = _services(request)
-    ask = validated(LogChunkQuery, _params(request))
+    ask = read_query(request, LogChunkQuery)
     nodes.check_session(node_id, ask.session)
     stream = check_stream(ask.stream)
     data = await request.body()

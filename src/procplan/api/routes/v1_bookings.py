@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.boundary import body, body_doc, query, query_doc
+from procplan.api.boundary import body_doc, query_doc, read_body, read_query
 from procplan.api.deps import SQL_INT_MAX, ctx, known_booking_id, request_user
 from procplan.api.models.bookings import BookingCreate, BookingListQuery, BookingPatch
 from procplan.api.responses import json_response, render_each
@@ -29,10 +29,9 @@ def known(booking_id: int) -> int:
 
 
 @router.get("/bookings", openapi_extra=query_doc(BookingListQuery))
-async def list_bookings(
-    request: Request, ask: Annotated[BookingListQuery, Depends(query(BookingListQuery))]
-) -> Response:
+async def list_bookings(request: Request) -> Response:
     """Bookings newest first; ``start``/``end`` keep those overlapping the window."""
+    ask = read_query(request, BookingListQuery)
     flt = BookingFilter(
         node_id=ask.node,
         gpu_id=ask.gpu,
@@ -54,10 +53,9 @@ async def get_booking(request: Request, booking_id: BookingId) -> Response:
 
 
 @router.post("/bookings", status_code=201, openapi_extra=body_doc(BookingCreate, required=True))
-async def create_booking(
-    request: Request, ask: Annotated[BookingCreate, Depends(body(BookingCreate))]
-) -> Response:
+async def create_booking(request: Request) -> Response:
     """Book GPUs of one node; ``conflicts_with_jobs`` lists running jobs it will preempt."""
+    ask = await read_body(request, BookingCreate)
     user = ask.user or request_user(request)
     if not user:
         raise InvalidRequest(
@@ -79,11 +77,8 @@ async def create_booking(
 
 
 @router.patch("/bookings/{booking_id}", openapi_extra=body_doc(BookingPatch, required=True))
-async def patch_booking(
-    request: Request,
-    booking_id: BookingId,
-    ask: Annotated[BookingPatch, Depends(body(BookingPatch))],
-) -> Response:
+async def patch_booking(request: Request, booking_id: BookingId) -> Response:
+    ask = await read_body(request, BookingPatch)
     service = ctx(request).bookings
     booking = await run_in_threadpool(service.change_end, known(booking_id), ask.end)
     return json_response(booking_v1(booking))

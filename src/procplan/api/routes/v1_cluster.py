@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.boundary import query, query_doc
+from procplan.api.boundary import query_doc, read_query
 from procplan.api.deps import ctx
 from procplan.api.models.nodes import CalendarQuery
 from procplan.api.responses import conditional_json, error_response, json_response
@@ -19,13 +17,12 @@ router = APIRouter(tags=["cluster"])
 
 
 @router.get("/api/v1/calendar", openapi_extra=query_doc(CalendarQuery))
-async def calendar_view(
-    request: Request, ask: Annotated[CalendarQuery, Depends(query(CalendarQuery))]
-) -> Response:
+async def calendar_view(request: Request) -> Response:
     """Per GPU, the claims overlapping ``[start, end)``: one object per booking, not per cell.
 
     ``node_ids`` is a comma-separated list; absent means every node.
     """
+    ask = read_query(request, CalendarQuery)
     payload = await run_in_threadpool(
         ctx(request).bookings.calendar, ask.start, ask.end, ask.node_ids
     )

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+import orjson
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.boundary import body, body_doc, query, query_doc
+from procplan.api.boundary import body_doc, query_doc, read_body, read_query
 from procplan.api.deps import AppContext, ctx, request_user, storable_id
 from procplan.api.job_json import heartbeat_json, job_json, job_status_json
 from procplan.api.models.jobs import JobListQuery, JobRelease, JobSubmit, WaitQuery
-from procplan.api.responses import conditional_json, fit, json_response, render_each
+from procplan.api.responses import conditional_json, json_response, render_each
 from procplan.core.errors import NotFound
 from procplan.core.jobs import Job, JobKind
 from procplan.core.lifecycle import IllegalTransition
@@ -29,6 +31,7 @@ from procplan.store.jobs_repo import JobFilter
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
 ANONYMOUS = "anonymous"
+PAGE_CHUNK = 100  # job rows read at a time for a list page
 _INT_TEXT = re.compile(r"^\s*[+-]?\d{1,30}\s*$")
 
 
@@ -92,10 +95,9 @@ async def wait_renewing(
 
 
 @router.post("/jobs", status_code=201, openapi_extra=body_doc(JobSubmit, required=True))
-async def submit_job(
-    request: Request, ask: Annotated[JobSubmit, Depends(body(JobSubmit))]
-) -> Response:
+async def submit_job(request: Request) -> Response:
     """Queue a job (or a job array: one job per index); 201 with the Go scheduler's keys."""
+    ask = await read_body(request, JobSubmit)
     context = ctx(request)
     req = ask.to_request(acting_user(request, ask), context.jobs.settings.max_array_size)
     created = await run_in_threadpool(context.jobs.submit, req)
@@ -113,10 +115,9 @@ async def submit_job(
 
 
 @router.get("/jobs", openapi_extra=query_doc(JobListQuery))
-async def list_jobs(
-    request: Request, ask: Annotated[JobListQuery, Depends(query(JobListQuery))]
-) -> Response:
+async def list_jobs(request: Request) -> Response:
     """Newest first; filters are ANDed; ``state`` takes a comma list or ``active``."""
+    ask = read_query(request, JobListQuery)
     flt = JobFilter(
         user=ask.user,
         tenant=ask.tenant_id or ask.tenant,
@@ -126,17 +127,34 @@ async def list_jobs(
         limit=ask.limit,
         offset=ask.offset,
     )
-    context = ctx(request)
-    jobs, total = await run_in_threadpool(context.jobs.list, flt)
-    topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
-    now = context.bookings.clock.now()
-    rendered, cut = fit(
-        render_each(jobs, lambda job: job_json(job, topology, now), "job"), context.answer_bytes
-    )
+    rendered, total, cut = await run_in_threadpool(_budgeted_page, ctx(request), flt)
     document: dict[str, Any] = {"jobs": rendered, "total": total}
     if cut:  # the page stops early; the next one starts at offset + len(jobs)
         document["truncated"] = True
     return conditional_json(request, document)  # polled by the web pages: ETag / 304
+
+
+def _budgeted_page(context: AppContext, flt: JobFilter) -> tuple[list[dict[str, Any]], int, bool]:
+    """The page's jobs as JSON objects, the total, and whether the page stops short: rows are
+    read ``PAGE_CHUNK`` at a time, and the page ends before its JSON would pass the answer
+    cap. A job carries up to 64 KiB of command line and 64 KiB of environment, so a page of
+    1,000 could weigh 128 MB; it never takes more than the cap and one chunk in memory."""
+    topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
+    now = context.bookings.clock.now()
+    page: list[dict[str, Any]] = []
+    used = total = read = 0
+    while read < flt.limit:
+        chunk = replace(flt, offset=flt.offset + read, limit=min(PAGE_CHUNK, flt.limit - read))
+        jobs, total = context.jobs.list(chunk)
+        for item in render_each(jobs, lambda job: job_json(job, topology, now), "job"):
+            used += len(orjson.dumps(item)) + 1
+            if used > context.answer_bytes:
+                return page, total, True
+            page.append(item)
+        read += len(jobs)
+        if len(jobs) < chunk.limit:
+            break
+    return page, total, False
 
 
 @router.get("/jobs/{raw_id}")
@@ -149,11 +167,10 @@ async def get_job(request: Request, raw_id: str) -> Response:
 
 
 @router.get("/jobs/{raw_id}/wait", openapi_extra=query_doc(WaitQuery))
-async def wait_job(
-    request: Request, raw_id: str, ask: Annotated[WaitQuery, Depends(query(WaitQuery))]
-) -> Response:
+async def wait_job(request: Request, raw_id: str) -> Response:
     """Long-poll: the job once its ``version`` exceeds ``version`` (or at once without one),
     else after ``timeout`` seconds; renews the lease of an interactive job meanwhile."""
+    ask = read_query(request, WaitQuery)
     job_id = job_id_of(raw_id)
     context = ctx(request)
     job = await wait_renewing(context, job_id, ask.version, ask.timeout)
@@ -168,10 +185,9 @@ async def heartbeat(request: Request, raw_id: str) -> Response:
 
 
 @router.post("/jobs/{raw_id}/release", openapi_extra=body_doc(JobRelease))
-async def release(
-    request: Request, raw_id: str, ask: Annotated[JobRelease, Depends(body(JobRelease))]
-) -> Response:
+async def release(request: Request, raw_id: str) -> Response:
     """The client's command ended: ``exit_code`` 0 (or null) completes it, else it failed."""
+    ask = await read_body(request, JobRelease)
     job_id = job_id_of(raw_id)
     context = ctx(request)
     job = await run_in_threadpool(context.jobs.release, job_id, ask.exit_code)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.boundary import query, query_doc
+from procplan.api.boundary import query_doc, read_query
 from procplan.api.deps import AppContext, ctx
 from procplan.api.models.fields import MAX_NAME
 from procplan.api.models.nodes import HistoryQuery, LogQuery
@@ -54,11 +54,10 @@ async def node(node_id: NodeId, request: Request) -> Response:
 
 
 @router.get("/nodes/{node_id}/history", openapi_extra=query_doc(HistoryQuery))
-async def history(
-    node_id: NodeId, request: Request, ask: Annotated[HistoryQuery, Depends(query(HistoryQuery))]
-) -> Response:
+async def history(node_id: NodeId, request: Request) -> Response:
     """Per GPU of the node, ``metric`` over ``[start, end)`` in steps of ``step`` seconds
     (default: the last 6 hours in 1-minute steps)."""
+    ask = read_query(request, HistoryQuery)
     context = ctx(request)
     service = _nodes(context)
     now = service.clock.now()
@@ -100,11 +99,10 @@ async def history(
 
 
 @router.get("/jobs/{job_id}/logs", openapi_extra=query_doc(LogQuery))
-async def job_logs(
-    job_id: str, request: Request, ask: Annotated[LogQuery, Depends(query(LogQuery))]
-) -> Response:
+async def job_logs(job_id: str, request: Request) -> Response:
     """The job's stored output as raw bytes from ``offset`` (at most ``limit``), with the
     total size, truncation and the job's state in headers (``procplan logs -f`` polls)."""
+    ask = read_query(request, LogQuery)
     context = ctx(request)
     job = await run_in_threadpool(context.jobs.get, job_id_of(job_id))
     stream = check_stream(ask.stream)

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.boundary import body, body_doc
+from procplan.api.boundary import body_doc, read_body
 from procplan.api.deps import AppContext, ctx
 from procplan.api.job_json import tenant_json
 from procplan.api.models.fields import MAX_NAME
@@ -59,10 +59,9 @@ def _member(user: str) -> str:
 
 
 @router.post("/tenants", status_code=201, openapi_extra=body_doc(TenantCreate, required=True))
-async def create_tenant(
-    request: Request, ask: Annotated[TenantCreate, Depends(body(TenantCreate))]
-) -> Response:
+async def create_tenant(request: Request) -> Response:
     """Create a tenant (the Go admin call); 409 ``tenant_exists`` when the name is taken."""
+    ask = await read_body(request, TenantCreate)
     context = ctx(request)
     tenant = await run_in_threadpool(
         context.jobs.create_tenant, Tenant(id=ask.name, **ask.changes())
@@ -82,12 +81,9 @@ async def get_tenant(request: Request, tenant_id: TenantId) -> Response:
 
 
 @router.patch("/tenants/{tenant_id}", openapi_extra=body_doc(TenantPatch, required=True))
-async def patch_tenant(
-    request: Request,
-    tenant_id: TenantId,
-    ask: Annotated[TenantPatch, Depends(body(TenantPatch))],
-) -> Response:
+async def patch_tenant(request: Request, tenant_id: TenantId) -> Response:
     """Change quotas, weights or flags; only the keys given change, ``null`` lifts a quota."""
+    ask = await read_body(request, TenantPatch)
     context = ctx(request)
     tenant = await run_in_threadpool(context.jobs.update_tenant, tenant_id, ask.changes())
     return json_response(await run_in_threadpool(_render_one, context, tenant))
