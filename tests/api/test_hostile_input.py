@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import pytest
-from tests.api.hostile import AUTH, Served, send, served
+from tests.api.hostile import AUTH, Served, send
 
 USER = {"X-ProcPlan-User": "mallory", "Content-Type": "application/json"}
 JSON = {"Content-Type": "application/json"}
@@ -144,22 +141,12 @@ CASES = [
          "does not exist"),
 ]  # fmt: skip
 
-STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
-
-@pytest.fixture(params=STORES)
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
-    if request.param == "postgres":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'hostile.db'}"
-    with served(url) as running:
-        yield running
-
-
-def test_every_hostile_request_is_a_clear_4xx_that_changes_nothing(server: Served) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    before = server.fingerprint()
+def test_every_hostile_request_is_a_clear_4xx_that_changes_nothing(
+    any_store_server: Served,
+) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", any_store_server.port, timeout=30)
+    before = any_store_server.fingerprint()
     failed = []
     for case in CASES:
         answer = send(conn, case.method, case.path, case.body, dict(case.headers))
@@ -171,4 +158,4 @@ def test_every_hostile_request_is_a_clear_4xx_that_changes_nothing(server: Serve
             failed.append(f"{case.name}: the next request got {health.status}")
     conn.close()
     assert not failed, "\n".join(failed)
-    assert server.fingerprint() == before
+    assert any_store_server.fingerprint() == before
