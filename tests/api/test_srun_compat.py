@@ -30,7 +30,7 @@ from procplan.core.errors import DomainError
 from procplan.core.jobs import JobState
 from procplan.server import Composed, compose
 from procplan.store.jobs_repo import JobFilter
-from procplan.testing import FakeClock, free_port
+from procplan.testing import FakeClock, ThreadedServer, wait_until
 
 JSON_TYPE = "application/json; charset=utf-8"
 LOCAL = "workstation"  # the server's own node, as tests/conftest.py names it
@@ -271,19 +271,11 @@ def test_acquire_on_a_server_that_is_not_a_gpu_node(tmp_path: Path) -> None:
 
 def test_client_hanging_up_cancels_the_waiting_job(composed: Composed) -> None:
     """Over a real socket (uvicorn): srun killed while it waits leaves no job behind."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(composed.app, port=port, log_level="warning"))
-    serving = threading.Thread(target=server.run, daemon=True)
     composed.scheduler.start()
-    serving.start()
     try:
-        with TestClient(composed.app) as client:
+        with TestClient(composed.app) as client, ThreadedServer(composed.app) as url:
             assert acquire(client, LOCAL_GPUS).status_code == 200
-            deadline = time.monotonic() + 10
-            while not server.started and time.monotonic() < deadline:
-                time.sleep(0.05)
+            port = int(url.rsplit(":", 1)[1])
             payload = json.dumps({"pid": os.getpid(), "num_gpus": 1}).encode()
             with socket.create_connection(("127.0.0.1", port)) as sock:
                 sock.sendall(
@@ -292,15 +284,10 @@ def test_client_hanging_up_cancels_the_waiting_job(composed: Composed) -> None:
                     + payload
                 )
                 waiting = pending_local_job(client)
-            deadline = time.monotonic() + 10
-            state = "pending"
-            while state == "pending" and time.monotonic() < deadline:
-                time.sleep(0.05)
-                state = client.get(f"/api/v1/jobs/{waiting['id']}").json()["state"]
-            assert state == "cancelled"
+            path = f"/api/v1/jobs/{waiting['id']}"
+            wait_until(lambda: client.get(path).json()["state"] != "pending", what="the end")
+            assert client.get(path).json()["state"] == "cancelled"
     finally:
-        server.should_exit = True
-        serving.join(10)
         composed.scheduler.stop()
 
 

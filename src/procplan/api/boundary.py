@@ -24,8 +24,9 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
-from procplan.api.models.fields import PROBLEM
+from procplan.api.models.fields import PROBLEM, Checked
 from procplan.core.errors import InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
@@ -73,6 +74,16 @@ def validated(model: type[M], data: Mapping[str, Any]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise first_problem(exc.errors()) from None
+
+
+def checked(check: Checked, value: Any, field: str) -> Any:
+    """One value (a path segment, a header) through a field check, outside any model: the
+    same rule and message, as an ``InvalidRequest``."""
+    try:
+        return check.check(value, field)
+    except PydanticCustomError as exc:
+        context = exc.context or {}
+        raise InvalidRequest(str(context.get("message")), str(context.get("code"))) from None
 
 
 def _register(model: type[BaseModel]) -> dict[str, Any]:

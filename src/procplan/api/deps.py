@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import Request
 
 from procplan.api.guard import BodyLimits
+from procplan.api.models.fields import INT32_MAX, INT32_MIN, MAX_NAME
 from procplan.core.errors import InvalidRequest, NotFound
 from procplan.core.text import name_problem
 from procplan.service.agent_jobs import AgentJobs
@@ -18,7 +19,6 @@ from procplan.service.nodes import NodeService
 from procplan.service.waiting import JobWaiter
 
 USER_HEADER = "X-ProcPlan-User"
-MAX_USER = 128  # the users.name column
 
 
 @dataclass(slots=True)
@@ -47,17 +47,11 @@ def ctx(request: Request) -> AppContext:
     return context
 
 
-# The widest integer a query may bind (SQLite INTEGER, PostgreSQL BIGINT): offsets and the
-# like. Binding a larger one makes SQLite raise OverflowError (a 500) instead of a 400.
-SQL_INT_MAX = 2**63 - 1
-# Booking and job ids live in INTEGER columns, 32-bit on PostgreSQL: a larger id cannot exist
-# on either store, and PostgreSQL refuses even to compare one with the column (a 500).
-ID_MAX = 2**31 - 1
-
-
 def storable_id(number: int) -> bool:
-    """True when ``number`` could be the id of a stored booking or job."""
-    return -ID_MAX - 1 <= number <= ID_MAX
+    """True when ``number`` could be the id of a stored booking or job: ids live in INTEGER
+    columns, 32-bit on PostgreSQL, so a larger one cannot exist on either store (and
+    PostgreSQL refuses even to compare one with the column: a 500)."""
+    return INT32_MIN <= number <= INT32_MAX
 
 
 def known_booking_id(booking_id: int, message: str | None = None) -> int:
@@ -77,7 +71,7 @@ def request_user(request: Request, fallback: str | None = None) -> str | None:
     value = request.headers.get(USER_HEADER, "").strip()
     if not value:
         return fallback
-    why = f"is longer than {MAX_USER} characters" if len(value) > MAX_USER else name_problem(value)
+    why = f"is longer than {MAX_NAME} characters" if len(value) > MAX_NAME else name_problem(value)
     if why is not None:
         raise InvalidRequest(f"the {USER_HEADER} header {why}", code="invalid_user")
     return value

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from procplan.api.boundary import first_problem
-from procplan.api.responses import NATIVE_PREFIX, error_response
+from procplan.api.responses import error_response, is_native_path
 from procplan.core.errors import DomainError
 
 _HTTP_CODES = {
@@ -23,7 +23,7 @@ _HTTP_CODES = {
 
 
 def is_native(request: Request) -> bool:
-    return request.url.path.startswith(NATIVE_PREFIX)
+    return is_native_path(request.url.path)
 
 
 def _respond(request: Request, message: str, status: int, code: str) -> Response:

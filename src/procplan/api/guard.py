@@ -20,10 +20,9 @@ import os
 import re
 from dataclasses import dataclass
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from procplan.api.responses import JSON_MEDIA_TYPE, NATIVE_PREFIX
+from procplan.api.responses import error_response, is_native_path
 from procplan.core.errors import DomainError
 
 LOG = logging.getLogger("procplan.api")
@@ -141,15 +140,12 @@ async def _send_error(
     send: Send, scope: Scope, request_id: str, status: int, message: str, code: str
 ) -> None:
     """The error shape of ``api.errors`` (``code`` on native routes only) plus the id."""
-    document: dict[str, object] = {"error": message, "status": status}
-    if str(scope.get("path", "")).startswith(NATIVE_PREFIX):
-        document["code"] = code
-    document["request_id"] = request_id
-    body = orjson.dumps(document)
-    headers = [
-        (b"content-type", JSON_MEDIA_TYPE.encode()),
-        (b"content-length", str(len(body)).encode()),
-        (REQUEST_ID_HEADER, request_id.encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    native = is_native_path(str(scope.get("path", "")))
+    response = error_response(message, status, code if native else None, request_id)
+    response.headers["X-Request-ID"] = request_id
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    """A response never reads the request: this ``receive`` only satisfies the signature."""
+    return {"type": "http.disconnect"}

@@ -31,12 +31,22 @@ def json_response(
     )
 
 
-def error_response(message: str, status: int, code: str | None = None) -> Response:
-    """The one error shape: ``{"error", "status"}`` plus ``code`` on native routes."""
+def error_response(
+    message: str, status: int, code: str | None = None, request_id: str | None = None
+) -> Response:
+    """The one error shape: ``{"error", "status"}`` plus ``code`` on native routes, and the
+    ``request_id`` an unexpected error is logged under."""
     body: dict[str, Any] = {"error": message, "status": status}
     if code is not None:
         body["code"] = code
+    if request_id is not None:
+        body["request_id"] = request_id
     return json_response(body, status)
+
+
+def is_native_path(path: str) -> bool:
+    """Native routes (``/api/v1``) give their errors a machine ``code``."""
+    return path.startswith(NATIVE_PREFIX)
 
 
 # An entity-tag (RFC 9110 §8.8.3): optional ``W/`` then a quoted string; ``*`` matches any.

@@ -156,6 +156,10 @@ class JobService:
     def list(self, flt: JobFilter) -> tuple[list[Job], int]:
         return self.jobs.page(flt)
 
+    def list_rows(self, flt: JobFilter) -> builtins.list[Job]:
+        """``list`` without the total, for the later parts of a page read in parts."""
+        return self.jobs.rows(flt)
+
     def version(self) -> int:
         return self.jobs.version()
 

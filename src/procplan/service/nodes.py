@@ -14,7 +14,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -354,21 +354,24 @@ class NodeService:
         started "nowhere". No agent runs or ends them, so they would hold their tenant's job
         quota forever: lose them (requeued: the planner now gives them a node)."""
         _, running = self.jobs.jobs.active()
-        for job in [j for j in running if not j.node_ids and j.kind is JobKind.BATCH]:
-            why = "it was started on no node, so nothing ran it"
-            LOG.warning("batch job %s runs on no node: ending it as lost", job.id)
-            try:
-                self.lose_job(job, why)
-            except DomainError as exc:  # it ended meanwhile
-                LOG.debug("job %s: %s", job.id, exc)
+        nodeless = [job for job in running if not job.node_ids]
+        for job in nodeless:
+            if job.kind is JobKind.BATCH:
+                LOG.warning("batch job %s runs on no node: ending it as lost", job.id)
+        self._lose_batch(nodeless, "it was started on no node, so nothing ran it")
 
     def _lose_jobs(self, node_id: str, last_seen: float) -> None:
         ago = self.clock.now() - last_seen
         LOG.warning("node %s stopped reporting %.0f s ago: marking it offline", node_id, ago)
-        for job in self.running_by_node().get(node_id, []):
+        why = f"node {node_id} stopped reporting (no heartbeat for {ago:.0f} s)"
+        self._lose_batch(self.running_by_node().get(node_id, []), why)
+
+    def _lose_batch(self, jobs: Iterable[Job], why: str) -> None:
+        """End the batch jobs among ``jobs`` as lost (an interactive job's liveness is its
+        lease, not its node)."""
+        for job in jobs:
             if job.kind is not JobKind.BATCH:
-                continue  # an interactive job's liveness is its lease
-            why = f"node {node_id} stopped reporting (no heartbeat for {ago:.0f} s)"
+                continue
             try:
                 self.lose_job(job, why)
             except DomainError as exc:  # it ended meanwhile

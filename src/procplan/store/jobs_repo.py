@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
 
 from procplan.core.fairshare import decayed
 from procplan.core.jobs import OPEN_END, Job, JobKind, JobState, Plan, Policy, Snapshot
@@ -84,10 +84,17 @@ class JobStore:
         query = _filtered(job_select(), flt)
         with self.store.read() as conn:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            rows = conn.execute(
-                query.order_by(jobs.c.id.desc()).limit(flt.limit).offset(flt.offset)
-            )
-            return [row_to_job(row) for row in rows], int(total)
+            return self._rows(conn, query, flt), int(total)
+
+    def rows(self, flt: JobFilter) -> list[Job]:
+        """``page`` without the count: for reading one page in several parts."""
+        with self.store.read() as conn:
+            return self._rows(conn, _filtered(job_select(), flt), flt)
+
+    @staticmethod
+    def _rows(conn: Connection, query: Select[Any], flt: JobFilter) -> list[Job]:
+        rows = conn.execute(query.order_by(jobs.c.id.desc()).limit(flt.limit).offset(flt.offset))
+        return [row_to_job(row) for row in rows]
 
     def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state (all of history)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -12,10 +12,10 @@ from procplan.api.models.fields import (
     MAX_ITEMS,
     MAX_LABEL,
     MAX_NAME,
-    Checked,
     Integer,
     Name,
     Parsed,
+    Strings,
     Timestamp,
     problem,
 )
@@ -38,29 +38,13 @@ def _status(value: object) -> BookingStatus:
     raise ValueError("status must be one of active, completed, cancelled")
 
 
-class GpuIds(Checked):
-    """GPU ids of one node: names, at most ``MAX_ITEMS`` (duplicates are the core's 400)."""
-
-    def check(self, value: Any, field: str) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
-            raise problem(f"{field} must be an array of GPU ids")
-        if len(value) > MAX_ITEMS:
-            raise problem(f"{field} must have at most {MAX_ITEMS} ids")
-        name = Name(MAX_NAME)
-        return [name.check(g, field) for g in value]
-
-    def schema(self) -> dict[str, Any]:
-        item = {"type": "string", "maxLength": MAX_NAME}
-        return {"type": "array", "items": item, "maxItems": MAX_ITEMS}
-
-
 class BookingCreate(BaseModel):
     """``POST /api/v1/bookings``: GPUs by id or by count; ``end`` or ``duration_minutes``."""
 
     model_config = ConfigDict(extra="forbid")
 
     node_id: Annotated[str, Name(MAX_NAME)]
-    gpu_ids: Annotated[list[str] | None, GpuIds()] = None
+    gpu_ids: Annotated[list[str] | None, Strings(MAX_ITEMS, MAX_NAME, names=True)] = None
     gpu_count: Annotated[int | None, Integer(1, INT32_MAX, strings=False)] = None
     start: Annotated[Instant, Timestamp()] = Field(description="ISO 8601; naive means UTC")
     end: Annotated[Instant | None, Timestamp()] = Field(

@@ -9,6 +9,8 @@ an upper bound it never had.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -32,11 +34,12 @@ _ID_SCHEMA = {"anyOf": [{"type": "string", "maxLength": MAX_NAME}, {"type": "int
 _RAW_TIME = {"type": "string", "format": "date-time", "maxLength": MAX_TIMESTAMP}
 
 
+@dataclass(frozen=True, slots=True)
 class Ids(Checked):
     """An array of ids, strings or integers (ProcPlan's clients send both), as strings."""
 
-    def __init__(self, not_array: str, bad_item: str) -> None:
-        self.not_array, self.bad_item = not_array, bad_item
+    not_array: str
+    bad_item: str
 
     def check(self, value: Any, field: str) -> list[str]:
         if not isinstance(value, list):
@@ -57,12 +60,14 @@ class Ids(Checked):
         return {"type": "array", "items": _ID_SCHEMA, "maxItems": MAX_ITEMS}
 
 
+@dataclass(frozen=True, slots=True)
 class Loose(Checked):
     """Any JSON scalar as its ``str()`` (ProcPlan's ``str(payload.get(...) or "")``), bounded;
     ``shape`` is what OpenAPI shows (the type clients are meant to send)."""
 
-    def __init__(self, max_len: int, shape: dict[str, Any], too_long: str | None = None) -> None:
-        self.max_len, self.shape, self.too_long = max_len, shape, too_long
+    max_len: int
+    shape: Mapping[str, Any]
+    too_long: str | None = None
 
     def check(self, value: Any, field: str) -> str:
         text = "" if value is None or value is False else str(value)
@@ -71,7 +76,7 @@ class Loose(Checked):
         return text
 
     def schema(self) -> dict[str, Any]:
-        return self.shape
+        return dict(self.shape)
 
 
 def _window(start: str | None, end: str | None, prefix: str = "") -> tuple[Instant, Instant] | None:

@@ -227,10 +227,12 @@ class Timestamp(Checked):
 
 @dataclass(frozen=True, slots=True)
 class Strings(Checked):
-    """An array of free-text strings (``null`` is the empty array)."""
+    """An array of strings (``null`` is the empty array): free text, or with ``names`` names
+    (ids: stripped, printable, not empty)."""
 
     max_items: int = MAX_ITEMS
     item_len: int = MAX_TEXT
+    names: bool = False
 
     def check(self, value: Any, field: str) -> list[str]:
         if value is None:
@@ -239,6 +241,9 @@ class Strings(Checked):
             raise problem(f"{field} must be an array of strings")
         if len(value) > self.max_items:
             raise problem(f"{field} must have at most {self.max_items} entries")
+        if self.names:
+            name = Name(self.item_len)
+            return [name.check(item, field) for item in value]
         return [checked_text(item, field, self.item_len, name=False) for item in value]
 
     def schema(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,8 +23,10 @@ MAX_LOG_LIMIT = 4 * 1024 * 1024
 _QUERY = ConfigDict(extra="ignore")
 
 
+@dataclass(frozen=True, slots=True)
 class NodeIds(Checked):
-    """A comma-separated list of node ids (blank entries skipped); each id once."""
+    """A comma-separated list of node ids (blank entries skipped; the service answers each
+    node once)."""
 
     def check(self, value: Any, field: str) -> list[str]:
         if not isinstance(value, str):
@@ -32,7 +35,7 @@ class NodeIds(Checked):
         if len(ids) > MAX_ITEMS:
             raise problem(f"{field} must name at most {MAX_ITEMS} nodes")
         name = Name(MAX_NAME)
-        return list(dict.fromkeys(name.check(n, field) for n in ids))
+        return [name.check(n, field) for n in ids]
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "description": "comma-separated node ids"}

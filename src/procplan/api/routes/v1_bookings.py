@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
-from procplan.api.deps import SQL_INT_MAX, ctx, known_booking_id, request_user
+from procplan.api.deps import ctx, known_booking_id, request_user
 from procplan.api.models.bookings import BookingCreate, BookingListQuery, BookingPatch
+from procplan.api.models.fields import INT64_MAX, INT64_MIN
 from procplan.api.responses import json_response, render_each
 from procplan.api.schemas import booking_v1
 from procplan.core.errors import InvalidRequest
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["bookings"])
 
 # Ids outside the databases' integer range are a 400 (validation), not an overflow (500);
 # inside it but outside the ids' column, a 404 (``known``).
-BookingId = Annotated[int, Path(ge=-SQL_INT_MAX - 1, le=SQL_INT_MAX)]
+BookingId = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX)]
 
 
 def known(booking_id: int) -> int:

@@ -8,7 +8,6 @@ field (never a 422), and a job id that is not an integer is simply a job that do
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import replace
 from typing import Any
@@ -21,6 +20,7 @@ from starlette.responses import Response
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
 from procplan.api.deps import AppContext, ctx, request_user, storable_id
 from procplan.api.job_json import heartbeat_json, job_json, job_status_json
+from procplan.api.models.fields import as_int
 from procplan.api.models.jobs import JobListQuery, JobRelease, JobSubmit, WaitQuery
 from procplan.api.responses import conditional_json, json_response, render_each
 from procplan.core.errors import NotFound
@@ -32,7 +32,6 @@ router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
 ANONYMOUS = "anonymous"
 PAGE_CHUNK = 100  # job rows read at a time for a list page
-_INT_TEXT = re.compile(r"^\s*[+-]?\d{1,30}\s*$")
 
 
 # ---- parameters --------------------------------------------------------------------------
@@ -40,8 +39,9 @@ _INT_TEXT = re.compile(r"^\s*[+-]?\d{1,30}\s*$")
 
 def job_id_of(raw: str) -> int:
     """A path id as the integer it names; anything else names no job (404, not 422)."""
-    if _INT_TEXT.match(raw) and storable_id(int(raw)):
-        return int(raw)
+    number = as_int(raw)
+    if number is not None and storable_id(number):
+        return number
     raise NotFound(f"Job '{raw[:64]}' does not exist", code="unknown_job")
 
 
@@ -145,7 +145,10 @@ def _budgeted_page(context: AppContext, flt: JobFilter) -> tuple[list[dict[str, 
     used = total = read = 0
     while read < flt.limit:
         chunk = replace(flt, offset=flt.offset + read, limit=min(PAGE_CHUNK, flt.limit - read))
-        jobs, total = context.jobs.list(chunk)
+        if read:  # the total was counted with the first part
+            jobs = context.jobs.list_rows(chunk)
+        else:
+            jobs, total = context.jobs.list(chunk)
         for item in render_each(jobs, lambda job: job_json(job, topology, now), "job"):
             used += len(orjson.dumps(item)) + 1
             if used > context.answer_bytes:

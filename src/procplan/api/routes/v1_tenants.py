@@ -11,15 +11,13 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.boundary import body_doc, read_body
+from procplan.api.boundary import body_doc, checked, read_body
 from procplan.api.deps import AppContext, ctx
 from procplan.api.job_json import tenant_json
-from procplan.api.models.fields import MAX_NAME
+from procplan.api.models.fields import MAX_NAME, Name
 from procplan.api.models.tenants import MAX_TENANT_NAME, TenantCreate, TenantPatch
 from procplan.api.responses import json_response
-from procplan.core.errors import InvalidRequest
 from procplan.core.jobs import Tenant
-from procplan.core.text import name_problem
 
 router = APIRouter(prefix="/api/v1", tags=["tenants"])
 
@@ -49,13 +47,7 @@ UserName = Annotated[str, Path(max_length=MAX_NAME)]
 
 
 def _member(user: str) -> str:
-    name = user.strip()
-    if not name:
-        raise InvalidRequest("user must not be empty")
-    why = name_problem(name)
-    if why is not None:
-        raise InvalidRequest(f"user {why}")
-    return name
+    return str(checked(Name(MAX_NAME), user, "user"))
 
 
 @router.post("/tenants", status_code=201, openapi_extra=body_doc(TenantCreate, required=True))
