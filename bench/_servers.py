@@ -58,3 +58,48 @@ def empty_loop_ms() -> float:
         return (time.process_time() - began) * 1000
 
     return min(once() for _ in range(5))
+
+
+def client_headers(url: str, users: list[str], auth: str) -> dict[str, dict[str, str]]:
+    """Each load user's request headers. ``peer``: this process's own identity on the server's
+    host (the kernel's word; the user running the benchmark is the server's admin) acting for
+    the user by ``X-ProcPlan-User``; ``token``: each user an admin with an API token of their
+    own, sent as ``Authorization: Bearer``. A server without identity routes (before issue
+    #12) gets the header in both cases, so the same command measures both versions."""
+    import httpx
+
+    headers = {user: {"X-ProcPlan-User": user} for user in users}
+    if auth != "token":
+        return headers
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for user in users:
+            made = http.post("/api/v1/users", json={"name": user, "role": "admin"})
+            if made.status_code == 404:
+                return headers  # no identity on this server
+            made.raise_for_status()
+            token = http.post("/api/v1/tokens", json={"user": user, "name": "bench"})
+            token.raise_for_status()
+            headers[user] = {"Authorization": f"Bearer {token.json()['token']}"}
+    return headers
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (Linux /proc)."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        stats[int(entry.name)] = (int(fields[1]), cpu)
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, _) in stats.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(stats[p][1] for p in tree if p in stats)

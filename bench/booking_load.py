@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import resource
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rawhttp import RawHttp
-from _servers import machine, percentile, write_topology
+from _servers import client_headers, machine, percentile, process_cpu, write_topology
 from procplan.core.invariants import find_overlaps
 from procplan.store.bookings_repo import BookingStore
 from procplan.store.engine import Store, make_engine
@@ -59,11 +58,16 @@ def random_booking(rng: random.Random, nodes: int, gpus: int, base: int) -> dict
 
 
 async def client_loop(
-    url: str, seed: int, deadline: float, stats: Stats, nodes: int, gpus: int, base: int
+    url: str,
+    seed: int,
+    deadline: float,
+    stats: Stats,
+    shape: tuple[int, int, int],
+    headers: dict[str, str],
 ) -> None:
+    nodes, gpus, base = shape
     rng = random.Random(seed)
     mine: list[int] = []
-    headers = {"X-ProcPlan-User": f"load{seed}"}
     async with RawHttp(url, headers) as http:
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
@@ -84,39 +88,19 @@ async def client_loop(
                 stats.errors += status != 200
 
 
-async def drive(urls: list[str], clients: int, seconds: float, nodes: int, gpus: int) -> Stats:
+async def drive(
+    urls: list[str], seconds: float, nodes: int, gpus: int, headers: list[dict[str, str]]
+) -> Stats:
     stats = Stats()
-    base = (int(time.time()) // HOUR + 2) * HOUR
+    shape = (nodes, gpus, (int(time.time()) // HOUR + 2) * HOUR)
     deadline = time.perf_counter() + seconds
     await asyncio.gather(
         *(
-            client_loop(urls[i % len(urls)], i, deadline, stats, nodes, gpus, base)
-            for i in range(clients)
+            client_loop(urls[i % len(urls)], i, deadline, stats, shape, sent)
+            for i, sent in enumerate(headers)
         )
     )
     return stats
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process and its live descendants (Linux /proc)."""
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        stats[int(entry.name)] = (int(fields[1]), cpu)
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, (ppid, _) in stats.items():
-            if ppid == parent and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(stats[p][1] for p in tree if p in stats)
 
 
 def audit(db_url: str) -> tuple[int, int]:
@@ -138,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-url", help="default: a fresh SQLite file")
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--gpus", type=int, default=8)
+    parser.add_argument(
+        "--auth", choices=("peer", "token"), default="peer", help="how clients prove who they are"
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="procplan-load-"))
@@ -149,10 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for proc in procs:
             proc.start()
+        users = [f"load{i}" for i in range(args.clients)]
+        by_user = client_headers(urls[0], users, args.auth)
         started = time.perf_counter()
         server_cpu0 = sum(process_cpu(p.pid) for p in procs)
         client_cpu0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
-        stats = asyncio.run(drive(urls, args.clients, args.seconds, args.nodes, args.gpus))
+        headers = [by_user[user] for user in users]
+        stats = asyncio.run(drive(urls, args.seconds, args.nodes, args.gpus, headers))
         elapsed = time.perf_counter() - started
         server_cpu = sum(process_cpu(p.pid) for p in procs) - server_cpu0
         client_cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - client_cpu0
@@ -165,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     lat = stats.create_latency
     print(f"machine: {machine()}")
     print(
-        f"SUMMARY backend={backend} servers={args.servers} workers={args.workers} "
+        f"SUMMARY backend={backend} auth={args.auth} servers={args.servers} "
+        f"workers={args.workers} "
         f"clients={args.clients} "
         f"seconds={elapsed:.1f} bookings_per_s={stats.created / elapsed:.0f} "
         f"create_p50_ms={percentile(lat, 0.5) * 1000:.1f} "

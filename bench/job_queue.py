@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rawhttp import RawHttp
-from _servers import machine, percentile
+from _servers import client_headers, machine, percentile, process_cpu
 from procplan.testing import ServerProcess
 
 NODE = socket.gethostname()
@@ -98,15 +98,17 @@ async def hand_over_once(url: str) -> float:
     return elapsed
 
 
-async def submit_load(url: str, clients: int, seconds: float) -> tuple[int, list[float]]:
+async def submit_load(url: str, clients: int, seconds: float, auth: str) -> tuple[int, list[float]]:
     latencies: list[float] = []
     accepted = 0
+    users = [f"load{i}" for i in range(clients)]
+    by_user = client_headers(url, users, auth)
     deadline = time.perf_counter() + seconds
 
     async def one_client(i: int) -> None:
         nonlocal accepted
         body = {"kind": "batch", "gpu_count": 1 + i % 4, "command": ["true"], "name": f"c{i}"}
-        async with RawHttp(url, {"X-ProcPlan-User": f"load{i}"}) as http:
+        async with RawHttp(url, by_user[users[i]]) as http:
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
                 status, _ = await http.request("POST", "/api/v1/jobs", body, decode=False)
@@ -138,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--array", type=int, default=1000)
+    parser.add_argument(
+        "--auth",
+        choices=("peer", "token"),
+        default="peer",
+        help="how submitters prove who they are",
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="procplan-jobs-"))
@@ -148,17 +156,22 @@ def main(argv: list[str] | None = None) -> int:
         starts = asyncio.run(start_latency(server.url, args.rounds))
         handovers = [asyncio.run(hand_over_once(server.url)) for _ in range(args.handovers)]
         array_s = asyncio.run(array_submit(server.url, args.array))
-        accepted, submit_lat = asyncio.run(submit_load(server.url, args.clients, args.seconds))
+        cpu_before = process_cpu(server.pid)
+        accepted, submit_lat = asyncio.run(
+            submit_load(server.url, args.clients, args.seconds, args.auth)
+        )
+        server_cpu = process_cpu(server.pid) - cpu_before
     print(f"machine: {machine()}")
     print(
-        f"SUMMARY start_p50_ms={percentile(starts, 0.5) * 1000:.1f} "
+        f"SUMMARY auth={args.auth} start_p50_ms={percentile(starts, 0.5) * 1000:.1f} "
         f"start_p99_ms={percentile(starts, 0.99) * 1000:.1f} "
         f"handover_p50_ms={percentile(handovers, 0.5) * 1000:.1f} "
         f"handover_p99_ms={percentile(handovers, 0.99) * 1000:.1f} "
         f"submits_per_s={accepted / args.seconds:.0f} "
         f"submit_p50_ms={percentile(submit_lat, 0.5) * 1000:.1f} "
         f"submit_p99_ms={percentile(submit_lat, 0.99) * 1000:.1f} "
-        f"array{args.array}_s={array_s:.2f}"
+        f"array{args.array}_s={array_s:.2f} "
+        f"server_cpu_ms_per_submit={server_cpu * 1000 / max(accepted, 1):.2f}"
     )
     return 0
 

@@ -6,6 +6,7 @@ Tests that need PostgreSQL or Chromium skip with a reason when it is missing, un
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +15,17 @@ import pytest
 from starlette.testclient import TestClient
 
 from procplan.config import Settings
+from procplan.core.identity import Role
 from procplan.server import Composed, compose
 from procplan.store.engine import Store, make_engine
 from procplan.store.migrate import upgrade
 from procplan.testing import FakeClock, ServerProcess
 
 REQUIRE_ALL = os.environ.get("PROCPLAN_REQUIRE_ALL") == "1"
+# starlette's TestClient sends ``Host: testserver``, and a server answers only its own names
+# (issue #12): every server the tests build, in-process or not, also answers to that one.
+TEST_HOST = "testserver"
+os.environ.setdefault("PROCPLAN_ALLOWED_HOSTS", f'["{TEST_HOST}"]')
 # Monday 2026-11-23 10:00 UTC: a fixed "now" for in-process tests.
 FIXED_NOW = 1_795_428_000
 
@@ -65,9 +71,45 @@ def pg_url() -> Iterator[str]:
     yield url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
+    """A migrated store, once on SQLite and once on PostgreSQL (no topology yet)."""
+    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    opened = Store(make_engine(url))
+    upgrade(opened)
+    yield opened
+    opened.dispose()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(FIXED_NOW)
+
+
+# In-process clients sign in with a token of this admin (acting for others by the
+# X-ProcPlan-User header, as admins may); ``signed_in`` makes clients of other users.
+TEST_ADMIN = "tester"
+
+
+def token_for(
+    composed: Composed, user: str, role: Role = Role.USER, unix_user: str | None = None
+) -> str:
+    """A new API token of ``user`` (created with ``role`` unless it exists; ``unix_user``
+    maps it to a Unix account, which naming PIDs needs)."""
+    if composed.accounts.store.account(user) is None or role is Role.ADMIN or unix_user:
+        values: dict[str, object] = {"role": role.value}
+        if unix_user:
+            values["unix_user"] = unix_user
+        composed.accounts.store.save_user(user, FIXED_NOW, **values)
+    return composed.accounts.create_token(user, "tests", None)[0]
+
+
+def signed_in(
+    composed: Composed, user: str, role: Role = Role.USER, unix_user: str | None = None
+) -> TestClient:
+    """A TestClient (not yet entered) of ``user``, by an API token."""
+    token = token_for(composed, user, role, unix_user)
+    return TestClient(composed.app, headers={"Authorization": f"Bearer {token}"})
 
 
 # ``--demo`` adds the server's own host as a node with 8 simulated GPUs; in-process tests name
@@ -91,9 +133,16 @@ def composed(sqlite_url: str, clock: FakeClock) -> Iterator[Composed]:
     built.store.dispose()
 
 
+def admin_client(composed: Composed) -> TestClient:
+    """A TestClient (not yet entered) of the admin ``TEST_ADMIN``, whose Unix account is the
+    one running the tests (so that it may name the tests' own PIDs to ``/acquire``)."""
+    return signed_in(composed, TEST_ADMIN, Role.ADMIN, getpass.getuser())
+
+
 @pytest.fixture
 def client(composed: Composed) -> Iterator[TestClient]:
-    with TestClient(composed.app) as test_client:
+    """An admin's client (``admin_client``)."""
+    with admin_client(composed) as test_client:
         yield test_client
 
 

@@ -1,9 +1,10 @@
 """Typed synchronous HTTP client for a ProcPlan server.
 
-One client serves the CLI, the TUI, the agent and the notifier so that URL handling, the user
-header, JSON decoding and error mapping exist once. Methods return the parsed JSON exactly as the
-server sent it (plain dicts): the wire shapes are the contract (``COMPAT.md`` and ``/api/v1``),
-and callers that only render them gain nothing from a second set of classes.
+One client serves the CLI, the TUI, the agent and the notifier so that URL handling (including
+``unix:///path.sock`` servers), credentials (``client_auth``), JSON decoding and error mapping
+exist once. Methods return the parsed JSON exactly as the server sent it (plain dicts): the
+wire shapes are the contract (``COMPAT.md`` and ``/api/v1``), and callers that only render
+them gain nothing from a second set of classes.
 
 Failures come in three kinds so that callers can pick exit codes and messages:
 ``ApiError`` (the server answered and refused), ``ServerUnreachable`` (no answer at all) and
@@ -22,13 +23,16 @@ from typing import Any
 import httpx
 import orjson
 
+from procplan.client_accounts import AccountsApi
+from procplan.client_auth import Credential, resolve_credential, unix_socket_path
 from procplan.client_jobs import JobsApi
 from procplan.client_nodes import NodesApi
 from procplan.core.timeutil import to_iso
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "PROCPLAN_URL"
-USER_HEADER = "X-ProcPlan-User"
+USER_HEADER = "X-ProcPlan-User"  # "act for this user": only admins may send it
+UNIX_BASE_URL = "http://localhost"  # what httpx addresses over a Unix socket (Host: localhost)
 
 JsonDict = dict[str, Any]
 TimeArg = str | datetime | int
@@ -121,20 +125,56 @@ def _drop_none(values: Mapping[str, Any]) -> JsonDict:
     return {key: value for key, value in values.items() if value is not None}
 
 
-class ProcPlanClient(JobsApi, NodesApi):
+class ProcPlanClient(JobsApi, NodesApi, AccountsApi):
     """Talks to one ProcPlan server; usable as a context manager to close the connection pool.
 
-    Job, tenant and cluster-status methods come from ``JobsApi`` (``client_jobs.py``).
+    Job, tenant and cluster-status methods come from ``JobsApi`` (``client_jobs.py``), node
+    and log methods from ``NodesApi``, identity methods from ``AccountsApi``.
+
+    ``credential`` is what the client proves itself with; by default (``discover``) the one
+    ``client_auth.resolve_credential`` finds (``$PROCPLAN_TOKEN``, then ``procplan login``'s),
+    else none (the server's host then knows us by our Unix user). ``act_as`` sends
+    ``X-ProcPlan-User``: a request to act for that user, which only admins may make.
     """
 
-    def __init__(self, base_url: str, timeout: float = 10.0, user: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 10.0,
+        act_as: str | None = None,
+        *,
+        credential: Credential | None = None,
+        discover: bool = True,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.user = user or current_user()
+        self.act_as = act_as or None
+        if credential is None and discover:
+            credential = resolve_credential(self.base_url)
+        self.credential = credential
+        headers = {"Accept": "application/json"}
+        if self.act_as is not None:
+            headers[USER_HEADER] = self.act_as
+        if credential is not None:
+            headers.update(credential.headers())
+        socket_path = unix_socket_path(self.base_url)
         self._http = httpx.Client(
-            base_url=self.base_url,
+            base_url=UNIX_BASE_URL if socket_path is not None else self.base_url,
             timeout=timeout,
-            headers={USER_HEADER: self.user, "Accept": "application/json"},
+            headers=headers,
+            transport=httpx.HTTPTransport(uds=socket_path) if socket_path is not None else None,
         )
+
+    def user_name(self) -> str:
+        """The user "mine" means: the one acted for, else the server's answer to ``me``, else
+        (a server too old for ``/me``, or nobody signed in) the local login name, which is
+        whom a local server takes us for."""
+        if self.act_as is not None:
+            return self.act_as
+        try:
+            name = self.me().get("user")
+        except (ApiError, InvalidResponse):
+            name = None
+        return name if isinstance(name, str) and name else current_user()
 
     def __enter__(self) -> ProcPlanClient:
         return self
@@ -160,12 +200,16 @@ class ProcPlanClient(JobsApi, NodesApi):
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request and return the decoded JSON; every failure maps to a ClientError.
 
-        ``timeout`` replaces the client's timeout for this call only (long polls need more).
+        ``timeout`` replaces the client's timeout for this call only (long polls need more);
+        ``headers`` are added to this request's.
         """
-        headers = {"Content-Type": "application/json"} if body is not None else None
+        headers = dict(headers or {})
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         content = orjson.dumps(body) if body is not None else None
         url = self.base_url + path
         response = self.send(
@@ -215,9 +259,12 @@ class ProcPlanClient(JobsApi, NodesApi):
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> JsonDict:
         """Like ``request`` but insists on a JSON object, the shape of every route we call."""
-        data = self.request(method, path, params=params, body=body, timeout=timeout)
+        data = self.request(
+            method, path, params=params, body=body, timeout=timeout, headers=headers
+        )
         if not isinstance(data, dict):
             raise InvalidResponse(self.base_url + path, "expected a JSON object")
         return data

@@ -21,6 +21,7 @@ from procplan.client import (
     ProcPlanClient,
     _error_from,
 )
+from procplan.client_auth import Credential
 from procplan.client_jobs import WAIT_SLACK_S, _segment
 
 JsonDict = dict[str, Any]
@@ -40,8 +41,9 @@ class AgentClient(ProcPlanClient):
     """A client that authenticates as a node agent."""
 
     def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
-        super().__init__(base_url, timeout=timeout)
-        self._http.headers["Authorization"] = f"Bearer {token}"
+        # Only the cluster's agent token: never a user's token from the environment or
+        # ``procplan login`` (the agent is not acting as the user who started it).
+        super().__init__(base_url, timeout=timeout, credential=Credential(token, source="agent"))
 
     def agent_register(self, body: Mapping[str, Any]) -> JsonDict:
         """``POST /api/v1/agents/register`` → ``{"node_id", "session", "interval_s", ...}``."""

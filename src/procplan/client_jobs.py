@@ -94,10 +94,13 @@ class JobsApi:
         """``PATCH /api/v1/tenants/{id}``: only the keys given change; ``None`` clears a quota."""
         return self._object("PATCH", f"/api/v1/tenants/{_segment(tenant_id)}", body=dict(body))
 
-    def add_member(self, tenant_id: str, user: str) -> JsonDict:
-        """``PUT /api/v1/tenants/{id}/members/{user}`` (idempotent)."""
+    def add_member(self, tenant_id: str, user: str, manager: bool | None = None) -> JsonDict:
+        """``PUT /api/v1/tenants/{id}/members/{user}`` (idempotent); ``manager`` (admins)
+        makes the member one of the tenant's managers, or no longer one."""
         return self._object(
-            "PUT", f"/api/v1/tenants/{_segment(tenant_id)}/members/{_segment(user)}"
+            "PUT",
+            f"/api/v1/tenants/{_segment(tenant_id)}/members/{_segment(user)}",
+            body=None if manager is None else {"manager": manager},
         )
 
     def remove_member(self, tenant_id: str, user: str) -> JsonDict:

@@ -105,6 +105,36 @@ class Settings(BaseSettings):
     history_hours_days: int = Field(default=365, ge=1)
     log_max_mb: int = Field(default=16, ge=1, le=4096)
 
+    # ---- identity (issue #12, ADR 0009) ----
+    peer_identity: bool = Field(
+        default=True,
+        description="local clients are who the kernel says (loopback TCP, the Unix socket); "
+        "turn off when a reverse proxy on this host forwards other people's requests",
+    )
+    unix_socket: Path | None = Field(
+        default=None, description="also listen on this Unix socket (identity: SO_PEERCRED)"
+    )
+    auth_proxy_header: str | None = Field(
+        default=None, description="single sign-on: the user header a trusted proxy sets"
+    )
+    auth_proxies: list[str] = Field(
+        default_factory=list, description="addresses/CIDRs allowed to set auth_proxy_header"
+    )
+    compat_writes: Literal["authenticated", "open"] = Field(
+        default="authenticated",
+        description="'open' lets unauthenticated ProcPlan-notify and Go-API writes act as "
+        "the shared user 'anonymous' (on anonymous bookings and jobs only)",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="public names of this server (Host header)"
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="other web origins allowed to send writes"
+    )
+    allow_root_jobs: bool = Field(default=False, description="batch jobs may run as uid 0")
+    token_cache_s: float = Field(default=5.0, ge=0, le=300)
+    session_days: int = Field(default=14, ge=1, le=365)
+
     @field_validator("host")
     @classmethod
     def _strip_host(cls, value: str) -> str:

@@ -138,6 +138,9 @@ def embedded_agents(
             interval_s=settings.agent_interval_s,
             state_dir=state_dir(settings, node_id),
             address="127.0.0.1",
+            # The server decided who may run as root when it accepted the job (run_as.py):
+            # the demo runs every job as the server's own user, root or not.
+            allow_root_jobs=settings.allow_root_jobs or settings.demo,
         )
 
     if settings.demo:

@@ -6,10 +6,13 @@
 from __future__ import annotations
 
 import gc
+import ipaddress
 import json
 import logging
+import os
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,15 +23,19 @@ from fastapi import FastAPI
 
 from procplan.agent.host import quiet_http_logs
 from procplan.api.app import create_app
+from procplan.api.crosssite import allowed_host_names
 from procplan.api.deps import AppContext
 from procplan.api.guard import BodyLimits
+from procplan.api.identity import IdentityConfig
 from procplan.config import Settings
 from procplan.core.bookings import BookingLimits
 from procplan.core.jobs import Policy
 from procplan.core.timeutil import DAY, HOUR, MINUTE
 from procplan.embedded import demo_cluster, embedded_agents, start_agents
 from procplan.handoff import forget_secret_environment, read_handoff, worker_handoff
+from procplan.service.accounts import AccountService, AccountSettings
 from procplan.service.agent_jobs import AgentJobs
+from procplan.service.audit import AuditLog
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock, SystemClock
 from procplan.service.cycle import Scheduler
@@ -36,8 +43,10 @@ from procplan.service.history import Retention
 from procplan.service.jobs import JobService, JobSettings
 from procplan.service.metrics import SchedulerMetrics
 from procplan.service.nodes import NodeService, NodeSettings
+from procplan.service.run_as import RunAsPolicy
 from procplan.service.topology_file import read_topology_file
 from procplan.service.waiting import JobWaiter
+from procplan.store.accounts_repo import AccountStore
 from procplan.store.engine import Store, display_url, make_engine
 from procplan.store.leader import CycleLock
 from procplan.store.logs_repo import LogStore
@@ -60,6 +69,8 @@ class Composed:
     nodes: NodeService
     metrics: SchedulerMetrics
     local_token: str
+    accounts: AccountService
+    audit: AuditLog
 
 
 def limits_from(settings: Settings) -> BookingLimits:
@@ -156,6 +167,8 @@ def compose(
     changed.listeners += [scheduler.wake, waiter.notify]
     nodes_changed.listeners.append(scheduler.wake)
     bookings.listeners.append(scheduler.wake)
+    accounts = AccountService(AccountStore(store), clock, account_settings_from(settings))
+    audit = AuditLog(AccountStore(store), clock, writes=jobs.jobs.writes)
     context = AppContext(
         bookings=bookings,
         config_path=settings.config,
@@ -163,14 +176,44 @@ def compose(
         waiter=waiter,
         started_at=time.time(),
         port=settings.port,
+        accounts=accounts,
+        audit=audit,
+        run_as=RunAsPolicy(
+            switches_users=os.geteuid() == 0 and not settings.demo,
+            allow_root_jobs=settings.allow_root_jobs,
+            runs_jobs_here=settings.local_agent != "off",
+        ),
         nodes=nodes,
         agent_jobs=agent_jobs,
         metrics=metrics,
         body_limits=BodyLimits(settings.max_body_bytes, settings.max_log_chunk_bytes),
         answer_bytes=settings.max_answer_bytes,
     )
-    app = create_app(context, settings.web_root)
-    return Composed(app, store, bookings, jobs, waiter, scheduler, nodes, metrics, local_token)
+    app = create_app(
+        context,
+        settings.web_root,
+        identity_from(settings, accounts),
+        allowed_host_names(settings.host, settings.allowed_hosts),
+        tuple(settings.allowed_origins),
+    )
+    return Composed(
+        app, store, bookings, jobs, waiter, scheduler, nodes, metrics, local_token, accounts, audit
+    )
+
+
+def account_settings_from(settings: Settings) -> AccountSettings:
+    return AccountSettings(session_s=settings.session_days * 86400, cache_s=settings.token_cache_s)
+
+
+def identity_from(settings: Settings, accounts: AccountService) -> IdentityConfig:
+    """How requests prove who sent them (ADR 0009)."""
+    return IdentityConfig(
+        accounts,
+        peer_identity=settings.peer_identity,
+        proxy_header=settings.auth_proxy_header,
+        proxies=tuple(ipaddress.ip_network(net, strict=False) for net in settings.auth_proxies),
+        open_compat_writes=settings.compat_writes == "open",
+    )
 
 
 def node_settings_from(settings: Settings, local_token: str) -> NodeSettings:
@@ -216,6 +259,7 @@ def worker_app() -> FastAPI:
     tune_gc()
     composed.scheduler.start()  # every worker competes for the cycle lock; one wins
     composed.nodes.start_writer()
+    composed.audit.start()
     return composed.app
 
 
@@ -230,11 +274,7 @@ def serve(settings: Settings) -> None:
     forget_secret_environment()  # read into ``settings``; children must not inherit them
     composed = compose(settings)
     if settings.exposed:
-        LOG.warning(
-            "listening on %s without authentication: anyone who can reach this port can "
-            "book and cancel. Bind 127.0.0.1 or put it behind an authenticating proxy.",
-            settings.host,
-        )
+        print_login_link(composed.accounts, settings)
     agents = embedded_agents(settings, composed.local_token, composed.nodes)
     if not composed.bookings.topology().nodes and not agents:
         LOG.warning(
@@ -255,6 +295,8 @@ def serve(settings: Settings) -> None:
         "log_level": settings.log_level.lower(),
         # Blocked /acquire calls and long polls must not hold a shutdown open for long.
         "timeout_graceful_shutdown": 5,
+        # Local clients are who the kernel says they are (ADR 0009).
+        "http": "procplan.peercred:PeerHttpProtocol",
     }
     stop_agents = start_agents(agents)
     try:
@@ -263,11 +305,13 @@ def serve(settings: Settings) -> None:
             tune_gc()
             composed.scheduler.start()
             composed.nodes.start_writer()
+            composed.audit.start()
             try:
-                _run_until_signal(composed, uvicorn.Config(composed.app, **common))
+                _run_until_signal(composed, uvicorn.Config(composed.app, **common), settings)
             finally:
                 composed.scheduler.stop()
                 composed.nodes.stop_writer()
+                composed.audit.stop()
             return
         composed.store.dispose()
         with worker_handoff(worker_payload(settings, composed.local_token)):
@@ -278,7 +322,36 @@ def serve(settings: Settings) -> None:
         stop_agents()
 
 
-def _run_until_signal(composed: Composed, config: Any) -> None:
+def print_login_link(accounts: AccountService, settings: Settings) -> None:
+    """Like Jupyter's token URL: a one-time link that signs the server's own user (its first
+    admin) in from a browser on another machine. Printed to the terminal, never logged."""
+    owner = RunAsPolicy().own_account
+    accounts.store.save_user(owner, accounts.clock.now(), role="admin", unix_user=owner)
+    secret = accounts.login_link(owner)
+    host = socket.getfqdn() if settings.host in ("0.0.0.0", "::") else settings.host
+    minutes = accounts.settings.link_s // 60
+    print(
+        f"\nSign in as {owner} (admin) from another machine, once, within {minutes} minutes:\n"
+        f"    http://{host}:{settings.port}/login.html#link={secret}\n"
+        "On this machine you are signed in already. More links: "
+        "`procplan user login-link NAME`.\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _listeners(config: Any, settings: Settings) -> list[socket.socket]:
+    """The TCP socket, plus the Unix socket when one is configured."""
+    sockets = [config.bind_socket()]
+    if settings.unix_socket is not None:
+        from procplan.peercred import unix_listener
+
+        sockets.append(unix_listener(settings.unix_socket))
+        LOG.info("also listening on %s", settings.unix_socket)
+    return sockets
+
+
+def _run_until_signal(composed: Composed, config: Any, settings: Settings) -> None:
     """uvicorn, with the cycle stopped as soon as a shutdown signal arrives: during the
     graceful shutdown no agent can reach us, and a cycle still running would call their
     nodes offline and requeue jobs that are fine (their long polls are still being served)."""
@@ -289,7 +362,7 @@ def _run_until_signal(composed: Composed, config: Any) -> None:
             composed.scheduler.request_stop()
             super().handle_exit(sig, frame)
 
-    _Server(config).run()
+    _Server(config).run(sockets=_listeners(config, settings))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -274,12 +274,17 @@ class ThreadedServer:
     real sockets and keep-alive connections, with the app's objects (store, clock) still at
     hand. ``with ThreadedServer(app) as url: ...``."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, peer_identity: bool = False) -> None:
+        """``peer_identity``: serve with the server's own protocol, which tells the app the
+        Unix uid of each local client (as ``procplan server`` does)."""
         import uvicorn
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, port=self.port, log_level="warning", access_log=False)
+        extra: dict[str, Any] = {}
+        if peer_identity:
+            extra["http"] = "procplan.peercred:PeerHttpProtocol"
+        config = uvicorn.Config(app, port=self.port, log_level="warning", access_log=False, **extra)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -208,6 +208,7 @@ def start_agent(server: FakeAgentServer, tmp_path: Path) -> Iterator[Callable[..
         config = AgentConfig(
             server_url=server.url, token=TOKEN, node_id=NODE, interval_s=0.2,
             state_dir=tmp_path / "state", address="10.1.2.3", poll_wait_s=1.0,
+            allow_root_jobs=True,  # the jobs run as this test's user, root in some CI
         )  # fmt: skip
         for name, value in overrides.items():
             setattr(config, name, value)

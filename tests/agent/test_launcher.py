@@ -58,7 +58,7 @@ def gone(pid: int) -> bool:
 
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    started = Launcher(tmp_path / "state", ME)
+    started = Launcher(tmp_path / "state", ME, allow_root_jobs=True)  # ME may be root
     yield started
     for key in list(started.sessions().values()):  # no job outlives its test
         started.signal(key, signal.SIGKILL)
@@ -202,7 +202,10 @@ def test_refuses_other_users_jobs_when_not_root(
         ({"workdir": "/no/such/dir"}, "working directory /no/such/dir does not exist on this node"),
         ({"command": ()}, "the job has no command"),
         ({"command": ("/no/such/program",)}, "cannot run /no/such/program: No such file"),
-        ({"stdout_path": "missing-dir/out.txt"}, "cannot open log file"),
+        (
+            {"stdout_path": "missing-dir/out.txt"},
+            "cannot open stdout .*/missing-dir/out.txt.*: No such file",
+        ),
         ({"user": ""}, "the job names no user"),
     ],
 )
@@ -240,10 +243,13 @@ def test_as_root_runs_the_job_as_its_user() -> None:
         assert log.stat().st_uid == nobody.pw_uid
         with pytest.raises(LaunchError, match="unknown user 'no-such-user-here'"):
             launcher.launch(spec(shared, "true", user="no-such-user-here", id=18))
-        # A log file planted by someone else is not taken over.
-        (shared / "procplan-19.out").write_text("root's file\n")
+        # A log file planted by someone else is not taken over, even when it is writable.
+        planted = shared / "procplan-19.out"
+        planted.write_text("root's file\n")
+        planted.chmod(0o666)
         with pytest.raises(LaunchError, match="belongs to another user"):
             launcher.launch(spec(shared, "true", user="nobody", id=19))
+        assert planted.read_text() == "root's file\n"
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 
@@ -252,7 +258,7 @@ def test_a_restarted_agent_adopts_live_jobs_and_drops_dead_ones(
     tmp_path: Path, workdir: Path
 ) -> None:
     state = tmp_path / "state"
-    first = Launcher(state, ME)
+    first = Launcher(state, ME, allow_root_jobs=True)
     alive = spec(workdir, PY, "-c", "import time; time.sleep(60)", id=1)
     done = spec(workdir, "true", id=2)
     pid = first.launch(alive)
@@ -265,7 +271,7 @@ def test_a_restarted_agent_adopts_live_jobs_and_drops_dead_ones(
         "job-3-0.json",
     ]
 
-    second = Launcher(state, ME)
+    second = Launcher(state, ME, allow_root_jobs=True)
     adopted = second.adoptable()
     assert [(r.key, r.pid, r.stdout) for r in adopted] == [
         (alive.key, pid, str(workdir / "procplan-1.out"))

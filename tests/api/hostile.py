@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from tests.conftest import FIXED_NOW, demo_settings
 
@@ -63,7 +64,10 @@ def served(db_url: str, **overrides: object) -> Iterator[Served]:
     composed = compose(demo_settings(db_url, **overrides), clock=FakeClock(FIXED_NOW))
     composed.scheduler.start()
     try:
-        with ThreadedServer(composed.app) as url:
+        # Local peers are who the kernel says: these tests' raw requests come from the user
+        # running them, which is the server's own user here, so an admin (issue #12).
+        with ThreadedServer(composed.app, peer_identity=True) as url:
+            httpx.get(f"{url}/api/v1/me").raise_for_status()  # meet the peer: its user row
             yield Served(composed, url)
     finally:
         composed.scheduler.stop()
@@ -87,8 +91,12 @@ def send(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> Answer:
-    """One request on ``conn`` (kept open), read to the end."""
-    conn.request(method, path, body=body, headers=headers or {})
+    """One request on ``conn`` (kept open), read to the end; a body is JSON unless the
+    headers say otherwise."""
+    headers = dict(headers or {})
+    if body is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()
     return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
-from tests.conftest import demo_settings
+from tests.conftest import admin_client, demo_settings
 
 from procplan.server import Composed, compose
 from procplan.testing import FakeClock
@@ -467,7 +467,7 @@ def test_after_a_restart_known_nodes_get_time_to_report(
     clock.advance(30)  # the server was down for 30 s: the agent is backing off
     restarted = compose(demo_settings(sqlite_url, agent_token=TOKEN), clock=clock)
     try:
-        with TestClient(restarted.app) as again:
+        with admin_client(restarted) as again:
             restarted.scheduler.run_once()
             assert node_view(again)["state"] == "online"
             assert again.get(f"/api/v1/jobs/{job_id}").json()["state"] == "running"
@@ -485,7 +485,7 @@ def test_batch_jobs_go_only_to_nodes_with_an_agent(sqlite_url: str, clock: FakeC
         demo_settings(sqlite_url, agent_token=TOKEN, batch_requires_agent=True), clock=clock
     )
     try:
-        with TestClient(built.app) as client:
+        with admin_client(built) as client:
             register(client)
             pinned = submit_batch(client, node_id="node-a")
             anywhere = submit_batch(client, node_id=None, gpu_count=2)

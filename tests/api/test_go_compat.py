@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from tests.conftest import admin_client
 
 from procplan.server import Composed
 
@@ -76,7 +77,7 @@ def test_health_is_exact(client: TestClient) -> None:
 
 
 def test_health_is_503_when_the_database_is_gone(composed: Composed, sqlite_url: str) -> None:
-    with TestClient(composed.app) as client:
+    with admin_client(composed) as client:
         composed.store.engine.dispose()
         Path(sqlite_url.removeprefix("sqlite:///")).unlink()  # reconnecting finds no tables
         response = client.get("/health")

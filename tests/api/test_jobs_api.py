@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from tests.conftest import TEST_ADMIN
 
 from procplan.server import Composed
 from procplan.testing import FakeClock
@@ -99,11 +100,12 @@ def test_submit_defaults(client: TestClient) -> None:
     assert job["lease_expires_at"] is None and isinstance(job["version"], int)
 
 
-def test_user_is_the_header_then_the_body_then_anonymous(client: TestClient) -> None:
-    both = submit(client, headers={"X-ProcPlan-User": "carol"}, user="mallory")
-    assert both.json()["job"]["user"] == "carol"
+def test_the_job_is_the_signed_in_users_or_whom_an_admin_acts_for(client: TestClient) -> None:
+    """``client`` is an admin: the header or the body's ``user`` name whom it acts for."""
+    header = submit(client, headers={"X-ProcPlan-User": "carol"})
+    assert header.json()["job"]["user"] == "carol"
     assert submit(client, headers={}, user="bob").json()["job"]["user"] == "bob"
-    assert submit(client, headers={}).json()["job"]["user"] == "anonymous"
+    assert submit(client, headers={}).json()["job"]["user"] == TEST_ADMIN
 
 
 def test_native_fields_round_trip(client: TestClient) -> None:

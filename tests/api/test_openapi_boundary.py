@@ -14,7 +14,7 @@ BODILESS = {
     ("POST", "/api/v1/bookings/{booking_id}/release"),
     ("POST", "/api/v1/bookings/{booking_id}/cancel"),
     ("POST", "/api/v1/jobs/{raw_id}/heartbeat"),
-    ("PUT", "/api/v1/tenants/{tenant_id}/members/{user}"),
+    ("POST", "/api/v1/users/{name}/login-link"),
 }
 
 

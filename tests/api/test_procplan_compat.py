@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from tests.conftest import admin_client
 
 from procplan.api.app import DEFAULT_WEB_ROOT
 from procplan.config import Settings
@@ -963,7 +964,7 @@ def configured(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[TestClient, Pa
     config = tmp_path / "cluster.json"
     write_config(config, INITIAL_CONFIG)
     built = compose(Settings(db_url=sqlite_url, config=config), clock=FakeClock(FIXED_NOW))
-    with TestClient(built.app) as test_client:
+    with admin_client(built) as test_client:
         yield test_client, config, built
     built.store.dispose()
 
@@ -1141,7 +1142,7 @@ def web_client(tmp_path: Path, sqlite_url: str) -> Iterator[TestClient]:
     built = compose(
         Settings(db_url=sqlite_url, demo=True, web_root=web), clock=FakeClock(FIXED_NOW)
     )
-    with TestClient(built.app) as test_client:
+    with admin_client(built) as test_client:
         yield test_client
     built.store.dispose()
 

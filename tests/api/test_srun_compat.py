@@ -2,16 +2,16 @@
 ``GET /jobs``, so its unmodified ``srun`` works against us.
 
 In-process over the demo topology, whose third node is the server's own host (named
-``workstation`` by tests/conftest.py) with 8 simulated GPUs. ``/acquire`` jobs belong to the OS
-user owning the PID, so the tests use their own PID (alive) and the PID of a reaped child
-(dead). Tests that need jobs to start run the scheduler's thread (``scheduling`` fixture).
+``workstation`` by tests/conftest.py) with 8 simulated GPUs. ``/acquire`` jobs belong to the
+signed-in user, who may name only their own processes (never the server's), so the tests use
+a child process of theirs (alive) and the PID of a reaped child (dead). Tests that need jobs
+to start run the scheduler's thread (``scheduling`` fixture).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 import pytest
 from starlette.testclient import TestClient
+from tests.conftest import TEST_ADMIN, admin_client
 
 from procplan.config import Settings
 from procplan.core.errors import DomainError
@@ -41,6 +42,19 @@ STATUS_KEYS = [
     "jobs_queued", "jobs_total",
 ]  # fmt: skip
 JOBS_ENTRY_KEYS = ["id", "gpus", "num_gpus", "status", "pid"]
+
+
+# The srun client's PID: a process of the user running the tests, but not the server itself
+# (in-process, that is this test process, and nobody may name the server's PID).
+CLIENT = subprocess.Popen(["sleep", "86400"], stdin=subprocess.DEVNULL)
+CLIENT_PID = CLIENT.pid
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _client_process() -> Iterator[None]:
+    yield
+    CLIENT.kill()
+    CLIENT.wait()
 
 
 @pytest.fixture
@@ -77,7 +91,7 @@ def assert_srun_error(response: Any, status: int, message: str | None = None) ->
 
 
 def acquire(client: TestClient, num_gpus: int | None = None) -> Any:
-    body: dict[str, Any] = {"pid": os.getpid()}
+    body: dict[str, Any] = {"pid": CLIENT_PID}
     if num_gpus is not None:
         body["num_gpus"] = num_gpus
     return client.post("/acquire", json=body)
@@ -120,8 +134,8 @@ def test_acquire_answers_job_id_and_cuda_visible_devices(
     assert body["gpus"] == "0,1"
     job = client.get(f"/api/v1/jobs/{body['job_id']}").json()
     assert (job["kind"], job["state"], job["gpu_count"]) == ("interactive", "running", 2)
-    assert job["user"] == psutil.Process().username()
-    assert (job["pid"], job["node_id"], job["node_ids"]) == (os.getpid(), LOCAL, [LOCAL])
+    assert job["user"] == TEST_ADMIN  # the signed-in user, whose own process the PID is
+    assert (job["pid"], job["node_id"], job["node_ids"]) == (CLIENT_PID, LOCAL, [LOCAL])
     assert job["host"] == HOST and job["gpu_indices"] == [0, 1]
     stored = scheduling.jobs.get(int(body["job_id"]))
     assert stored.extra.get("client") == "srun"  # its PID exiting completes it
@@ -237,7 +251,7 @@ def test_the_allocation_ends_when_the_pid_exits(client: TestClient, scheduling: 
 def test_acquire_bad_input_is_400(client: TestClient, content: str, message: str | None) -> None:
     response = client.post(
         "/acquire",
-        content=content.replace("PID", str(os.getpid())),
+        content=content.replace("PID", str(CLIENT_PID)),
         headers={"content-type": "application/json"},
     )
     error = assert_srun_error(response, 400, message)
@@ -258,7 +272,7 @@ def test_acquire_on_a_server_that_is_not_a_gpu_node(tmp_path: Path) -> None:
     composed = compose(settings, clock=FakeClock())
     composed.scheduler.start()
     try:
-        with TestClient(composed.app) as client:
+        with admin_client(composed) as client:
             message = "requested 1 GPU(s) but only 0 available on this machine"
             assert_srun_error(acquire(client, 1), 400, message)
             assert acquire(client, 0).json()["gpus"] == "-1"
@@ -273,13 +287,17 @@ def test_client_hanging_up_cancels_the_waiting_job(composed: Composed) -> None:
     """Over a real socket (uvicorn): srun killed while it waits leaves no job behind."""
     composed.scheduler.start()
     try:
-        with TestClient(composed.app) as client, ThreadedServer(composed.app) as url:
+        with (
+            admin_client(composed) as client,
+            ThreadedServer(composed.app, peer_identity=True) as url,
+        ):
             assert acquire(client, LOCAL_GPUS).status_code == 200
             port = int(url.rsplit(":", 1)[1])
-            payload = json.dumps({"pid": os.getpid(), "num_gpus": 1}).encode()
+            payload = json.dumps({"pid": CLIENT_PID, "num_gpus": 1}).encode()
             with socket.create_connection(("127.0.0.1", port)) as sock:
                 sock.sendall(
-                    b"POST /acquire HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"POST /acquire HTTP/1.1\r\nHost: localhost\r\n"
+                    + b"Content-Type: application/json\r\n"
                     + f"Content-Length: {len(payload)}\r\n\r\n".encode()
                     + payload
                 )
@@ -342,7 +360,7 @@ def test_jobs_lists_this_hosts_jobs_in_its_vocabulary(
         assert response.status_code == 201, response.text
         return int(response.json()["job_id"])
 
-    ids = [local_job(kind="interactive", pid=os.getpid()) for _ in range(6)]
+    ids = [local_job(kind="interactive", pid=CLIENT_PID) for _ in range(6)]
     composed.scheduler.run_once()
     pending = local_job(gpu_count=LOCAL_GPUS)
     client.post("/api/v1/jobs", json={"gpu_count": 1, "node_id": "node-a", "command": ["x"]})
@@ -363,7 +381,7 @@ def test_jobs_lists_this_hosts_jobs_in_its_vocabulary(
     assert statuses == ["running", "done", "done", "cancelled", "done", "preempted"]
     assert by_id[str(pending)]["status"] == "queued"
     running = by_id[str(ids[0])]
-    assert (running["num_gpus"], running["pid"], len(running["gpus"])) == (1, os.getpid(), 1)
+    assert (running["num_gpus"], running["pid"], len(running["gpus"])) == (1, CLIENT_PID, 1)
     assert by_id[str(pending)]["gpus"] == [] and by_id[str(pending)]["pid"] == 0
 
 

@@ -3,6 +3,12 @@ driven by Playwright's sync API against a real ``procplan server`` and a real ``
 on 4 fake GPUs. A second node, ``lab-box``, is an agent simulated over HTTP by the test: it
 reports a process of user ``mallory`` that holds no job and no booking (``unbooked_use``).
 
+Identity (issue #12): the browser and this test process run on the server's own host and reach
+it over loopback TCP, so the server knows them as their Unix user ``USER``, an admin (root and
+the server's own user are; the server runs as this test's user, root in CI).
+``sign_in`` gives a page's context the session cookie of another user; ``anonymous_page`` is a
+browser the server cannot place (its requests arrive as if relayed by a proxy).
+
 Missing Chromium or Playwright skips with a reason (fails under ``PROCPLAN_REQUIRE_ALL=1``).
 ``PROCPLAN_SCREENSHOTS=1`` makes the screenshot tests write ``docs/img/board.png`` and
 ``docs/img/queue.png``.
@@ -80,11 +86,10 @@ def dialogs() -> Dialogs:
 
 
 def checked_page(browser: Any, dialogs: Dialogs, **context: Any) -> Iterator[Any]:
-    """A page in a fresh context (``context``: Playwright's new_context options) whose user
-    name (localStorage) is ``USER``; after the test, no page may have raised an alert or a
-    script error."""
+    """A page in a fresh context (``context``: Playwright's new_context options), signed in
+    as nobody in particular: the server knows it as ``USER`` by its connection. After the
+    test, no page may have raised an alert or a script error."""
     made = browser.new_context(**context)
-    made.add_init_script(f"localStorage.setItem('procplan.user', JSON.stringify({USER!r}))")
     opened = made.new_page()
     errors: list[str] = []
     opened.on("dialog", dialogs.handle)
@@ -101,6 +106,27 @@ def page(browser: Any, dialogs: Dialogs) -> Iterator[Any]:
     yield from checked_page(browser, dialogs, viewport={"width": 1280, "height": 900})
 
 
+@pytest.fixture
+def anonymous_page(browser: Any, dialogs: Dialogs) -> Iterator[Any]:
+    """Like ``page``, but nobody: every request says it was relayed for a remote address, so
+    the server does not take the loopback connection's Unix user for the visitor's."""
+    yield from checked_page(
+        browser,
+        dialogs,
+        viewport={"width": 1280, "height": 900},
+        extra_http_headers={"X-Forwarded-For": "203.0.113.7"},
+    )
+
+
+def sign_in(page: Any, cluster: Cluster, user: str, password: str) -> None:
+    """Give ``page``'s browser context ``user``'s session cookie (as the sign-in page would)."""
+    reply = page.request.post(
+        cluster.url + "/api/v1/session", data={"user": user, "password": password}
+    )
+    assert reply.status == 200, reply.text()
+    assert reply.json()["user"] == user
+
+
 # ---- the cluster ---------------------------------------------------------------------------
 
 
@@ -109,8 +135,17 @@ class Cluster:
         self.url = url
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"X-ProcPlan-User": USER, **kwargs.pop("headers", {})}
-        return httpx.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
+        """A request from this process: the server knows it as ``USER`` (an admin, see the
+        module docstring); ``headers={"X-ProcPlan-User": name}`` acts for ``name``."""
+        return httpx.request(method, self.url + path, timeout=10, **kwargs)
+
+    def add_user(self, name: str, password: str | None = None, role: str = "user") -> None:
+        """Create ``name`` (once per cluster; a second call only checks it exists)."""
+        body: dict[str, Any] = {"name": name, "role": role}
+        if password is not None:
+            body["password"] = password
+        reply = self.api("POST", "/api/v1/users", json=body)
+        assert reply.status_code in (201, 409), reply.text
 
     def submit(self, workdir: Path, *command: str, **fields: Any) -> str:
         body = {"command": list(command), "workdir": str(workdir), "node_id": NODE, **fields}
@@ -189,13 +224,17 @@ def simulate_foreign_agent(cluster: Cluster) -> None:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A real server, a real agent (``gpu-node``, 4 fake GPUs) and the simulated ``lab-box``."""
     tmp = tmp_path_factory.mktemp("browser")
-    server = ServerProcess(
-        ["--database", str(tmp / "board.db")],
-        env={"PROCPLAN_AGENT_TOKEN": TOKEN, "PROCPLAN_LOCAL_AGENT": "off"},
-    ).start()
+    # The batch jobs run as this test's user: root in CI, which server and agent refuse unless
+    # told to permit it.
+    as_root = os.geteuid() == 0
+    env = {"PROCPLAN_AGENT_TOKEN": TOKEN, "PROCPLAN_LOCAL_AGENT": "off"}
+    if as_root:
+        env["PROCPLAN_ALLOW_ROOT_JOBS"] = "true"
+    server = ServerProcess(["--database", str(tmp / "board.db")], env=env).start()
     args = [sys.executable, "-m", "procplan.cli.main", "agent", "--server", server.url,
             "--token", TOKEN, "--node-id", NODE, "--fake-gpus", "4",
-            "--state-dir", str(tmp / "state"), "--interval", "0.5"]  # fmt: skip
+            "--state-dir", str(tmp / "state"), "--interval", "0.5",
+            *(["--allow-root-jobs"] if as_root else [])]  # fmt: skip
     with (tmp / "agent.log").open("ab") as log:
         agent = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     built = Cluster(server.url)

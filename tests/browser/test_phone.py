@@ -1,7 +1,7 @@
-"""The cluster board and the queue on a phone (390×844, touch): phone.css keeps the page from
-scrolling sideways (wide tables scroll in their own wrapper), the header wraps, the readings
-that matter stay on the first screen, touch targets are large enough, and cancelling one's own
-pending job works by tapping."""
+"""The cluster board, the queue and the sign-in page on a phone (390×844, touch): phone.css keeps
+the page from scrolling sideways (wide tables scroll in their own wrapper), the header wraps, the
+readings that matter stay on the first screen, touch targets are large enough, cancelling one's
+own pending job works by tapping, and signing in works by tapping."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def test_queue_on_a_phone_cancel_by_tapping(
     expect(pending).to_be_visible()
     expect(running).to_be_visible()
     assert_fits_the_phone(phone)
-    on_screen(phone, phone.locator("#user-name"))
+    on_screen(phone, phone.locator("#session"))
     on_screen(phone, phone.locator("#summary"))
     # The Cancel button is pinned to the right edge of the scrolling table: on screen as is.
     button = pending.get_by_role("button", name=f"Cancel job {pending_job['pending']}")
@@ -178,4 +178,35 @@ def test_queue_on_a_phone_cancel_by_tapping(
     expect(pending).to_have_count(0)
     expect(phone.locator("#pending-empty")).to_be_visible()
     assert cluster.job(pending_job["pending"])["state"] == "cancelled"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_sign_in_on_a_phone(phone: Any, cluster: Cluster) -> None:
+    """The form takes the screen's width with 16 px fields (no zoom on focus); a wrong
+    password says so; the right one signs in and the header shows who, with Sign out."""
+    cluster.add_user("dana", password="dana's passphrase")
+    phone.goto(cluster.url + "/login.html")
+    assert_fits_the_phone(phone)
+    user = phone.get_by_label("User name")
+    password = phone.get_by_label("Password")
+    for field in (user, password):
+        on_screen(phone, field)
+        assert field.evaluate("(e) => getComputedStyle(e).fontSize") == "16px"
+        assert field.bounding_box()["width"] >= PHONE["width"] * 0.7
+    user.tap()
+    user.fill("dana")
+    password.fill("wrong")
+    phone.get_by_role("button", name="Sign in").tap()
+    error = phone.get_by_role("alert")
+    expect(error).to_have_text("Wrong user name or password.")
+    on_screen(phone, error)
+    assert_fits_the_phone(phone)
+    password.fill("dana's passphrase")
+    phone.get_by_role("button", name="Sign in").tap()
+    phone.wait_for_url(cluster.url + "/")
+    session = phone.locator("#session")
+    expect(session).to_contain_text("Signed in as dana")
+    sign_out = session.get_by_role("button", name="Sign out")
+    on_screen(phone, sign_out)
+    assert sign_out.bounding_box()["height"] >= MIN_TARGET_PX
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

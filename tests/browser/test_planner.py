@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from tests.browser.conftest import NODE, USER, XSS, Cluster, Dialogs, screenshot
+from tests.browser.conftest import NODE, USER, XSS, Cluster, Dialogs, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -39,6 +39,7 @@ def gpu(index: int) -> str:
 
 def book(cluster: Cluster, gpu_ids: list[str], start: dt.datetime, end: dt.datetime,
          user: str = USER, **fields: Any) -> dict[str, Any]:  # fmt: skip
+    """A booking of ``user``'s, made by this process (an admin: it acts for ``user``)."""
     body = {"node_id": NODE, "gpu_ids": gpu_ids, "start": start.isoformat(),
             "end": end.isoformat(), **fields}  # fmt: skip
     reply = cluster.api("POST", "/api/v1/bookings", json=body, headers={"X-ProcPlan-User": user})
@@ -303,15 +304,15 @@ def test_my_bookings_fades_the_others(page: Any, cluster: Cluster) -> None:
     opacity = "b => getComputedStyle(b).opacity"
     assert float(bar(page, theirs["id"]).evaluate(opacity)) < 0.5
     assert float(bar(page, mine["id"]).evaluate(opacity)) == 1
-    # Typing another name moves the highlight.
-    page.fill("#user-name", "carol")
-    expect(bar(page, theirs["id"])).to_have_class("bar p-medium st-active mine")
-    assert float(bar(page, mine["id"]).evaluate(opacity)) < 0.5
-    # The toggle survives a reload (the fixture's init script sets the name back to USER).
+    # The toggle survives a reload; signed in as carol, "mine" is carol's booking.
+    cluster.add_user("carol", password="carol's password")
+    sign_in(page, cluster, "carol", "carol's password")
     page.reload()
+    expect(page.locator("#session .session-user")).to_have_text("carol")
     expect(page.get_by_role("button", name="My bookings")).to_have_attribute("aria-pressed", "true")
-    expect(bar(page, mine["id"])).to_have_class("bar p-medium st-active mine")
-    assert float(bar(page, theirs["id"]).evaluate(opacity)) < 0.5
+    expect(bar(page, theirs["id"])).to_have_class("bar p-medium st-active mine")
+    expect(bar(page, mine["id"])).to_have_class("bar p-medium st-active")
+    assert float(bar(page, mine["id"]).evaluate(opacity)) < 0.5
 
 
 def test_live_refresh_shows_bookings_made_elsewhere(page: Any, cluster: Cluster) -> None:

@@ -1,5 +1,6 @@
-"""The queue in Chromium: a pending job shows the scheduler's reason; the current user cancels
-their own job (after confirming) and it leaves the table."""
+"""The queue in Chromium: a pending job shows the scheduler's reason; the signed-in user cancels
+their own job (after confirming) and it leaves the table; another (non-admin) user gets no
+Cancel button on it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.browser.conftest import (
     Dialogs,
     queue_behind_a_full_node,
     screenshot,
+    sign_in,
 )
 
 pytestmark = pytest.mark.browser
@@ -57,12 +59,15 @@ def test_queue_shows_a_pending_job_with_its_reason(
 def test_no_cancel_button_for_other_users(
     page: Any, cluster: Cluster, jobs: dict[str, str]
 ) -> None:
+    cluster.add_user("somebody-else", password="not an admin")
+    sign_in(page, cluster, "somebody-else", "not an admin")
     page.goto(cluster.url + "/queue.html")
-    page.fill("#user-name", "somebody-else")
-    page.press("#user-name", "Enter")
-    page.locator("#user-name").blur()
-    expect(row(page, "pending", jobs["pending"]).get_by_role("button")).to_have_count(0)
+    expect(page.locator("#session .session-user")).to_have_text("somebody-else")
     expect(page.locator("#summary")).to_contain_text("you are somebody-else")
+    pending = row(page, "pending", jobs["pending"])
+    expect(pending.locator("td.user")).to_have_text(USER)
+    expect(pending.get_by_role("button")).to_have_count(0)
+    expect(row(page, "running", jobs["running"]).get_by_role("button")).to_have_count(0)
 
 
 def test_cancel_own_pending_job_after_confirming(

@@ -1,7 +1,13 @@
-"""A tiny real HTTP server with canned answers, for testing clients without mocks.
+"""Servers for the CLI tests, without mocks.
 
-Each test declares the routes it needs (method + path → status, body); the server records
-every request so tests can check what the client sent (query, headers, JSON body).
+- ``fake_server``: a tiny real HTTP server with canned answers. Each test declares the routes
+  it needs (method + path → status, body); the server records every request so tests can
+  check what the client sent (query, headers, JSON body).
+- ``live``: the real app (demo cluster, in-process) behind uvicorn on loopback TCP, without
+  peer identity, so a command is whoever its token says (``live.token(user)``) or nobody.
+- ``unix_live``: the same app on a Unix socket with the server's own protocol
+  (``PeerHttpProtocol``), so the kernel names the caller: the user running the tests, who is
+  the server's own user and therefore an admin.
 """
 
 from __future__ import annotations
@@ -18,6 +24,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from tests.conftest import demo_settings, token_for
+
+from procplan.client_auth import AS_ENV, TOKEN_ENV
+from procplan.core.identity import Role
+from procplan.server import Composed, compose
+from procplan.testing import ThreadedServer, wait_until
 
 
 @dataclass
@@ -99,6 +111,17 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             """Keep test output clean."""
 
     return Handler
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every CLI test gets its own config directory (``procplan login``'s credentials) and no
+    token or acting-for user from the developer's shell."""
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    monkeypatch.delenv(AS_ENV, raising=False)
+    return config / "procplan"
 
 
 @pytest.fixture
@@ -188,3 +211,78 @@ def booking() -> Any:
 @pytest.fixture
 def make_day_payload() -> Any:
     return day_payload
+
+
+@dataclass
+class Live:
+    """A running in-process server: its URL and the composed app (store, accounts) behind it."""
+
+    composed: Composed
+    url: str
+
+    def token(self, user: str, role: Role = Role.USER) -> str:
+        """A new API token of ``user`` (created with ``role`` unless it exists)."""
+        return token_for(self.composed, user, role)
+
+    def env(self, user: str | None = None, role: Role = Role.USER) -> dict[str, str]:
+        """``CliRunner`` environment: this server, and ``user``'s token if given."""
+        env = {"PROCPLAN_URL": self.url}
+        if user is not None:
+            env[TOKEN_ENV] = self.token(user, role)
+        return env
+
+
+@pytest.fixture
+def live(sqlite_url: str) -> Iterator[Live]:
+    """The demo cluster on loopback TCP with the system clock (tokens expire in real time)."""
+    composed = compose(demo_settings(sqlite_url))
+    try:
+        with ThreadedServer(composed.app) as url:
+            yield Live(composed, url)
+    finally:
+        composed.store.dispose()
+
+
+class UnixSocketServer:
+    """uvicorn on a Unix socket in a thread, with ``procplan server``'s HTTP protocol (the
+    peer's uid from ``SO_PEERCRED``); ``ThreadedServer`` listens on TCP only."""
+
+    def __init__(self, app: Any, path: str) -> None:
+        import uvicorn
+
+        from procplan.peercred import PeerHttpProtocol
+
+        self.path = path
+        config = uvicorn.Config(
+            app, uds=path, http=PeerHttpProtocol, log_level="warning", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        wait_until(lambda: self.server.started, what="uvicorn on the Unix socket")
+        return f"unix://{self.path}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def unix_live(sqlite_url: str) -> Iterator[Live]:
+    """The demo cluster on a Unix socket, scheduler running (``procplan run`` needs it). The
+    socket lives in a short directory: socket paths are limited to about 100 bytes."""
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="pp-")
+    composed = compose(demo_settings(sqlite_url))
+    composed.scheduler.start()
+    try:
+        with UnixSocketServer(composed.app, f"{directory}/procplan.sock") as url:
+            yield Live(composed, url)
+    finally:
+        composed.scheduler.stop()
+        composed.store.dispose()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -54,7 +54,19 @@ def test_book_sends_native_request_and_prints_summary(cli, fake_server):
         "priority": "high",
         "label": "AB",
     }
-    assert fake_server.requests[0].headers["X-ProcPlan-User"] == current_user()
+    headers = fake_server.requests[0].headers
+    assert "X-ProcPlan-User" not in headers  # nobody to act for: the server knows who we are
+    assert "Authorization" not in headers and "Cookie" not in headers
+
+
+def test_book_as_another_user_sends_the_acting_for_header(cli, fake_server):
+    fake_server.add("POST", "/api/v1/bookings", 201, {"booking": BOOKING})
+    assert cli("book", "node-a", "--duration", "1h", "--as", "alice").exit_code == 0
+    assert cli("book", "node-a", "--duration", "1h", env={"PROCPLAN_AS": "bob"}).exit_code == 0
+    flag = cli("book", "node-a", "--duration", "1h", "--as", "carol", env={"PROCPLAN_AS": "bob"})
+    assert flag.exit_code == 0
+    sent = [r.headers.get("X-ProcPlan-User") for r in fake_server.requests]
+    assert sent == ["alice", "bob", "carol"]
 
 
 def test_book_defaults_to_one_gpu_starting_now(cli, fake_server):
@@ -100,14 +112,29 @@ def test_unreachable_server_exits_2(cli, dead_url):
 
 
 def test_bookings_defaults_to_mine(cli, fake_server):
+    """ "Mine" is whom the server takes us for (a token's user need not be our login)."""
+    fake_server.add("GET", "/api/v1/me", 200, {"user": "alice", "via": "token"})
     fake_server.add("GET", "/api/v1/bookings", 200, {"bookings": [BOOKING], "total": 250})
     result = cli("bookings", "--status", "active")
     assert result.exit_code == 0, result.output
     assert "node-a-gpu0, node-a-gpu1" in result.stdout
     assert "2026-11-24 09:00" in result.stdout
     assert "Showing 1 of 250" in result.stdout
-    query = fake_server.requests[0].query
-    assert query == {"user": [current_user()], "status": ["active"], "limit": ["100"]}
+    query = fake_server.calls("GET", "/api/v1/bookings")[0].query
+    assert query == {"user": ["alice"], "status": ["active"], "limit": ["100"]}
+
+
+def test_bookings_mine_falls_back_to_the_login_name(cli, fake_server):
+    """A server without ``/me`` (404), or one that does not know us, means our login name;
+    ``--as`` means the user acted for, without asking."""
+    fake_server.add("GET", "/api/v1/bookings", 200, {"bookings": [], "total": 0})
+    assert cli("bookings").exit_code == 0
+    fake_server.add("GET", "/api/v1/me", 200, {"user": None, "via": "anonymous"})
+    assert cli("bookings").exit_code == 0
+    assert cli("bookings", "--as", "bob").exit_code == 0
+    users = [r.query["user"] for r in fake_server.calls("GET", "/api/v1/bookings")]
+    assert users == [[current_user()], [current_user()], ["bob"]]
+    assert len(fake_server.calls("GET", "/api/v1/me")) == 2
 
 
 def test_bookings_all_drops_the_user_filter(cli, fake_server):

@@ -34,10 +34,10 @@ def test_format_time_normalises_to_utc_iso():
     assert format_time(0) == "1970-01-01T00:00:00+00:00"
 
 
-def test_sends_user_header_query_and_json_body(fake_server):
+def test_sends_acting_for_header_query_and_json_body(fake_server):
     fake_server.add("POST", "/api/v1/bookings", 201, {"booking": {"id": 7}})
     fake_server.add("GET", "/api/v1/bookings", 200, {"bookings": [], "total": 0})
-    with ProcPlanClient(fake_server.url, user="alice") as client:
+    with ProcPlanClient(fake_server.url, act_as="alice") as client:
         created = client.create_booking(
             "node-a", "2026-11-24T09:00", duration_minutes=90, gpu_count=2, label="AB"
         )

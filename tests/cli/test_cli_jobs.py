@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from procplan.cli import jobview
 from procplan.cli.main import app
-from procplan.client import ProcPlanClient, current_user
+from procplan.client import ProcPlanClient
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -106,7 +106,7 @@ def test_job_methods_hit_their_routes(fake_server):
     ]
     for method, path in routes:
         fake_server.add(method, path, 200, {"ok": path})
-    with ProcPlanClient(fake_server.url, user="alice") as client:
+    with ProcPlanClient(fake_server.url, act_as="alice") as client:
         assert client.submit_job({"command": ["true"]}) == {"ok": "/api/v1/jobs"}
         client.jobs(user="alice", state="active", tenant_id=None, limit=5)
         client.job(42)
@@ -185,7 +185,7 @@ def test_submit_sends_a_batch_job(cli, fake_server, tmp_path):
         "stdout": "out.log",
         "stderr": "err.log",
     }
-    assert fake_server.requests[0].headers["X-ProcPlan-User"] == current_user()
+    assert "X-ProcPlan-User" not in fake_server.requests[0].headers
 
 
 def test_submit_defaults_and_command_options_without_dashes(cli, fake_server):
@@ -287,13 +287,14 @@ def test_queue_defaults_to_everyones_active_jobs(cli, fake_server):
 
 
 def test_queue_filters(cli, fake_server):
+    fake_server.add("GET", "/api/v1/me", 200, {"user": "alice", "via": "peer"})
     fake_server.add("GET", "/api/v1/jobs", 200, {"jobs": [], "total": 0})
     assert cli("queue", "--me", "--tenant", "vision").stdout == "No jobs.\n"
     assert cli("queue", "--all", "--user", "bob", "--limit", "5").exit_code == 0
     assert cli("queue", "--state", "pending,failed").exit_code == 0
-    queries = [r.query for r in fake_server.requests]
+    queries = [r.query for r in fake_server.calls("GET", "/api/v1/jobs")]
     assert queries == [
-        {"user": [current_user()], "tenant_id": ["vision"], "state": ["active"], "limit": ["200"]},
+        {"user": ["alice"], "tenant_id": ["vision"], "state": ["active"], "limit": ["200"]},
         {"user": ["bob"], "limit": ["5"]},
         {"state": ["pending,failed"], "limit": ["200"]},
     ]

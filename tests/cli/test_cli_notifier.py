@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
+from procplan.client import ProcPlanClient
 from procplan.notifier import NotifyResult, main, signal_completion
 
 NOT_ACTIVE = {"error": "Booking '42' is not active or does not exist", "status": 404}
@@ -68,3 +70,24 @@ def test_runs_as_a_module(dead_url):
     )
     assert done.returncode == 1
     assert "(status 0)" in done.stderr
+
+
+def test_sends_the_token_from_the_environment(fake_server, monkeypatch):
+    fake_server.add("POST", "/api/mark_done", 200, {"booking_id": 42, "status": "completed"})
+    assert signal_completion(fake_server.url, 42).ok
+    monkeypatch.setenv("PROCPLAN_TOKEN", "pp_notify")
+    assert signal_completion(fake_server.url, 42).ok
+    first, second = fake_server.requests
+    assert "Authorization" not in first.headers and "X-ProcPlan-User" not in first.headers
+    assert second.headers["Authorization"] == "Bearer pp_notify"
+
+
+def test_marks_done_over_a_unix_socket(unix_live):
+    """On the server's host the kernel says who asks: the server's own user, an admin."""
+    with ProcPlanClient(unix_live.url) as client:
+        start = datetime.now(tz=UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        made = client.create_booking("node-a", start, duration_minutes=120, gpu_count=1)
+        booking = made["booking"]
+        result = signal_completion(unix_live.url, booking["id"])
+        assert result.ok, result.message
+        assert client.get_booking(booking["id"])["status"] == "completed"

@@ -3,11 +3,16 @@
 The demo server simulates this host with 8 GPUs (node id = host name), so ``procplan run``
 pins its jobs here and the server can watch client PIDs. Each test gets its own server: they
 fill all eight GPUs on purpose.
+
+The users (ada, bob, carol) are ProcPlan users proven by API tokens that the test, the
+server's admin (its own Unix user, by peer identity), makes for them; their Unix account is
+the tests' own, so that each may name the PIDs of the clients it starts (issue #12).
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -24,6 +29,7 @@ from procplan.testing import ServerProcess, wait_until
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 PRINT_GPUS = "import os; print('GPUS=' + os.environ['CUDA_VISIBLE_DEVICES'])"
+OWN_ACCOUNT = pwd.getpwuid(os.geteuid()).pw_name
 
 pytestmark = pytest.mark.slow
 
@@ -34,19 +40,39 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield proc
 
 
-def as_user(user: str) -> dict[str, str]:
-    return {**os.environ, "USER": user, "LOGNAME": user, "PROCPLAN_URL": ""}
+def token_of(url: str, user: str) -> str:
+    """A new API token of ``user`` (added, or re-added while it has no password or role, with
+    this process's Unix account), made by the admin this process is to the server."""
+    added = httpx.post(f"{url}/api/v1/users", json={"name": user, "unix_user": OWN_ACCOUNT})
+    assert added.status_code == 201, added.text
+    made = httpx.post(f"{url}/api/v1/tokens", json={"user": user, "name": "e2e"})
+    assert made.status_code == 201, made.text
+    return str(made.json()["token"])
+
+
+def as_user(url: str, user: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PROCPLAN_AS", "PROCPLAN_URL")}
+    return {**env, "PROCPLAN_TOKEN": token_of(url, user)}
 
 
 def procplan_run(url: str, user: str, *args: str, **popen: object) -> subprocess.Popen[str]:
     cmd = [PY, "-m", "procplan.cli.main", "run", "--url", url, *args]
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-        cmd, env=as_user(user), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+        cmd,
+        env=as_user(url, user),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )
 
 
-def api(url: str, method: str, path: str, user: str = "admin", **kwargs: object) -> httpx.Response:
-    return httpx.request(method, url + path, headers={"X-ProcPlan-User": user}, **kwargs)  # type: ignore[arg-type]
+def api(
+    url: str, method: str, path: str, user: str | None = None, **kwargs: object
+) -> httpx.Response:
+    """A request of this process (the server's admin), acting for ``user`` when given."""
+    headers = {"X-ProcPlan-User": user} if user else {}
+    return httpx.request(method, url + path, headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
 def jobs_of(url: str, user: str) -> list[dict[str, object]]:

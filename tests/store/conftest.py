@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from jobs_kit import NOW
 
 from procplan.core.bookings import BookingLimits
 from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
-from procplan.store.engine import Store, make_engine
+from procplan.store.engine import Store
 from procplan.store.jobs_repo import JobStore
-from procplan.store.migrate import upgrade
 from procplan.testing import FakeClock
 
 
@@ -27,13 +24,3 @@ def bookings(store: Store) -> BookingService:
 @pytest.fixture
 def js(store: Store, bookings: BookingService) -> JobStore:
     return JobStore(store, bookings.bookings.mirror)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
-    """A migrated store, once on SQLite and once on PostgreSQL (no topology yet)."""
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    opened = Store(make_engine(url))
-    upgrade(opened)
-    yield opened
-    opened.dispose()

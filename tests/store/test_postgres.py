@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from race_workers import FIXED_NOW, HOUR, Round, run_race
 from starlette.testclient import TestClient
+from tests.conftest import admin_client
 
 from procplan.config import Settings
 from procplan.core.invariants import find_overlaps
@@ -41,7 +42,7 @@ def pg_composed(pg_url: str) -> Iterator[Composed]:
 
 @pytest.fixture
 def pg_client(pg_composed: Composed) -> Iterator[TestClient]:
-    with TestClient(pg_composed.app) as client:
+    with admin_client(pg_composed) as client:
         yield client
 
 

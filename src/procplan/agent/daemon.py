@@ -454,7 +454,7 @@ def create_daemon(config: AgentConfig, reader: GpuReader | None = None,
     if reader is None:
         reader, reader_name = build_reader(config.reader, config.fake_gpus, config.node_id)
     state_dir = config.state_dir or host.default_state_dir(config.node_id)
-    launcher = Launcher(state_dir, current_user())
+    launcher = Launcher(state_dir, current_user(), allow_root_jobs=config.allow_root_jobs)
     return AgentDaemon(config, reader, reader_name or "custom", launcher)
 
 

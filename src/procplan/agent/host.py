@@ -44,6 +44,7 @@ class AgentConfig:
     state_dir: Path | None = None
     address: str | None = None
     poll_wait_s: float = POLL_WAIT_S
+    allow_root_jobs: bool = False  # jobs of a uid-0 account run only when True
 
 
 def default_state_dir(node_id: str) -> Path:

@@ -2,7 +2,10 @@
 
 Each job runs in a new session (its own process group, so a signal reaches all its
 processes), in its working directory, with its environment plus the GPU variables. As root
-the command runs as the job's user; as anyone else only that user's own jobs run. Every
+the command runs as the job's account (``run_as``, else its user) and everything the job names
+— working directory, log files — is checked and opened with that account's rights
+(``asuser``); a job whose account is uid 0 runs only where the agent was started with
+``--allow-root-jobs``. As anyone else only the agent user's own jobs run. Every
 launched job leaves a state file ``job-<id>-<run>.json`` in the state directory, so a
 restarted agent adopts the jobs that are still alive (``adoptable``): jobs do not die with the
 agent.
@@ -16,7 +19,6 @@ import logging
 import os
 import pwd
 import signal
-import stat
 import subprocess
 import time
 from collections.abc import Mapping
@@ -26,7 +28,10 @@ from typing import Any
 
 import psutil
 
+from procplan.agent.asuser import Account, LaunchError, open_log, open_logs_as
 from procplan.agent.protocol import JobSpec, Key
+
+__all__ = ["JobProcess", "LaunchError", "Launcher", "expand_path", "job_environment", "log_paths"]
 
 log = logging.getLogger("procplan.agent")
 
@@ -34,10 +39,9 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MASTER_PORT_BASE = 29500
 INHERITED = ("PATH", "LANG", "LC_ALL", "TZ")  # from the agent, unless the job sets them
 _CREATE_TIME_SLACK = 0.05
-
-
-class LaunchError(Exception):
-    """The job cannot start here; the message says why (reported as ``launch_failed``)."""
+ROOT_REFUSED = (
+    "jobs do not run as root on this node; start the agent with --allow-root-jobs to permit it"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,12 @@ class JobProcess:
     @property
     def key(self) -> Key:
         return (self.job_id, self.run)
+
+
+def account_name(spec: JobSpec) -> str:
+    """The Unix account the job runs as: ``run_as`` when the server names one (the ProcPlan
+    user name need not be an account here), else the user."""
+    return spec.run_as or spec.user
 
 
 def expand_path(template: str, spec: JobSpec) -> str:
@@ -100,7 +110,8 @@ def job_environment(
     source = os.environ if base is None else base
     env = {name: source[name] for name in INHERITED if name in source}
     env.setdefault("PATH", DEFAULT_PATH)
-    env.update(HOME=home, USER=spec.user, LOGNAME=spec.user)
+    account = account_name(spec)
+    env.update(HOME=home, USER=account, LOGNAME=account)
     env.update(spec.env)
     indices = ",".join(str(gpu.index) for gpu in spec.gpus)
     env.update(
@@ -124,41 +135,13 @@ def job_environment(
     return env
 
 
-def _open_log(path: str, owner: pwd.struct_passwd | None) -> int:
-    """Open (truncate) a log file for writing. As root (``owner`` given) never follow a
-    symlink, refuse a file that belongs to someone else, and give a new file to the user."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
-    try:
-        try:
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
-            created = True
-        except FileExistsError:
-            fd = os.open(path, flags)
-            created = False
-    except OSError as exc:
-        raise LaunchError(f"cannot open log file {path}: {exc.strerror or exc}") from exc
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise LaunchError(f"log file {path} is not a regular file")
-        if owner is not None:
-            if created:
-                os.fchown(fd, owner.pw_uid, owner.pw_gid)
-            elif info.st_uid != owner.pw_uid:
-                raise LaunchError(f"log file {path} exists and belongs to another user")
-        os.ftruncate(fd, 0)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
 class Launcher:
     """Runs the jobs of one agent; ``state_dir`` holds one state file per live job."""
 
-    def __init__(self, state_dir: Path, agent_user: str) -> None:
+    def __init__(self, state_dir: Path, agent_user: str, *, allow_root_jobs: bool = False) -> None:
         self.state_dir = Path(state_dir)
         self.agent_user = agent_user
+        self.allow_root_jobs = allow_root_jobs
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._children: dict[Key, subprocess.Popen[bytes]] = {}
         self._records: dict[Key, JobProcess] = {}
@@ -179,23 +162,48 @@ class Launcher:
 
     # -- launching ---------------------------------------------------------------------------
 
-    def _account(self, spec: JobSpec) -> tuple[pwd.struct_passwd | None, bool]:
-        """The job user's passwd entry and whether to switch to it (only as root)."""
+    def _account(self, spec: JobSpec) -> tuple[Account | None, bool]:
+        """The job account and whether to switch to it (only as root). Refuses uid 0 unless
+        the agent allows root jobs: a job is never a way to become root."""
         if not spec.user:
             raise LaunchError("the job names no user")
+        name = account_name(spec)
         root = os.geteuid() == 0
-        if not root and spec.user != self.agent_user:
+        if not root and name != self.agent_user:
             raise LaunchError(
                 f"the agent runs as '{self.agent_user}' and can only start "
                 f"{self.agent_user}'s jobs; run `procplan agent` as root to start jobs of "
                 "other users"
             )
         try:
-            return pwd.getpwnam(spec.user), root
+            account = Account.of(pwd.getpwnam(name))
         except KeyError:
             if root:
-                raise LaunchError(f"unknown user '{spec.user}' on this node") from None
+                raise LaunchError(f"unknown user '{name}' on this node") from None
             return None, False  # our own user without a passwd entry (containers)
+        if account.uid == 0 and not self.allow_root_jobs:
+            raise LaunchError(ROOT_REFUSED)
+        return account, root
+
+    def _open_logs(
+        self, account: Account | None, switch: bool, workdir: str, stdout: str, stderr: str
+    ) -> tuple[int, int]:
+        """``(stdout fd, stderr fd)``, the same fd when both go to one file. As root they
+        are opened, after checking the working directory, as the job's account."""
+        files = (
+            [("stdout", stdout)] if stderr == stdout else [("stdout", stdout), ("stderr", stderr)]
+        )
+        if switch and account is not None:
+            fds = open_logs_as(account, workdir, files)
+            return fds[0], fds[-1]
+        if not os.path.isdir(workdir):
+            raise LaunchError(f"working directory {workdir} does not exist on this node")
+        out_fd = open_log(stdout, "stdout")
+        try:
+            return out_fd, out_fd if stderr == stdout else open_log(stderr, "stderr")
+        except BaseException:
+            os.close(out_fd)
+            raise
 
     def launch(self, spec: JobSpec, extra_env: Mapping[str, str] | None = None) -> int:
         """Start the job (``extra_env`` on top of its environment); returns its pid.
@@ -205,20 +213,12 @@ class Launcher:
         if not spec.command:
             raise LaunchError("the job has no command")
         account, switch = self._account(spec)
-        home = account.pw_dir if account is not None else os.environ.get("HOME", "/")
+        home = account.home if account is not None else os.environ.get("HOME", "/")
         workdir = spec.workdir or home
-        if not os.path.isdir(workdir):
-            raise LaunchError(f"working directory {workdir} does not exist on this node")
         env = job_environment(spec, home)
         env.update(extra_env or {})
         stdout, stderr = log_paths(spec, workdir)
-        owner = account if switch else None
-        out_fd = _open_log(stdout, owner)
-        try:
-            err_fd = out_fd if stderr == stdout else _open_log(stderr, owner)
-        except BaseException:
-            os.close(out_fd)
-            raise
+        out_fd, err_fd = self._open_logs(account, switch, workdir, stdout, stderr)
         started_at = time.time()
         try:
             proc = self._popen(spec, workdir, env, out_fd, err_fd, account if switch else None)
@@ -246,14 +246,14 @@ class Launcher:
         env: dict[str, str],
         out_fd: int,
         err_fd: int,
-        account: pwd.struct_passwd | None,
+        account: Account | None,
     ) -> subprocess.Popen[bytes]:
         identity: dict[str, Any] = {}
         if account is not None:
             identity = {
-                "user": account.pw_uid,
-                "group": account.pw_gid,
-                "extra_groups": os.getgrouplist(account.pw_name, account.pw_gid),
+                "user": account.uid,
+                "group": account.gid,
+                "extra_groups": list(account.groups),
             }
         try:
             return subprocess.Popen(

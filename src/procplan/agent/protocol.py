@@ -38,7 +38,9 @@ class StopOrder:
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """One desired job of the poll answer (ADR 0006 "Poll response")."""
+    """One desired job of the poll answer (ADR 0006 "Poll response"). ``user`` is the
+    ProcPlan user (``%u`` in log paths); ``run_as``, when the server sends it, is the Unix
+    account the job runs as, which may differ; absent, the account is ``user``."""
 
     id: int
     run: int
@@ -62,6 +64,7 @@ class JobSpec:
     stop: StopOrder | None = None
     launched_pid: int | None = None
     launched: bool = False
+    run_as: str | None = None
 
     @property
     def key(self) -> Key:
@@ -112,6 +115,7 @@ def parse_spec(raw: Mapping[str, Any]) -> JobSpec:
                                                      _opt(stop, "at", float)),
             launched_pid=None if launched is None else _opt(launched, "pid", int),
             launched=launched is not None,
+            run_as=str(raw.get("run_as") or "") or None,
         )  # fmt: skip
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SpecError(f"unreadable job {raw.get('id', '?')!r}: {exc!r}") from exc

@@ -11,12 +11,16 @@ from starlette.types import Scope
 
 from procplan import __version__
 from procplan.api.boundary import install_openapi
+from procplan.api.crosssite import CrossSite, allowed_host_names
 from procplan.api.deps import AppContext
 from procplan.api.errors import install_error_handlers
 from procplan.api.guard import Guard
+from procplan.api.identity import IdentityConfig
+from procplan.api.policy import check_policies
 from procplan.api.routes import (
     procplan_compat,
     srun_compat,
+    v1_accounts,
     v1_agents,
     v1_bookings,
     v1_cluster,
@@ -45,7 +49,13 @@ class _WebMount(Mount):
         return super().matches(scope)
 
 
-def create_app(context: AppContext, web_root: Path | None = None) -> FastAPI:
+def create_app(
+    context: AppContext,
+    web_root: Path | None = None,
+    identity: IdentityConfig | None = None,
+    hosts: frozenset[str] | None = None,
+    origins: tuple[str, ...] = (),
+) -> FastAPI:
     """Routes first, then the web UI's static files at ``/`` (no path escapes the root)."""
     app = FastAPI(
         title="ProcPlan",
@@ -55,7 +65,11 @@ def create_app(context: AppContext, web_root: Path | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = context
+    app.state.identity = identity or IdentityConfig(context.accounts)
     install_error_handlers(app)
+    app.add_middleware(
+        CrossSite, hosts=hosts or allowed_host_names("127.0.0.1", ()), origins=origins
+    )
     app.add_middleware(Guard, limits=context.body_limits)
     app.include_router(procplan_compat.router)
     app.include_router(v1_bookings.router)
@@ -65,9 +79,11 @@ def create_app(context: AppContext, web_root: Path | None = None) -> FastAPI:
     app.include_router(v1_nodes.router)
     app.include_router(v1_agents.router)
     app.include_router(srun_compat.router)
+    app.include_router(v1_accounts.router)
     root = (web_root or DEFAULT_WEB_ROOT).resolve()
     if not root.is_dir():
         raise ValueError(f"web root '{root}' does not exist or is not a directory")
+    check_policies(app.router.routes)  # a route without a policy never serves
     app.router.routes.append(_WebMount("/", StaticFiles(directory=root, html=True), name="web"))
     install_openapi(app)
     return app

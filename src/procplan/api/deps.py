@@ -8,17 +8,17 @@ from pathlib import Path
 from fastapi import Request
 
 from procplan.api.guard import BodyLimits
-from procplan.api.models.fields import INT32_MAX, INT32_MIN, MAX_NAME
-from procplan.core.errors import InvalidRequest, NotFound
-from procplan.core.text import name_problem
+from procplan.api.models.fields import INT32_MAX, INT32_MIN
+from procplan.core.errors import NotFound
+from procplan.service.accounts import AccountService
 from procplan.service.agent_jobs import AgentJobs
+from procplan.service.audit import AuditLog
 from procplan.service.bookings import BookingService
 from procplan.service.jobs import JobService
 from procplan.service.metrics import SchedulerMetrics
 from procplan.service.nodes import NodeService
+from procplan.service.run_as import RunAsPolicy
 from procplan.service.waiting import JobWaiter
-
-USER_HEADER = "X-ProcPlan-User"
 
 
 @dataclass(slots=True)
@@ -35,9 +35,12 @@ class AppContext:
     waiter: JobWaiter
     started_at: float
     port: int
+    accounts: AccountService
+    audit: AuditLog
     nodes: NodeService | None = None
     agent_jobs: AgentJobs | None = None
     metrics: SchedulerMetrics | None = None
+    run_as: RunAsPolicy = field(default_factory=RunAsPolicy)
     body_limits: BodyLimits = field(default_factory=BodyLimits)
     answer_bytes: int = 24 << 20  # the largest answer one request may get (lists are cut)
 
@@ -63,15 +66,3 @@ def known_booking_id(booking_id: int, message: str | None = None) -> int:
             code="unknown_booking",
         )
     return booking_id
-
-
-def request_user(request: Request, fallback: str | None = None) -> str | None:
-    """The acting user: the ``X-ProcPlan-User`` header until authentication lands. It is a
-    name like any other: bounded, printable, or a 400."""
-    value = request.headers.get(USER_HEADER, "").strip()
-    if not value:
-        return fallback
-    why = f"is longer than {MAX_NAME} characters" if len(value) > MAX_NAME else name_problem(value)
-    if why is not None:
-        raise InvalidRequest(f"the {USER_HEADER} header {why}", code="invalid_user")
-    return value

@@ -98,8 +98,9 @@ def _placement(job: Job, topology: Topology, now: Instant) -> dict[str, Any]:
     }
 
 
-def job_json(job: Job, topology: Topology, now: Instant) -> dict[str, Any]:
-    """The native job object (ADR 0005), with the Go scheduler's extra keys."""
+def job_json(job: Job, topology: Topology, now: Instant, private: bool = True) -> dict[str, Any]:
+    """The native job object (ADR 0005), with the Go scheduler's extra keys; ``private``
+    off hides the environment (people put tokens there): only its owner and admins see it."""
     return {
         "id": str(job.id),
         "name": job.name,
@@ -124,7 +125,7 @@ def job_json(job: Job, topology: Topology, now: Instant) -> dict[str, Any]:
         "requeues": job.requeues,
         "command": list(job.command),
         "workdir": job.workdir,
-        "env": dict(job.env),
+        "env": dict(job.env) if private else None,
         "stdout": job.stdout_path,
         "stderr": job.stderr_path,
         "array_id": None if job.array_id is None else str(job.array_id),
@@ -139,9 +140,11 @@ def job_json(job: Job, topology: Topology, now: Instant) -> dict[str, Any]:
     }
 
 
-def job_status_json(job: Job, topology: Topology, now: Instant) -> dict[str, Any]:
+def job_status_json(
+    job: Job, topology: Topology, now: Instant, private: bool = True
+) -> dict[str, Any]:
     """``GET /api/v1/jobs/{id}``: the Go ``JobStatus`` keys first, then the full job."""
-    full = job_json(job, topology, now)
+    full = job_json(job, topology, now, private)
     head = ("job_id", "state", "message", "allocated_gpus", "node_name", "queue_position")
     tail = ("estimated_wait", "reason", "estimated_start")
     return {key: full[key] for key in (*head, *tail)} | full

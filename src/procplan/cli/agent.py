@@ -67,6 +67,13 @@ def agent(
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    allow_root_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--allow-root-jobs",
+            help="Run jobs whose account is root (uid 0); refused by default",
+        ),
+    ] = False,
 ) -> None:
     """Run the node agent: report this node's GPUs and run the batch jobs placed on it."""
     if reader not in READERS:
@@ -101,6 +108,7 @@ def agent(
         fake_gpus=fake_gpus or 0,
         state_dir=state_dir,
         address=address,
+        allow_root_jobs=allow_root_jobs,
     )
     code = run_agent(config)
     if code:

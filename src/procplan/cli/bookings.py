@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from procplan.cli.common import UrlOption, connect, console, usage_error, utc_now, warn
+from procplan.cli.common import AsOption, UrlOption, connect, console, usage_error, utc_now, warn
 from procplan.cli.durations import parse_duration, parse_instant
 from procplan.cli.format import booking_summary, bookings_table
 from procplan.present import capped
@@ -79,6 +79,7 @@ def book(
         str | None, typer.Option(help="Text the calendar shows (default: your user name)")
     ] = None,
     url: UrlOption = None,
+    act_as: AsOption = None,
 ) -> None:
     """Book GPUs of one node for a time window."""
     gpu_ids, gpu_count = _gpu_selection(gpu, count)
@@ -86,7 +87,7 @@ def book(
         usage_error("give exactly one of --duration or --end", "--duration / --end")
     begin = _instant(start, "--start")
     minutes = int(_duration(duration, "--duration").total_seconds() // 60) if duration else None
-    with connect(url) as client:
+    with connect(url, act_as=act_as) as client:
         answer = client.create_booking(
             node,
             begin,
@@ -113,12 +114,13 @@ def bookings(
     end: Annotated[str | None, typer.Option(help="Overlapping until (ISO 8601)")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows")] = 100,
     url: UrlOption = None,
+    act_as: AsOption = None,
 ) -> None:
     """List bookings: yours by default, everyone's with --all."""
     begin = _instant(start, "--start") if start else None
     finish = _instant(end, "--end") if end else None
-    with connect(url) as client:
-        owner = user or (None if all_users else client.user)
+    with connect(url, act_as=act_as) as client:
+        owner = user or (None if all_users else client.user_name())
         page = client.list_bookings(
             node=node,
             gpu=gpu,
@@ -138,9 +140,9 @@ def bookings(
         typer.echo(f"Showing {len(rows)} of {total}; use --limit or filters to see more.")
 
 
-def release(booking_id: BookingId, url: UrlOption = None) -> None:
+def release(booking_id: BookingId, url: UrlOption = None, act_as: AsOption = None) -> None:
     """Finish a booking now: past time stays in history, the rest is freed."""
-    with connect(url) as client:
+    with connect(url, act_as=act_as) as client:
         booking = client.release_booking(booking_id)
     typer.echo(f"Released {booking_summary(booking)}")
 
@@ -150,13 +152,14 @@ def extend(
     end: Annotated[str | None, typer.Option(help="New end, ISO 8601 (may shorten)")] = None,
     by: Annotated[str | None, typer.Option(help="Add this to the current end: 1h, 30m")] = None,
     url: UrlOption = None,
+    act_as: AsOption = None,
 ) -> None:
     """Move the end of a booking: --end sets it, --by adds to it."""
     if (end is None) == (by is None):
         usage_error("give exactly one of --end or --by", "--end / --by")
     fixed_end = _instant(end, "--end") if end else None
     delta = _duration(by, "--by") if by else timedelta()
-    with connect(url) as client:
+    with connect(url, act_as=act_as) as client:
         if fixed_end is None:
             current_end = client.get_booking(booking_id).get("end")
             fixed_end = parse_instant(str(current_end), utc_now()) + delta

@@ -1,5 +1,9 @@
-"""What every ``procplan`` client command shares: the ``--url`` option, the client, and one
-mapping from client failures to a single stderr line and an exit code.
+"""What every ``procplan`` client command shares: the ``--url`` and ``--as`` options, the
+client, and one mapping from client failures to a single stderr line and an exit code.
+
+The client proves who we are with ``$PROCPLAN_TOKEN`` or what ``procplan login`` saved, else
+the server's host knows us by our Unix user (``procplan.client_auth``). ``--as`` (or
+``$PROCPLAN_AS``) asks to act for another user, which only admins may do.
 
 Output hygiene has its choke points here: ``connect`` hands commands a ``DisplayClient``, whose
 JSON answers and error messages are already terminal-safe (``procplan.present``), and every
@@ -11,8 +15,9 @@ shown), 2 means no server answered (or the command line was wrong, Click's usage
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
@@ -27,6 +32,7 @@ from procplan.client import (
     ServerUnreachable,
     resolve_url,
 )
+from procplan.client_auth import TOKEN_ENV, Credential, resolve_act_as
 from procplan.present import MESSAGE_LIMIT, clean_payload, terminal_text
 
 EXIT_REFUSED = 1
@@ -41,6 +47,15 @@ UrlOption = Annotated[
     ),
 ]
 
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        metavar="USER",
+        help="Act for this user (admins only; default: $PROCPLAN_AS)",
+        show_default=False,
+    ),
+]
 
 PIPE_WIDTH = 160
 
@@ -76,6 +91,21 @@ class DisplayClient(ProcPlanClient):
             raise ApiError(exc.status, message, exc.code) from exc
 
 
+def print_rows(
+    rows: list[Any], as_json: bool, empty: str, table: Callable[[list[Any]], Any]
+) -> bool:
+    """The one way list commands print: raw JSON, a line saying there is nothing, or the Rich
+    table ``table(rows)`` builds; ``True`` when a table was printed."""
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return False
+    if not rows:
+        typer.echo(empty)
+        return False
+    console().print(table(rows))
+    return True
+
+
 def warn(message: str) -> None:
     """One line on stderr, sanitised: messages quote server text and the user's arguments."""
     typer.echo(terminal_text(message, MESSAGE_LIMIT), err=True)
@@ -92,21 +122,56 @@ def usage_error(message: str, option: str | None = None) -> NoReturn:
     raise typer.BadParameter(message, param_hint=option)
 
 
+def read_stdin_line(option: str) -> str:
+    """One line of stdin without its line ending (``--password-stdin``, ``--token-stdin``):
+    secrets come through a pipe, never through arguments, which every local user can read
+    in ``ps``. An empty line is a usage error."""
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        usage_error("nothing on stdin", option)
+    return line
+
+
+def credential_hint(error: ApiError, credential: Credential | None) -> str:
+    """Where a refused token came from, so that a stale one can be found and dropped."""
+    if error.code != "bad_token" or credential is None:
+        return ""
+    if credential.source == TOKEN_ENV:
+        return f" (the token in ${TOKEN_ENV})"
+    return f" (the token saved in {credential.source}; `procplan logout` forgets it)"
+
+
 @contextmanager
-def connect(url: str | None, raw: bool = False) -> Iterator[ProcPlanClient]:
-    """Yield a client for ``--url``; turn any client failure into ``fail``.
+def connect(
+    url: str | None,
+    raw: bool = False,
+    act_as: str | None = None,
+    credential: Credential | None = None,
+    discover: bool = True,
+) -> Iterator[ProcPlanClient]:
+    """Yield a client for ``--url`` (acting for ``--as``/``$PROCPLAN_AS`` if given); turn any
+    client failure into ``fail``. Without ``discover`` the environment is not consulted at
+    all (no ``$PROCPLAN_TOKEN``, no saved sign-in, no ``$PROCPLAN_AS``): commands that sign in
+    pass their own ``credential``, or none.
 
     The client is a ``DisplayClient`` unless ``raw``: ``--json`` output wants the server's
     strings as sent, and ``json.dumps`` (ASCII) already writes every control character and
     every non-ASCII character as a ``\\uNNNN`` escape, so it cannot drive a terminal either.
     """
     factory = ProcPlanClient if raw else DisplayClient
+    used: Credential | None = None
     try:
-        with factory(resolve_url(url)) as client:
+        with factory(
+            resolve_url(url),
+            act_as=resolve_act_as(act_as) if discover else act_as,
+            credential=credential,
+            discover=discover,
+        ) as client:
+            used = client.credential
             yield client
     except ServerUnreachable as exc:
         fail(f"cannot reach ProcPlan server at {exc.url}: {exc.reason}", EXIT_UNREACHABLE)
     except ApiError as exc:
-        fail(f"error: {exc.message}", EXIT_REFUSED)
+        fail(f"error: {exc.message}{credential_hint(exc, used)}", EXIT_REFUSED)
     except InvalidResponse as exc:
         fail(f"error: {exc}", EXIT_REFUSED)

@@ -17,6 +17,7 @@ import typer
 
 from procplan.cli.common import (
     EXIT_REFUSED,
+    AsOption,
     UrlOption,
     connect,
     console,
@@ -28,6 +29,7 @@ from procplan.cli.durations import parse_duration
 from procplan.cli.format import booking_summary
 from procplan.cli.jobview import detail_lines, job_id, queue_table
 from procplan.client import ApiError, ProcPlanClient
+from procplan.client_auth import TOKEN_ENV
 from procplan.core.jobs import parse_priority
 from procplan.present import capped
 
@@ -124,8 +126,9 @@ def default_name(command: list[str]) -> str:
 
 
 def parse_env(pairs: list[str], export: bool, base: dict[str, str]) -> dict[str, str]:
-    """``--export-env`` copies ``base``; each ``K=V`` is added on top (so it wins)."""
-    env = dict(base) if export else {}
+    """``--export-env`` copies ``base``, less ``$PROCPLAN_TOKEN`` (a secret the server would
+    store with the job, for its admins to read); each ``K=V`` is added on top (so it wins)."""
+    env = {k: v for k, v in base.items() if k != TOKEN_ENV} if export else {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -176,6 +179,7 @@ def submit(
     error: Annotated[str | None, typer.Option(help="File for the job's stderr")] = None,
     parsable: Annotated[bool, typer.Option("--parsable", help="Print only the id")] = False,
     url: UrlOption = None,
+    act_as: AsOption = None,
 ) -> None:
     """Queue a batch job (the node agent runs it); prints its id."""
     resources = Resources.parse(
@@ -190,7 +194,7 @@ def submit(
         "array": array,
     }
     body = {**resources.body("batch", command), **_present(extra)}
-    with connect(url) as client:
+    with connect(url, act_as=act_as) as client:
         answer = client.submit_job(body)
     typer.echo(submitted_text(answer, parsable))
 
@@ -212,15 +216,16 @@ def queue(
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw job list")] = False,
     url: UrlOption = None,
+    act_as: AsOption = None,
 ) -> None:
     """The job queue, like squeue: everyone's pending and running jobs by default."""
     if user and me:
         usage_error("give either --user or --me, not both", "--user / --me")
     if all_states and state:
         usage_error("give either --all or --state, not both", "--all / --state")
-    with connect(url, raw=as_json) as client:
+    with connect(url, raw=as_json, act_as=act_as) as client:
         page = client.jobs(
-            user=client.user if me else user,
+            user=client.user_name() if me else user,
             tenant_id=tenant,
             state=None if all_states else (state or "active"),
             limit=limit,
@@ -261,6 +266,7 @@ def cancel(
         bool, typer.Option("--booking", help="The ids are bookings: cancel those instead")
     ] = False,
     url: UrlOption = None,
+    act_as: AsOption = None,
 ) -> None:
     """Cancel jobs (pending ones are withdrawn, running ones stopped), or bookings."""
     if booking:
@@ -268,7 +274,7 @@ def cancel(
         if bad:
             usage_error(f"booking ids are integers: {', '.join(bad)}", "IDS")
     failures = 0
-    with connect(url) as client:
+    with connect(url, act_as=act_as) as client:
         for ident in ids:
             try:
                 typer.echo(_cancel_one(client, ident, booking))

@@ -1,8 +1,8 @@
 """``procplan``: the native command line (Typer + Rich).
 
 This module only assembles the app; commands live in ``bookings``, ``jobs``, ``run``,
-``tenants`` and ``views`` (HTTP clients of a running server) and ``serve`` (the one command that
-starts a server).
+``tenants``, ``views``, ``accounts`` (login, logout, whoami, audit), ``users`` and ``tokens``
+(HTTP clients of a running server) and ``serve`` (the one command that starts a server).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
+from procplan.cli import accounts, bookings, jobs, nodes, run, tenants, tokens, users, views
 from procplan.cli import agent as agent_cli
-from procplan.cli import bookings, jobs, nodes, run, tenants, views
 from procplan.cli.serve import start_server
 
 app = typer.Typer(
@@ -43,6 +43,12 @@ app.command("agent")(agent_cli.agent)
 app.command()(nodes.nodes)
 app.command()(nodes.logs)
 app.command()(nodes.top)
+app.command()(accounts.login)
+app.command()(accounts.logout)
+app.command()(accounts.whoami)
+app.add_typer(users.app, name="user")
+app.add_typer(tokens.app, name="token")
+app.command()(accounts.audit)
 
 
 def _text(path: Path | None) -> str | None:
@@ -86,6 +92,13 @@ def server(
             show_default=False,
         ),
     ] = None,
+    unix_socket: Annotated[
+        Path | None,
+        typer.Option(help="Also listen on this Unix socket (local users are who the kernel says)"),
+    ] = None,
+    allow_root_jobs: Annotated[
+        bool, typer.Option("--allow-root-jobs", help="Batch jobs may run as root")
+    ] = False,
 ) -> None:
     """Run a ProcPlan server (options override PROCPLAN_* variables and the settings file)."""
     code = start_server(
@@ -101,6 +114,8 @@ def server(
             "workers": workers,
             "agent_token": agent_token,
             "local_agent": None if local_agent is None else ("auto" if local_agent else "off"),
+            "unix_socket": _text(unix_socket),
+            "allow_root_jobs": True if allow_root_jobs else None,
         }
     )
     if code:

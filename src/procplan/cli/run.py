@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.status import Status
 from rich.text import Text
 
-from procplan.cli.common import UrlOption, connect, fail, utc_now
+from procplan.cli.common import AsOption, UrlOption, connect, fail, utc_now
 from procplan.cli.jobs import (
     BookingOpt,
     CommandArg,
@@ -179,13 +179,14 @@ def run(
     node: NodeOpt = None,
     name: NameOpt = None,
     url: UrlOption = None,
+    act_as: AsOption = None,
 ) -> None:
     """Wait for GPUs, run CMD with CUDA_VISIBLE_DEVICES set, release them when it exits."""
     resources = Resources.parse(
         time=time_limit, priority=priority, gpus=gpus, gpu_type=gpu_type, gpu_mem=gpu_mem,
         tenant=tenant, booking=booking, nodes=nodes, node=node, name=name,
     )  # fmt: skip
-    with connect(url) as client:
+    with connect(url, act_as=act_as) as client:
         pin = node or default_node(client, nodes)
         body = {
             **resources.body("interactive", command),

@@ -218,6 +218,15 @@ def set_tenant(
     remove_user: Annotated[
         list[str] | None, typer.Option("--remove-user", help="Remove a member (repeatable)")
     ] = None,
+    manager: Annotated[
+        bool | None,
+        typer.Option(
+            "--manager/--no-manager",
+            help="The --add-user members manage the tenant's members and quotas, or no "
+            "longer do (admins)",
+            show_default=False,
+        ),
+    ] = None,
     url: UrlOption = None,
 ) -> None:
     """Change a tenant's quotas, policy or members; prints the result."""
@@ -231,11 +240,13 @@ def set_tenant(
     body = patch_body(max_gpus, max_jobs, settings)
     if not body and not add_user and not remove_user:
         usage_error("nothing to change: give a quota, a setting, --add-user or --remove-user")
+    if manager is not None and not add_user:
+        usage_error("--manager and --no-manager apply to --add-user", "--manager")
     with connect(url) as client:
         if body:
             client.update_tenant(name, body)
         for user in add_user or []:
-            client.add_member(name, user)
+            client.add_member(name, user, manager)
         for user in remove_user or []:
             client.remove_member(name, user)
         tenant = client.tenant(name)

@@ -95,6 +95,10 @@ class SizeMemo:
         return size
 
 
+# The caller's check on the booking it is about to change (an owner check): raises to refuse.
+Allowed = Callable[[Booking], None]
+
+
 class BookingService:
     """Everything the APIs do with bookings and availability."""
 
@@ -226,7 +230,9 @@ class BookingService:
         self._changed()
         return booking
 
-    def release(self, booking_id: int, *, whole_hours: bool) -> Booking:
+    def release(
+        self, booking_id: int, *, whole_hours: bool, allowed: Allowed | None = None
+    ) -> Booking:
         """Early release: status completed, end truncated to now (rule 5 of the ledger).
 
         The end is rounded up to the next minute (next hour for ProcPlan clients, whose grid
@@ -234,20 +240,30 @@ class BookingService:
         """
         now = self.clock.now()
         current = self.get_active(booking_id)
+        if allowed is not None:
+            allowed(current)
         truncated = ceil_to(now, HOUR if whole_hours else MINUTE)
         end = min(current.end, max(current.start, truncated))
         booking = self.bookings.finish(booking_id, BookingStatus.COMPLETED, end, now)
         self._changed()
         return booking
 
-    def cancel(self, booking_id: int) -> Booking:
-        booking = self.bookings.finish(booking_id, BookingStatus.CANCELLED, None, self.clock.now())
+    def cancel(self, booking_id: int, allowed: Allowed | None = None) -> Booking:
+        """Deactivate the booking's claims; ``allowed`` (the caller's owner check) sees the
+        booking inside the write transaction, before anything changes."""
+        booking = self.bookings.finish(
+            booking_id, BookingStatus.CANCELLED, None, self.clock.now(), allowed
+        )
         self._changed()
         return booking
 
-    def change_end(self, booking_id: int, new_end: Instant) -> Booking:
+    def change_end(
+        self, booking_id: int, new_end: Instant, allowed: Allowed | None = None
+    ) -> Booking:
         """Extend or shorten; the result must still be a valid booking of this node."""
         current = self.get_active(booking_id)
+        if allowed is not None:
+            allowed(current)
         req = BookingRequest(
             node_id=current.node_id,
             start=current.start,

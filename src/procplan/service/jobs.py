@@ -165,9 +165,12 @@ class JobService:
 
     # ---- endings -----------------------------------------------------------------------
 
-    def cancel(self, job_id: int) -> Job:
-        """Pending or running → cancelled (409 ``job_finished`` once it has ended)."""
+    def cancel(self, job_id: int, allowed: Callable[[Job], None] | None = None) -> Job:
+        """Pending or running → cancelled (409 ``job_finished`` once it has ended);
+        ``allowed`` (the caller's owner check) may refuse first by raising."""
         job = self.get(job_id)
+        if allowed is not None:
+            allowed(job)
         check_transition(job.id, job.state, JobState.CANCELLED, job.kind)
         return self.finish(job_id, JobState.CANCELLED, message="cancelled")
 
@@ -175,10 +178,14 @@ class JobService:
         """Renew an interactive job's lease (no ``on_change``: see the module docstring)."""
         return self.jobs.heartbeat(job_id, self.clock.now(), self.settings.lease_ttl_s)
 
-    def release(self, job_id: int, exit_code: int | None) -> Job:
+    def release(
+        self, job_id: int, exit_code: int | None, allowed: Callable[[Job], None] | None = None
+    ) -> Job:
         """The client is done: running → completed (exit 0 or none) or failed; pending →
         cancelled; finished → 409."""
         job = self.get(job_id)
+        if allowed is not None:
+            allowed(job)
         if job.state is JobState.PENDING:
             new = JobState.CANCELLED
         elif exit_code in (None, 0):

@@ -10,12 +10,18 @@ Each cycle the housekeeper ends what is no longer alive before the planner looks
   for the client; a PID owned by another user counts as alive (COMPAT §2);
 - a preempted job still running after the grace period is ended (``preempted``; batch jobs go
   back to the queue), after a SIGKILL to its watched PID.
+
+A PID is what a client said; the server may run as root. So a signal goes only to a process
+whose real uid is the job's (``extra["pid_uid"]``, recorded at submission, else the uid of
+the job's user name here), never to the server itself, its parent, or init: a job must not be
+a way to kill someone else's process.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pwd
 import signal
 import time
 
@@ -25,6 +31,7 @@ from procplan.core.errors import DomainError
 from procplan.core.jobs import Job, JobKind, JobState
 from procplan.service.clock import Clock
 from procplan.service.jobs import JobService
+from procplan.service.processes import process_owner_uid
 
 LOG = logging.getLogger("procplan.leases")
 
@@ -50,8 +57,21 @@ class PidWatch:
         return abs(first - created) < 0.5
 
     def signal(self, job: Job, signum: int) -> None:
-        """Send ``signum`` to the job's watched client, if it is still that process."""
+        """Send ``signum`` to the job's watched client, if it is still that process and it
+        belongs to the job's uid (see the module docstring); otherwise log and do nothing."""
         if job.pid is None or not self.alive(job):
+            return
+        if job.pid <= 1 or job.pid in (os.getpid(), os.getppid()):
+            LOG.warning("job %s: refusing to signal pid %s (this server, its parent or init)",
+                        job.id, job.pid)  # fmt: skip
+            return
+        expected = expected_uid(job)
+        owner = process_owner_uid(job.pid)
+        if expected is None or owner != expected:
+            LOG.warning(
+                "job %s: not signalling pid %s: it belongs to uid %s, the job's uid is %s",
+                job.id, job.pid, owner, "unknown" if expected is None else expected,
+            )  # fmt: skip
             return
         try:
             os.kill(job.pid, signum)
@@ -62,6 +82,24 @@ class PidWatch:
 
     def forget(self, job_id: int) -> None:
         self._started.pop(job_id, None)
+
+
+def expected_uid(job: Job) -> int | None:
+    """The uid the job's client process must run as: ``extra["pid_uid"]`` when the server
+    recorded it at submission, else the uid of the job's user name on this host; ``None``
+    when neither is known (then nothing is signalled)."""
+    recorded = job.extra.get("pid_uid")
+    if isinstance(recorded, int) and not isinstance(recorded, bool):
+        return recorded
+    if isinstance(recorded, str) and recorded.isdigit():
+        return int(recorded)
+    name = job.user
+    if name.startswith("uid:") and name[4:].isdigit():  # what /acquire names a nameless uid
+        return int(name[4:])
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
 
 
 class Housekeeper:

@@ -203,18 +203,33 @@ class BookingStore:
         )
 
     def finish(
-        self, booking_id: int, status: BookingStatus, end: Instant | None, now: Instant
+        self,
+        booking_id: int,
+        status: BookingStatus,
+        end: Instant | None,
+        now: Instant,
+        allowed: Callable[[Booking], None] | None = None,
     ) -> Booking:
-        """Move an active booking to ``status``; a new ``end`` truncates it (early release)."""
-        return self.writes.run(lambda conn: self._finish_in(conn, booking_id, status, end, now))
+        """Move an active booking to ``status``; a new ``end`` truncates it (early release).
+        ``allowed`` sees the booking first, in the transaction, and may refuse by raising."""
+        return self.writes.run(
+            lambda conn: self._finish_in(conn, booking_id, status, end, now, allowed)
+        )
 
     @staticmethod
     def _finish_in(
-        conn: Connection, booking_id: int, status: BookingStatus, end: Instant | None, now: Instant
+        conn: Connection,
+        booking_id: int,
+        status: BookingStatus,
+        end: Instant | None,
+        now: Instant,
+        allowed: Callable[[Booking], None] | None,
     ) -> Booking:
         current = _get(conn, booking_id)
         if current is None or not current.is_active:
             raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
+        if allowed is not None:
+            allowed(current)
         new_end = current.end if end is None else end
         conn.execute(
             _FINISH_BOOKING,

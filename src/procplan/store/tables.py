@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -75,6 +76,43 @@ users = Table(
     Column("pk", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    # Issue #12: 'admin' or 'user'; the Unix account batch jobs run as; an argon2 hash.
+    Column("role", String(16), nullable=False, default="user", server_default="user"),
+    Column("unix_user", String(128), nullable=True),
+    Column("password_hash", Text, nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False, server_default=false()),
+)
+
+# API tokens and web sessions: only the SHA-256 of the secret is kept (it is 256 random bits,
+# so a fast hash is enough; passwords get argon2).
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("user_pk", Integer, ForeignKey("users.pk", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # 'token', 'session' or 'link'
+    Column("name", String(256), nullable=False, default=""),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Index("ix_credentials_user", "user_pk"),
+)
+
+# Who created, changed, released or cancelled what (``as_admin``: on someone else's object).
+audit = Table(
+    "audit",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256), nullable=False),
+    Column("owner", String(128), nullable=True),
+    Column("as_admin", Boolean, nullable=False, default=False),
+    Column("via", String(16), nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_audit_at", "at"),
 )
 
 bookings = Table(
@@ -129,6 +167,7 @@ memberships = Table(
     Column("tenant_pk", Integer, ForeignKey("tenants.pk", ondelete="CASCADE"), nullable=False),
     Column("user_pk", Integer, ForeignKey("users.pk"), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("manager", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("tenant_pk", "user_pk", name="uq_memberships_tenant_user"),
     Index("ix_memberships_user", "user_pk"),
 )

@@ -1,9 +1,7 @@
 // api.js — JSON calls to ProcPlan's native API (/api/v1). A failed call throws ApiError
 // carrying the server's {"error", "status", "code"} message, ready to show in a toast.
-import { loadPref, savePref } from './dom.js';
-
-const USER_KEY = 'procplan.user';
-const USER_HEADER = 'X-ProcPlan-User';
+// Who the requests act as is proven to the server, never claimed here: the session cookie of
+// a web sign-in (HttpOnly: this code never sees it) or, on the server's own host, the kernel.
 
 export class ApiError extends Error {
   constructor(message, status, code) {
@@ -13,13 +11,8 @@ export class ApiError extends Error {
   }
 }
 
-export function currentUser() {
-  return String(loadPref(USER_KEY, '')).trim();
-}
-
-export function saveUser(name) {
-  savePref(USER_KEY, name.trim());
-}
+/** What a 401 means to someone using the web pages (the server's text names CLI ways too). */
+const SIGN_IN_TEXT = 'You are not signed in (or your session has ended): sign in first.';
 
 // Last reply per polled path with its ETag: the next poll asks "If-None-Match" and a 304 reuses
 // it, so an unchanged calendar costs neither the transfer nor the parse.
@@ -27,23 +20,19 @@ const lastReplies = new Map();
 const LAST_REPLIES_MAX = 16;
 
 /**
- * One request; writes carry the user header. Resolves to {data, text, unchanged}; with
- * `conditional` a GET revalidates the last reply of the same path (unchanged: true on a 304).
+ * One request (bodies are JSON: the server refuses anything else on a write). Resolves to
+ * {data, text, unchanged}; with `conditional` a GET revalidates the last reply of the same path
+ * (unchanged: true on a 304).
  */
 export async function request(method, path, body, { conditional = false } = {}) {
   const headers = { Accept: 'application/json' };
   const known = conditional ? lastReplies.get(path) : undefined;
   if (known) headers['If-None-Match'] = known.etag;
-  if (method !== 'GET') {
-    const user = currentUser();
-    if (!user) throw new ApiError('Enter your name in the header first.', 0, 'missing_user');
-    headers[USER_HEADER] = user;
-  }
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
   try {
     response = await fetch(path, {
-      method, headers, cache: 'no-store',
+      method, headers, cache: 'no-store', credentials: 'same-origin',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
@@ -58,7 +47,8 @@ export async function request(method, path, body, { conditional = false } = {}) 
     /* a non-JSON body (proxy error page): reported through the status below */
   }
   if (!response.ok) {
-    const message = data?.error || `HTTP ${response.status} ${response.statusText}`.trim();
+    const message = response.status === 401 && data?.code === 'unauthenticated' ? SIGN_IN_TEXT
+      : data?.error || `HTTP ${response.status} ${response.statusText}`.trim();
     throw new ApiError(message, response.status, data?.code || 'http_error');
   }
   const reply = { data, text, unchanged: false };
@@ -104,4 +94,19 @@ export async function changeBookingEnd(id, endIso) {
 /** Running jobs as {data, text} (the text lets callers skip re-renders). */
 export function getRunningJobs() {
   return request('GET', '/api/v1/jobs?state=running&limit=1000', undefined, { conditional: true });
+}
+
+/** Who the server takes this browser for: GET /api/v1/me ({user: null} when nobody). */
+export async function getMe() {
+  return (await request('GET', '/api/v1/me')).data;
+}
+
+/** Sign in with {user, password} or {link}; the server sets the session cookie. */
+export async function signIn(credentials) {
+  return (await request('POST', '/api/v1/session', credentials)).data;
+}
+
+/** End the web session (the server revokes it and clears the cookie). */
+export async function signOut() {
+  return (await request('DELETE', '/api/v1/session')).data;
 }

@@ -1,9 +1,10 @@
 // app.js — ProcPlan planner: state, the live refresh (every 5 s, conditional requests), and
 // the glue between the header controls, the grid, the booking dialog, the details panel and
 // the API. Each refresh also pulls the running jobs (drawn on the grid) and the node list
-// (foreign / flagged GPUs, the node filter).
+// (foreign / flagged GPUs, the node filter). Bookings are made as the signed-in user
+// (session.js); only one's own bookings, or everyone's for an admin, offer changes.
 import {
-  cancelBooking, changeBookingEnd, createBooking, currentUser, getCalendar, getNodes, getRunningJobs, releaseBooking, saveUser,
+  cancelBooking, changeBookingEnd, createBooking, getCalendar, getNodes, getRunningJobs, releaseBooking,
 } from './api.js';
 import {
   bindShortcuts, bindViewControls, readLocation, setBusy, setupHelp, showView, syncNodeFilter,
@@ -12,6 +13,7 @@ import { loadPref, savePref, toast } from './dom.js';
 import { markMine, renderGrid, sameTrack, setFolded, updateNowLine } from './grid.js';
 import { setupBookingDialog, setupDetails } from './panels.js';
 import { attachInteractions } from './select.js';
+import { bindSignInLink, mayChange, showSession, signInHref } from './session.js';
 import { DAY, fmtClock, toIso } from './time.js';
 import {
   GPU_COL_PX, makeView, scrollLeftFor, shiftView, tableWidth, todayColumn,
@@ -36,6 +38,7 @@ const state = {
   loadSeq: 0,        // drops responses of superseded requests
   failing: false,    // the last refresh failed (toast once, not every tick)
   folded: new Set(asList(loadPref(FOLDED_KEY, []))), // node ids whose GPU rows are hidden
+  me: null,          // GET /api/v1/me once the server answered (null until then)
 };
 
 const table = $('grid');
@@ -45,7 +48,14 @@ const grid = attachInteractions(table, {
   announce: (text) => { $('grid-status').textContent = text; },
 });
 const openDialog = setupBookingDialog($('booking-dialog'), submitBooking, (opener) => sameTrack(table, opener));
-const details = setupDetails($('details'), { onRelease: release, onCancel: cancel, onExtend: extend });
+const details = setupDetails($('details'), {
+  onRelease: release, onCancel: cancel, onExtend: extend, mayChange: (booking) => mayChange(state.me, booking.user),
+});
+
+/** The signed-in user's name ('' when nobody, or not known yet). */
+function myName() {
+  return state.me?.user || '';
+}
 
 function asList(value) {
   return Array.isArray(value) ? value.filter((v) => typeof v === 'string') : [];
@@ -101,7 +111,7 @@ function draw(data, text) {
     state.bookings = indexBookings(data);
     const hadFocus = Boolean(document.activeElement?.matches('#grid td.track'));
     renderGrid(table, data, view, now, {
-      folded: state.folded, user: currentUser(), jobs: state.jobs, nodes: state.nodes, trackPx,
+      folded: state.folded, user: myName(), jobs: state.jobs, nodes: state.nodes, trackPx,
     });
     grid.restore(hadFocus);
     syncDetails();
@@ -191,9 +201,12 @@ function openBooking(selection) {
     toast('The node list is not loaded; reload the page.', 'error');
     return;
   }
-  if (!currentUser()) {
-    toast('Enter your name in the header before booking.', 'error');
-    $('user-name').focus();
+  if (!state.me) {
+    toast('Still checking who you are; try again in a moment.', 'info');
+    return;
+  }
+  if (!myName()) {
+    toast('Sign in to book GPUs: the planner is read-only until you do.', 'error', { href: signInHref(), text: 'Sign in' });
     return;
   }
   openDialog(node, selection);
@@ -282,12 +295,6 @@ function chooseNode(nodeId) {
 function wireHeader() {
   bindViewControls(go);
   $('node-filter').addEventListener('change', (ev) => chooseNode(ev.target.value));
-  const user = $('user-name');
-  user.value = currentUser();
-  user.addEventListener('input', () => {
-    saveUser(user.value);
-    markMine(table, currentUser());
-  });
   const mine = $('mine-toggle');
   mine.addEventListener('click', () => setMineOnly(mine.getAttribute('aria-pressed') !== 'true'));
   setMineOnly(loadPref(MINE_KEY, false) === true);
@@ -309,7 +316,22 @@ function startLiveRefresh() {
   }).observe(wrap);
 }
 
+/** Who is signed in: the header, "mine" marks, and what the details panel offers. */
+async function loadIdentity() {
+  const me = await showSession();
+  state.me = me;
+  const anonymous = !me.user;
+  $('read-only').hidden = !anonymous;
+  bindSignInLink($('read-only').querySelector('a'));
+  $('mine-toggle').hidden = anonymous;
+  if (anonymous) table.classList.remove('mine-only'); // nothing is "mine"; the choice stays saved
+  table.classList.toggle('read-only', anonymous);
+  markMine(table, myName());
+  syncDetails();
+}
+
 wireHeader();
 showView(state.view, state.at);
+loadIdentity();
 refresh({ busy: true });
 startLiveRefresh();

@@ -4,6 +4,7 @@
 // createElement/textContent (dom.js's el), never innerHTML.
 import { el } from './dom.js';
 import { REFRESH_MS, fetchJson, fmtDuration, fmtInstant, fmtMb, fmtNum, poll, setStatus, syncRows } from './live.js';
+import { showSession } from './session.js';
 
 const HISTORY_MS = 60_000;       // history is written per closed minute: once a minute is enough
 const HISTORY_SPAN_S = 3 * 3600; // the sparkline covers the last 3 hours
@@ -219,4 +220,5 @@ function sparkline(points) {
   return svg;
 }
 
+showSession();
 poll(refresh);

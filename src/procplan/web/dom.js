@@ -19,11 +19,19 @@ export function el(tag, props = {}, ...children) {
 
 const TOAST_MS = { info: 4000, success: 4000, error: 9000 };
 
-/** Show a dismissible message in the aria-live toast region. */
-export function toast(message, kind = 'info') {
-  const region = document.getElementById('toasts');
+/**
+ * Show a dismissible message in the aria-live toast region; `action` ({href, text}) adds a link
+ * (e.g. "Sign in").
+ */
+export function toast(message, kind = 'info', action = null) {
+  let region = document.getElementById('toasts');
+  if (!region) {
+    region = el('div', { id: 'toasts', class: 'toasts', role: 'status', 'aria-live': 'polite' });
+    document.body.append(region);
+  }
   const item = el('div', { class: `toast toast-${kind}` },
     el('span', {}, String(message)),
+    action ? el('a', { class: 'toast-action', href: action.href }, action.text) : null,
     el('button', { type: 'button', class: 'icon', 'aria-label': 'Dismiss', onclick: () => item.remove() }, '×'));
   region.append(item);
   setTimeout(() => item.remove(), TOAST_MS[kind] ?? TOAST_MS.info);

@@ -1,12 +1,12 @@
 // live.js — helpers shared by the live pages (cluster board, queue): conditional JSON fetches,
 // a poll loop that never overlaps itself, keyed table rows that are rebuilt only when their
 // data changed (no flicker, focus kept), and number/time formatting.
-import { currentUser, request, saveUser } from './api.js';
+import { request } from './api.js';
 
 export const REFRESH_MS = 5_000;
 
 /**
- * GET or write `path` through the planner's API helper (same user header and error messages);
+ * GET or write `path` through the planner's API helper (same error messages);
  * GETs are conditional, so an unchanged list costs a 304. Resolves to {data, text}.
  */
 export function fetchJson(path, { method = 'GET' } = {}) {
@@ -59,15 +59,6 @@ export function syncRows(tbody, items, key, sig, build) {
     if (tbody.rows[i] !== row) tbody.insertBefore(row, tbody.rows[i] || null);
   });
   return rows;
-}
-
-/** Wire the header's "Your name" field to the name the planner stores. */
-export function bindUserField(input, onChange) {
-  input.value = currentUser();
-  input.addEventListener('change', () => {
-    saveUser(input.value);
-    onChange?.();
-  });
 }
 
 export function fmtDuration(seconds) {

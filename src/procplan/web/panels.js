@@ -79,11 +79,13 @@ function readForm(form, node) {
 
 /**
  * Wire the details panel. Callbacks get the booking id (onExtend also the new end, ISO);
- * cancelling asks "are you sure" inside the panel first. Returns {show(booking), showJob(job),
- * hide(), shownId(), shownJobId()}; a booking is {id, node_id, gpu_ids, start, end, user, label,
- * priority, status}; a job is a /api/v1/jobs object, shown read-only.
+ * cancelling asks "are you sure" inside the panel first. `mayChange(booking)` says whether the
+ * viewer may change it: 'owner', 'admin' (the controls are then marked "as admin") or null
+ * (no controls, only who may). Returns {show(booking), showJob(job), hide(), shownId(),
+ * shownJobId()}; a booking is {id, node_id, gpu_ids, start, end, user, label, priority,
+ * status}; a job is a /api/v1/jobs object, shown read-only.
  */
-export function setupDetails(panel, { onRelease, onCancel, onExtend }) {
+export function setupDetails(panel, { onRelease, onCancel, onExtend, mayChange = () => 'owner' }) {
   let booking = null;
   let job = null;
   let opener = null;
@@ -92,6 +94,8 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend }) {
   const release = $('details-release');
   const cancel = $('details-cancel');
   const confirm = $('details-confirm');
+  const adminMark = $('details-admin');
+  const readOnly = $('details-readonly');
 
   function askCancel(ask) {
     confirm.hidden = !ask;
@@ -121,6 +125,8 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend }) {
     extend.hidden = true;
     release.hidden = true;
     cancel.hidden = true;
+    adminMark.hidden = true;
+    readOnly.hidden = true;
     open(focus);
   }
   function show(next, { focus = true } = {}) {
@@ -128,13 +134,21 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend }) {
     booking = next;
     job = null;
     render(panel, booking);
+    const may = mayChange(booking);
     const active = booking.status === 'active';
+    const changeable = active && may !== null;
     const now = Date.now();
     // Release ends a running booking now; one that has not started is cancelled instead.
-    release.hidden = !active || parseIso(booking.start) > now || parseIso(booking.end) <= now;
-    extend.hidden = !active || parseIso(booking.end) <= now;
-    cancel.hidden = !active;
-    if (!active) askCancel(false);
+    release.hidden = !changeable || parseIso(booking.start) > now || parseIso(booking.end) <= now;
+    extend.hidden = !changeable || parseIso(booking.end) <= now;
+    cancel.hidden = !changeable;
+    if (!changeable) askCancel(false);
+    const asAdmin = changeable && may === 'admin';
+    for (const mark of panel.querySelectorAll('.actions .as-admin')) mark.hidden = !asAdmin;
+    adminMark.hidden = !asAdmin;
+    adminMark.textContent = asAdmin ? `As admin: this is ${booking.user}’s booking.` : '';
+    readOnly.hidden = !active || may !== null;
+    readOnly.textContent = readOnly.hidden ? '' : `Only ${booking.user} or an admin can change this booking.`;
     open(focus);
   }
   $('details-close').addEventListener('click', hide);

@@ -1,16 +1,21 @@
 // queue.js — the job queue: pending jobs in queue order with the scheduler's reason and
 // estimated start (shown as given, never recomputed), running jobs with node, GPUs, elapsed time
-// and limit; the current user may cancel their own jobs. Refreshes every 5 s; rows are rebuilt
-// only when their job changed, elapsed times tick in place.
-import { currentUser } from './api.js';
+// and limit; the signed-in user may cancel their own jobs (an admin anyone's, marked "as
+// admin"). Refreshes every 5 s; rows are rebuilt only when their job changed, elapsed times
+// tick in place.
 import { el, toast } from './dom.js';
-import { REFRESH_MS, bindUserField, fetchJson, fmtDuration, fmtInstant, poll, setStatus, syncRows } from './live.js';
+import { REFRESH_MS, fetchJson, fmtDuration, fmtInstant, poll, setStatus, syncRows } from './live.js';
+import { mayChange, showSession } from './session.js';
 
 const $ = (id) => document.getElementById(id);
 const LIMIT = 200;
 
-const refreshNow = poll(refresh);
-bindUserField($('user-name'), () => refreshNow());
+let me = null; // GET /api/v1/me: who may cancel which job (asked once, before the first poll)
+let refreshNow = () => {};
+showSession().then((found) => {
+  me = found;
+  refreshNow = poll(refresh);
+});
 
 async function refresh() {
   try {
@@ -26,11 +31,11 @@ async function refresh() {
 }
 
 function render(pending, running) {
-  const user = currentUser();
+  const user = me?.user || '';
   const queued = [...pending.jobs].sort((a, b) => (a.queue_position || 1e9) - (b.queue_position || 1e9) || Number(a.id) - Number(b.id));
-  const sig = (job) => `${user}|${JSON.stringify(job)}`;
-  syncRows($('pending').tBodies[0], queued, (j) => j.id, sig, (j) => pendingRow(j, user));
-  const rows = syncRows($('running').tBodies[0], running.jobs, (j) => j.id, sig, (j) => runningRow(j, user));
+  const sig = (job) => `${user}|${me?.role}|${JSON.stringify(job)}`;
+  syncRows($('pending').tBodies[0], queued, (j) => j.id, sig, pendingRow);
+  const rows = syncRows($('running').tBodies[0], running.jobs, (j) => j.id, sig, runningRow);
   const now = Date.now();
   rows.forEach((row, i) => { row.querySelector('.elapsed').textContent = elapsed(running.jobs[i], now); });
   const more = (page, shown) => (page.total > shown ? ` (showing ${shown})` : '');
@@ -42,7 +47,7 @@ function render(pending, running) {
   $('running').hidden = running.jobs.length === 0;
   const gpus = running.jobs.reduce((n, j) => n + (j.allocated_gpus?.length || j.gpu_count || 0), 0);
   $('summary').textContent = `${pending.total} pending · ${running.total} running on ${gpus} GPU${gpus === 1 ? '' : 's'}`
-    + (user ? ` · you are ${user}` : ' · enter your name to cancel your jobs');
+    + (user ? ` · you are ${user}` : (me ? ' · sign in to cancel your jobs' : ''));
 }
 
 function jobCell(job) {
@@ -54,7 +59,7 @@ function gpuText(job) {
   return job.gpu_type ? `${want} ${job.gpu_type}` : want;
 }
 
-function pendingRow(job, user) {
+function pendingRow(job) {
   return el('tr', { dataset: { job: job.id } },
     el('td', { class: 'num' }, job.queue_position ? String(job.queue_position) : '—'),
     jobCell(job),
@@ -63,10 +68,10 @@ function pendingRow(job, user) {
     el('td', { class: 'num' }, gpuText(job)),
     el('td', { class: 'reason', title: job.reason || '' }, job.reason_text || job.reason || '—'),
     el('td', { class: 'eta' }, job.estimated_start ? fmtInstant(job.estimated_start) : 'unknown'),
-    el('td', { class: 'actions-cell' }, cancelButton(job, user)));
+    el('td', { class: 'actions-cell' }, cancelButton(job)));
 }
 
-function runningRow(job, user) {
+function runningRow(job) {
   const where = job.node_name || job.node_ids?.join(', ') || '—';
   const gpus = job.gpu_indices?.length ? `GPU ${job.gpu_indices.join(', ')}` : gpuText(job);
   return el('tr', { dataset: { job: job.id } },
@@ -77,7 +82,7 @@ function runningRow(job, user) {
     el('td', {}, fmtInstant(job.started_at)),
     el('td', { class: 'num elapsed' }),
     el('td', { class: 'num' }, job.time_limit_s ? fmtDuration(job.time_limit_s) : 'none'),
-    el('td', { class: 'actions-cell' }, cancelButton(job, user)));
+    el('td', { class: 'actions-cell' }, cancelButton(job)));
 }
 
 function elapsed(job, now) {
@@ -87,14 +92,18 @@ function elapsed(job, now) {
   return job.time_limit_s ? `${text} (${Math.min(999, Math.round((100 * seconds) / job.time_limit_s))} %)` : text;
 }
 
-function cancelButton(job, user) {
-  if (!user || job.user !== user) return null;
-  const label = `Cancel job ${job.id}${job.name ? ` (${job.name})` : ''}`;
+function cancelButton(job) {
+  const may = mayChange(me, job.user);
+  if (!may) return null;
+  const asAdmin = may === 'admin';
+  const label = `Cancel job ${job.id}${job.name ? ` (${job.name})` : ''}${asAdmin ? ` of ${job.user}, as admin` : ''}`;
   return el('button', {
-    type: 'button', class: 'danger', 'aria-label': label,
+    type: 'button', class: asAdmin ? 'danger as-admin-button' : 'danger', 'aria-label': label,
+    title: asAdmin ? `${job.user}’s job: you cancel it as admin` : null,
     onclick: async (event) => {
       const verb = job.state === 'running' ? 'Stop the running' : 'Withdraw the pending';
-      if (!window.confirm(`${verb} job #${job.id}${job.name ? ` "${job.name}"` : ''}?`)) return;
+      const whose = asAdmin ? ` of ${job.user} (as admin)` : '';
+      if (!window.confirm(`${verb} job #${job.id}${job.name ? ` "${job.name}"` : ''}${whose}?`)) return;
       event.currentTarget.disabled = true;
       try {
         await fetchJson(`/api/v1/jobs/${encodeURIComponent(job.id)}`, { method: 'DELETE' });
@@ -104,5 +113,5 @@ function cancelButton(job, user) {
       }
       refreshNow();
     },
-  }, 'Cancel');
+  }, 'Cancel', asAdmin ? el('span', { class: 'as-admin' }, ' (as admin)') : null);
 }

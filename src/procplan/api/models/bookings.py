@@ -56,7 +56,7 @@ class BookingCreate(BaseModel):
         default=None, description="shown on calendars; default: user"
     )
     user: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = Field(
-        default=None, description="default: the X-ProcPlan-User header"
+        default=None, description="default: the signed-in user (another user: admins only)"
     )
 
     @model_validator(mode="after")

@@ -103,7 +103,7 @@ class JobSubmit(BaseModel):
     kind: Annotated[JobKind, KIND] = JobKind.BATCH
     name: Annotated[str | None, Name(MAX_LABEL, empty_ok=True)] = None
     user: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = Field(
-        default=None, description="default: the X-ProcPlan-User header, else 'anonymous'"
+        default=None, description="default: the signed-in user (another user: admins only)"
     )
     tenant: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = None
     tenant_id: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = None

@@ -160,3 +160,12 @@ class TenantPatch(TenantSettings):
         if not self.changes():
             raise problem("nothing to change: give at least one tenant field")
         return self
+
+
+class MemberBody(BaseModel):
+    """``PUT /api/v1/tenants/{id}/members/{user}`` (body optional): ``manager`` makes the member
+    one of the tenant's managers (admins only), who then manage its members and quotas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manager: Annotated[bool | None, Flag()] = None

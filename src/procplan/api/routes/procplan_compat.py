@@ -6,12 +6,14 @@ ids rejected in bulk, validation of the config before an atomic swap on reload.
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
-from procplan.api.deps import ctx, known_booking_id, request_user
+from procplan.api.deps import ctx, known_booking_id
 from procplan.api.models.compat import (
     AvailabilityBulkBody,
     AvailabilityQuery,
@@ -19,6 +21,8 @@ from procplan.api.models.compat import (
     MarkDoneBody,
 )
 from procplan.api.models.fields import as_int
+from procplan.api.ownership import acting, audit, owner_check, owner_name
+from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
 from procplan.core import calendar
 from procplan.core.errors import DomainError, InvalidRequest
@@ -26,7 +30,7 @@ from procplan.core.model import BookingRequest, Priority
 from procplan.core.timeutil import Instant, to_iso
 from procplan.service.topology_file import read_topology_file
 
-router = APIRouter(tags=["procplan-compat"])
+router = APIRouter(tags=["procplan-compat"], route_class=PolicedRoute)
 
 
 def _as_compat(exc: DomainError) -> DomainError:
@@ -70,14 +74,15 @@ async def availability_bulk(request: Request) -> Response:
     return json_response({"availability": payloads})
 
 
-def _booking_request(request: Request, ask: BookBody) -> BookingRequest:
+def _booking_request(user: str, ask: BookBody) -> BookingRequest:
+    """The booking belongs to the signed-in user; ``user_label`` is what the calendar shows."""
     start, end = ask.interval()
     label = (ask.user_label or "").strip()
     return BookingRequest(
         node_id=ask.node_id,
         start=start,
         end=end,
-        user=request_user(request, label) or label,
+        user=user,
         label=label,
         priority=ask.priority or Priority.MEDIUM,
         gpu_ids=tuple(ask.gpu_ids) if ask.gpu_ids else None,
@@ -88,11 +93,13 @@ def _booking_request(request: Request, ask: BookBody) -> BookingRequest:
 @router.post("/api/book", openapi_extra=body_doc(BookBody, required=True))
 async def book(request: Request) -> Response:
     ask = await read_body(request, BookBody)
-    req = _booking_request(request, ask)
+    who = await acting(request)
+    req = _booking_request(owner_name(who), ask)
     try:
         booking = await run_in_threadpool(ctx(request).bookings.create, req, whole_hours=True)
     except DomainError as exc:
         raise _as_compat(exc) from exc
+    audit(request, who, "booking.create", f"booking {booking.id}", req.user, req.label)
     return json_response(
         {
             "booking_id": booking.id,
@@ -111,7 +118,12 @@ async def book(request: Request) -> Response:
 async def mark_done(request: Request) -> Response:
     ask = await read_body(request, MarkDoneBody)
     booking_id = known_booking_id(ask.booking_id)
-    await run_in_threadpool(ctx(request).bookings.release, booking_id, whole_hours=True)
+    who = await acting(request)
+    release = partial(
+        ctx(request).bookings.release, whole_hours=True, allowed=owner_check(who, "booking")
+    )
+    done = await run_in_threadpool(release, booking_id)
+    audit(request, who, "booking.release", f"booking {booking_id}", done.user)
     return json_response({"booking_id": booking_id, "status": "completed"})
 
 
@@ -127,7 +139,10 @@ async def delete_booking(request: Request, raw_id: str) -> Response:
     if number is None:
         raise InvalidRequest("Booking id must be an integer")
     booking_id = known_booking_id(number)
-    await run_in_threadpool(ctx(request).bookings.cancel, booking_id)
+    who = await acting(request)
+    check = owner_check(who, "booking")
+    done = await run_in_threadpool(ctx(request).bookings.cancel, booking_id, check)
+    audit(request, who, "booking.cancel", f"booking {booking_id}", done.user)
     return json_response({"booking_id": booking_id, "status": "cancelled"})
 
 
@@ -139,4 +154,5 @@ async def reload_config(request: Request) -> Response:
         raise InvalidRequest("Server was started without --config: there is no file to reload")
     topology = await run_in_threadpool(read_topology_file, path)
     await run_in_threadpool(context.bookings.replace_topology, topology)
+    audit(request, await acting(request), "topology.reload", str(path), None)
     return json_response({"status": "ok"})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import time
 
-import psutil
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -19,18 +18,22 @@ from starlette.responses import Response
 from procplan import __version__
 from procplan.api.boundary import body_doc, read_body
 from procplan.api.deps import AppContext, ctx
+from procplan.api.identity import principal
 from procplan.api.job_json import gpu_indices, srun_job_json
 from procplan.api.models.jobs import MAX_GPUS, AcquireBody
+from procplan.api.policy import PolicedRoute
 from procplan.api.responses import error_response, json_response
 from procplan.api.routes.v1_jobs import renew_every_s, renew_lease
 from procplan.core.errors import InvalidRequest
+from procplan.core.identity import Principal
 from procplan.core.jobs import Job, JobKind, JobRequest, JobState
 from procplan.core.lifecycle import IllegalTransition
 from procplan.core.model import Node
 from procplan.service.leases import SRUN_CLIENT
+from procplan.service.run_as import check_own_pid
 from procplan.store.jobs_repo import JobFilter
 
-router = APIRouter(tags=["srun-compat"])
+router = APIRouter(tags=["srun-compat"], route_class=PolicedRoute)
 
 SERVICE_NAME = "local-gpu-scheduler"  # its tooling probes this exact string
 POLL_S = 1.0  # how often a blocked /acquire looks for a client that hung up
@@ -45,26 +48,6 @@ async def acquire_body(request: Request) -> AcquireBody:
     return await read_body(request, AcquireBody)
 
 
-def pid_owner(pid: int) -> str:
-    """The OS user running ``pid`` on this host; the job is theirs (COMPAT §2)."""
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped
-            raise psutil.NoSuchProcess(pid)
-        return str(process.username())
-    except psutil.NoSuchProcess as exc:
-        raise InvalidRequest(f"no process with pid {pid} on this machine") from exc
-    except (psutil.AccessDenied, KeyError):  # alive, owner unreadable or without a name
-        return f"uid:{_uid_or_unknown(pid)}"
-
-
-def _uid_or_unknown(pid: int) -> str:
-    try:
-        return str(psutil.Process(pid).uids().real)
-    except psutil.Error:
-        return "unknown"
-
-
 def local_node_id(context: AppContext) -> str:
     """This host's node: ``Settings.local_node``, else the host name (as ``local_status``)."""
     settings = context.jobs.settings
@@ -76,9 +59,11 @@ def _local_node(context: AppContext) -> Node | None:
     return context.bookings.topology().node(local_node_id(context))
 
 
-def _acquire_request(context: AppContext, ask: AcquireBody) -> JobRequest:
-    """Checked in a worker thread: it reads the topology and the process table."""
+def _acquire_request(context: AppContext, ask: AcquireBody, who: Principal) -> JobRequest:
+    """Checked in a worker thread: it reads the topology and the process table. The PID must
+    be the caller's own process (the job is theirs, and the server will watch it)."""
     pid, count = ask.pid, ask.num_gpus
+    pid_uid = check_own_pid(who, pid)
     node = _local_node(context)
     available = 0 if node is None else len(node.gpus)
     if count > min(available, MAX_GPUS):
@@ -86,14 +71,15 @@ def _acquire_request(context: AppContext, ask: AcquireBody) -> JobRequest:
             f"requested {count} GPU(s) but only {available} available on this machine"
         )
     return JobRequest(
-        user=pid_owner(pid),
+        user=who.name or "",
         kind=JobKind.INTERACTIVE,
         name=f"srun-{pid}",
         gpu_count=count,
         node_id=None if node is None else node.id,
         pid=pid,
         host=context.jobs.settings.local_host,
-        extra={"client": SRUN_CLIENT},  # srun execs: its PID exiting completes the job
+        # srun execs: its PID exiting completes the job
+        extra={"client": SRUN_CLIENT, "pid_uid": pid_uid},
     )
 
 
@@ -123,7 +109,8 @@ async def acquire(request: Request) -> Response:
     """Block until GPUs are allocated, then ``{"job_id", "gpus": "0,1"}`` (PCI indices)."""
     ask = await acquire_body(request)
     context = ctx(request)
-    req = await run_in_threadpool(_acquire_request, context, ask)
+    who = await principal(request)
+    req = await run_in_threadpool(_acquire_request, context, ask, who)
     created = await run_in_threadpool(context.jobs.submit, req)
     job = await _until_started(request, context, created[0])
     if job is None:

@@ -23,6 +23,7 @@ from procplan.api.models.agents import (
     RegistrationBody,
 )
 from procplan.api.models.fields import MAX_NAME
+from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
 from procplan.api.routes.v1_jobs import job_id_of
 from procplan.core.errors import NotFound
@@ -30,7 +31,7 @@ from procplan.service.agent_jobs import AgentJobs
 from procplan.service.nodes import NodeService
 from procplan.store.logs_repo import LogOffsetMismatch, check_stream
 
-router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"], route_class=PolicedRoute)
 
 NodeId = Annotated[str, Path(max_length=MAX_NAME)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -9,16 +10,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
-from procplan.api.deps import ctx, known_booking_id, request_user
+from procplan.api.deps import ctx, known_booking_id
+from procplan.api.identity import principal
 from procplan.api.models.bookings import BookingCreate, BookingListQuery, BookingPatch
 from procplan.api.models.fields import INT64_MAX, INT64_MIN
+from procplan.api.ownership import acting, audit, owner_check, owner_name
+from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response, render_each
 from procplan.api.schemas import booking_v1
-from procplan.core.errors import InvalidRequest
-from procplan.core.model import BookingRequest
+from procplan.core.model import Booking, BookingRequest
 from procplan.store.bookings_repo import BookingFilter
 
-router = APIRouter(prefix="/api/v1", tags=["bookings"])
+router = APIRouter(prefix="/api/v1", tags=["bookings"], route_class=PolicedRoute)
 
 # Ids outside the databases' integer range are a 400 (validation), not an overflow (500);
 # inside it but outside the ids' column, a 404 (``known``).
@@ -57,12 +60,8 @@ async def get_booking(request: Request, booking_id: BookingId) -> Response:
 async def create_booking(request: Request) -> Response:
     """Book GPUs of one node; ``conflicts_with_jobs`` lists running jobs it will preempt."""
     ask = await read_body(request, BookingCreate)
-    user = ask.user or request_user(request)
-    if not user:
-        raise InvalidRequest(
-            "user is required: send the X-ProcPlan-User header or a 'user' field",
-            code="missing_user",
-        )
+    who = await acting(request, ask.user)
+    user = owner_name(who)
     req = BookingRequest(
         node_id=ask.node_id,
         start=ask.start,
@@ -74,27 +73,40 @@ async def create_booking(request: Request) -> Response:
         gpu_count=ask.gpu_count,
     )
     booking = await run_in_threadpool(ctx(request).bookings.create, req, whole_hours=False)
+    audit(request, who, "booking.create", f"booking {booking.id}", user, _window(booking))
     return json_response({"booking": booking_v1(booking), "conflicts_with_jobs": []}, 201)
+
+
+def _window(booking: Booking) -> str:
+    return f"{booking.node_id} {','.join(booking.gpu_ids)} {booking.start}..{booking.end}"
 
 
 @router.patch("/bookings/{booking_id}", openapi_extra=body_doc(BookingPatch, required=True))
 async def patch_booking(request: Request, booking_id: BookingId) -> Response:
     ask = await read_body(request, BookingPatch)
-    service = ctx(request).bookings
-    booking = await run_in_threadpool(service.change_end, known(booking_id), ask.end)
+    who = await principal(request)
+    change = partial(ctx(request).bookings.change_end, allowed=owner_check(who, "booking"))
+    booking = await run_in_threadpool(change, known(booking_id), ask.end)
+    audit(request, who, "booking.change", f"booking {booking_id}", booking.user, f"end={ask.end}")
     return json_response(booking_v1(booking))
 
 
 @router.post("/bookings/{booking_id}/release")
 async def release_booking(request: Request, booking_id: BookingId) -> Response:
-    booking = await run_in_threadpool(
-        ctx(request).bookings.release, known(booking_id), whole_hours=False
+    who = await principal(request)
+    release = partial(
+        ctx(request).bookings.release, whole_hours=False, allowed=owner_check(who, "booking")
     )
+    booking = await run_in_threadpool(release, known(booking_id))
+    audit(request, who, "booking.release", f"booking {booking_id}", booking.user)
     return json_response(booking_v1(booking))
 
 
 @router.post("/bookings/{booking_id}/cancel")
 @router.delete("/bookings/{booking_id}")
 async def cancel_booking(request: Request, booking_id: BookingId) -> Response:
-    booking = await run_in_threadpool(ctx(request).bookings.cancel, known(booking_id))
+    who = await principal(request)
+    check = owner_check(who, "booking")
+    booking = await run_in_threadpool(ctx(request).bookings.cancel, known(booking_id), check)
+    audit(request, who, "booking.cancel", f"booking {booking_id}", booking.user)
     return json_response(booking_v1(booking))

@@ -9,11 +9,12 @@ from starlette.responses import Response
 from procplan.api.boundary import query_doc, read_query
 from procplan.api.deps import ctx
 from procplan.api.models.nodes import CalendarQuery
+from procplan.api.policy import PolicedRoute
 from procplan.api.responses import conditional_json, error_response, json_response
 from procplan.core.errors import DomainError
 from procplan.service.metrics import CONTENT_TYPE
 
-router = APIRouter(tags=["cluster"])
+router = APIRouter(tags=["cluster"], route_class=PolicedRoute)
 
 
 @router.get("/api/v1/calendar", openapi_extra=query_doc(CalendarQuery))

@@ -18,19 +18,23 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
-from procplan.api.deps import AppContext, ctx, request_user, storable_id
+from procplan.api.deps import AppContext, ctx, storable_id
+from procplan.api.identity import principal
 from procplan.api.job_json import heartbeat_json, job_json, job_status_json
 from procplan.api.models.fields import as_int
 from procplan.api.models.jobs import JobListQuery, JobRelease, JobSubmit, WaitQuery
+from procplan.api.ownership import acting, audit, job_owner, owner_check, owner_name
+from procplan.api.policy import PolicedRoute
 from procplan.api.responses import conditional_json, json_response, render_each
 from procplan.core.errors import NotFound
-from procplan.core.jobs import Job, JobKind
+from procplan.core.identity import Principal, may_see_private
+from procplan.core.jobs import Job, JobKind, JobRequest
 from procplan.core.lifecycle import IllegalTransition
+from procplan.service.run_as import check_own_pid
 from procplan.store.jobs_repo import JobFilter
 
-router = APIRouter(prefix="/api/v1", tags=["jobs"])
+router = APIRouter(prefix="/api/v1", tags=["jobs"], route_class=PolicedRoute)
 
-ANONYMOUS = "anonymous"
 PAGE_CHUNK = 100  # job rows read at a time for a list page
 
 
@@ -45,9 +49,18 @@ def job_id_of(raw: str) -> int:
     raise NotFound(f"Job '{raw[:64]}' does not exist", code="unknown_job")
 
 
-def acting_user(request: Request, ask: JobSubmit) -> str:
-    """The ``X-ProcPlan-User`` header, else the body's ``user``, else ``anonymous``."""
-    return request_user(request, ask.user or None) or ANONYMOUS
+def with_identity(context: AppContext, who: Principal, req: JobRequest) -> JobRequest:
+    """The submission bound to its owner's identity (ADR 0009): a batch job's Unix account
+    (``extra["run_as"]``) and, for a client PID on this host, the uid that owns it
+    (``extra["pid_uid"]``: the only uid the server will ever signal for this job). Runs in a
+    worker thread: it reads the process table and the passwd database."""
+    extra = dict(req.extra)
+    local = req.host is None or req.host == context.jobs.settings.local_host
+    if req.pid is not None and local:
+        extra["pid_uid"] = check_own_pid(who, req.pid)
+    if req.kind is JobKind.BATCH:
+        extra["run_as"] = context.run_as.account_for(who)
+    return replace(req, extra=extra)
 
 
 # ---- shared with the srun routes ---------------------------------------------------------
@@ -91,6 +104,12 @@ async def wait_renewing(
             return job
 
 
+def _submit(context: AppContext, who: Principal, req: JobRequest) -> tuple[JobRequest, list[Job]]:
+    """Bind the identity and submit, in one worker-thread hop."""
+    bound = with_identity(context, who, req)
+    return bound, context.jobs.submit(bound)
+
+
 # ---- routes ------------------------------------------------------------------------------
 
 
@@ -99,9 +118,12 @@ async def submit_job(request: Request) -> Response:
     """Queue a job (or a job array: one job per index); 201 with the Go scheduler's keys."""
     ask = await read_body(request, JobSubmit)
     context = ctx(request)
-    req = ask.to_request(acting_user(request, ask), context.jobs.settings.max_array_size)
-    created = await run_in_threadpool(context.jobs.submit, req)
+    who = await acting(request, ask.user or None)
+    req = ask.to_request(owner_name(who), context.jobs.settings.max_array_size)
+    req, created = await run_in_threadpool(_submit, context, who, req)
     first = created[0]
+    ids = f"job {first.id}" if len(created) == 1 else f"jobs {first.id}..{created[-1].id}"
+    audit(request, who, "job.submit", ids, req.user, req.name)
     payload: dict[str, Any] = {
         "job_id": str(first.id),
         "status": "submitted",
@@ -127,14 +149,17 @@ async def list_jobs(request: Request) -> Response:
         limit=ask.limit,
         offset=ask.offset,
     )
-    rendered, total, cut = await run_in_threadpool(_budgeted_page, ctx(request), flt)
+    who = await principal(request)
+    rendered, total, cut = await run_in_threadpool(_budgeted_page, ctx(request), flt, who)
     document: dict[str, Any] = {"jobs": rendered, "total": total}
     if cut:  # the page stops early; the next one starts at offset + len(jobs)
         document["truncated"] = True
     return conditional_json(request, document)  # polled by the web pages: ETag / 304
 
 
-def _budgeted_page(context: AppContext, flt: JobFilter) -> tuple[list[dict[str, Any]], int, bool]:
+def _budgeted_page(
+    context: AppContext, flt: JobFilter, who: Principal
+) -> tuple[list[dict[str, Any]], int, bool]:
     """The page's jobs as JSON objects, the total, and whether the page stops short: rows are
     read ``PAGE_CHUNK`` at a time, and the page ends before its JSON would pass the answer
     cap. A job carries up to 64 KiB of command line and 64 KiB of environment, so a page of
@@ -149,7 +174,11 @@ def _budgeted_page(context: AppContext, flt: JobFilter) -> tuple[list[dict[str, 
             jobs = context.jobs.list_rows(chunk)
         else:
             jobs, total = context.jobs.list(chunk)
-        for item in render_each(jobs, lambda job: job_json(job, topology, now), "job"):
+
+        def one(job: Job) -> dict[str, Any]:
+            return job_json(job, topology, now, private=may_see_private(who, job.user))
+
+        for item in render_each(jobs, one, "job"):
             used += len(orjson.dumps(item)) + 1
             if used > context.answer_bytes:
                 return page, total, True
@@ -166,7 +195,10 @@ async def get_job(request: Request, raw_id: str) -> Response:
     context = ctx(request)
     job = await run_in_threadpool(context.jobs.get, job_id_of(raw_id))
     topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
-    return json_response(job_status_json(job, topology, context.bookings.clock.now()))
+    private = may_see_private(await principal(request), job.user)
+    return json_response(
+        job_status_json(job, topology, context.bookings.clock.now(), private=private)
+    )
 
 
 @router.get("/jobs/{raw_id}/wait", openapi_extra=query_doc(WaitQuery))
@@ -175,6 +207,7 @@ async def wait_job(request: Request, raw_id: str) -> Response:
     else after ``timeout`` seconds; renews the lease of an interactive job meanwhile."""
     ask = read_query(request, WaitQuery)
     job_id = job_id_of(raw_id)
+    await job_owner(request, job_id)
     context = ctx(request)
     job = await wait_renewing(context, job_id, ask.version, ask.timeout)
     return json_response(await render(context, job))
@@ -183,7 +216,9 @@ async def wait_job(request: Request, raw_id: str) -> Response:
 @router.post("/jobs/{raw_id}/heartbeat")
 async def heartbeat(request: Request, raw_id: str) -> Response:
     """Renew an interactive job's lease; the answer says whether to go on."""
-    job = await run_in_threadpool(ctx(request).jobs.heartbeat, job_id_of(raw_id))
+    job_id = job_id_of(raw_id)
+    await job_owner(request, job_id)
+    job = await run_in_threadpool(ctx(request).jobs.heartbeat, job_id)
     return json_response(heartbeat_json(job))
 
 
@@ -192,8 +227,11 @@ async def release(request: Request, raw_id: str) -> Response:
     """The client's command ended: ``exit_code`` 0 (or null) completes it, else it failed."""
     ask = await read_body(request, JobRelease)
     job_id = job_id_of(raw_id)
+    who = await principal(request)
     context = ctx(request)
-    job = await run_in_threadpool(context.jobs.release, job_id, ask.exit_code)
+    check = owner_check(who, "job")
+    job = await run_in_threadpool(context.jobs.release, job_id, ask.exit_code, check)
+    audit(request, who, "job.release", f"job {job_id}", job.user, f"exit_code={ask.exit_code}")
     return json_response(await render(context, job))
 
 
@@ -201,7 +239,10 @@ async def release(request: Request, raw_id: str) -> Response:
 async def cancel_job(request: Request, raw_id: str) -> Response:
     """Withdraw a pending job or stop a running one; 409 ``job_finished`` when it is over."""
     context = ctx(request)
-    job = await run_in_threadpool(context.jobs.cancel, job_id_of(raw_id))
+    job_id = job_id_of(raw_id)
+    who = await principal(request)
+    job = await run_in_threadpool(context.jobs.cancel, job_id, owner_check(who, "job"))
+    audit(request, who, "job.cancel", f"job {job_id}", job.user)
     return json_response(
         {"message": "Job cancelled successfully", "job": await render(context, job)}
     )

@@ -15,18 +15,21 @@ from starlette.responses import Response
 
 from procplan.api.boundary import query_doc, read_query
 from procplan.api.deps import AppContext, ctx
+from procplan.api.identity import principal
 from procplan.api.models.fields import MAX_NAME
 from procplan.api.models.nodes import HistoryQuery, LogQuery
+from procplan.api.policy import PolicedRoute
 from procplan.api.responses import conditional_json, json_response
 from procplan.api.routes.v1_jobs import job_id_of
-from procplan.core.errors import NotFound, check_answer_size
+from procplan.core.errors import Forbidden, NotFound, check_answer_size
+from procplan.core.identity import may_see_private
 from procplan.core.timeutil import HOUR, MIN_INSTANT, to_iso
 from procplan.service.history import METRIC_NAMES, check_range, series
 from procplan.service.node_views import nodes_document
 from procplan.service.nodes import NodeService
 from procplan.store.logs_repo import check_stream
 
-router = APIRouter(prefix="/api/v1", tags=["nodes"])
+router = APIRouter(prefix="/api/v1", tags=["nodes"], route_class=PolicedRoute)
 
 NodeId = Annotated[str, Path(max_length=MAX_NAME)]
 POINT_BYTES = 32  # ``[1795428000,12.34],`` with room to spare
@@ -105,6 +108,11 @@ async def job_logs(job_id: str, request: Request) -> Response:
     ask = read_query(request, LogQuery)
     context = ctx(request)
     job = await run_in_threadpool(context.jobs.get, job_id_of(job_id))
+    if not may_see_private(await principal(request), job.user):
+        raise Forbidden(
+            f"the output of job {job.id} is for its owner '{job.user}' and admins only",
+            code="not_owner",
+        )
     stream = check_stream(ask.stream)
     assert context.agent_jobs is not None
     data, size, truncated, _ = await run_in_threadpool(

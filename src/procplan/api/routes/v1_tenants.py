@@ -13,13 +13,23 @@ from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, checked, read_body
 from procplan.api.deps import AppContext, ctx
+from procplan.api.identity import principal
 from procplan.api.job_json import tenant_json
 from procplan.api.models.fields import MAX_NAME, Name
-from procplan.api.models.tenants import MAX_TENANT_NAME, TenantCreate, TenantPatch
+from procplan.api.models.tenants import (
+    MAX_TENANT_NAME,
+    QUOTA_FIELDS,
+    MemberBody,
+    TenantCreate,
+    TenantPatch,
+)
+from procplan.api.ownership import audit
+from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
+from procplan.core.errors import Forbidden
 from procplan.core.jobs import Tenant
 
-router = APIRouter(prefix="/api/v1", tags=["tenants"])
+router = APIRouter(prefix="/api/v1", tags=["tenants"], route_class=PolicedRoute)
 
 
 def _render(context: AppContext, tenant: Tenant, usage: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,6 +52,7 @@ def _get(context: AppContext, tenant_id: str) -> dict[str, Any]:
     return _render_one(context, context.jobs.get_tenant(tenant_id))
 
 
+MANAGER_SETTABLE = frozenset(QUOTA_FIELDS.values())  # what a tenant's manager may change
 TenantId = Annotated[str, Path(max_length=MAX_TENANT_NAME)]
 UserName = Annotated[str, Path(max_length=MAX_NAME)]
 
@@ -58,6 +69,7 @@ async def create_tenant(request: Request) -> Response:
     tenant = await run_in_threadpool(
         context.jobs.create_tenant, Tenant(id=ask.name, **ask.changes())
     )
+    audit(request, await principal(request), "tenant.create", f"tenant {ask.name}", None)
     return json_response(await run_in_threadpool(_render_one, context, tenant), 201)
 
 
@@ -76,16 +88,35 @@ async def get_tenant(request: Request, tenant_id: TenantId) -> Response:
 async def patch_tenant(request: Request, tenant_id: TenantId) -> Response:
     """Change quotas, weights or flags; only the keys given change, ``null`` lifts a quota."""
     ask = await read_body(request, TenantPatch)
+    who = await principal(request)
+    changes = ask.changes()
+    if not who.is_admin and not set(changes) <= MANAGER_SETTABLE:
+        raise Forbidden(
+            "tenant managers change quotas only; weights, tiers and flags need an admin",
+            code="not_admin",
+        )
     context = ctx(request)
-    tenant = await run_in_threadpool(context.jobs.update_tenant, tenant_id, ask.changes())
+    tenant = await run_in_threadpool(context.jobs.update_tenant, tenant_id, changes)
+    detail = ",".join(sorted(changes))
+    audit(request, who, "tenant.change", f"tenant {tenant_id}", None, detail)
     return json_response(await run_in_threadpool(_render_one, context, tenant))
 
 
-@router.put("/tenants/{tenant_id}/members/{user}")
+@router.put("/tenants/{tenant_id}/members/{user}", openapi_extra=body_doc(MemberBody))
 async def add_member(request: Request, tenant_id: TenantId, user: UserName) -> Response:
-    """Idempotent: adding a member twice is not an error."""
+    """Idempotent: adding a member twice is not an error. ``{"manager": true}`` (admins)
+    makes them a manager of the tenant."""
+    ask = await read_body(request, MemberBody)
+    who = await principal(request)
+    if ask.manager is not None and not who.is_admin:
+        raise Forbidden("only admins choose a tenant's managers", code="not_admin")
     context = ctx(request)
-    await run_in_threadpool(context.jobs.add_member, tenant_id, _member(user))
+    member = _member(user)
+    await run_in_threadpool(context.jobs.add_member, tenant_id, member)
+    if ask.manager is not None:
+        await run_in_threadpool(context.accounts.set_manager, tenant_id, member, ask.manager)
+    detail = "" if ask.manager is None else f"manager={ask.manager}"
+    audit(request, who, "tenant.member.add", f"tenant {tenant_id}", member, detail)
     return json_response(await run_in_threadpool(_get, context, tenant_id))
 
 
@@ -93,4 +124,6 @@ async def add_member(request: Request, tenant_id: TenantId, user: UserName) -> R
 async def remove_member(request: Request, tenant_id: TenantId, user: UserName) -> Response:
     context = ctx(request)
     await run_in_threadpool(context.jobs.remove_member, tenant_id, _member(user))
+    who = await principal(request)
+    audit(request, who, "tenant.member.remove", f"tenant {tenant_id}", user)
     return json_response(await run_in_threadpool(_get, context, tenant_id))
