@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from procplan.agent.daemon import AgentConfig, build_reader, run_agent
+from procplan.agent.fake import FakeGpuReader
 from procplan.config import Settings, default_data_dir
 from procplan.core.jobs import Job, JobKind
 from procplan.core.model import Topology
@@ -25,7 +26,6 @@ from procplan.core.readings import GpuProcess, GpuReader, GpuReading
 from procplan.core.topology import demo_topology
 from procplan.service.nodes import NodeService
 from procplan.service.topology_file import read_topology_file
-from procplan.testing import FakeGpuReader
 
 LOG = logging.getLogger("procplan.embedded")
 DEMO_MEMORY_MB = {"A100": 40_960}  # the demo's A100s are the 40 GB kind

@@ -416,3 +416,13 @@ def test_detail_lines_of_a_running_job():
     assert "Borrowed: yes" in lines
     assert "Client: pid 99 on ws1" in lines
     assert not any(line.startswith(("Reason", "Position", "Estimated")) for line in lines)
+
+
+def test_release_booking_on_exit_asks_the_server_and_needs_a_booking(cli, fake_server):
+    fake_server.add("POST", "/api/v1/jobs", 201, {**SUBMITTED, "job": make_job()})
+    result = cli("submit", "--booking", "7", "--release-booking-on-exit", "--", "eval.py")
+    assert result.exit_code == 0, result.output
+    body = fake_server.requests[0].json()
+    assert (body["booking_id"], body["release_booking"]) == (7, True)
+    alone = cli("submit", "--release-booking-on-exit", "--", "eval.py")
+    assert alone.exit_code == 2 and "needs" in alone.output and "--booking" in alone.output

@@ -91,7 +91,7 @@ def build_reader(kind: str, fake_gpus: int = 0, host: str = "localhost") -> tupl
     from procplan.agent.smi import SmiReader
 
     if kind == "fake":
-        from procplan.testing import FakeGpuReader
+        from procplan.agent.fake import FakeGpuReader
 
         return FakeGpuReader(fake_gpus, host=host), "fake"
     if kind == "nvml":

@@ -18,7 +18,7 @@ import typer
 from procplan.cli.common import AsOption, UrlOption, connect, console, usage_error, utc_now, warn
 from procplan.cli.durations import parse_duration, parse_instant
 from procplan.cli.format import booking_summary, bookings_table
-from procplan.present import capped
+from procplan.present import MESSAGE_LIMIT, capped, terminal_text
 
 
 class PriorityChoice(StrEnum):
@@ -100,8 +100,20 @@ def book(
         )
     typer.echo(f"Booked {booking_summary(answer.get('booking') or {})}")
     for job in answer.get("conflicts_with_jobs") or []:
-        what = job.get("job_id", job.get("id", job)) if isinstance(job, dict) else job
-        warn(f"warning: job {capped(what)} holds some of these GPUs now")
+        warn(preempted_line(job))
+
+
+def preempted_line(job: object) -> str:
+    """One job this booking will preempt (rule 4), as the server described it."""
+    if not isinstance(job, dict):
+        return f"warning: job {capped(job)} holds some of these GPUs now"
+    who = job.get("user")
+    owner = f" of {capped(who)}" if who else ""
+    gpus = ", ".join(capped(g) for g in job.get("gpu_ids") or [])
+    on = f" on {gpus}" if gpus else ""
+    action = job.get("action")
+    what = f": {terminal_text(action, MESSAGE_LIMIT)}" if action else ""
+    return f"warning: open-ended job {capped(job.get('job_id'))}{owner} holds{on}{what}"
 
 
 def bookings(

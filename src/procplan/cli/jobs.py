@@ -63,6 +63,13 @@ TenantOpt = Annotated[str | None, typer.Option(help="Tenant (default: your first
 BookingOpt = Annotated[
     int | None, typer.Option("--booking", help="Run on the GPUs of this booking of yours")
 ]
+ReleaseBookingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--release-booking-on-exit",
+        help="With --booking: when the job ends, release the booking too (frees its future)",
+    ),
+]
 NodesOpt = Annotated[int, typer.Option("--nodes", min=1, help="Nodes (GPUs split evenly)")]
 NodeOpt = Annotated[str | None, typer.Option("--node", help="Run on this node id")]
 NameOpt = Annotated[str | None, typer.Option(help="Job name (default: the command's name)")]
@@ -79,6 +86,7 @@ class Resources:
     priority: int | None = None
     tenant: str | None = None
     booking: int | None = None
+    release_booking: bool = False
     nodes: int = 1
     node: str | None = None
     name: str | None = None
@@ -98,6 +106,8 @@ class Resources:
                 level = parse_priority(priority)
             except ValueError as exc:
                 usage_error(str(exc), "--priority")
+        if given.get("release_booking") and given.get("booking") is None:
+            usage_error("--release-booking-on-exit needs --booking", "--release-booking-on-exit")
         return cls(time_limit_s=limit, priority=level, **given)
 
     def body(self, kind: str, command: list[str]) -> dict[str, Any]:
@@ -115,6 +125,7 @@ class Resources:
             "priority": self.priority,
             "tenant_id": self.tenant,
             "booking_id": self.booking,
+            "release_booking": True if self.release_booking else None,
             "node_id": self.node,
         }
         return {key: value for key, value in values.items() if value is not None}
@@ -160,6 +171,7 @@ def submit(
     priority: PriorityOpt = None,
     tenant: TenantOpt = None,
     booking: BookingOpt = None,
+    release_booking: ReleaseBookingOpt = False,
     nodes: NodesOpt = 1,
     node: NodeOpt = None,
     name: NameOpt = None,
@@ -184,7 +196,8 @@ def submit(
     """Queue a batch job (the node agent runs it); prints its id."""
     resources = Resources.parse(
         time=time_limit, priority=priority, gpus=gpus, gpu_type=gpu_type, gpu_mem=gpu_mem,
-        tenant=tenant, booking=booking, nodes=nodes, node=node, name=name,
+        tenant=tenant, booking=booking, release_booking=release_booking, nodes=nodes, node=node,
+        name=name,
     )  # fmt: skip
     extra = {
         "workdir": str((workdir or Path.cwd()).resolve()),

@@ -33,6 +33,7 @@ from procplan.cli.jobs import (
     NodeOpt,
     NodesOpt,
     PriorityOpt,
+    ReleaseBookingOpt,
     Resources,
     TenantOpt,
     TimeOpt,
@@ -175,6 +176,7 @@ def run(
     priority: PriorityOpt = None,
     tenant: TenantOpt = None,
     booking: BookingOpt = None,
+    release_booking: ReleaseBookingOpt = False,
     nodes: NodesOpt = 1,
     node: NodeOpt = None,
     name: NameOpt = None,
@@ -184,7 +186,8 @@ def run(
     """Wait for GPUs, run CMD with CUDA_VISIBLE_DEVICES set, release them when it exits."""
     resources = Resources.parse(
         time=time_limit, priority=priority, gpus=gpus, gpu_type=gpu_type, gpu_mem=gpu_mem,
-        tenant=tenant, booking=booking, nodes=nodes, node=node, name=name,
+        tenant=tenant, booking=booking, release_booking=release_booking, nodes=nodes,
+        node=node, name=name,
     )  # fmt: skip
     with connect(url, act_as=act_as) as client:
         pin = node or default_node(client, nodes)

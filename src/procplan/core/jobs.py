@@ -18,6 +18,8 @@ from procplan.core.timeutil import DAY, MINUTE, Instant
 
 # A job without a time limit claims ``[start, OPEN_END)``: open-ended (ledger rule 3).
 OPEN_END: Instant = 1 << 62
+# ``Job.extra`` key: the job's end ends its booking too (rule 5, --release-booking-on-exit).
+RELEASE_BOOKING = "release_booking"
 
 DEFAULT_TENANT = "default"
 

@@ -1,6 +1,6 @@
 """What a GPU reader reports about a host: live readings and GPU processes (plain data).
 
-The readers themselves live in ``procplan.agent`` (NVML, nvidia-smi) and ``procplan.testing``
+The readers themselves live in ``procplan.agent`` (NVML, nvidia-smi) and ``procplan.agent.fake``
 (``FakeGpuReader``); they all satisfy :class:`GpuReader`. Any field a device cannot report
 (``[Not Supported]``, ``[N/A]``, an NVML "not supported" error) is ``None``, never a guess.
 """

@@ -6,6 +6,7 @@ expects 400s; native callers get minute precision and 409 for ledger conflicts.
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -19,6 +20,7 @@ from procplan.core.timeutil import HOUR, MINUTE, Instant, ceil_to
 from procplan.service.clock import Clock
 from procplan.store.bookings_repo import BookingFilter, BookingStore
 from procplan.store.engine import Store
+from procplan.store.job_conflicts import Preempted
 from procplan.store.topology_repo import (
     TOPOLOGY_VERSION,
     load_topology,
@@ -229,6 +231,10 @@ class BookingService:
         booking = self.bookings.create(req, now, check)
         self._changed()
         return booking
+
+    def preempted_by(self, booking: Booking) -> builtins.list[Preempted]:
+        """The open-ended jobs of others this booking will preempt when it begins (rule 4)."""
+        return self.bookings.preempted_by(booking)
 
     def release(
         self, booking_id: int, *, whole_hours: bool, allowed: Allowed | None = None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from procplan.core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from procplan.core.job_validation import JobLimits, validate_job_request
-from procplan.core.jobs import Job, JobKind, JobRequest, JobState, Policy, Tenant
+from procplan.core.jobs import RELEASE_BOOKING, Job, JobKind, JobRequest, JobState, Policy, Tenant
 from procplan.core.lifecycle import check_transition
 from procplan.core.model import Booking
 from procplan.core.timeutil import Instant, to_iso
@@ -201,7 +201,28 @@ class JobService:
     ) -> Job:
         ended = self.jobs.finish(job_id, state, self.clock.now(), exit_code, message)
         self._changed()
+        self._release_booking_of(ended)
         return ended
+
+    def _release_booking_of(self, job: Job) -> None:
+        """Ledger rule 5: a job that ran on a booking whose owner asked for it
+        (``release_booking``) ends the booking when it ends, once no other job of the booking
+        is still queued or running (an array shares one booking): history stays, the future
+        frees up, and the next cycle sees the GPUs."""
+        if job.booking_id is None or not job.extra.get(RELEASE_BOOKING) or job.started_at is None:
+            return
+        pending, running = self.jobs.active()
+        if any(other.booking_id == job.booking_id for other in (*pending, *running)):
+            return
+
+        def owners_only(booking: Booking) -> None:
+            if booking.user != job.user:
+                raise Forbidden("only the booking's owner releases it", code="not_booking_owner")
+
+        try:
+            self.bookings.release(job.booking_id, whole_hours=False, allowed=owners_only)
+        except (NotFound, Forbidden):
+            return  # already over, or not theirs: nothing to release
 
     def requeue(self, job_id: int) -> Job:
         """A preempted or lost batch job back to the queue."""

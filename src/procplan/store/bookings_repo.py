@@ -26,7 +26,13 @@ from procplan.core.model import (
 )
 from procplan.core.timeutil import DAY, Instant
 from procplan.store.engine import Store
-from procplan.store.job_conflicts import as_claims, blocking_jobs, check_no_jobs
+from procplan.store.job_conflicts import (
+    Preempted,
+    as_claims,
+    blocking_jobs,
+    check_no_jobs,
+    preempted_jobs,
+)
 from procplan.store.ledger_mirror import BookingMirror
 from procplan.store.rows import booking_select, row_to_booking
 from procplan.store.tables import GPU_ID_SEPARATOR, bookings, claims, gpus, meta, nodes, users
@@ -120,6 +126,14 @@ class BookingStore:
         self._user_pks: dict[str, int] = {}
 
     # ---- reads -------------------------------------------------------------------------
+
+    def preempted_by(self, booking: Booking) -> list[Preempted]:
+        """Rule 4's report: the open-ended jobs of other users on ``booking``'s GPUs, which
+        the booking will preempt when it begins."""
+        with self.store.read() as conn:
+            _node_pk, gpu_pks = _node_gpus(conn, booking.node_id)
+            wanted = {g: gpu_pks[g] for g in booking.gpu_ids if g in gpu_pks}
+            return preempted_jobs(conn, wanted, booking.start, booking.end, booking.user)
 
     def get(self, booking_id: int) -> Booking | None:
         with self.store.read() as conn:

@@ -34,6 +34,48 @@ _BLOCKING_JOB_CLAIMS = (
 )
 
 
+# Open-ended claims of other users' jobs: allowed under a booking, which preempts them (rule 3).
+_OPEN_ENDED_JOB_CLAIMS = (
+    select(claims.c.gpu_pk, claims.c.job_id, users.c.name, jobs.c.kind, jobs.c.name)
+    .join_from(claims, jobs, claims.c.job_id == jobs.c.id)
+    .join(users, users.c.pk == jobs.c.user_pk)
+    .where(claims.c.gpu_pk.in_(bindparam("gpu_pks", expanding=True)))
+    .where(claims.c.active.is_(True))
+    .where(claims.c.start_s < bindparam("end"))
+    .where(claims.c.end_s >= OPEN_END)
+    .where(users.c.name != bindparam("user"))
+)
+
+
+class Preempted(NamedTuple):
+    """An open-ended job of another user on a new booking's GPUs: rule 4 lets the booking in,
+    and rule 3 preempts the job when the booking begins."""
+
+    job_id: int
+    user: str
+    kind: str
+    name: str
+    gpu_ids: tuple[str, ...]
+
+
+def preempted_jobs(
+    conn: Connection, gpu_pks: Mapping[str, int], start: Instant, end: Instant, user: str
+) -> list[Preempted]:
+    """The open-ended jobs of other users holding (or about to hold) these GPUs in the
+    window, one entry per job, by job id."""
+    if not gpu_pks:
+        return []
+    by_pk = {pk: gpu_id for gpu_id, pk in gpu_pks.items()}
+    params = {"gpu_pks": list(by_pk), "end": end, "user": user}
+    found: dict[int, tuple[str, str, str, list[str]]] = {}
+    for pk, job_id, owner, kind, name in conn.execute(_OPEN_ENDED_JOB_CLAIMS, params):
+        found.setdefault(job_id, (owner, kind, name, []))[3].append(by_pk[pk])
+    return [
+        Preempted(job_id, owner, kind, name, tuple(sorted(gpus)))
+        for job_id, (owner, kind, name, gpus) in sorted(found.items())
+    ]
+
+
 class JobHold(NamedTuple):
     """A job claim in the way of a booking."""
 

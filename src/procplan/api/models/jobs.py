@@ -31,7 +31,7 @@ from procplan.api.models.fields import (
     problem,
 )
 from procplan.core.errors import InvalidRequest
-from procplan.core.jobs import JobKind, JobRequest, JobState, parse_priority
+from procplan.core.jobs import RELEASE_BOOKING, JobKind, JobRequest, JobState, parse_priority
 
 MAX_GPUS = 100_000
 MAX_NODES = 10_000
@@ -118,6 +118,10 @@ class JobSubmit(BaseModel):
     max_runtime_minutes: Annotated[int | None, Integer(0, MAX_TIME_LIMIT_S // 60)] = None
     node_id: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = None
     booking_id: Annotated[int | None, Integer(INT32_MIN, INT32_MAX)] = None
+    release_booking: Annotated[bool, Flag()] = Field(
+        default=False,
+        description="with booking_id: when the job ends, the booking ends too (rule 5)",
+    )
     command: Annotated[list[str], Strings()] = []
     args: Annotated[list[str], Strings()] = []
     script: Annotated[str | None, Text()] = Field(default=None, description="run by /bin/sh -c")
@@ -158,14 +162,22 @@ class JobSubmit(BaseModel):
         return (self.max_runtime_minutes or 0) * 60 or None
 
     def _go_extras(self) -> dict[str, object]:
-        """The Go scheduler's fields we keep and show but do not schedule on."""
+        """The Go scheduler's fields we keep and show but do not schedule on, and whether the
+        job's end releases its booking (``release_booking``, rule 5)."""
         extra: dict[str, object] = {
             "cpu_cores": self.cpu_cores,
             "memory_mb": self.memory_mb,
             "image": self.image or None,
             "gang_scheduling": self.gang_scheduling,
+            RELEASE_BOOKING: True if self.release_booking else None,
         }
         return {key: value for key, value in extra.items() if value is not None}
+
+    @model_validator(mode="after")
+    def _release_needs_a_booking(self) -> JobSubmit:
+        if self.release_booking and self.booking_id is None:
+            raise problem("release_booking needs booking_id: the booking to end with the job")
+        return self
 
     def to_request(self, user: str, max_array_size: int) -> JobRequest:
         """A typed ``JobRequest``; absent optional fields take its defaults."""

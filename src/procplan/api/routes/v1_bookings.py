@@ -17,7 +17,7 @@ from procplan.api.models.fields import INT64_MAX, INT64_MIN
 from procplan.api.ownership import acting, audit, owner_check, owner_name
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response, render_each
-from procplan.api.schemas import booking_v1
+from procplan.api.schemas import booking_v1, preempted_json
 from procplan.core.model import Booking, BookingRequest
 from procplan.store.bookings_repo import BookingFilter
 
@@ -58,7 +58,9 @@ async def get_booking(request: Request, booking_id: BookingId) -> Response:
 
 @router.post("/bookings", status_code=201, openapi_extra=body_doc(BookingCreate, required=True))
 async def create_booking(request: Request) -> Response:
-    """Book GPUs of one node; ``conflicts_with_jobs`` lists running jobs it will preempt."""
+    """Book GPUs of one node (rule 4: not over other users' time-limited jobs, 409);
+    ``conflicts_with_jobs`` lists the open-ended jobs of others it will preempt when it
+    begins (rule 3)."""
     ask = await read_body(request, BookingCreate)
     who = await acting(request, ask.user)
     user = owner_name(who)
@@ -72,9 +74,13 @@ async def create_booking(request: Request) -> Response:
         gpu_ids=tuple(ask.gpu_ids) if ask.gpu_ids else None,
         gpu_count=ask.gpu_count,
     )
-    booking = await run_in_threadpool(ctx(request).bookings.create, req, whole_hours=False)
+    context = ctx(request)
+    booking = await run_in_threadpool(context.bookings.create, req, whole_hours=False)
     audit(request, who, "booking.create", f"booking {booking.id}", user, _window(booking))
-    return json_response({"booking": booking_v1(booking), "conflicts_with_jobs": []}, 201)
+    preempted = await run_in_threadpool(context.bookings.preempted_by, booking)
+    grace_s = context.jobs.settings.policy.preempt_grace_s
+    conflicts = [preempted_json(job, booking, grace_s) for job in preempted]
+    return json_response({"booking": booking_v1(booking), "conflicts_with_jobs": conflicts}, 201)
 
 
 def _window(booking: Booking) -> str:
