@@ -16,7 +16,6 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -25,9 +24,17 @@ import orjson
 
 from procplan.client_accounts import AccountsApi
 from procplan.client_auth import Credential, resolve_credential, unix_socket_path
+from procplan.client_errors import (
+    ApiError,
+    ClientError,
+    InvalidResponse,
+    ServerUnreachable,
+    TimeArg,
+    error_from,
+    format_time,
+)
 from procplan.client_jobs import JobsApi
 from procplan.client_nodes import NodesApi
-from procplan.core.timeutil import to_iso
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "PROCPLAN_URL"
@@ -35,40 +42,6 @@ USER_HEADER = "X-ProcPlan-User"  # "act for this user": only admins may send it
 UNIX_BASE_URL = "http://localhost"  # what httpx addresses over a Unix socket (Host: localhost)
 
 JsonDict = dict[str, Any]
-TimeArg = str | datetime | int
-"""A timestamp argument: ISO 8601 text (sent as is), an aware datetime or an ``Instant``."""
-
-
-class ClientError(Exception):
-    """Base of every failure this client reports."""
-
-
-class ApiError(ClientError):
-    """The server answered with a non-2xx status; ``message`` is its ``error`` text."""
-
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(f"{message} (HTTP {status})")
-        self.status = status
-        self.message = message
-        self.code = code
-
-
-class ServerUnreachable(ClientError):
-    """No HTTP answer: connection refused, DNS failure, timeout, dropped connection."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"cannot reach ProcPlan server at {url}: {reason}")
-        self.url = url
-        self.reason = reason
-
-
-class InvalidResponse(ClientError):
-    """A 2xx answer whose body is not a JSON object (wrong server, proxy page, truncation)."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"invalid response from {url}: {reason}")
-        self.url = url
-        self.reason = reason
 
 
 def resolve_url(explicit: str | None) -> str:
@@ -89,36 +62,6 @@ def current_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
-
-
-def format_time(value: TimeArg) -> str:
-    """Wire text of a timestamp argument; datetimes and instants become UTC ISO 8601."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC).isoformat()
-    return to_iso(value)
-
-
-def _error_from(response: httpx.Response) -> ApiError:
-    """Build an ``ApiError`` from a refusal; tolerate bodies that are not our JSON shape."""
-    message = response.reason_phrase or f"HTTP {response.status_code}"
-    code: str | None = None
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        text = response.text.strip()
-        if text:
-            message = text[:500]
-    else:
-        if isinstance(body, dict):
-            detail = body.get("error", body.get("detail"))
-            if detail is not None:
-                message = detail if isinstance(detail, str) else orjson.dumps(detail).decode()
-            raw_code = body.get("code")
-            code = raw_code if isinstance(raw_code, str) else None
-    return ApiError(response.status_code, message, code)
 
 
 def _drop_none(values: Mapping[str, Any]) -> JsonDict:
@@ -216,7 +159,7 @@ class ProcPlanClient(JobsApi, NodesApi, AccountsApi):
             method, path, params=params, content=content, headers=headers, timeout=timeout
         )
         if not response.is_success:
-            raise _error_from(response)
+            raise error_from(response)
         if not response.content:
             return {}
         try:
@@ -438,3 +381,14 @@ class ProcPlanClient(JobsApi, NodesApi, AccountsApi):
             "node_ids": ",".join(node_ids) if node_ids else None,
         }
         return self._object("GET", "/api/v1/calendar", params=params)
+
+
+__all__ = [
+    "ApiError",
+    "ClientError",
+    "InvalidResponse",
+    "ProcPlanClient",
+    "ServerUnreachable",
+    "TimeArg",
+    "format_time",
+]

@@ -15,13 +15,9 @@ from typing import Any
 import httpx
 import orjson
 
-from procplan.client import (
-    ApiError,
-    InvalidResponse,
-    ProcPlanClient,
-    _error_from,
-)
+from procplan.client import ApiError, InvalidResponse, ProcPlanClient
 from procplan.client_auth import Credential
+from procplan.client_errors import error_from
 from procplan.client_jobs import WAIT_SLACK_S, _segment
 
 JsonDict = dict[str, Any]
@@ -96,7 +92,7 @@ class AgentClient(ProcPlanClient):
             headers={"Content-Type": "application/octet-stream"},
         )
         if not response.is_success:
-            error = _error_from(response)
+            error = error_from(response)
             size = _size_of(response) if error.code == "offset_mismatch" else None
             if size is not None:
                 raise OffsetMismatch(error.status, error.message, size)

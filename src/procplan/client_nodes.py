@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 import httpx
 
+from procplan.client_errors import error_from, format_time
+
 JsonDict = dict[str, Any]
 JobId = int | str
 TimeArg = str | datetime | int
@@ -88,8 +90,6 @@ class NodesApi:
         with one series of ``[instant, value]`` points per GPU; ``metric`` is one of
         ``utilization``, ``memory_used``, ``temperature``, ``power``; ``agg`` ``avg`` or
         ``max``. Unset arguments take the server's defaults."""
-        from procplan.client import format_time  # client.py imports this module
-
         params = {
             "metric": metric,
             "start": format_time(start) if start is not None else None,
@@ -112,8 +112,6 @@ class NodesApi:
         Refusals raise ``ApiError`` (404 for an unknown job) and transport failures
         ``ServerUnreachable``, exactly like the JSON routes.
         """
-        from procplan.client import _error_from  # import cycle otherwise
-
         params = {"stream": stream, "offset": offset, "limit": limit, "run": run}
         response = self.send(
             "GET",
@@ -122,5 +120,5 @@ class NodesApi:
             headers={"Accept": "application/octet-stream, application/json"},
         )
         if not response.is_success:
-            raise _error_from(response)
+            raise error_from(response)
         return parse_log_headers(response.headers, offset, response.content)

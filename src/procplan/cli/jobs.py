@@ -27,11 +27,12 @@ from procplan.cli.common import (
 )
 from procplan.cli.durations import parse_duration
 from procplan.cli.format import booking_summary
-from procplan.cli.jobview import detail_lines, job_id, queue_table
+from procplan.cli.jobview import detail_lines, queue_table
 from procplan.client import ApiError, ProcPlanClient
 from procplan.client_auth import TOKEN_ENV
 from procplan.core.jobs import parse_priority
 from procplan.present import capped
+from procplan.present.jobs import job_id
 
 # -- options shared by ``run`` and ``submit`` ------------------------------------------------
 

@@ -38,10 +38,11 @@ from procplan.cli.jobs import (
     TenantOpt,
     TimeOpt,
 )
-from procplan.cli.jobview import job_id, status_line
+from procplan.cli.jobview import status_line
 from procplan.cli.supervise import FORWARDED, handling, heartbeat_interval, say, supervise
 from procplan.client import ApiError, ClientError, ProcPlanClient
 from procplan.present import MESSAGE_LIMIT, terminal_text
+from procplan.present.jobs import job_id
 
 WAIT_TIMEOUT_S = 25.0  # one long poll; well under the 30 s lease that each wait renews
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import typer
 
-from procplan.cli.jobview import job_id, node_text, parse_moment
 from procplan.client import ApiError, ClientError, ProcPlanClient, ServerUnreachable
 from procplan.present import MESSAGE_LIMIT, terminal_text
+from procplan.present.jobs import job_id, node_text, parse_moment
 
 DEFAULT_LEASE_TTL_S = 30.0
 MAX_HEARTBEAT_S = 10.0

@@ -30,9 +30,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Static
 
-from procplan.cli.jobview import elapsed as elapsed_text
-from procplan.cli.jobview import eta, gpus_text, human_span, indices_text, job_id, node_text
-from procplan.cli.nodes import (
+from procplan.client import ApiError, ClientError, ProcPlanClient, ServerUnreachable
+from procplan.present import MESSAGE_LIMIT, cell, clean_payload, clean_rich, terminal_text
+from procplan.present.gpus import (
     NONE,
     STATE_STYLE,
     age_text,
@@ -47,8 +47,8 @@ from procplan.cli.nodes import (
     percent_of,
     summary_text,
 )
-from procplan.client import ApiError, ClientError, ProcPlanClient, ServerUnreachable
-from procplan.present import MESSAGE_LIMIT, cell, clean_payload, clean_rich, terminal_text
+from procplan.present.jobs import elapsed as elapsed_text
+from procplan.present.jobs import eta, gpus_text, human_span, indices_text, job_id, node_text
 
 Payload = Mapping[str, Any]
 Cell = str | Text
