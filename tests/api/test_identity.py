@@ -203,6 +203,7 @@ def test_tenants_are_the_admins_and_their_managers(
     assert bob.put("/api/v1/tenants/lab/members/bob").status_code == 403
     made = client.put("/api/v1/tenants/lab/members/alice", json={"manager": True})
     assert made.status_code == 200, made.text
+    assert made.json()["managers"] == ["alice"] and "alice" in made.json()["members"]
     with signed_in(composed, "alice") as manager:
         assert manager.patch("/api/v1/tenants/lab", json={"max_gpus": 4}).status_code == 200
         weight = manager.patch("/api/v1/tenants/lab", json={"fair_share_weight": 50})

@@ -18,6 +18,7 @@ TENANT_KEYS = [
     "id", "name", "email", "max_gpus", "max_gpu_memory_mb", "max_cpu_cores", "max_memory_mb",
     "max_concurrent_jobs", "priority_tier", "fair_share_weight", "allow_preemption",
     "allow_borrow", "current_gpus", "current_jobs", "usage_gpu_hours", "members", "created_at",
+    "managers",
 ]  # fmt: skip
 
 
@@ -82,6 +83,7 @@ def test_create_with_every_go_field(client: TestClient) -> None:
         "usage_gpu_hours": 0.0,
         "members": [],
         "created_at": NOW_ISO,
+        "managers": [],
     }
 
 

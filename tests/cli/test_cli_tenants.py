@@ -27,6 +27,7 @@ VISION = {
     "current_jobs": 2,
     "usage_gpu_hours": 12.3456,
     "members": ["alice", "bob"],
+    "managers": ["alice"],
     "created_at": "2026-11-20T08:00:00+00:00",
 }
 
@@ -93,6 +94,7 @@ def test_show_lists_members_and_usage(cli, fake_server):
     for line in (
         "Tenant: vision",
         "Members: alice, bob",
+        "Managers: alice",
         "Max GPUs: 8",
         "Max jobs: unlimited",
         "Borrowing: no",

@@ -176,7 +176,12 @@ def srun_job_json(job: Job, topology: Topology) -> dict[str, Any]:
 
 
 def tenant_json(
-    tenant: Tenant, gpus: int, jobs: int, usage_gpu_s: float, members: Sequence[str]
+    tenant: Tenant,
+    gpus: int,
+    jobs: int,
+    usage_gpu_s: float,
+    members: Sequence[str],
+    managers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The Go scheduler's ``Tenant`` (flat quotas, ``null`` = unlimited) with our extras."""
     return {
@@ -197,4 +202,5 @@ def tenant_json(
         "usage_gpu_hours": round(usage_gpu_s / 3600, 6),
         "members": list(members),
         "created_at": iso(tenant.created_at),
+        "managers": list(managers),  # members who manage its members and quotas (#12)
     }

@@ -103,6 +103,7 @@ def detail_lines(tenant: Payload) -> list[str]:
         ("Tenant", tenant_name(tenant)),
         ("Email", str(tenant.get("email") or "")),
         ("Members", ", ".join(members(tenant)) or "(none)"),
+        ("Managers", ", ".join(capped(m) for m in tenant.get("managers") or []) or "(none)"),
         ("Max GPUs", _quota(tenant.get("max_gpus"))),
         ("Max jobs", _quota(_max_jobs(tenant))),
         ("Max GPU memory", _quota(tenant.get("max_gpu_memory_mb"))),

@@ -145,6 +145,9 @@ class AccountService:
         self.forget_cached()
         return account
 
+    def managers(self, tenant_id: str) -> list[str]:
+        return self.store.managers(tenant_id)
+
     def set_manager(self, tenant_id: str, user: str, manager: bool) -> None:
         self.store.set_manager(tenant_id, user, manager)
         self.forget_cached()

@@ -214,6 +214,19 @@ class AccountStore:
         if not changed:
             raise NotFound(f"'{user}' is not a member of tenant '{tenant_id}'", code="not_member")
 
+    def managers(self, tenant_id: str) -> list[str]:
+        """The managers of a tenant, by name."""
+        with self.store.read() as conn:
+            names = conn.execute(
+                select(users.c.name)
+                .join_from(memberships, users)
+                .join(tenants)
+                .where(tenants.c.id == tenant_id)
+                .where(memberships.c.manager.is_(True))
+                .order_by(users.c.name)
+            ).scalars()
+            return [str(name) for name in names]
+
     # ---- audit -----------------------------------------------------------------------------
 
     def record(self, entries: Sequence[AuditEntry], writes: WriteBatcher | None = None) -> None:

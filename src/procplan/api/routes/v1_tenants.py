@@ -36,7 +36,8 @@ def _render(context: AppContext, tenant: Tenant, usage: Mapping[str, Any]) -> di
     """A tenant with its current usage and members (called in a worker thread: it reads)."""
     used = usage.get(tenant.id)
     gpus, jobs, gpu_s = (0, 0, 0.0) if used is None else (used.gpus, used.jobs, used.usage_gpu_s)
-    return tenant_json(tenant, gpus, jobs, gpu_s, context.jobs.members(tenant.id))
+    members = context.jobs.members(tenant.id)
+    return tenant_json(tenant, gpus, jobs, gpu_s, members, context.accounts.managers(tenant.id))
 
 
 def _render_one(context: AppContext, tenant: Tenant) -> dict[str, Any]:
