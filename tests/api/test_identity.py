@@ -367,3 +367,12 @@ def test_open_compatibility_writes_act_as_anonymous_only(
     assert job.status_code == 201 and job.json()["job"]["user"] == "anonymous"
     assert anon.post("/api/v1/bookings", json={**body, "label": "x"}).status_code == 401
     assert anon.post("/api/v1/tenants", json={"name": "t"}).status_code == 401
+
+
+def test_password_guessing_gets_429(client: TestClient, anon: TestClient) -> None:
+    client.post("/api/v1/users", json={"name": "lena", "password": "long enough pw"})
+    for _ in range(5):
+        wrong = anon.post("/api/v1/session", json={"user": "lena", "password": "guess guess"})
+        assert wrong.status_code == 401
+    stopped = anon.post("/api/v1/session", json={"user": "lena", "password": "long enough pw"})
+    assert stopped.status_code == 429 and stopped.json()["code"] == "too_many_attempts"

@@ -10,9 +10,15 @@ import pytest
 import sqlalchemy as sa
 from tests.conftest import FIXED_NOW
 
-from procplan.core.errors import Conflict, Forbidden, InvalidRequest
+from procplan.core.errors import Conflict, Forbidden, InvalidRequest, TooManyRequests
 from procplan.core.identity import Principal, Role, Via
-from procplan.service.accounts import AccountService, AccountSettings, digest_of
+from procplan.service.accounts import (
+    FAILED_SIGN_IN_WINDOW_S,
+    MAX_FAILED_SIGN_INS,
+    AccountService,
+    AccountSettings,
+    digest_of,
+)
 from procplan.service.run_as import RunAsPolicy, check_own_pid
 from procplan.store.accounts_repo import AccountStore
 from procplan.store.engine import Store
@@ -158,3 +164,17 @@ def test_only_your_own_processes_may_be_named() -> None:
         check_own_pid(me, os.getpid())  # never the server itself
     with pytest.raises(InvalidRequest):
         check_own_pid(me, 2**22 + 7)  # no such process
+
+
+def test_password_guessing_is_stopped_per_user_and_address(store: Store) -> None:
+    ticker = Ticker()
+    accounts = service(store, ticker)
+    accounts.add_user("ada", Role.USER, None, "the right password")
+    for _ in range(MAX_FAILED_SIGN_INS):
+        assert accounts.check_password("ada", "a wrong guess!", "10.0.0.9") is None
+    with pytest.raises(TooManyRequests) as stopped:
+        accounts.check_password("ada", "the right password", "10.0.0.9")
+    assert stopped.value.status == 429 and "try again in" in stopped.value.message
+    assert accounts.check_password("ada", "the right password", "10.0.0.7") is not None
+    ticker.now += FAILED_SIGN_IN_WINDOW_S + 1
+    assert accounts.check_password("ada", "the right password", "10.0.0.9") is not None

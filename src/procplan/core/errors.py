@@ -60,6 +60,13 @@ class Unauthorized(DomainError):
     default_code = "unauthorized"
 
 
+class TooManyRequests(DomainError):
+    """Slow down: too many failed attempts (sign-in) in a short time."""
+
+    status = 429
+    default_code = "too_many_attempts"
+
+
 class AnswerTooLarge(InvalidRequest):
     """The answer would exceed the size the server is configured to send: narrow the ask."""
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from procplan.core.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from procplan.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, TooManyRequests
 from procplan.core.identity import Account, Credential, Principal, Role, Via
 from procplan.service.clock import Clock
 from procplan.store.accounts_repo import AccountStore
@@ -30,6 +30,10 @@ TOKEN = "token"
 SESSION = "session"
 LINK = "link"
 MIN_PASSWORD = 8
+# Sign-in guessing: after this many wrong passwords for one user from one address within the
+# window, that pair waits until the window has passed (argon2 already makes each try slow).
+MAX_FAILED_SIGN_INS = 5
+FAILED_SIGN_IN_WINDOW_S = 15 * 60
 _MAX_CACHED = 10_000
 
 
@@ -74,6 +78,7 @@ class AccountService:
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
+        self._failures: dict[tuple[str, str], list[float]] = {}
 
     # ---- users -----------------------------------------------------------------------------
 
@@ -161,17 +166,49 @@ class AccountService:
             )
         return self._hasher.hash(password)
 
-    def check_password(self, name: str, password: str) -> Principal | None:
+    def check_password(self, name: str, password: str, source: str = "") -> Principal | None:
         """The user's principal when ``password`` is theirs; a wrong name costs as much time as
-        a wrong password (no user enumeration by timing)."""
+        a wrong password (no user enumeration by timing). ``source`` (the client's address)
+        with ``name`` is allowed ``MAX_FAILED_SIGN_INS`` failures per window, then a 429."""
+        key = (name, source)
+        self._check_attempts(key)
         stored = self.store.password_hash(name)
         try:
             self._hasher.verify(stored or self._dummy_hash, password)
         except (VerificationError, InvalidHashError):
-            return None
+            stored = None
         if stored is None:
+            self._failed(key)
             return None
+        with self._lock:
+            self._failures.pop(key, None)
         return self.principal_of(name, Via.SESSION)
+
+    def _recent_failures(self, key: tuple[str, str]) -> list[float]:
+        since = self._monotonic() - FAILED_SIGN_IN_WINDOW_S
+        recent = [at for at in self._failures.get(key, ()) if at > since]
+        if recent:
+            self._failures[key] = recent
+        else:
+            self._failures.pop(key, None)
+        return recent
+
+    def _check_attempts(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            recent = self._recent_failures(key)
+        if len(recent) >= MAX_FAILED_SIGN_INS:
+            wait = int(recent[0] + FAILED_SIGN_IN_WINDOW_S - self._monotonic()) + 1
+            raise TooManyRequests(
+                f"too many wrong passwords for '{key[0]}': try again in {wait} s",
+                code="too_many_attempts",
+            )
+
+    def _failed(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            if len(self._failures) >= _MAX_CACHED:
+                self._failures.clear()
+            self._recent_failures(key)
+            self._failures.setdefault(key, []).append(self._monotonic())
 
     # ---- credentials -----------------------------------------------------------------------
 

@@ -106,7 +106,8 @@ async def sign_in(request: Request) -> Response:
         who = await run_in_threadpool(accounts.redeem_link, ask.link)
     else:
         assert ask.user is not None and ask.password is not None
-        who = await run_in_threadpool(accounts.check_password, ask.user, ask.password)
+        source = request.client.host if request.client else ""
+        who = await run_in_threadpool(accounts.check_password, ask.user, ask.password, source)
     if who is None:
         raise Unauthorized("wrong user or password, or a used or expired link", "bad_sign_in")
     secret = await run_in_threadpool(accounts.start_session, who.name or "")
