@@ -43,7 +43,7 @@ from procplan.service.history import Retention
 from procplan.service.jobs import JobService, JobSettings
 from procplan.service.metrics import SchedulerMetrics
 from procplan.service.nodes import NodeService, NodeSettings
-from procplan.service.run_as import RunAsPolicy
+from procplan.service.run_as import RunAsPolicy, current_account
 from procplan.service.topology_file import read_topology_file
 from procplan.service.waiting import JobWaiter
 from procplan.store.accounts_repo import AccountStore
@@ -325,7 +325,7 @@ def serve(settings: Settings) -> None:
 def print_login_link(accounts: AccountService, settings: Settings) -> None:
     """Like Jupyter's token URL: a one-time link that signs the server's own user (its first
     admin) in from a browser on another machine. Printed to the terminal, never logged."""
-    owner = RunAsPolicy().own_account
+    owner = current_account()
     accounts.store.save_user(owner, accounts.clock.now(), role="admin", unix_user=owner)
     secret = accounts.login_link(owner)
     host = socket.getfqdn() if settings.host in ("0.0.0.0", "::") else settings.host

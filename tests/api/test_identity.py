@@ -7,7 +7,6 @@ under attack is unchanged afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +17,8 @@ from tests.conftest import FIXED_NOW, TEST_ADMIN, signed_in, token_for
 
 from procplan.core.identity import Role
 from procplan.server import Composed
-from procplan.service.run_as import RunAsPolicy
+
+pytestmark = pytest.mark.usefixtures("workstation")
 
 HOUR = 3600
 NODE = "node-a"
@@ -28,33 +28,6 @@ def iso(instant: int) -> str:
     from procplan.core.timeutil import to_iso
 
     return to_iso(instant)
-
-
-@pytest.fixture(autouse=True)
-def workstation(composed: Composed) -> None:
-    """As on a workstation whose server runs as a regular user: batch jobs run as that
-    account (a server running as root without switching users takes admins' jobs only)."""
-    composed.app.state.ctx.run_as = RunAsPolicy(
-        switches_users=False, own_uid=1000, own_account="labuser"
-    )
-
-
-@pytest.fixture
-def alice(composed: Composed) -> Iterator[TestClient]:
-    with signed_in(composed, "alice") as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def bob(composed: Composed) -> Iterator[TestClient]:
-    with signed_in(composed, "bob") as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def anon(composed: Composed) -> Iterator[TestClient]:
-    with TestClient(composed.app) as test_client:
-        yield test_client
 
 
 def book(client: TestClient, hours: int = 2, **fields: Any) -> dict[str, Any]:

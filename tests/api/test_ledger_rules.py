@@ -5,39 +5,19 @@ owner asked for it, ends the booking too."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from tests.conftest import FIXED_NOW, signed_in
+from tests.conftest import FIXED_NOW
 
 from procplan.core.timeutil import to_iso
 from procplan.server import Composed
-from procplan.service.run_as import RunAsPolicy
+
+pytestmark = pytest.mark.usefixtures("workstation")
 
 HOUR = 3600
 NODE = "node-a"  # 4 GPUs in the demo
-
-
-@pytest.fixture(autouse=True)
-def workstation(composed: Composed) -> None:
-    """Batch jobs run as the server's own (non-root) account, as on a workstation."""
-    composed.app.state.ctx.run_as = RunAsPolicy(
-        switches_users=False, own_uid=1000, own_account="labuser"
-    )
-
-
-@pytest.fixture
-def bob(composed: Composed) -> Iterator[TestClient]:
-    with signed_in(composed, "bob") as client:
-        yield client
-
-
-@pytest.fixture
-def alice(composed: Composed) -> Iterator[TestClient]:
-    with signed_in(composed, "alice") as client:
-        yield client
 
 
 def running(composed: Composed, client: TestClient, **fields: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pytest
 from procplan.core.jobs import Job
 from procplan.service import leases
 from procplan.service.leases import PidWatch, expected_uid
-from procplan.service.processes import process_owner_name, process_owner_uid
+from procplan.service.processes import process_owner_uid
 from procplan.testing import wait_until
 
 UID = os.getuid()
@@ -46,11 +46,9 @@ def ended_pid() -> int:
     return proc.pid
 
 
-def test_process_owner_uid_and_name() -> None:
+def test_process_owner_uid() -> None:
     assert process_owner_uid(os.getpid()) == UID
-    assert process_owner_name(os.getpid()) == my_name()
     assert process_owner_uid(ended_pid()) is None
-    assert process_owner_name(ended_pid()) is None
     assert process_owner_uid(0) is None and process_owner_uid(-5) is None
 
 

@@ -120,14 +120,17 @@ class CrossSite:
         return _with_port(parts.netloc, default) == _with_port(host.lower(), default)
 
 
+_WANTED = frozenset(
+    {b"host", b"origin", b"referer", b"content-type", b"content-length", b"transfer-encoding",
+     b"authorization"}
+)  # fmt: skip
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    wanted = {b"host", b"origin", b"referer", b"content-type", b"content-length", b"authorization"}
     found: dict[str, str] = {}
     for key, value in scope["headers"]:
-        if key in wanted:
+        if key in _WANTED:
             found.setdefault(key.decode("latin-1"), value.decode("latin-1"))
-        elif key == b"transfer-encoding":
-            found["transfer-encoding"] = value.decode("latin-1")
     return found
 
 

@@ -109,14 +109,15 @@ def authenticate(request: Request, config: IdentityConfig, cached_only: bool = F
             raise Unauthorized("your session has ended: sign in again", code="session_expired")
         return proven
     client = request.client.host if request.client else None
-    if config.proxy_header and config.from_proxy(client):
+    from_proxy = config.from_proxy(client)
+    if config.proxy_header and from_proxy:
         name = headers.get(config.proxy_header, "").strip()
         if name and len(name) <= 128 and name_problem(name) is None:
             return config.accounts.proxied(name, cached_only) or NOBODY
         return NOBODY  # the proxy lets nobody through unnamed
     uid = _peer_uid(request)
     relayed = any(header in headers for header in _RELAYED)
-    if uid is not None and config.peer_identity and not relayed and not config.from_proxy(client):
+    if uid is not None and config.peer_identity and not relayed and not from_proxy:
         return config.accounts.peer(uid, cached_only) or NOBODY
     return NOBODY
 

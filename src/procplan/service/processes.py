@@ -9,8 +9,6 @@ uid.
 
 from __future__ import annotations
 
-import pwd
-
 import psutil
 
 
@@ -26,15 +24,3 @@ def process_owner_uid(pid: int) -> int | None:
         return int(process.uids().real)
     except psutil.Error:
         return None
-
-
-def process_owner_name(pid: int) -> str | None:
-    """The user name owning ``pid`` (``uid:<n>`` when the uid has no name here); ``None``
-    when there is no such process (see ``process_owner_uid``)."""
-    uid = process_owner_uid(pid)
-    if uid is None:
-        return None
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid:{uid}"

@@ -24,7 +24,8 @@ from procplan.core.identity import Principal
 from procplan.service.processes import process_owner_uid
 
 
-def _own_account() -> str:
+def current_account() -> str:
+    """The Unix account this process runs as."""
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:  # pragma: no cover - a uid without a passwd entry (containers)
@@ -39,7 +40,7 @@ class RunAsPolicy:
     allow_root_jobs: bool = False
     runs_jobs_here: bool = True  # this host has an agent of its own (the embedded one)
     own_uid: int = field(default_factory=os.geteuid)
-    own_account: str = field(default_factory=_own_account)
+    own_account: str = field(default_factory=current_account)
 
     def account_for(self, who: Principal) -> str:
         """The Unix account ``who``'s batch jobs run as; a 400 when there is none."""
