@@ -9,6 +9,8 @@
    (``POST /api/availability_bulk``), with the response size.
 3. The native calendar: 300 nodes × 8 GPUs holding 100,000 bookings, one week
    (``GET /api/v1/calendar``), p50 over HTTP.
+4. ProcPlan 1.0 on part 1's workload in the same run (``_peer.py``: its own script, a fresh
+   process per cold pass), and our cold pass's speed-up over it.
 
 Ends with one ``SUMMARY`` line.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peer import peer_year_cold_ms
 from _rawhttp import RawHttp
 from _servers import machine, percentile, write_topology
 from procplan.config import Settings
@@ -34,6 +37,7 @@ from procplan.core.timeutil import DAY, HOUR, to_iso
 from procplan.server import Composed, compose, tune_gc
 from procplan.store import tables
 from procplan.testing import FakeClock, ServerProcess
+from procplan.wire.calendar import availability_grids
 
 GPU_KINDS = ("A100", "H100", "RTX6000", "L40S", "A10")
 PRIORITIES = (Priority.LOW, Priority.MEDIUM, Priority.HIGH)
@@ -164,7 +168,7 @@ def in_process_year(composed: Composed, start: int, end: int, iterations: int) -
     for _ in range(iterations + 1):
         t0 = time.perf_counter()
         for node_id in node_ids:
-            composed.bookings.availability(node_id, start, end, "day")
+            availability_grids(composed.bookings.availability(node_id, start, end, "day"))
         totals.append(time.perf_counter() - t0)
     return totals
 
@@ -267,9 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--year", type=int, default=datetime.now(tz=UTC).year)
     parser.add_argument("--large-bookings", type=int, default=100_000)
+    parser.add_argument("--peer-runs", type=int, default=3, help="ProcPlan 1.0 cold passes")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="procplan-avail-"))
     figures = procplan_workload(work, args.year, args.iterations)
+    peer = peer_year_cold_ms(work, args.year, args.peer_runs)
+    if peer is not None:
+        figures["peer_year_day_10_nodes_cold_ms"] = peer
+        figures["speedup_vs_peer_cold"] = peer / figures["year_day_10_nodes_inproc_cold_ms"]
     figures.update(large_calendar(work, args.year, args.large_bookings, args.iterations))
     print(f"machine: {machine()}")
     print(

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 
 from _servers import empty_loop_ms
-from procplan.core.calendar import claim_rows, day_view, day_views, hour_view
 from procplan.core.model import Booking, Gpu, Node, Priority
 from procplan.core.timeutil import DAY, HOUR, parse_instant
+from procplan.wire.calendar import claim_rows, day_view, day_views, hour_view
 
 NODE_SIZES = (8, 8, 8, 8, 8, 8, 8, 8, 4, 1)  # 69 GPUs
 BOOKINGS_PER_GPU = 200

@@ -86,7 +86,7 @@ def busy_gpus(nodes: NodeService, node_id: str) -> Callable[[], list[tuple[int, 
     """The (GPU index, job) pairs of the batch jobs running on ``node_id`` now."""
 
     def busy() -> list[tuple[int, Job]]:
-        node = nodes.bookings.topology_cache.recent().node(node_id)
+        node = nodes.bookings.recent_topology().node(node_id)
         if node is None:
             return []
         index = {gpu.id: gpu.index for gpu in node.gpus}

@@ -4,9 +4,10 @@ This runs at the tail of training scripts, so it must never take the script down
 or network failure becomes a ``NotifyResult`` with ``ok=False`` (``status=0`` when no answer
 came). Output and flags match ProcPlan's notifier exactly (``COMPAT.md``) because existing job
 scripts parse them. The raw response body is reported on failure rather than a parsed message,
-as ProcPlan did, so httpx is used directly instead of ``ProcPlanClient``; it proves who sends
-it like every client (``$PROCPLAN_TOKEN``, else ``procplan login``'s credential, else the
-server's host knows the Unix user) and reaches ``unix:///path.sock`` servers too.
+as ProcPlan did, so the request goes through the client's ``Transport.send`` (the response as
+it is) rather than a ``ProcPlanClient`` part; the transport proves who sends it like every
+client (``$PROCPLAN_TOKEN``, else ``procplan login``'s credential, else the server's host knows
+the Unix user) and reaches ``unix:///path.sock`` servers too.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ import argparse
 import sys
 from typing import NamedTuple
 
-import httpx
 import orjson
 
-from procplan.client_auth import resolve_credential, unix_socket_path
-
-UNIX_BASE_URL = "http://localhost"
+from procplan.client.errors import InvalidResponse, ServerUnreachable
+from procplan.client.transport import Transport
 
 
 class NotifyResult(NamedTuple):
@@ -33,19 +32,15 @@ class NotifyResult(NamedTuple):
 
 def signal_completion(base_url: str, booking_id: int, timeout: float = 5.0) -> NotifyResult:
     """POST ``/api/mark_done`` for ``booking_id``; never raises for HTTP or network errors."""
-    socket_path = unix_socket_path(base_url.strip())
-    root = UNIX_BASE_URL if socket_path is not None else base_url.rstrip("/")
     payload = orjson.dumps({"booking_id": int(booking_id)})
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    credential = resolve_credential(base_url.strip().rstrip("/"))
-    if credential is not None:
-        headers.update(credential.headers())
-    transport = httpx.HTTPTransport(uds=socket_path) if socket_path is not None else None
+    headers = {"Content-Type": "application/json"}
+    transport = Transport(base_url, timeout)
     try:
-        with httpx.Client(transport=transport, timeout=timeout) as http:
-            response = http.post(root + "/api/mark_done", content=payload, headers=headers)
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        return NotifyResult(ok=False, status=0, message=str(exc) or type(exc).__name__)
+        response = transport.send("POST", "/api/mark_done", content=payload, headers=headers)
+    except (ServerUnreachable, InvalidResponse) as exc:  # no answer, or an unreadable one
+        return NotifyResult(ok=False, status=0, message=exc.reason)
+    finally:
+        transport.close()
     if response.is_success:
         return NotifyResult(ok=True, status=response.status_code, message="completed")
     return NotifyResult(ok=False, status=response.status_code, message=response.text)

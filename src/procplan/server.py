@@ -14,7 +14,6 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -39,8 +38,11 @@ from procplan.service.audit import AuditLog
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock, SystemClock
 from procplan.service.cycle import Scheduler
+from procplan.service.cycle_ports import ClusterHousekeeping, CycleClock, StoreSnapshots
+from procplan.service.events import EventBus
 from procplan.service.history import Retention
 from procplan.service.jobs import JobService, JobSettings
+from procplan.service.leases import Housekeeper
 from procplan.service.metrics import SchedulerMetrics
 from procplan.service.nodes import NodeService, NodeSettings
 from procplan.service.run_as import RunAsPolicy, current_account
@@ -58,7 +60,8 @@ LOG = logging.getLogger("procplan.server")
 @dataclass(slots=True)
 class Composed:
     """The wired-up server, for ``serve`` and for tests that run it in-process.
-    ``local_token``: the token of this server's embedded agents (never shown to anyone)."""
+    ``local_token``: the token of this server's embedded agents (never shown to anyone);
+    ``events``: the bus every committed write is published on (``service.events``)."""
 
     app: FastAPI
     store: Store
@@ -71,6 +74,8 @@ class Composed:
     local_token: str
     accounts: AccountService
     audit: AuditLog
+    events: EventBus
+    housekeeper: Housekeeper
 
 
 def limits_from(settings: Settings) -> BookingLimits:
@@ -99,17 +104,6 @@ def policy_from(settings: Settings) -> Policy:
     )
 
 
-class _Fanout:
-    """Listeners called after every committed job write (the cycle and the waiters)."""
-
-    def __init__(self) -> None:
-        self.listeners: list[Callable[[], None]] = []
-
-    def __call__(self) -> None:
-        for listener in self.listeners:
-            listener()
-
-
 def compose(
     settings: Settings,
     clock: Clock | None = None,
@@ -131,44 +125,42 @@ def compose(
         ),
         busy_timeout_s=settings.sqlite_busy_timeout_ms / 1000,
     )
-    bookings = BookingService(store, clock, limits_from(settings))
+    events = EventBus()  # the cycle and the waiters subscribe (see service.events)
+    bookings = BookingService(store, clock, limits_from(settings), events)
     if prepare_database:
         upgrade(store)
         if settings.config is not None:
             bookings.replace_topology(read_topology_file(settings.config))
         elif settings.demo:
             bookings.replace_topology(demo_cluster(settings.local_node_id))
-    changed = _Fanout()
     job_settings = JobSettings(
         lease_ttl_s=settings.lease_ttl_s,
         local_node=settings.local_node_id,
         local_host=socket.gethostname(),
         policy=policy_from(settings),
     )
-    jobs = JobService(store, clock, bookings, job_settings, on_change=changed)
-    waiter = JobWaiter(jobs.get, jobs.version)
+    jobs = JobService(store, clock, bookings, job_settings, events)
+    waiter = JobWaiter(jobs.get, jobs.version, events=events)
     local_token = local_token or secrets.token_urlsafe(24)
-    nodes_changed = _Fanout()  # node registrations, states, foreign GPUs: the cycle plans
     nodes = NodeService(
-        store, clock, bookings, jobs, node_settings_from(settings, local_token), nodes_changed
+        store, clock, bookings, jobs, node_settings_from(settings, local_token), events
     )
     agent_jobs = AgentJobs(nodes, jobs, waiter, LogStore(store))
     metrics = SchedulerMetrics(jobs, nodes)
+    housekeeper = Housekeeper(jobs, clock)
     scheduler = Scheduler(
+        StoreSnapshots(jobs, bookings, nodes),
         jobs,
-        bookings,
-        clock,
+        CycleClock(clock),
         CycleLock(store),
-        on_applied=waiter.notify,
-        nodes=nodes,
+        job_settings.policy,
+        housekeeping=ClusterHousekeeping(housekeeper, nodes),
+        events=events,
         metrics=metrics,
         tick_s=settings.cycle_tick_s,
     )
-    changed.listeners += [scheduler.wake, waiter.notify]
-    nodes_changed.listeners.append(scheduler.wake)
-    bookings.listeners.append(scheduler.wake)
     accounts = AccountService(AccountStore(store), clock, account_settings_from(settings))
-    audit = AuditLog(AccountStore(store), clock, writes=jobs.jobs.writes)
+    audit = AuditLog(AccountStore(store), clock, writes=jobs.write_batcher)
     context = AppContext(
         bookings=bookings,
         config_path=settings.config,
@@ -197,8 +189,9 @@ def compose(
         tuple(settings.allowed_origins),
     )
     return Composed(
-        app, store, bookings, jobs, waiter, scheduler, nodes, metrics, local_token, accounts, audit
-    )
+        app, store, bookings, jobs, waiter, scheduler, nodes, metrics, local_token, accounts,
+        audit, events, housekeeper,
+    )  # fmt: skip
 
 
 def account_settings_from(settings: Settings) -> AccountSettings:

@@ -69,6 +69,45 @@ def test_the_owners_own_jobs_are_no_conflict(composed: Composed, alice: TestClie
     assert made.status_code == 201 and made.json()["conflicts_with_jobs"] == []
 
 
+def check(client: TestClient, **gpus: Any) -> Any:
+    window = {"start": to_iso(FIXED_NOW + HOUR), "end": to_iso(FIXED_NOW + 3 * HOUR)}
+    body = {"node_id": NODE, **window, **(gpus or {"gpu_count": 2})}
+    return client.post("/api/v1/bookings/check", json=body)
+
+
+def test_check_says_what_booking_would_do_and_books_nothing(
+    composed: Composed, alice: TestClient, bob: TestClient
+) -> None:
+    job = running(composed, bob, name="open")
+    before = alice.get("/api/v1/bookings").json()["total"]
+    preview = check(alice)
+    assert preview.status_code == 200, preview.text
+    answer = preview.json()
+    assert answer["user"] == "alice" and answer["node_id"] == NODE
+    assert answer["start"] == to_iso(FIXED_NOW + HOUR) and len(answer["gpu_ids"]) == 2
+    (conflict,) = answer["conflicts_with_jobs"]
+    assert conflict["job_id"] == job["id"] and conflict["preempt_at"] == answer["start"]
+    assert alice.get("/api/v1/bookings").json()["total"] == before
+    # Booking the same request takes the GPUs the check named and reports the same job.
+    made = book(alice)
+    assert made.json()["booking"]["gpu_ids"] == answer["gpu_ids"]
+    assert made.json()["conflicts_with_jobs"] == answer["conflicts_with_jobs"]
+
+
+def test_check_answers_the_refusal_booking_would_get(
+    composed: Composed, alice: TestClient, bob: TestClient
+) -> None:
+    job = running(composed, bob, time_limit_s=4 * HOUR)
+    for gpus in ({}, {"gpu_ids": [job["allocated_gpus"][0]]}):
+        refused, would = check(alice, **gpus), book(alice, **gpus)
+        assert refused.status_code == would.status_code == 409
+        assert refused.json() == would.json()
+
+
+def test_check_needs_a_user(anon: TestClient) -> None:
+    assert check(anon).status_code == 401
+
+
 def booked_now(client: TestClient) -> dict[str, Any]:
     """Two of node-a's GPUs from now for four hours."""
     window = {"start": to_iso(FIXED_NOW), "end": to_iso(FIXED_NOW + 4 * HOUR)}

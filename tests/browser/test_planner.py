@@ -7,10 +7,20 @@ survives a reload, and the "My bookings" filter. Any page dialog or script error
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser.conftest import NODE, USER, XSS, Cluster, Dialogs, screenshot, sign_in
+from tests.browser.conftest import (
+    NODE,
+    USER,
+    XSS,
+    Cluster,
+    Dialogs,
+    screenshot,
+    sign_in,
+    until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -185,6 +195,37 @@ def test_conflict_shows_the_server_error(page: Any, cluster: Cluster) -> None:
     expect(page.locator(".toast-error span")).to_have_text(message)
     expect(form).to_be_visible()  # kept open so the user can change the slot
     expect(track(page, 2).locator("button.bar")).to_have_count(1)
+
+
+def test_booking_over_a_running_job_says_it_will_preempt_it(
+    page: Any, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Ledger rule 4 in the form: carol picks the GPU an open-ended job of another user runs
+    on; before she books, the form says the job will be preempted when her booking begins
+    (``/api/v1/bookings/check``), and after booking a notice says it again."""
+    job_id = cluster.submit(tmp_path, "sleep", "300", gpu_count=1)
+    until(lambda: cluster.job(job_id)["state"] == "running")
+    [held] = cluster.job(job_id)["allocated_gpus"]
+    index = int(held.rsplit("gpu", 1)[1])
+    cluster.add_user("carol", password="carol's password")
+    sign_in(page, cluster, "carol", "carol's password")
+    try:
+        open_planner(page, cluster, weeks_ahead=3)
+        focus_day(page, index, 4)
+        page.keyboard.press("Enter")
+        form = page.locator("#booking-dialog")
+        expect(form).to_be_visible()
+        warning = f"Job {job_id} of {USER} on {held} will be preempted: SIGTERM at"
+        expect(form.locator("#bf-check")).to_contain_text(warning)
+        form.locator("input[name=label]").fill("over a job")
+        form.get_by_role("button", name="Book").click()
+        expect(form).to_be_hidden()
+        expect(page.locator(".toast-info", has_text=warning)).to_have_count(1)
+        made = int(track(page, index).locator("button.bar").first.get_attribute("data-booking"))
+        assert booking(cluster, made)["user"] == "carol"
+        cluster.api("POST", f"/api/v1/bookings/{made}/cancel")
+    finally:
+        cluster.cancel_all()
 
 
 def test_label_with_markup_renders_as_text(page: Any, cluster: Cluster, dialogs: Dialogs) -> None:

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from tests.conftest import demo_settings, token_for
 
-from procplan.client_auth import AS_ENV, TOKEN_ENV
+from procplan.client.auth import AS_ENV, TOKEN_ENV
 from procplan.core.identity import Role
 from procplan.server import Composed, compose
 from procplan.testing import ThreadedServer, wait_until

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from procplan.cli.main import app
-from procplan.client_auth import SESSION, TOKEN, TOKEN_ENV, CredentialStore
+from procplan.client.auth import SESSION, TOKEN, TOKEN_ENV, CredentialStore
 from procplan.core.identity import Role
 
 PASSWORD = "correct horse battery"

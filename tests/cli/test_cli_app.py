@@ -218,3 +218,25 @@ def test_server_with_missing_settings_file_exits_2(tmp_path):
     result = CliRunner().invoke(app, ["server", "--settings", str(tmp_path / "missing.toml")])
     assert result.exit_code == 2
     assert "invalid settings" in result.stderr
+
+
+def test_book_dry_run_asks_the_check_route_and_books_nothing(cli, fake_server):
+    preview = {
+        "node_id": "node-a",
+        "gpu_ids": ["node-a-gpu0"],
+        "start": "2026-11-24T09:00:00+00:00",
+        "end": "2026-11-24T11:00:00+00:00",
+        "user": "alice",
+        "conflicts_with_jobs": [
+            {"job_id": "7", "user": "bob", "gpu_ids": ["node-a-gpu0"], "action": "SIGTERM at 9"}
+        ],
+    }
+    fake_server.add("POST", "/api/v1/bookings/check", 200, preview)
+    result = cli("book", "node-a", "--start", "2026-11-24T09:00", "--duration", "2h", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Would book node-a [node-a-gpu0] 2026-11-24 09:00 → 2026-11-24 11:00 "
+        "(nothing booked: --dry-run)\n"
+    )
+    assert result.stderr == "warning: open-ended job 7 of bob holds on node-a-gpu0: SIGTERM at 9\n"
+    assert [r.path for r in fake_server.requests] == ["/api/v1/bookings/check"]

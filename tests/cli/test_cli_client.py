@@ -38,10 +38,10 @@ def test_sends_acting_for_header_query_and_json_body(fake_server):
     fake_server.add("POST", "/api/v1/bookings", 201, {"booking": {"id": 7}})
     fake_server.add("GET", "/api/v1/bookings", 200, {"bookings": [], "total": 0})
     with ProcPlanClient(fake_server.url, act_as="alice") as client:
-        created = client.create_booking(
+        created = client.bookings.create(
             "node-a", "2026-11-24T09:00", duration_minutes=90, gpu_count=2, label="AB"
         )
-        client.list_bookings(user="alice", status="active", limit=5)
+        client.bookings.list(user="alice", status="active", limit=5)
     assert created == {"booking": {"id": 7}}
     post, get = fake_server.requests
     assert post.headers[USER_HEADER] == "alice"
@@ -66,12 +66,12 @@ def test_native_booking_routes_hit_their_paths(fake_server):
     ]:
         fake_server.add(method, path, 200, {"ok": path})
     with ProcPlanClient(fake_server.url) as client:
-        assert client.get_booking(3) == {"ok": "/api/v1/bookings/3"}
-        client.set_booking_end(3, "2026-11-24T12:00")
-        client.release_booking(3)
-        client.cancel_booking(3)
-        client.calendar("2026-11-23", "2026-11-30", node_ids=["a", "b"])
-        client.compat_cancel(3)
+        assert client.bookings.get(3) == {"ok": "/api/v1/bookings/3"}
+        client.bookings.set_end(3, "2026-11-24T12:00")
+        client.bookings.release(3)
+        client.bookings.cancel(3)
+        client.bookings.calendar("2026-11-23", "2026-11-30", node_ids=["a", "b"])
+        client.compat.cancel(3)
     patch = fake_server.calls("PATCH", "/api/v1/bookings/3")[0]
     assert patch.json() == {"end": "2026-11-24T12:00"}
     calendar = fake_server.calls("GET", "/api/v1/calendar")[0]
@@ -82,7 +82,7 @@ def test_refusal_raises_api_error_with_server_message(fake_server):
     body = {"error": "GPU 'g0' is already booked", "status": 409, "code": "conflict"}
     fake_server.add("POST", "/api/v1/bookings", 409, body)
     with ProcPlanClient(fake_server.url) as client, pytest.raises(ApiError) as info:
-        client.create_booking("node-a", "2026-11-24T09:00", end="2026-11-24T10:00")
+        client.bookings.create("node-a", "2026-11-24T09:00", end="2026-11-24T10:00")
     assert (info.value.status, info.value.message, info.value.code) == (
         409,
         "GPU 'g0' is already booked",
@@ -93,7 +93,7 @@ def test_refusal_raises_api_error_with_server_message(fake_server):
 def test_refusal_without_json_keeps_the_text(fake_server):
     fake_server.add("GET", "/api/nodes", 502, b"Bad Gateway from proxy")
     with ProcPlanClient(fake_server.url) as client, pytest.raises(ApiError) as info:
-        client.compat_nodes()
+        client.compat.nodes()
     assert info.value.status == 502
     assert info.value.message == "Bad Gateway from proxy"
     assert info.value.code is None
@@ -102,11 +102,11 @@ def test_refusal_without_json_keeps_the_text(fake_server):
 def test_non_json_success_is_invalid_response(fake_server):
     fake_server.add("GET", "/api/nodes", 200, b"<html>hello</html>")
     with ProcPlanClient(fake_server.url) as client, pytest.raises(InvalidResponse):
-        client.compat_nodes()
+        client.compat.nodes()
 
 
 def test_nobody_listening_is_server_unreachable(dead_url):
     with ProcPlanClient(dead_url, timeout=2.0) as client, pytest.raises(ServerUnreachable) as info:
-        client.list_nodes()
+        client.nodes.list()
     assert info.value.url == dead_url
     assert info.value.reason

@@ -1,4 +1,4 @@
-"""Where the client's credential comes from and how it is kept (``procplan.client_auth``)."""
+"""Where the client's credential comes from and how it is kept (``procplan.client.auth``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from procplan.cli.jobs import parse_env
 from procplan.client import USER_HEADER, ProcPlanClient
-from procplan.client_auth import (
+from procplan.client.auth import (
     SESSION,
     TOKEN,
     TOKEN_ENV,
@@ -127,14 +127,14 @@ def test_headers_by_kind_and_source(fake_server, private_config, monkeypatch):
     store = CredentialStore()
     store.save(fake_server.url, "pp_session", SESSION, "alice")
     with ProcPlanClient(fake_server.url) as client:
-        client.me()
+        client.accounts.me()
     with ProcPlanClient(fake_server.url, act_as="bob") as client:
-        client.me()
+        client.accounts.me()
     monkeypatch.setenv(TOKEN_ENV, "pp_env")
     with ProcPlanClient(fake_server.url) as client:
-        client.me()
+        client.accounts.me()
     with ProcPlanClient(fake_server.url, discover=False) as client:
-        client.me()
+        client.accounts.me()
     saved, acting, env, bare = (r.headers for r in fake_server.requests)
     assert saved["Authorization"] == "Bearer pp_session" and "Cookie" not in saved
     assert USER_HEADER not in saved and acting[USER_HEADER] == "bob"

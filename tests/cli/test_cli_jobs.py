@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from procplan.cli import jobview
 from procplan.cli.main import app
-from procplan.client import ProcPlanClient
+from procplan.client import Job, ProcPlanClient, parse_job
+from procplan.client.answers import parse_job_page, parse_lease, parse_submitted
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -66,6 +67,11 @@ def make_job(**fields: Any) -> dict[str, Any]:
     return job
 
 
+def typed_job(**fields: Any) -> Job:
+    """``make_job`` as the client hands it to the renderers."""
+    return parse_job(make_job(**fields))
+
+
 RUNNING = {
     "state": "running",
     "started_at": iso(NOW - timedelta(hours=1, minutes=5)),
@@ -106,15 +112,21 @@ def test_job_methods_hit_their_routes(fake_server):
     ]
     for method, path in routes:
         fake_server.add(method, path, 200, {"ok": path})
+    fake_server.add("POST", "/api/v1/jobs", 201, {"job_id": "42", "job": make_job()})
+    fake_server.add("GET", "/api/v1/jobs", 200, {"jobs": [make_job()], "total": 9})
+    fake_server.add("GET", "/api/v1/jobs/42", 200, make_job(**RUNNING))
+    fake_server.add("DELETE", "/api/v1/jobs/42", 200, {"message": "ok", "job": make_job()})
     with ProcPlanClient(fake_server.url, act_as="alice") as client:
-        assert client.submit_job({"command": ["true"]}) == {"ok": "/api/v1/jobs"}
-        client.jobs(user="alice", state="active", tenant_id=None, limit=5)
-        client.job(42)
-        client.wait_job("42", 7, 0.5)
-        client.heartbeat(42)
-        client.release_job(42, 3)
-        client.cancel_job("42")
-        assert client.cluster_status() == {"ok": "/api/v1/cluster/status"}
+        assert client.jobs.submit({"command": ["true"]}).job == typed_job()
+        page = client.jobs.list(user="alice", state="active", tenant_id=None, limit=5)
+        assert (page.jobs, page.total, page.raw) == ((typed_job(),), 9, [make_job()])
+        assert client.jobs.get(42).node_ids == ("node-a",)
+        assert client.jobs.wait("42", 7, 0.5).id == "?"  # not a job: read as absent
+        assert client.jobs.heartbeat(42).state is None
+        client.jobs.release(42, 3)
+        cancelled = client.jobs.cancel("42")
+        assert cancelled is not None and cancelled.id == "42"
+        assert client.nodes.cluster_status() == {"ok": "/api/v1/cluster/status"}
     assert [(r.method, r.path) for r in fake_server.requests] == routes
     assert fake_server.requests[0].json() == {"command": ["true"]}
     assert fake_server.requests[1].query == {"user": ["alice"], "state": ["active"], "limit": ["5"]}
@@ -125,7 +137,7 @@ def test_job_methods_hit_their_routes(fake_server):
 def test_wait_without_version_sends_only_the_timeout(fake_server):
     fake_server.add("GET", "/api/v1/jobs/9/wait", 200, {"id": "9"})
     with ProcPlanClient(fake_server.url) as client:
-        client.wait_job(9, None, 1)
+        client.jobs.wait(9, None, 1)
     assert fake_server.requests[0].query == {"timeout": ["1"]}
 
 
@@ -141,12 +153,12 @@ def test_tenant_methods_hit_their_routes(fake_server):
     for method, path in routes:
         fake_server.add(method, path, 200, {})
     with ProcPlanClient(fake_server.url) as client:
-        client.tenants()
-        client.tenant("vision")
-        client.create_tenant({"name": "vision"})
-        client.update_tenant("vision", {"max_gpus": None})
-        client.add_member("vision", "bob smith")
-        client.remove_member("vision", "carol")
+        client.tenants.list()
+        client.tenants.get("vision")
+        client.tenants.create({"name": "vision"})
+        client.tenants.update("vision", {"max_gpus": None})
+        client.tenants.add_member("vision", "bob smith")
+        client.tenants.remove_member("vision", "carol")
     assert [r.method for r in fake_server.requests] == [m for m, _ in routes]
     assert fake_server.requests[3].json() == {"max_gpus": None}
     assert fake_server.requests[4].path == "/api/v1/tenants/vision/members/bob%20smith"
@@ -388,28 +400,28 @@ def test_relative_times():
 
 
 def test_elapsed_and_eta_by_state():
-    pending = make_job()
-    running = make_job(**RUNNING)
-    done = make_job(**{**RUNNING, "state": "completed", "completed_at": iso(NOW)})
+    pending = typed_job()
+    running = typed_job(**RUNNING)
+    done = typed_job(**{**RUNNING, "state": "completed", "completed_at": iso(NOW)})
     assert (jobview.elapsed(pending, NOW), jobview.eta(pending, NOW)) == ("5m", "in 12m")
     assert (jobview.elapsed(running, NOW), jobview.eta(running, NOW)) == ("1h05m", "")
     assert jobview.elapsed(done, NOW) == "1h05m"
-    assert jobview.eta(make_job(estimated_start=None), NOW) == "—"
+    assert jobview.eta(typed_job(estimated_start=None), NOW) == "—"
 
 
 def test_status_line():
-    assert jobview.status_line(make_job(), NOW) == (
+    assert jobview.status_line(typed_job(), NOW) == (
         "job 42 pending · position 3 · waiting for GPUs to free up · "
         "estimated start in 12m (2026-11-24 12:12 UTC)"
     )
-    bare = make_job(queue_position=0, estimated_start=None, reason="Held", reason_text=None)
+    bare = typed_job(queue_position=0, estimated_start=None, reason="Held", reason_text=None)
     assert jobview.status_line(bare, NOW) == "job 42 pending · Held"
-    assert jobview.status_line(make_job(**RUNNING), NOW) == "job 42 running on node-a (GPUs 2,3)"
-    assert jobview.status_line(make_job(state="cancelled"), NOW) == "job 42 cancelled"
+    assert jobview.status_line(typed_job(**RUNNING), NOW) == "job 42 running on node-a (GPUs 2,3)"
+    assert jobview.status_line(typed_job(state="cancelled"), NOW) == "job 42 cancelled"
 
 
 def test_detail_lines_of_a_running_job():
-    job = make_job(**RUNNING, borrowed=True, time_limit_s=None, pid=99, host="ws1")
+    job = typed_job(**RUNNING, borrowed=True, time_limit_s=None, pid=99, host="ws1")
     lines = jobview.detail_lines(job, NOW)
     assert "Allocation: node-a: node-a-gpu2, node-a-gpu3 (indices 2,3)" in lines
     assert "Time limit: none (open-ended)" in lines
@@ -426,3 +438,37 @@ def test_release_booking_on_exit_asks_the_server_and_needs_a_booking(cli, fake_s
     assert (body["booking_id"], body["release_booking"]) == (7, True)
     alone = cli("submit", "--release-booking-on-exit", "--", "eval.py")
     assert alone.exit_code == 2 and "needs" in alone.output and "--booking" in alone.output
+
+
+# -- typed answers (parsed once, in the client) ----------------------------------------------
+
+
+def test_parse_job_reads_the_wire_object_once():
+    job = typed_job(**RUNNING)
+    assert (job.id, job.state, job.user, job.gpu_count) == ("42", "running", "alice", 2)
+    assert job.started_at == NOW - timedelta(hours=1, minutes=5)
+    assert (job.node_ids, job.allocated_gpus) == (("node-a",), ("node-a-gpu2", "node-a-gpu3"))
+    assert (job.gpu_indices, job.command[0], job.version) == ((2, 3), "python", 7)
+    assert job.raw == make_job(**RUNNING)
+    assert parse_job({"job": make_job(), "message": "ok"}) == typed_job()  # release, cancel
+
+
+def test_parse_job_reads_odd_values_as_absent():
+    odd = parse_job({"job_id": 7, "state": None, "gpu_count": True, "started_at": "soon",
+                     "submitted_at": "2026-11-24T12:00:00", "gpu_indices": [1, "x", None],
+                     "node_ids": None, "queue_position": "3"})  # fmt: skip
+    assert (odd.id, odd.state, odd.gpu_count, odd.started_at) == ("7", "", None, None)
+    assert (odd.submitted_at, odd.gpu_indices, odd.node_ids) == (None, (1,), ())
+    assert odd.queue_position == 0
+    assert parse_job({}).id == "?"
+
+
+def test_parse_submitted_and_pages():
+    bare = parse_submitted({"job_id": "42"})
+    assert bare.job == Job(id="42", state="pending")
+    assert parse_submitted({**SUBMITTED, "job": make_job()}).job.version == 7
+    array = parse_submitted({**SUBMITTED, "job_ids": ["42", "43"], "array_id": "42"})
+    assert (array.job_ids, array.array_id) == (("42", "43"), "42")
+    assert parse_job_page({"jobs": [make_job(), "junk"]}).total == 1
+    lease = parse_lease({"state": "running", "preempt_at": "2026-11-24T12:10:00+00:00"})
+    assert (lease.state, lease.preempt_at) == ("running", NOW + timedelta(minutes=10))

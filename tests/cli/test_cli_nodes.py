@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from procplan.cli import nodes as nodes_cli
 from procplan.cli.main import app
-from procplan.client import ApiError, ProcPlanClient, ServerUnreachable
-from procplan.client_nodes import LOG_PAGE, LogChunk, parse_log_headers
+from procplan.client import LOG_PAGE, ApiError, LogChunk, ProcPlanClient, ServerUnreachable
+from procplan.client.answers import parse_log_headers
 
 
 def gpu(node: str, index: int, **fields: Any) -> dict[str, Any]:
@@ -263,13 +263,13 @@ def test_node_methods_hit_their_routes(fake_server):
     history = {"node": "gpu-01", "metric": "power", "series": []}
     fake_server.add("GET", "/api/v1/nodes/gpu-01/history", 200, history)
     with ProcPlanClient(fake_server.url) as client:
-        assert client.nodes() == NODES
-        assert client.node("gpu-01") == ONLINE
-        answer = client.node_history(
+        assert client.nodes.list() == NODES
+        assert client.nodes.get("gpu-01") == ONLINE
+        answer = client.nodes.history(
             "gpu-01", "power", start="2026-11-22T09:00:00Z", end=1790003600, step=60, agg="max"
         )
         assert answer == history
-        client.node_history("gpu-01")
+        client.nodes.history("gpu-01")
     query = fake_server.requests[2].query
     assert query == {
         "metric": ["power"],
@@ -443,9 +443,9 @@ def test_job_logs_parses_the_headers(log_server):
     log_server.states["5"] = "running"
     log_server.truncated = True
     with ProcPlanClient(log_server.url) as client:
-        chunk = client.job_logs(5, offset=2, limit=3)
+        chunk = client.jobs.logs(5, offset=2, limit=3)
         with pytest.raises(ApiError) as refused:
-            client.job_logs("404")
+            client.jobs.logs("404")
     assert chunk == LogChunk(b"cde", 6, True, "running")
     data, size, truncated, state = chunk
     assert (data, size, truncated, state) == (b"cde", 6, True, "running")
@@ -455,7 +455,7 @@ def test_job_logs_parses_the_headers(log_server):
 
 def test_job_logs_unreachable(dead_url):
     with ProcPlanClient(dead_url) as client, pytest.raises(ServerUnreachable):
-        client.job_logs(1)
+        client.jobs.logs(1)
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,8 @@ def test_marks_done_over_a_unix_socket(unix_live):
     """On the server's host the kernel says who asks: the server's own user, an admin."""
     with ProcPlanClient(unix_live.url) as client:
         start = datetime.now(tz=UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-        made = client.create_booking("node-a", start, duration_minutes=120, gpu_count=1)
+        made = client.bookings.create("node-a", start, duration_minutes=120, gpu_count=1)
         booking = made["booking"]
         result = signal_completion(unix_live.url, booking["id"])
         assert result.ok, result.message
-        assert client.get_booking(booking["id"])["status"] == "completed"
+        assert client.bookings.get(booking["id"])["status"] == "completed"

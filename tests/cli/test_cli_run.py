@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 import procplan
 from procplan.cli import run, supervise
 from procplan.cli.main import app
-from procplan.client import ProcPlanClient
+from procplan.client import Job, ProcPlanClient, parse_job
+from procplan.client.answers import parse_lease
 
 SUBMITTED_AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 JOBS = "/api/v1/jobs"
@@ -314,13 +315,15 @@ def test_watchdog_kills_a_child_that_ignores_sigterm(fake_server):
 
 def test_job_env():
     base = {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}
-    env = supervise.job_env(running(), base)
+    env = supervise.job_env(parse_job(running()), base)
     assert env["PATH"] == "/bin"
     assert env["CUDA_VISIBLE_DEVICES"] == "1,3"
-    none = supervise.job_env({"id": "5", "gpu_indices": [], "allocated_gpus": None}, base)
+    none = supervise.job_env(
+        parse_job({"id": "5", "gpu_indices": [], "allocated_gpus": None}), base
+    )
     assert none["CUDA_VISIBLE_DEVICES"] == "-1"
     assert (none["PROCPLAN_GPUS"], none["PROCPLAN_NODES"], none["PROCPLAN_JOB_ID"]) == ("", "", "5")
-    two = supervise.job_env({"id": "6", "node_ids": ["a", "b"]}, {})
+    two = supervise.job_env(Job(id="6", node_ids=("a", "b")), {})
     assert two["PROCPLAN_NODES"] == "a,b"
 
 
@@ -330,20 +333,23 @@ def test_exit_status(returncode, code):
 
 
 def test_heartbeat_interval_is_a_third_of_the_lease_capped():
-    at = SUBMITTED_AT.isoformat()
-    assert supervise.heartbeat_interval(pending()) == pytest.approx(1 / 3)
-    lease_30 = (SUBMITTED_AT + timedelta(seconds=30)).isoformat()
-    assert supervise.heartbeat_interval({"submitted_at": at, "lease_expires_at": lease_30}) == 10
-    lease_90 = (SUBMITTED_AT + timedelta(seconds=90)).isoformat()
-    assert supervise.heartbeat_interval({"submitted_at": at, "lease_expires_at": lease_90}) == 10
-    assert supervise.heartbeat_interval({"submitted_at": at, "lease_expires_at": None}) == 10
-    assert supervise.heartbeat_interval({"submitted_at": at, "lease_expires_at": at}) == 10
+    at = SUBMITTED_AT
+
+    def interval(lease: datetime | None) -> float:
+        return supervise.heartbeat_interval(Job(id="1", submitted_at=at, lease_expires_at=lease))
+
+    assert supervise.heartbeat_interval(parse_job(pending())) == pytest.approx(1 / 3)
+    assert interval(SUBMITTED_AT + timedelta(seconds=30)) == 10
+    assert interval(SUBMITTED_AT + timedelta(seconds=90)) == 10
+    assert interval(None) == 10
+    assert interval(at) == 10
 
 
 def test_stop_reason():
-    assert supervise.stop_reason(BEAT_OK) is None
-    assert supervise.stop_reason({**BEAT_OK, "state": "lost"}) == "the job is lost"
-    preempted = supervise.stop_reason({**BEAT_OK, "preempt_at": "2026-11-24T12:10:00+00:00"})
+    assert supervise.stop_reason(parse_lease(BEAT_OK)) is None
+    assert supervise.stop_reason(parse_lease({**BEAT_OK, "state": "lost"})) == "the job is lost"
+    beat = {**BEAT_OK, "preempt_at": "2026-11-24T12:10:00+00:00"}
+    preempted = supervise.stop_reason(parse_lease(beat))
     assert preempted == "the job is preempted (at 2026-11-24T12:10:00+00:00)"
 
 
@@ -353,8 +359,10 @@ def test_pick_node_matches_full_or_short_host_name():
     assert run.pick_node(["gpu1"], "laptop") is None
 
 
-def test_submitted_job_accepts_the_bare_go_answer():
-    assert run.submitted_job({"job_id": "42"}) == {"id": "42", "state": "pending"}
-    assert run.submitted_job({"job_id": "42", "job": pending()})["version"] == 7
-    assert run.unwrap_job({"job": {"id": "1"}}) == {"id": "1"}
-    assert run.unwrap_job({"id": "1"}) == {"id": "1"}
+def test_a_bare_go_submit_answer_waits_for_the_rest(cli, fake_server):
+    """``{"job_id"}`` alone (the Go shape) reads as a pending job: the first wait fills it in."""
+    serve_job(fake_server, [running()])
+    fake_server.add("POST", JOBS, 201, {"job_id": "42"})
+    result = cli("--", *python("pass"))
+    assert result.exit_code == 0, result.output
+    assert "version" not in fake_server.calls("GET", WAIT)[0].query  # nothing known yet

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from procplan.cli.main import app
 from procplan.client import ProcPlanClient
-from procplan.client_auth import CredentialStore
+from procplan.client.auth import CredentialStore
 from procplan.core.identity import Role
 
 
@@ -57,8 +57,8 @@ def test_run_over_the_socket(unix_live):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("gpus=")
     with ProcPlanClient(unix_live.url) as client:
-        (job,) = client.jobs(state="completed")["jobs"]
-    assert job["user"] == _login_name()
+        (job,) = client.jobs.list(state="completed").jobs
+    assert job.user == _login_name()
 
 
 def test_login_saves_under_the_socket_url(unix_live):

@@ -6,7 +6,8 @@ import pytest
 
 from procplan.core.errors import TopologyError
 from procplan.core.model import Gpu, Node, Topology
-from procplan.core.topology import demo_topology, parse_topology, topology_to_json
+from procplan.core.topology import demo_topology, parse_topology
+from procplan.wire.compat import topology_config
 
 
 def node(node_id: str, *gpu_ids: str, **extra: object) -> dict[str, object]:
@@ -79,5 +80,5 @@ def test_round_trip_and_demo() -> None:
     assert [len(n.gpus) for n in demo.nodes] == [4, 8]
     assert demo.nodes[0].gpus[0] == Gpu("node-a-gpu0", "A100", 0)
     assert {g.kind for g in demo.nodes[1].gpus} == {"H100"}
-    assert parse_topology(topology_to_json(demo)) == demo
+    assert parse_topology(topology_config(demo)) == demo
     assert isinstance(demo, Topology) and demo.gpu_count == 12

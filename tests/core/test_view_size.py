@@ -7,9 +7,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procplan.core import calendar, view_size
+from procplan.core import view_size
 from procplan.core.model import Booking, BookingStatus, Gpu, Node, Priority
 from procplan.core.timeutil import DAY, HOUR
+from procplan.wire import calendar
 
 START = 1_795_392_000  # 2026-11-23T00:00:00Z
 NODE = Node("node-b", "Node B", tuple(Gpu(f"node-b-gpu{i}", "H100", i) for i in range(8)))

@@ -10,6 +10,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from typer.testing import CliRunner
 
 from procplan.cli import compat_cli
@@ -92,7 +93,7 @@ def test_mine_extend_and_cancel(live_server):
     extended = procplan(live_server, "extend", str(booking_id), "--by", "90m")
     assert extended.exit_code == 0, extended.output
     with ProcPlanClient(live_server) as client:
-        end = datetime.fromisoformat(client.get_booking(booking_id)["end"])
+        end = datetime.fromisoformat(client.bookings.get(booking_id)["end"])
     assert end == start + timedelta(hours=2, minutes=30)
 
     cancelled = procplan(live_server, "cancel", "--booking", str(booking_id))
@@ -105,7 +106,7 @@ def test_mine_extend_and_cancel(live_server):
 def test_notifier_marks_a_running_booking_done(live_server, capsys):
     now_hour = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
     with ProcPlanClient(live_server) as client:
-        made = client.compat_book(
+        made = client.compat.book(
             "node-a", now_hour, now_hour + timedelta(hours=2), "NT", gpu_ids=["node-a-gpu3"]
         )
     result = signal_completion(live_server, made["booking_id"])
@@ -120,3 +121,35 @@ def test_procplan_cli_unknown_node(live_server, capsys):
     assert capsys.readouterr().err == (
         "No matching nodes found for filter(s): nope. Use --all to list every node.\n"
     )
+
+
+def test_book_dry_run_then_book_over_another_users_job(live_server):
+    """Ledger rule 4 from the command line: ``--dry-run`` shows the GPUs and the open-ended
+    job of bob's the booking would preempt, and books nothing; booking then warns again."""
+    made = httpx.post(
+        f"{live_server}/api/v1/jobs",
+        json={"kind": "interactive", "node_id": "node-a", "gpu_count": 1, "command": ["x"]},
+        headers={"X-ProcPlan-User": "bob"},
+    )
+    assert made.status_code == 201, made.text
+    job_id = made.json()["job_id"]
+    with ProcPlanClient(live_server) as client:
+        deadline = time.monotonic() + 20
+        while (job := client.jobs.get(job_id)).state != "running":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+        [held] = job.allocated_gpus
+        try:
+            window = ["--start", tomorrow_at(14).isoformat(), "--duration", "1h"]
+            dry = procplan(live_server, "book", "node-a", "--gpu", held, *window, "--dry-run")
+            assert dry.exit_code == 0, dry.output
+            assert dry.stdout.startswith(f"Would book node-a [{held}] ")
+            assert "nothing booked" in dry.stdout
+            warning = f"warning: open-ended job {job_id} of bob holds on {held}: SIGTERM at"
+            assert dry.stderr.startswith(warning), dry.stderr
+            booked = procplan(live_server, "book", "node-a", "--gpu", held, *window)
+            assert booked.exit_code == 0, booked.output
+            assert booked.stderr.startswith(warning), booked.stderr
+            client.bookings.cancel(booked_id(booked.stdout))
+        finally:
+            client.jobs.cancel(job_id)

@@ -16,12 +16,14 @@ import sqlalchemy as sa
 from procplan.api.models.agents import EventsBody, RegistrationBody
 from procplan.config import Settings
 from procplan.core.jobs import Job, JobKind, JobRequest, JobState, Reason, Tenant
+from procplan.core.node_reports import EventOutcome
 from procplan.server import Composed, compose
 from procplan.service.agent_jobs import AgentJobs
 from procplan.store.job_writes import next_jobs_version
 from procplan.store.logs_repo import LogStore
 from procplan.store.tables import jobs as jobs_table
 from procplan.testing import FakeClock
+from procplan.wire.agents import job_specs
 
 NODE = "gpu-01"
 
@@ -46,11 +48,10 @@ def register(composed: Composed) -> str:
          "agent_version": "0.1.0", "interval_s": 2.0, "os_user": "root", "pid": 4242,
          "reader": "fake", "devices": devices}
     )  # fmt: skip
-    answer = composed.nodes.register(body.registration())
-    return str(answer["session"])
+    return composed.nodes.register(body.registration()).session
 
 
-def send(agent_jobs: AgentJobs, body: dict[str, Any]) -> dict[str, Any]:
+def send(agent_jobs: AgentJobs, body: dict[str, Any]) -> list[EventOutcome]:
     """What the events route does with an agent's body."""
     ask = EventsBody.model_validate(body)
     return agent_jobs.events(NODE, ask.session, [e.event() for e in ask.events])
@@ -90,16 +91,16 @@ def test_a_cpu_batch_job_runs_where_an_agent_runs_it_and_ends_on_its_exit(
     assert started.state is JobState.RUNNING
     assert (started.node_ids, started.gpu_ids) == ((NODE,), ())
     assert jobs_held(composed) == 1
-    _, specs = agent_jobs.desired(NODE)
+    specs = job_specs(agent_jobs.desired(NODE).runs)  # what the poll sends the agent
     assert [(s["id"], s["gpus"], s["nodes"]) for s in specs] == [(job.id, [], [NODE])]
 
     started_event = {"type": "started", "job_id": job.id, "run": 0, "pid": 4321, "at": 1.0}
     send(agent_jobs, {"session": session, "events": [started_event]})
-    result = send(agent_jobs, exited(session, started))["results"]
-    assert result[0]["state"] == "completed"
+    result = send(agent_jobs, exited(session, started))
+    assert result[0].state == "completed"
     assert composed.jobs.get(job.id).state is JobState.COMPLETED
     assert jobs_held(composed) == 0
-    assert agent_jobs.desired(NODE)[1] == []
+    assert agent_jobs.desired(NODE).runs == ()
 
 
 def test_cpu_jobs_hold_the_tenants_job_quota_only_while_they_run(

@@ -40,7 +40,7 @@ def built(tmp_path: Path) -> Iterator[Composed]:
         batch_requires_agent=False,  # no agents here: the tests end batch jobs themselves
     )
     composed = compose(settings, clock=FakeClock(NOW))
-    composed.scheduler.housekeeper.pid_check_s = 0.0  # check PIDs on every cycle
+    composed.housekeeper.pid_check_s = 0.0  # check PIDs on every cycle
     yield composed
     composed.scheduler.stop()
     composed.store.dispose()

@@ -1,5 +1,5 @@
 """JobService: validation messages, tenants and membership, quota refusals, bookings named by
-jobs, cancel/release/finish and their errors, status views, and the on_change wake-ups."""
+jobs, cancel/release/finish and their errors, status views, and the events they publish."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from procplan.core.jobs import OPEN_END, JobKind, JobRequest, JobState, Plan, St
 from procplan.core.model import BookingRequest, Gpu, Node, Topology
 from procplan.core.timeutil import DAY
 from procplan.core.topology import demo_topology
+from procplan.core.views import ClusterCounts, LocalStatus
 from procplan.service.bookings import BookingService
+from procplan.service.events import Event, EventBus
 from procplan.service.jobs import JobService, JobSettings
 from procplan.store.engine import Store
 from procplan.store.jobs_repo import JobFilter
@@ -28,7 +30,7 @@ class Calls:
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self) -> None:
+    def __call__(self, event: Event) -> None:
         self.count += 1
 
 
@@ -52,7 +54,9 @@ def changes() -> Calls:
 @pytest.fixture
 def svc(store: Store, clock: FakeClock, bookings: BookingService, changes: Calls) -> JobService:
     settings = JobSettings(lease_ttl_s=30, local_node="here", local_host="h", max_array_size=5)
-    return JobService(store, clock, bookings, settings, on_change=changes)
+    events = EventBus()
+    events.subscribe({Event.JOBS_CHANGED, Event.TENANTS_CHANGED}, changes)
+    return JobService(store, clock, bookings, settings, events)
 
 
 def req(user: str = "ada", **fields: object) -> JobRequest:
@@ -310,21 +314,22 @@ def test_cluster_and_local_status(svc: JobService, bookings: BookingService) -> 
     svc.submit(req())
     done = svc.submit(req())[0]
     svc.cancel(done.id)
-    assert svc.cluster_status() == {
-        "total_gpus": 14,
-        "available_gpus": 12,
-        "total_nodes": 3,
-        "online_nodes": 3,
-        "total_jobs": 4,
-        "pending_jobs": 2,
-        "running_jobs": 1,
-    }
-    assert svc.local_status() == {
-        "gpus_total": 2,
-        "gpus_allocated": [1],
-        "jobs_running": 1,
-        "jobs_queued": 1,
-        "jobs_total": 2,
-    }
+    assert svc.cluster_status() == ClusterCounts(
+        total_gpus=14,
+        available_gpus=12,
+        total_nodes=3,
+        online_nodes=3,
+        total_jobs=4,
+        pending_jobs=2,
+        running_jobs=1,
+    )
+    assert svc.local_status() == LocalStatus(
+        node_id="here",
+        gpus_total=2,
+        gpus_allocated=(1,),
+        jobs_running=1,
+        jobs_queued=1,
+        jobs_total=2,
+    )
     listed, total = svc.list(JobFilter(node_id="here"))
     assert total == 2 and {j.id for j in listed} >= {here.id}

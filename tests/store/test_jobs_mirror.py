@@ -39,7 +39,7 @@ def test_mirror_syncs_across_two_stores_on_one_file(sqlite_url: str, js: JobStor
         assert [j.id for j in s.running] == [a.id] and [j.id for j in s.pending] == [b.id]
         got = js.get(b.id)
         assert got is not None and (got.reason, got.estimated_start) == (Reason.RESOURCES, NOW + 60)
-        assert got.extra["queue_position"] == 1
+        assert got.queue_position == 1
         js.finish(a.id, JobState.COMPLETED, NOW + 10)
         js.submit([job("cy")], NOW)
         s2 = other.snapshot(NOW + 10, demo_topology(), POLICY)
@@ -112,7 +112,7 @@ def test_mirrors_agree_with_a_cold_read_through_random_writes(
                 for j in each.active()[0]:
                     row = cold.get(j.id)
                     assert row is not None
-                    info = (row.reason, row.estimated_start, row.extra.get("queue_position"))
+                    info = (row.reason, row.estimated_start, row.queue_position)
                     assert each.mirror.pending_info(j.id) == info, (step, j.id)
     finally:
         other_store.dispose()

@@ -11,14 +11,16 @@ import asyncio
 import copy
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from procplan.client import ApiError, ServerUnreachable
-from procplan.tui.top import TopApp, TopData, client_source, gpu_rows
+from procplan.client import ApiError, JobPage, ServerUnreachable, parse_job
+from procplan.client.answers import parse_job_page
+from procplan.tui.top import TopApp, TopData, client_source, displayable, gpu_rows
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -111,6 +113,8 @@ def make_data(**changes: Any) -> TopData:
         "at": NOW,
     }
     fields.update(changes)
+    for jobs in ("pending", "running"):  # the client hands jobs over parsed
+        fields[jobs] = [parse_job(job) for job in fields[jobs]]
     return TopData(**fields)
 
 
@@ -318,16 +322,22 @@ def test_gpu_less_node_gets_one_row():
 
 
 class RecordingClient:
+    """Stands in for ``ProcPlanClient``: its parts (``nodes``, ``jobs``, ``bookings``) record
+    the calls ``client_source`` makes."""
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.nodes = SimpleNamespace(list=self.list_nodes)
+        self.jobs = SimpleNamespace(list=self.list_jobs)
+        self.bookings = SimpleNamespace(list=self.list_bookings)
 
-    def nodes(self) -> dict[str, Any]:
+    def list_nodes(self) -> dict[str, Any]:
         self.calls.append(("nodes", {}))
         return nodes_payload()
 
-    def jobs(self, **filters: Any) -> dict[str, Any]:
+    def list_jobs(self, **filters: Any) -> JobPage:
         self.calls.append(("jobs", filters))
-        return {"jobs": PENDING if filters["state"] == "pending" else RUNNING}
+        return parse_job_page({"jobs": PENDING if filters["state"] == "pending" else RUNNING})
 
     def list_bookings(self, **filters: Any) -> dict[str, Any]:
         self.calls.append(("bookings", filters))
@@ -396,6 +406,14 @@ def test_hostile_server_text_is_shown_escaped_never_as_markup():
         assert cell(app, "bookings", "3", "user") == "\\x1b[2J\\x1b[H"
 
     drive(FakeSource(hostile_data()), check)
+
+
+def test_typed_jobs_are_cleaned_field_by_field():
+    """``displayable`` cleans every text of a typed job, tuples too; numbers and instants stay."""
+    hostile = {**RUNNING[0], "user": TITLE, "node_ids": [BIDI, "gpu-01"]}
+    (job,) = displayable(make_data(running=[hostile])).running
+    assert (job.user, job.node_ids) == ("\\x1b]0;pwned\\x07", ("\\u202etxt.exe\\u2066", "gpu-01"))
+    assert (job.gpu_indices, job.started_at) == ((0,), datetime(2026, 11, 22, 8, 55, tzinfo=UTC))
 
 
 def test_hostile_error_message_is_one_escaped_line():

@@ -35,7 +35,7 @@ from procplan.agent.logship import Chunk, LogShipper
 from procplan.agent.machine import AgentMachine
 from procplan.agent.protocol import ExitedEvent, JobEvent, JobSpec, Key, SpecError, parse_spec
 from procplan.client import ApiError, ClientError, current_user
-from procplan.client_agent import AgentClient, OffsetMismatch
+from procplan.client.agent import AgentClient, OffsetMismatch
 from procplan.core.model import GpuDevice
 from procplan.core.readings import GpuReader, GpuReadError
 

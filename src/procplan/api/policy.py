@@ -44,6 +44,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/bookings"): P.PUBLIC,
     ("GET", "/api/v1/bookings/{booking_id}"): P.PUBLIC,
     ("POST", "/api/v1/bookings"): P.AUTHENTICATED,
+    ("POST", "/api/v1/bookings/check"): P.AUTHENTICATED,
     ("PATCH", "/api/v1/bookings/{booking_id}"): P.OWNER,
     ("POST", "/api/v1/bookings/{booking_id}/release"): P.OWNER,
     ("POST", "/api/v1/bookings/{booking_id}/cancel"): P.OWNER,

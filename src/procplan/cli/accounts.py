@@ -2,7 +2,7 @@
 what was done in whose name (issue #12).
 
 ``login`` trades a password for a session secret and saves it for that server URL
-(``client_auth.CredentialStore``, mode 0600), so that later commands prove who they are without
+(``client.auth.CredentialStore``, mode 0600), so that later commands prove who they are without
 asking again; ``--token-stdin`` saves an API token instead. Passwords and tokens are read from
 the terminal or stdin, never from arguments (``ps`` shows those to every local user), and no
 command here prints a secret.
@@ -34,7 +34,7 @@ from procplan.cli.common import (
 )
 from procplan.cli.format import short_time
 from procplan.client import ApiError, ProcPlanClient, ServerUnreachable, current_user, resolve_url
-from procplan.client_auth import (
+from procplan.client.auth import (
     SESSION,
     TOKEN,
     TOKEN_ENV,
@@ -100,7 +100,7 @@ def login(
         if not password:
             usage_error("no password given", "--user")
     with connect(server, raw=True, discover=False) as client:
-        answer = client.sign_in(name, password)
+        answer = client.accounts.sign_in(name, password)
     secret, signed_in = answer.get("token"), answer.get("user")
     if not isinstance(secret, str) or not secret:
         fail("error: the server signed you in but sent no session token (is it up to date?)")
@@ -113,7 +113,7 @@ def _login_with_token(server: str, token: str) -> None:
     """Check the token with ``/me`` before saving it: a typo is refused now, not later."""
     given = Credential(token, TOKEN, "stdin")
     with connect(server, raw=True, credential=given, discover=False) as client:
-        answer = client.me()
+        answer = client.accounts.me()
     user = answer.get("user")
     if not isinstance(user, str) or answer.get("via") != TOKEN:
         fail("error: the server does not take this as an API token")
@@ -161,7 +161,7 @@ def _revoke_session(server: str, secret: str) -> tuple[str, int] | None:
     saved copy is forgotten either way: the user asked to be signed out here)."""
     try:
         with ProcPlanClient(server, discover=False) as client:
-            client.sign_out(secret)
+            client.accounts.sign_out(secret)
     except ServerUnreachable as exc:
         reason = f"cannot reach ProcPlan server at {exc.url}: {exc.reason}"
         return f"{reason}; the session was not revoked there", EXIT_UNREACHABLE
@@ -205,7 +205,7 @@ def whoami(
     """Who the server takes you for, and how it knows (exit 1 when nobody is signed in)."""
     server = resolve_url(url)
     with connect(server, raw=as_json, act_as=act_as) as client:
-        me = client.me()
+        me = client.accounts.me()
         credential = client.credential
     if as_json:
         typer.echo(json.dumps(me, indent=2))
@@ -252,7 +252,7 @@ def audit(
 ) -> None:
     """Who changed what, newest first (yours; an admin sees everyone's)."""
     with connect(url, raw=as_json) as client:
-        page = client.audit(user=user, limit=limit, offset=offset or None)
+        page = client.accounts.audit(user=user, limit=limit, offset=offset or None)
     rows = page.get("entries") or []
     if not print_rows(rows, as_json, "No audit entries.", audit_table):
         return

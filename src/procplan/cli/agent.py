@@ -19,7 +19,7 @@ from procplan.agent.daemon import AgentConfig, run_agent
 from procplan.agent.host import READERS, quiet_http_logs
 from procplan.cli.common import fail, usage_error
 from procplan.client import URL_ENV, resolve_url
-from procplan.client_agent import TOKEN_ENV
+from procplan.client.agent import TOKEN_ENV
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MIN_INTERVAL_S = 0.2  # what the server accepts (ADR 0006 registration)

@@ -17,7 +17,7 @@ import typer
 
 from procplan.cli.common import AsOption, UrlOption, connect, console, usage_error, utc_now, warn
 from procplan.cli.durations import parse_duration, parse_instant
-from procplan.cli.format import booking_summary, bookings_table
+from procplan.cli.format import booking_summary, bookings_table, preview_summary
 from procplan.present import MESSAGE_LIMIT, capped, terminal_text
 
 
@@ -78,6 +78,12 @@ def book(
     label: Annotated[
         str | None, typer.Option(help="Text the calendar shows (default: your user name)")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Only show what would be booked and which jobs it would preempt"
+        ),
+    ] = False,
     url: UrlOption = None,
     act_as: AsOption = None,
 ) -> None:
@@ -88,7 +94,8 @@ def book(
     begin = _instant(start, "--start")
     minutes = int(_duration(duration, "--duration").total_seconds() // 60) if duration else None
     with connect(url, act_as=act_as) as client:
-        answer = client.create_booking(
+        call = client.bookings.check if dry_run else client.bookings.create
+        answer = call(
             node,
             begin,
             end=_instant(end, "--end") if end else None,
@@ -98,7 +105,10 @@ def book(
             priority=priority.value if priority else None,
             label=label,
         )
-    typer.echo(f"Booked {booking_summary(answer.get('booking') or {})}")
+    if dry_run:
+        typer.echo(f"Would book {preview_summary(answer)} (nothing booked: --dry-run)")
+    else:
+        typer.echo(f"Booked {booking_summary(answer.get('booking') or {})}")
     for job in answer.get("conflicts_with_jobs") or []:
         warn(preempted_line(job))
 
@@ -133,7 +143,7 @@ def bookings(
     finish = _instant(end, "--end") if end else None
     with connect(url, act_as=act_as) as client:
         owner = user or (None if all_users else client.user_name())
-        page = client.list_bookings(
+        page = client.bookings.list(
             node=node,
             gpu=gpu,
             user=owner,
@@ -155,7 +165,7 @@ def bookings(
 def release(booking_id: BookingId, url: UrlOption = None, act_as: AsOption = None) -> None:
     """Finish a booking now: past time stays in history, the rest is freed."""
     with connect(url, act_as=act_as) as client:
-        booking = client.release_booking(booking_id)
+        booking = client.bookings.release(booking_id)
     typer.echo(f"Released {booking_summary(booking)}")
 
 
@@ -173,7 +183,7 @@ def extend(
     delta = _duration(by, "--by") if by else timedelta()
     with connect(url, act_as=act_as) as client:
         if fixed_end is None:
-            current_end = client.get_booking(booking_id).get("end")
+            current_end = client.bookings.get(booking_id).get("end")
             fixed_end = parse_instant(str(current_end), utc_now()) + delta
-        booking = client.set_booking_end(booking_id, fixed_end)
+        booking = client.bookings.set_end(booking_id, fixed_end)
     typer.echo(f"Updated {booking_summary(booking)}")

@@ -2,7 +2,7 @@
 client, and one mapping from client failures to a single stderr line and an exit code.
 
 The client proves who we are with ``$PROCPLAN_TOKEN`` or what ``procplan login`` saved, else
-the server's host knows us by our Unix user (``procplan.client_auth``). ``--as`` (or
+the server's host knows us by our Unix user (``procplan.client.auth``). ``--as`` (or
 ``$PROCPLAN_AS``) asks to act for another user, which only admins may do.
 
 Output hygiene has its choke points here: ``connect`` hands commands a ``DisplayClient``, whose
@@ -32,7 +32,8 @@ from procplan.client import (
     ServerUnreachable,
     resolve_url,
 )
-from procplan.client_auth import TOKEN_ENV, Credential, resolve_act_as
+from procplan.client.auth import TOKEN_ENV, Credential, resolve_act_as
+from procplan.client.transport import Transport
 from procplan.present import MESSAGE_LIMIT, clean_payload, terminal_text
 
 EXIT_REFUSED = 1
@@ -74,13 +75,14 @@ def utc_now() -> datetime:
     return datetime.now(tz=UTC)
 
 
-class DisplayClient(ProcPlanClient):
-    """A ``ProcPlanClient`` for commands that print what they get: every string of every JSON
-    answer, and the message of every refusal, is passed through ``present.terminal_text``.
+class DisplayTransport(Transport):
+    """A transport for commands that print what they get: every string of every JSON answer,
+    and the message of every refusal, is passed through ``present.terminal_text``.
 
     Sanitising where the data enters (rather than in each renderer) means no command can forget
-    it: a label with ``ESC ]0;...`` arrives as the printable text ``\\x1b]0;...``. Values that
-    drive later requests (ids, instants, GPU indices) are printable already and unchanged.
+    it: a label with ``ESC ]0;...`` arrives as the printable text ``\\x1b]0;...``, before the
+    client parses it into typed answers. Values that drive later requests (ids, instants, GPU
+    indices) are printable already and unchanged.
     """
 
     def request(self, method: str, path: str, **options: Any) -> Any:
@@ -89,6 +91,12 @@ class DisplayClient(ProcPlanClient):
         except ApiError as exc:
             message = terminal_text(exc.message, MESSAGE_LIMIT)
             raise ApiError(exc.status, message, exc.code) from exc
+
+
+class DisplayClient(ProcPlanClient):
+    """A ``ProcPlanClient`` whose answers are terminal-safe (``DisplayTransport``)."""
+
+    transport_type = DisplayTransport
 
 
 def print_rows(

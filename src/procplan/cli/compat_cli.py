@@ -60,7 +60,7 @@ def _contact_failure(exc: ServerUnreachable | ApiError) -> str:
 def _fetch_nodes(client: ProcPlanClient) -> list[dict[str, object]] | None:
     """``/api/nodes`` or None after writing ProcPlan's error line."""
     try:
-        nodes = client.compat_nodes().get("nodes") or []
+        nodes = client.compat.nodes().get("nodes") or []
     except (ServerUnreachable, ApiError) as exc:
         _error(f"Failed to contact server: {_contact_failure(exc)}")
         return None
@@ -73,7 +73,7 @@ def _fetch_nodes(client: ProcPlanClient) -> list[dict[str, object]] | None:
 def _report(client: ProcPlanClient, node_id: str, start: datetime, end: datetime) -> str | None:
     """One node's table, or None after writing ProcPlan's per-node error line."""
     try:
-        payload = client.compat_availability(node_id, start, end, granularity="day")
+        payload = client.compat.availability(node_id, start, end, granularity="day")
     except (ServerUnreachable, ApiError) as exc:
         _error(f"Failed to fetch availability for {node_id}: {_contact_failure(exc)}")
         return None

@@ -50,6 +50,16 @@ def booking_summary(booking: Payload) -> str:
     )
 
 
+def preview_summary(preview: Payload) -> str:
+    """``node-a [node-a-gpu0] 2026-11-24 09:00 → 2026-11-24 11:00``: what a dry run would
+    book (sanitised and capped like ``booking_summary``)."""
+    gpus = joined(preview.get("gpu_ids") or [])
+    return (
+        f"{capped(preview.get('node_id'))} [{gpus}] "
+        f"{capped(short_time(preview.get('start')))} → {capped(short_time(preview.get('end')))}"
+    )
+
+
 def bookings_table(bookings: Sequence[Payload]) -> Table:
     """Bookings as a table; every cell is a sanitised, capped ``Text``, never Rich markup."""
     table = Table(title="Bookings (times UTC)", title_justify="left")

@@ -28,11 +28,10 @@ from procplan.cli.common import (
 from procplan.cli.durations import parse_duration
 from procplan.cli.format import booking_summary
 from procplan.cli.jobview import detail_lines, queue_table
-from procplan.client import ApiError, ProcPlanClient
-from procplan.client_auth import TOKEN_ENV
+from procplan.client import ApiError, ProcPlanClient, Submitted
+from procplan.client.auth import TOKEN_ENV
 from procplan.core.jobs import parse_priority
 from procplan.present import capped
-from procplan.present.jobs import job_id
 
 # -- options shared by ``run`` and ``submit`` ------------------------------------------------
 
@@ -149,12 +148,12 @@ def parse_env(pairs: list[str], export: bool, base: dict[str, str]) -> dict[str,
     return env
 
 
-def submitted_text(answer: dict[str, Any], parsable: bool) -> str:
+def submitted_text(answer: Submitted, parsable: bool) -> str:
     """``Submitted job 42`` / ``Submitted array 42 (100 tasks: 42–141)``; only the id with
     ``--parsable`` (like ``sbatch --parsable``) so scripts can capture it."""
-    ids = [capped(i) for i in answer.get("job_ids") or []]
-    array_id = answer.get("array_id")
-    ident = capped(array_id if array_id is not None else answer.get("job_id", "?"))
+    ids = [capped(i) for i in answer.job_ids]
+    array_id = answer.array_id
+    ident = capped(array_id if array_id is not None else answer.job_id)
     if parsable:
         return ident
     if array_id is None:
@@ -209,7 +208,7 @@ def submit(
     }
     body = {**resources.body("batch", command), **_present(extra)}
     with connect(url, act_as=act_as) as client:
-        answer = client.submit_job(body)
+        answer = client.jobs.submit(body)
     typer.echo(submitted_text(answer, parsable))
 
 
@@ -238,23 +237,21 @@ def queue(
     if all_states and state:
         usage_error("give either --all or --state, not both", "--all / --state")
     with connect(url, raw=as_json, act_as=act_as) as client:
-        page = client.jobs(
+        page = client.jobs.list(
             user=client.user_name() if me else user,
             tenant_id=tenant,
             state=None if all_states else (state or "active"),
             limit=limit,
         )
-    rows = page.get("jobs") or []
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps(page.raw, indent=2))
         return
-    if not rows:
+    if not page.jobs:
         typer.echo("No jobs.")
         return
-    console().print(queue_table(rows, utc_now()))
-    total = page.get("total", len(rows))
-    if isinstance(total, int) and total > len(rows):
-        typer.echo(f"Showing {len(rows)} of {total}; use --limit or filters to see more.")
+    console().print(queue_table(page.jobs, utc_now()))
+    if page.total > len(page.jobs):
+        typer.echo(f"Showing {len(page.jobs)} of {page.total}; use --limit or filters to see more.")
 
 
 JobIdArg = Annotated[str, typer.Argument(help="Job id (as listed by 'procplan queue')")]
@@ -267,9 +264,9 @@ def job(
 ) -> None:
     """Everything about one job: state, reason, position, estimated start, allocation."""
     with connect(url, raw=as_json) as client:
-        answer = client.job(job_ident)
+        answer = client.jobs.get(job_ident)
     if as_json:
-        typer.echo(json.dumps(answer, indent=2))
+        typer.echo(json.dumps(answer.raw, indent=2))
         return
     typer.echo("\n".join(detail_lines(answer, utc_now())))
 
@@ -303,7 +300,6 @@ def cancel(
 def _cancel_one(client: ProcPlanClient, ident: str, booking: bool) -> str:
     """One cancellation and the line that reports it."""
     if booking:
-        return f"Cancelled {booking_summary(client.cancel_booking(int(ident)))}"
-    answer = client.cancel_job(ident)
-    shown = job_id(answer["job"]) if isinstance(answer.get("job"), dict) else ident
-    return f"Cancelled job {capped(shown)}"
+        return f"Cancelled {booking_summary(client.bookings.cancel(int(ident)))}"
+    job = client.jobs.cancel(ident)
+    return f"Cancelled job {capped(ident if job is None else job.id)}"

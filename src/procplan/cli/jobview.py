@@ -1,8 +1,9 @@
 """How the ``procplan`` job commands show job objects: queue table, detail lines, status line.
 
-Pure functions of the wire dicts (ADR 0005) and an explicit ``now``, so they are tested without
-a server or a clock. They never recompute what the server decided (reason, position, estimated
-start): they only phrase it and turn instants into spans people read at a glance ("in 12m").
+Pure functions of typed jobs (``client.Job``, parsed once by the client from the ADR 0005 wire
+object) and an explicit ``now``, so they are tested without a server or a clock. They never
+recompute what the server decided (reason, position, estimated start): they only phrase it and
+turn instants into spans people read at a glance ("in 12m").
 Server text reaches the terminal only through ``procplan.present``: table cells are sanitised,
 capped ``Text`` (never Rich markup), detail lines are sanitised in full.
 """
@@ -10,14 +11,14 @@ capped ``Text`` (never Rich markup), detail lines are sanitised in full.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
 from procplan.cli.format import short_time
+from procplan.client import Job
 from procplan.present import cell, terminal_text
 from procplan.present.jobs import (
     elapsed,
@@ -25,13 +26,9 @@ from procplan.present.jobs import (
     gpus_text,
     human_span,
     indices_text,
-    job_id,
     node_text,
-    parse_moment,
     relative,
 )
-
-Payload = Mapping[str, Any]
 
 STATE_STYLE = {
     "pending": "yellow",
@@ -47,29 +44,25 @@ QUEUE_COLUMNS = (
 )  # fmt: skip
 
 
-def command_text(command: object) -> str:
-    """A command list as a shell would show it; text as received."""
-    if isinstance(command, list):
-        return shlex.join(str(part) for part in command)
-    return "" if command is None else str(command)
+def command_text(command: Sequence[str]) -> str:
+    """A command as a shell would show it."""
+    return shlex.join(command)
 
 
-def status_line(job: Payload, now: datetime) -> str:
+def status_line(job: Job, now: datetime) -> str:
     """The one line ``procplan run`` keeps updating while its job waits (or once it starts)."""
-    ident = job_id(job)
-    state = job.get("state")
-    if state == "running":
+    if job.state == "running":
         where = node_text(job) or "?"
-        return f"job {ident} running on {where} (GPUs {indices_text(job) or 'none'})"
-    if state != "pending":
-        return f"job {ident} {state}"
-    parts = [f"job {ident} pending"]
-    if job.get("queue_position"):
-        parts.append(f"position {job['queue_position']}")
-    parts.append(str(job.get("reason_text") or job.get("reason") or "waiting"))
-    start = parse_moment(job.get("estimated_start"))
+        return f"job {job.id} running on {where} (GPUs {indices_text(job) or 'none'})"
+    if job.state != "pending":
+        return f"job {job.id} {job.state}"
+    parts = [f"job {job.id} pending"]
+    if job.queue_position:
+        parts.append(f"position {job.queue_position}")
+    parts.append(job.reason_text or job.reason or "waiting")
+    start = job.estimated_start
     if start is not None:
-        parts.append(f"estimated start {relative(job['estimated_start'], now)} ({_clock(start)})")
+        parts.append(f"estimated start {relative(start, now)} ({_clock(start)})")
     return " · ".join(parts)
 
 
@@ -81,63 +74,62 @@ def _styled_state(state: object) -> Text:
     return cell(state or "", style=STATE_STYLE.get(str(state), ""))
 
 
-def queue_table(jobs: Sequence[Payload], now: datetime) -> Table:
+def queue_table(jobs: Sequence[Job], now: datetime) -> Table:
     """squeue's view: one row per job; every cell a sanitised, capped ``Text`` (no markup)."""
     table = Table(title="Jobs", title_justify="left")
     for column in QUEUE_COLUMNS:
         table.add_column(column, justify="right" if column == "ID" else "left")
     for job in jobs:
-        pending = job.get("state") == "pending"
+        pending = job.state == "pending"
         table.add_row(
-            cell(job_id(job)),
-            cell(job.get("user") or ""),
-            cell(job.get("tenant_id") or ""),
-            _styled_state(job.get("state")),
+            cell(job.id),
+            cell(job.user),
+            cell(job.tenant_id),
+            _styled_state(job.state),
             cell(gpus_text(job)),
             cell(node_text(job, capped=True), limit=None),
-            cell(job.get("reason") or "") if pending else "",
+            cell(job.reason or "") if pending else "",
             eta(job, now),
             elapsed(job, now),
-            cell(job.get("name") or ""),
+            cell(job.name),
         )
     return table
 
 
-def _when(value: object, now: datetime) -> str:
-    moment = parse_moment(value)
-    return f"{short_time(value)} UTC ({relative(value, now)})" if moment else ""
+def _when(moment: datetime | None, now: datetime) -> str:
+    return f"{short_time(moment.isoformat())} UTC ({relative(moment, now)})" if moment else ""
 
 
-def _allocation(job: Payload) -> str:
-    gpus = ", ".join(str(g) for g in job.get("allocated_gpus") or [])
+def _allocation(job: Job) -> str:
+    gpus = ", ".join(job.allocated_gpus)
     if not gpus:
         return ""
     indices = indices_text(job)
     return f"{node_text(job)}: {gpus}" + (f" (indices {indices})" if indices else "")
 
 
-def _limit(job: Payload) -> str:
-    limit = job.get("time_limit_s")
-    return human_span(limit) if isinstance(limit, int) else "none (open-ended)"
+def _limit(job: Job) -> str:
+    limit = job.time_limit_s
+    return human_span(limit) if limit is not None else "none (open-ended)"
 
 
-def _reason(job: Payload) -> str:
-    if job.get("state") != "pending" or not job.get("reason"):
+def _reason(job: Job) -> str:
+    if job.state != "pending" or not job.reason:
         return ""
-    text = job.get("reason_text")
-    return f"{job['reason']} — {text}" if text else str(job["reason"])
+    return f"{job.reason} — {job.reason_text}" if job.reason_text else job.reason
 
 
-def _array(job: Payload) -> str:
-    if job.get("array_id") is None:
+def _array(job: Job) -> str:
+    if job.array_id is None:
         return ""
-    return f"{job['array_id']}[{job.get('array_index', '')}]"
+    index = "" if job.array_index is None else job.array_index
+    return f"{job.array_id}[{index}]"
 
 
-def _client(job: Payload) -> str:
-    if job.get("pid") is None:
+def _client(job: Job) -> str:
+    if job.pid is None:
         return ""
-    return f"pid {job['pid']} on {job.get('host') or '?'}"
+    return f"pid {job.pid} on {job.host or '?'}"
 
 
 def _flag(value: object) -> str:
@@ -148,40 +140,41 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def detail_lines(job: Payload, now: datetime) -> list[str]:
+def detail_lines(job: Job, now: datetime) -> list[str]:
     """``Key: value`` lines of everything a person asks about one job; empty values skipped.
     Values are shown whole but sanitised: one value stays on its line, whatever it holds."""
+    pending = job.state == "pending"
     rows = [
-        ("Job", job_id(job)),
-        ("Name", _text(job.get("name"))),
-        ("User", _text(job.get("user"))),
-        ("Tenant", _text(job.get("tenant_id"))),
-        ("Kind", _text(job.get("kind"))),
-        ("State", _text(job.get("state"))),
+        ("Job", job.id),
+        ("Name", job.name),
+        ("User", job.user),
+        ("Tenant", job.tenant_id),
+        ("Kind", job.kind),
+        ("State", job.state),
         ("Reason", _reason(job)),
-        ("Position", _text(job.get("queue_position")) if job.get("state") == "pending" else ""),
-        ("Estimated start", _when(job.get("estimated_start"), now)),
-        ("Priority", _text(job.get("priority"))),
+        ("Position", _text(job.queue_position) if pending else ""),
+        ("Estimated start", _when(job.estimated_start, now)),
+        ("Priority", _text(job.priority)),
         ("GPUs", gpus_text(job)),
-        ("GPU memory", f"{job['gpu_memory_mb']} MiB" if job.get("gpu_memory_mb") else ""),
-        ("Nodes", _text(job.get("nodes"))),
+        ("GPU memory", f"{job.gpu_memory_mb} MiB" if job.gpu_memory_mb else ""),
+        ("Nodes", _text(job.nodes)),
         ("Time limit", _limit(job)),
-        ("Node constraint", _text(job.get("node_id"))),
-        ("Booking", _text(job.get("booking_id"))),
-        ("Submitted", _when(job.get("submitted_at"), now)),
-        ("Started", _when(job.get("started_at"), now)),
-        ("Completed", _when(job.get("completed_at"), now)),
+        ("Node constraint", _text(job.node_id)),
+        ("Booking", _text(job.booking_id)),
+        ("Submitted", _when(job.submitted_at, now)),
+        ("Started", _when(job.started_at, now)),
+        ("Completed", _when(job.completed_at, now)),
         ("Elapsed", elapsed(job, now)),
         ("Allocation", _allocation(job)),
-        ("Borrowed", _flag(job.get("borrowed"))),
-        ("Preempt at", _when(job.get("preempt_at"), now)),
-        ("Command", command_text(job.get("command"))),
-        ("Workdir", _text(job.get("workdir"))),
-        ("Stdout", _text(job.get("stdout"))),
-        ("Stderr", _text(job.get("stderr"))),
+        ("Borrowed", _flag(job.borrowed)),
+        ("Preempt at", _when(job.preempt_at, now)),
+        ("Command", command_text(job.command)),
+        ("Workdir", _text(job.workdir)),
+        ("Stdout", _text(job.stdout)),
+        ("Stderr", _text(job.stderr)),
         ("Array", _array(job)),
         ("Client", _client(job)),
-        ("Exit code", _text(job.get("exit_code"))),
-        ("Message", _text(job.get("message"))),
+        ("Exit code", _text(job.exit_code)),
+        ("Message", _text(job.message)),
     ]
     return [f"{key}: {terminal_text(value)}" for key, value in rows if value]

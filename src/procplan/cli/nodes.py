@@ -22,8 +22,7 @@ from rich.live import Live
 from rich.text import Text
 
 from procplan.cli.common import UrlOption, connect, console, usage_error, utc_now, warn
-from procplan.client import ClientError, ProcPlanClient, resolve_url
-from procplan.client_nodes import LOG_PAGE
+from procplan.client import LOG_PAGE, ClientError, ProcPlanClient, resolve_url
 from procplan.present import MESSAGE_LIMIT, LogFilter, terminal_text
 from procplan.present.gpus import ACTIVE_STATES, cluster_view
 
@@ -38,8 +37,8 @@ FOLLOW_POLL_S = 1.0
 def _fetch(client: ProcPlanClient, node_id: str | None) -> dict[str, Any]:
     """``/api/v1/nodes``, or one node wrapped in the same shape (without a summary)."""
     if node_id is None:
-        return client.nodes()
-    return {"nodes": [client.node(node_id)]}
+        return client.nodes.list()
+    return {"nodes": [client.nodes.get(node_id)]}
 
 
 def _watch(
@@ -119,7 +118,7 @@ def _drain(
     ``log``; the new offset, the size the server reported, whether it truncated, and the job
     state of the last page."""
     while True:
-        data, size, truncated, state = client.job_logs(job_ident, stream, offset, LOG_PAGE, run)
+        data, size, truncated, state = client.jobs.logs(job_ident, stream, offset, LOG_PAGE, run)
         if size < offset:
             warn(f"note: the {stream} log restarted (a new run); reading it from the start")
             _write(log.finish())

@@ -12,10 +12,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from types import FrameType
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -40,9 +38,8 @@ from procplan.cli.jobs import (
 )
 from procplan.cli.jobview import status_line
 from procplan.cli.supervise import FORWARDED, handling, heartbeat_interval, say, supervise
-from procplan.client import ApiError, ClientError, ProcPlanClient
+from procplan.client import ApiError, ClientError, Job, ProcPlanClient
 from procplan.present import MESSAGE_LIMIT, terminal_text
-from procplan.present.jobs import job_id
 
 WAIT_TIMEOUT_S = 25.0  # one long poll; well under the 30 s lease that each wait renews
 
@@ -53,21 +50,6 @@ def pick_node(node_ids: list[str], host: str) -> str | None:
         if candidate in node_ids:
             return candidate
     return None
-
-
-def unwrap_job(answer: Mapping[str, Any]) -> dict[str, Any]:
-    """The job object of an answer that either is one or carries one under ``"job"``."""
-    inner = answer.get("job")
-    return dict(inner) if isinstance(inner, Mapping) else dict(answer)
-
-
-def submitted_job(answer: Mapping[str, Any]) -> dict[str, Any]:
-    """The job of a submit answer; a bare ``{"job_id"}`` (the Go shape) counts as pending,
-    so the first wait fetches the rest."""
-    inner = answer.get("job")
-    if isinstance(inner, Mapping):
-        return dict(inner)
-    return {"id": str(answer.get("job_id", "?")), "state": "pending"}
 
 
 # -- waiting -------------------------------------------------------------------------------------
@@ -122,7 +104,7 @@ def _withdraw_on_signals() -> AbstractContextManager[None]:
 def withdraw(client: ProcPlanClient, ident: str) -> None:
     """Cancel a job we no longer wait for; if that fails, its lease lapses on its own."""
     try:
-        client.cancel_job(ident)
+        client.jobs.cancel(ident)
     except ApiError as exc:
         say(f"job {ident}: {exc.message}")
     except ClientError:
@@ -131,25 +113,24 @@ def withdraw(client: ProcPlanClient, ident: str) -> None:
         say(f"withdrew job {ident}")
 
 
-def wait_for_start(client: ProcPlanClient, job: dict[str, Any]) -> dict[str, Any]:
+def wait_for_start(client: ProcPlanClient, job: Job) -> Job:
     """Long-poll until the job leaves ``pending``; on Ctrl-C/SIGTERM/SIGHUP withdraw it and
     exit 128 + signal. A job that ends without running exits 1 with the server's words."""
-    ident = job_id(job)
+    ident = job.id
     try:
         with _withdraw_on_signals(), StatusDisplay() as display:
-            while job.get("state") == "pending":
+            while job.state == "pending":
                 display.show(status_line(job, utc_now()))
-                answer = client.wait_job(ident, job.get("version"), WAIT_TIMEOUT_S)
-                job = unwrap_job(answer)
+                job = client.jobs.wait(ident, job.version, WAIT_TIMEOUT_S)
     except KeyboardInterrupt:
         withdraw(client, ident)
         raise typer.Exit(128 + signal.SIGINT) from None
     except Interrupted as exc:
         withdraw(client, ident)
         raise typer.Exit(128 + exc.signum) from None
-    if job.get("state") != "running":
-        detail = job.get("message") or job.get("reason_text") or ""
-        fail(f"procplan: job {ident} {job.get('state')}" + (f": {detail}" if detail else ""))
+    if job.state != "running":
+        detail = job.message or job.reason_text or ""
+        fail(f"procplan: job {ident} {job.state}" + (f": {detail}" if detail else ""))
     return job
 
 
@@ -158,7 +139,7 @@ def default_node(client: ProcPlanClient, nodes: int) -> str | None:
     if nodes > 1:
         return None
     host = socket.gethostname()
-    listed = client.list_nodes().get("nodes") or []
+    listed = client.nodes.list().get("nodes") or []
     node = pick_node([str(n.get("id")) for n in listed if isinstance(n, dict)], host)
     if node is None:
         say(
@@ -199,8 +180,7 @@ def run(
             "host": socket.gethostname(),
             "workdir": os.getcwd(),
         }
-        answer = client.submit_job({k: v for k, v in body.items() if v is not None})
-        job = submitted_job(answer)
+        job = client.jobs.submit({k: v for k, v in body.items() if v is not None}).job
         interval = heartbeat_interval(job)
         job = wait_for_start(client, job)
         say(status_line(job, utc_now()))

@@ -19,13 +19,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
-from typing import Any
 
 import typer
 
-from procplan.client import ApiError, ClientError, ProcPlanClient, ServerUnreachable
+from procplan.client import ApiError, ClientError, Job, Lease, ProcPlanClient, ServerUnreachable
 from procplan.present import MESSAGE_LIMIT, terminal_text
-from procplan.present.jobs import job_id, node_text, parse_moment
+from procplan.present.jobs import node_text
 
 DEFAULT_LEASE_TTL_S = 30.0
 MAX_HEARTBEAT_S = 10.0
@@ -43,19 +42,19 @@ def say(message: str) -> None:
     typer.echo(f"procplan: {terminal_text(message, MESSAGE_LIMIT)}", err=True)
 
 
-def job_env(job: Mapping[str, Any], base: Mapping[str, str]) -> dict[str, str]:
+def job_env(job: Job, base: Mapping[str, str]) -> dict[str, str]:
     """The command's environment: ``base`` plus the GPUs the job holds.
 
     No GPU means ``CUDA_VISIBLE_DEVICES=-1`` (CUDA then sees none); an empty value is
     rejected by some clients (COMPAT §2). Indices are PCI bus order, hence the device order.
     """
-    indices = ",".join(str(i) for i in job.get("gpu_indices") or [])
+    indices = ",".join(str(i) for i in job.gpu_indices)
     return {
         **base,
         "CUDA_VISIBLE_DEVICES": indices or "-1",
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-        "PROCPLAN_JOB_ID": job_id(job),
-        "PROCPLAN_GPUS": ",".join(str(g) for g in job.get("allocated_gpus") or []),
+        "PROCPLAN_JOB_ID": job.id,
+        "PROCPLAN_GPUS": ",".join(job.allocated_gpus),
         "PROCPLAN_NODES": node_text(job),
     }
 
@@ -65,27 +64,25 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def heartbeat_interval(job: Mapping[str, Any]) -> float:
+def heartbeat_interval(job: Job) -> float:
     """A third of the lease TTL, capped at 10 s.
 
     The TTL is read from two server instants of the submitted job (``lease_expires_at`` −
     ``submitted_at``), so a skewed client clock does not matter; 30 s when they are missing.
     """
-    lease = parse_moment(job.get("lease_expires_at"))
-    submitted = parse_moment(job.get("submitted_at"))
+    lease, submitted = job.lease_expires_at, job.submitted_at
     ttl = (lease - submitted).total_seconds() if lease and submitted else 0.0
     if ttl <= 0:
         ttl = DEFAULT_LEASE_TTL_S
     return min(max(ttl / 3, MIN_HEARTBEAT_S), MAX_HEARTBEAT_S)
 
 
-def stop_reason(beat: Mapping[str, Any]) -> str | None:
+def stop_reason(beat: Lease) -> str | None:
     """Why the command must stop, from a heartbeat answer; ``None`` while it may run."""
-    if beat.get("preempt_at"):
-        return f"the job is preempted (at {beat['preempt_at']})"
-    state = beat.get("state")
-    if state is not None and state != "running":
-        return f"the job is {state}"
+    if beat.preempt_at is not None:
+        return f"the job is preempted (at {beat.preempt_at.isoformat()})"
+    if beat.state is not None and beat.state != "running":
+        return f"the job is {beat.state}"
     return None
 
 
@@ -140,7 +137,7 @@ class Watchdog:
     def _check(self) -> str | None:
         """One heartbeat; unreachable servers and odd answers are retried, not fatal."""
         try:
-            return stop_reason(self._client.heartbeat(self._job_id))
+            return stop_reason(self._client.jobs.heartbeat(self._job_id))
         except ApiError as exc:
             if exc.status in GONE_STATUSES:
                 return f"the server no longer runs job {self._job_id} ({exc.message})"
@@ -201,7 +198,7 @@ def forward_signals(child: subprocess.Popen[bytes]) -> AbstractContextManager[No
 def release(client: ProcPlanClient, ident: str, code: int) -> None:
     """Report the exit code; failures only warn (the lease ends the job anyway)."""
     try:
-        client.release_job(ident, code)
+        client.jobs.release(ident, code)
     except ApiError as exc:
         say(f"job {ident}: {exc.message}")
     except ClientError:
@@ -228,11 +225,9 @@ def die_with_parent() -> None:
         os._exit(137)
 
 
-def supervise(
-    client: ProcPlanClient, job: dict[str, Any], command: list[str], interval: float
-) -> int:
+def supervise(client: ProcPlanClient, job: Job, command: list[str], interval: float) -> int:
     """Run the command on the job's GPUs, heartbeating; release; return the shell exit code."""
-    ident = job_id(job)
+    ident = job.id
     try:
         child = subprocess.Popen(command, env=job_env(job, os.environ), preexec_fn=die_with_parent)
     except OSError as exc:

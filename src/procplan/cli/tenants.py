@@ -158,7 +158,7 @@ def create(
         "allow_preemption": False if no_preempt else None,
     }
     with connect(url) as client:
-        tenant = client.create_tenant({k: v for k, v in values.items() if v is not None})
+        tenant = client.tenants.create({k: v for k, v in values.items() if v is not None})
     typer.echo(f"Created tenant {capped(tenant_name(tenant) if tenant else name)}")
 
 
@@ -166,7 +166,7 @@ def create(
 def list_tenants(url: UrlOption = None) -> None:
     """Every tenant with its usage against its quotas."""
     with connect(url) as client:
-        rows = client.tenants().get("tenants") or []
+        rows = client.tenants.list().get("tenants") or []
     if not rows:
         typer.echo("No tenants.")
         return
@@ -177,7 +177,7 @@ def list_tenants(url: UrlOption = None) -> None:
 def show(name: NameArg, url: UrlOption = None) -> None:
     """One tenant: quotas, members and current usage."""
     with connect(url) as client:
-        tenant = client.tenant(name)
+        tenant = client.tenants.get(name)
     typer.echo("\n".join(detail_lines(tenant)))
 
 
@@ -245,10 +245,10 @@ def set_tenant(
         usage_error("--manager and --no-manager apply to --add-user", "--manager")
     with connect(url) as client:
         if body:
-            client.update_tenant(name, body)
+            client.tenants.update(name, body)
         for user in add_user or []:
-            client.add_member(name, user, manager)
+            client.tenants.add_member(name, user, manager)
         for user in remove_user or []:
-            client.remove_member(name, user)
-        tenant = client.tenant(name)
+            client.tenants.remove_member(name, user)
+        tenant = client.tenants.get(name)
     typer.echo("\n".join(detail_lines(tenant)))

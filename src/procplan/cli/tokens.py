@@ -101,7 +101,7 @@ def create(
     """Create an API token and print it alone on stdout (it is shown this once)."""
     expires_at, expires_in_s = parse_expiry(expires, utc_now()) if expires else (None, None)
     with connect(url) as client:
-        made = client.create_token(user, name, expires_at, expires_in_s)
+        made = client.accounts.create_token(user, name, expires_at, expires_in_s)
     secret = made.get("token")
     if not isinstance(secret, str) or not secret:
         fail("error: the server sent no token")
@@ -123,7 +123,7 @@ def list_tokens(
 ) -> None:
     """Your tokens and sign-in sessions (an admin's: everyone's); never their secrets."""
     with connect(url, raw=as_json) as client:
-        rows = client.tokens(user).get("tokens") or []
+        rows = client.accounts.tokens(user).get("tokens") or []
     rows = [
         {k: v for k, v in row.items() if k not in SECRET_KEYS}
         for row in rows
@@ -139,5 +139,5 @@ def revoke(
 ) -> None:
     """Revoke a token or session: it stops working at once."""
     with connect(url) as client:
-        made = client.revoke_token(token_id)
+        made = client.accounts.revoke_token(token_id)
     typer.echo(f"Revoked token {capped(made.get('id', token_id))} of {capped(made.get('user'))}")

@@ -93,7 +93,7 @@ def add(
     password = read_stdin_line("--password-stdin") if password_stdin else None
     role = RoleChoice.admin if admin else RoleChoice.user
     with connect(url) as client:
-        made = client.add_user(name, role.value, unix_user, password)
+        made = client.accounts.add_user(name, role.value, unix_user, password)
     typer.echo(f"Added user {capped(made.get('name') or name)} ({capped(made.get('role'))})")
 
 
@@ -101,7 +101,7 @@ def add(
 def list_users(as_json: JsonOpt = False, url: UrlOption = None) -> None:
     """Every user with role, Unix login, password and state."""
     with connect(url, raw=as_json) as client:
-        rows = client.users().get("users") or []
+        rows = client.accounts.users().get("users") or []
     print_rows(rows, as_json, "No users.", users_table)
 
 
@@ -109,7 +109,7 @@ def list_users(as_json: JsonOpt = False, url: UrlOption = None) -> None:
 def show(name: NameArg, as_json: JsonOpt = False, url: UrlOption = None) -> None:
     """One user (yourself, or anyone as an admin)."""
     with connect(url, raw=as_json) as client:
-        user = client.user(name)
+        user = client.accounts.user(name)
     if as_json:
         typer.echo(json.dumps(user, indent=2))
         return
@@ -151,7 +151,7 @@ def set_user(
             "--disable or --enable"
         )
     with connect(url) as client:
-        user = client.update_user(name, changes)
+        user = client.accounts.update_user(name, changes)
     typer.echo("\n".join(detail_lines(user)))
 
 
@@ -159,7 +159,7 @@ def set_user(
 def remove(name: NameArg, url: UrlOption = None) -> None:
     """Disable a user and revoke their tokens and sessions (bookings and jobs stay)."""
     with connect(url) as client:
-        user = client.remove_user(name)
+        user = client.accounts.remove_user(name)
     typer.echo(
         f"Removed user {capped(user.get('name') or name)}: disabled, tokens and sessions "
         "revoked; bookings and jobs kept"
@@ -170,7 +170,7 @@ def remove(name: NameArg, url: UrlOption = None) -> None:
 def login_link(name: NameArg, url: UrlOption = None) -> None:
     """Print a one-time web sign-in link for a user (valid for a few minutes)."""
     with connect(url) as client:
-        answer = client.login_link(name)
+        answer = client.accounts.login_link(name)
     link = answer.get("url")
     if not isinstance(link, str) or not link:
         fail("error: the server sent no link")

@@ -48,11 +48,11 @@ def calendar(
     except ValueError as exc:
         usage_error(str(exc), "--date")
     with connect(url) as client:
-        listed = client.compat_nodes().get("nodes") or []
+        listed = client.compat.nodes().get("nodes") or []
         nodes = _choose_nodes([n for n in listed if isinstance(n, dict)], all_nodes, node)
         if not nodes:
             fail("The server has no nodes.")
-        answer = client.compat_availability_bulk(
+        answer = client.compat.availability_bulk(
             [str(n["id"]) for n in nodes], start, end, granularity="day"
         )
     payloads = answer.get("availability") or []

@@ -21,13 +21,13 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from operator import attrgetter
-from typing import NamedTuple
 
 from procplan.core.jobs import OPEN_END, NodeState
+from procplan.core.ledger.rules import Want
 from procplan.core.model import Booking, BookingStatus, Topology
 from procplan.core.timeutil import Instant
 
-__all__ = ["Cluster", "Layout", "Span", "Want", "layout_of"]
+__all__ = ["Cluster", "Layout", "Span", "layout_of"]
 
 
 # A booking as one of its GPUs sees it (the Booking itself: no copy per GPU).
@@ -35,30 +35,12 @@ Span = Booking
 _start_of = attrgetter("start")
 
 
-class Want(NamedTuple):
-    """What a job asks of each GPU it would take: whose bookings are its own (``user``, or
-    the booking it names) and how long it claims (``None``: open-ended)."""
-
-    user: str
-    booking_id: int | None
-    length: int | None
-
-    def ends(self, start: Instant) -> tuple[Instant, Instant]:
-        """(end of the window bookings are checked over, end of the claim) for a start at
-        ``start``. An open-ended job only needs no foreign booking active at its start
-        (ledger rule 3: it is preempted when one begins), but its claim never ends."""
-        if self.length is None:
-            return start + 1, OPEN_END
-        end = start + self.length
-        return end, end
-
-
 def _foreign(spans: Sequence[Span], start: Instant, end: Instant, want: Want) -> bool:
     """Does a booking that is not the job's own overlap ``[start, end)``?"""
     for span in spans:
         if span.start >= end:
             return False
-        if span.end > start and span.user != want.user and span.id != want.booking_id:
+        if span.end > start and want.foreign(span.user, span.id):
             return True
     return False
 
@@ -265,7 +247,7 @@ class Cluster:
         """Start of the first foreign booking on ``g`` at or after ``start`` (``OPEN_END``
         if none): how long an open-ended job placed there could run."""
         for span in self.bookings[g]:
-            if span.start >= start and span.user != want.user and span.id != (want.booking_id):
+            if span.start >= start and want.foreign(span.user, span.id):
                 return span.start
         return OPEN_END
 
@@ -279,14 +261,13 @@ class Cluster:
         if at < start:
             at = start
         spans, held = self.bookings[g], self.reservations[g]
-        length, user, booking_id = want.length, want.user, want.booking_id
+        ends, foreign = want.ends, want.foreign
         i = j = 0
         while at < OPEN_END:
-            book_end = at + 1 if length is None else at + length
-            claim_end = OPEN_END if length is None else book_end
+            book_end, claim_end = ends(at)
             while i < len(spans) and spans[i].start < book_end:
                 span = spans[i]
-                if span.end > at and span.user != user and span.id != booking_id:
+                if span.end > at and foreign(span.user, span.id):
                     break
                 i += 1
             else:
@@ -321,7 +302,7 @@ class Cluster:
             if start < b < OPEN_END:
                 out.add(b)
             for span in self.bookings[g]:
-                if span.end > start and span.user != want.user and (span.id != want.booking_id):
+                if span.end > start and want.foreign(span.user, span.id):
                     out.add(span.end)
             for _, hi in self.reservations[g]:
                 if start < hi < OPEN_END:

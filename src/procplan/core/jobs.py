@@ -8,10 +8,13 @@ agree on one vocabulary. Times are ``Instant`` (int seconds, UTC).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter
 from types import MappingProxyType
+from typing import TypedDict
 
 from procplan.core.model import Booking, Topology
 from procplan.core.timeutil import DAY, MINUTE, Instant
@@ -107,8 +110,99 @@ REASON_TEXT: Mapping[Reason, str] = MappingProxyType(
 
 
 @dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What was asked: fixed at submission (the store assigns the last two, ``array_id`` and
+    ``submitted_at``) and never changed afterwards. Field meanings: see ``Job``."""
+
+    user: str
+    tenant: str = DEFAULT_TENANT
+    kind: JobKind = JobKind.BATCH
+    name: str = ""
+    priority: int = DEFAULT_PRIORITY
+    gpu_count: int = 1
+    nodes: int = 1
+    gpu_kind: str | None = None
+    gpu_memory_mb: int | None = None
+    time_limit_s: int | None = None
+    node_id: str | None = None
+    booking_id: int | None = None
+    command: tuple[str, ...] = ()
+    workdir: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    stdout_path: str | None = None
+    stderr_path: str | None = None
+    array_index: int | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+    array_id: int | None = None
+    submitted_at: Instant = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """Where a job stands: everything the scheduler, its agent or its client change after
+    submission (``Job.changed``). Field meanings: see ``Job``."""
+
+    state: JobState = JobState.PENDING
+    started_at: Instant | None = None
+    ended_at: Instant | None = None
+    node_ids: tuple[str, ...] = ()
+    gpu_ids: tuple[str, ...] = ()
+    borrowed: bool = False
+    preempt_at: Instant | None = None
+    reason: Reason | None = None
+    estimated_start: Instant | None = None
+    queue_position: int | None = None
+    exit_code: int | None = None
+    requeues: int = 0
+    pid: int | None = None
+    host: str | None = None
+    lease_expires_at: Instant | None = None
+    message: str = ""
+    version: int = 0
+
+
+class StatusChange(TypedDict, total=False):
+    """A change of some ``JobStatus`` fields (and only those): the one thing the store writes
+    to a job after submission. The store turns the same mapping into the row's values and,
+    through ``Job.changed``, into the new ``Job``, so that each change is stated once."""
+
+    state: JobState
+    started_at: Instant | None
+    ended_at: Instant | None
+    node_ids: tuple[str, ...]
+    gpu_ids: tuple[str, ...]
+    borrowed: bool
+    preempt_at: Instant | None
+    reason: Reason | None
+    estimated_start: Instant | None
+    queue_position: int | None
+    exit_code: int | None
+    requeues: int
+    pid: int | None
+    host: str | None
+    lease_expires_at: Instant | None
+    message: str
+    version: int
+
+
+SPEC_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JobSpec))
+STATUS_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JobStatus))
+_STATUS_FIELD_SET = frozenset(STATUS_FIELDS)
+# The values of the spec or status fields, in order, of a Job or of a JobSpec / JobStatus.
+_spec_values = attrgetter(*SPEC_FIELDS)
+_status_values = attrgetter(*STATUS_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
-    """A request for GPUs, from submission to its end.
+    """A request for GPUs, from submission to its end: an id, a ``JobSpec`` and a ``JobStatus``.
+
+    The fields are flat (the planner reads attributes of thousands of jobs per cycle), but
+    they split in two: ``spec`` (what was asked) never changes after submission; ``status``
+    (where the job stands) changes only through ``changed``, which refuses any other field.
+    That is the rule for the store: after submission it makes a changed job with ``changed``
+    and nothing else (no ``dataclasses.replace``), from the same ``StatusChange`` it writes to
+    the row. ``Job.of(id, spec, status)`` puts the parts together.
 
     ``gpu_count`` is the total; with ``nodes > 1`` (a multi-node gang) it is split evenly, so it
     must be a multiple of ``nodes``. ``node_id`` pins the job to one node (interactive jobs run
@@ -118,11 +212,11 @@ class Job:
     """
 
     id: int
+    # ---- the spec (``JobSpec``, in its order) -------------------------------------------
     user: str
     tenant: str = DEFAULT_TENANT
     kind: JobKind = JobKind.BATCH
     name: str = ""
-    state: JobState = JobState.PENDING
     priority: int = DEFAULT_PRIORITY
     gpu_count: int = 1
     nodes: int = 1
@@ -131,7 +225,19 @@ class Job:
     time_limit_s: int | None = None
     node_id: str | None = None
     booking_id: int | None = None
+    # Fields the planner ignores; the store keeps them and the APIs show them.
+    command: tuple[str, ...] = ()
+    workdir: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    stdout_path: str | None = None
+    stderr_path: str | None = None
+    array_index: int | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+    # Assigned by the store at submission.
+    array_id: int | None = None
     submitted_at: Instant = 0
+    # ---- the status (``JobStatus``, in its order) ---------------------------------------
+    state: JobState = JobState.PENDING
     started_at: Instant | None = None
     ended_at: Instant | None = None
     # Where it runs: GPU ids (cluster-wide unique), grouped by node in ``node_ids`` order.
@@ -141,22 +247,38 @@ class Job:
     preempt_at: Instant | None = None  # set when the planner decided to preempt it
     reason: Reason | None = None
     estimated_start: Instant | None = None
+    queue_position: int | None = None  # 1-based place of a pending job, as last written
     exit_code: int | None = None
     requeues: int = 0
-    # Fields the planner ignores; the store keeps them and the APIs show them.
-    command: tuple[str, ...] = ()
-    workdir: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
-    stdout_path: str | None = None
-    stderr_path: str | None = None
-    array_id: int | None = None
-    array_index: int | None = None
-    pid: int | None = None
+    pid: int | None = None  # the client's (interactive) or the agent's launched process
     host: str | None = None
     lease_expires_at: Instant | None = None
     message: str = ""
-    extra: Mapping[str, object] = field(default_factory=dict)
     version: int = 0  # ``jobs_version`` of the write that last changed this job
+
+    @classmethod
+    def of(cls, job_id: int, spec: JobSpec, status: JobStatus) -> Job:
+        """The job ``job_id`` made of these two parts."""
+        return cls(job_id, *_spec_values(spec), *_status_values(status))
+
+    @property
+    def spec(self) -> JobSpec:
+        """What was asked (fixed after submission)."""
+        return JobSpec(*_spec_values(self))
+
+    @property
+    def status(self) -> JobStatus:
+        """Where the job stands."""
+        return JobStatus(*_status_values(self))
+
+    def changed(self, change: StatusChange) -> Job:
+        """This job with ``change`` applied: the only way a job changes after submission.
+        ``ValueError`` when ``change`` names anything but ``JobStatus`` fields (the spec,
+        the id)."""
+        wrong = change.keys() - _STATUS_FIELD_SET
+        if wrong:
+            raise ValueError(f"not job status fields (a job's spec never changes): {sorted(wrong)}")
+        return dataclasses.replace(self, **change) if change else self
 
     @property
     def is_open_ended(self) -> bool:
@@ -169,6 +291,11 @@ class Job:
     def claim_end(self, start: Instant) -> Instant:
         """End of the ledger claim of this job started at ``start``."""
         return OPEN_END if self.time_limit_s is None else start + self.time_limit_s
+
+
+# ``Job.of``, ``spec`` and ``status`` construct by position: the layouts must agree.
+if tuple(f.name for f in dataclasses.fields(Job)) != ("id", *SPEC_FIELDS, *STATUS_FIELDS):
+    raise TypeError("Job's fields must be its id, then JobSpec's, then JobStatus's, in order")
 
 
 @dataclass(frozen=True, slots=True)

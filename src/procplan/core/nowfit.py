@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from procplan.core.availability import Cluster, Want
+from procplan.core.availability import Cluster
 from procplan.core.jobs import OPEN_END, Reason
+from procplan.core.ledger.rules import Want
 from procplan.core.placement import Shape, nodes_by_fit
 from procplan.core.timeutil import Instant
 
@@ -99,7 +100,7 @@ def _gpu_clearance(cluster: Cluster, g: int, want: Want) -> tuple[Instant, Insta
     now = cluster.now
     booked = reserved = OPEN_END
     for span in cluster.bookings[g]:
-        if span.user != want.user and span.id != want.booking_id:
+        if want.foreign(span.user, span.id):
             booked = max(span.start - now, 0)
             break
     held = cluster.reservations[g]

@@ -19,15 +19,12 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Sequence
 from operator import attrgetter
-from typing import TYPE_CHECKING
 
-from procplan.core.availability import Cluster, Want
+from procplan.core.availability import Cluster
 from procplan.core.jobs import OPEN_END, Job, JobKind, Reason
+from procplan.core.ledger.rules import Want
 from procplan.core.model import Booking
 from procplan.core.timeutil import Instant
-
-if TYPE_CHECKING:
-    from procplan.core.nowfit import NowFit
 
 __all__ = [
     "Placement",
@@ -63,12 +60,10 @@ class Shape:
     __slots__ = (
         "count",
         "estimate",
-        "fits",
         "lb_of",
         "lb_sorted",
         "log_pos",
         "nodes",
-        "owners",
         "per",
         "reason",
     )
@@ -90,9 +85,6 @@ class Shape:
         self.lb_sorted: list[tuple[Instant, int]] = []
         self.lb_of: dict[int, Instant] = {}
         self.log_pos = -1
-        # "Could it start now?" summaries by booking owner (``core.nowfit.NowFit``).
-        self.fits: dict[str, NowFit] = {}
-        self.owners: dict[str, str] = {}  # user -> key into ``fits`` (see core.planner)
 
 
 def _gpu_fits(cluster: Cluster, g: int, kind: str | None, memory: int | None) -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from itertools import chain
 from operator import attrgetter
 
-from procplan.core.availability import Cluster, Want
+from procplan.core.availability import Cluster
 from procplan.core.jobs import (
     Job,
     JobKind,
@@ -38,6 +38,7 @@ from procplan.core.jobs import (
     Snapshot,
     Start,
 )
+from procplan.core.ledger.rules import Want
 from procplan.core.nowfit import NowFit, now_fit, now_fit_for_owner
 from procplan.core.placement import (
     Placement,
@@ -133,6 +134,10 @@ class _Pass:
         self.reserved = 0
         self.preempt_tried = False
         self.node_jobs: list[int] | None = None  # see _node_jobs
+        # Per shape: "could it start now?" summaries by booking owner (``core.nowfit``), and
+        # which summary each user reads (see ``_owner``).
+        self.fits: dict[Shape, dict[str, NowFit]] = {}
+        self.owners: dict[Shape, dict[str, str]] = {}
         self._hold_running()
         self.cluster.index_free()
         self.booking_users = self._booking_users()
@@ -229,7 +234,8 @@ class _Pass:
             self._start(job, self._no_gpus(job, shape), borrowed)
             return
         length = job.time_limit_s
-        fit = shape.fits.get(_ANYONE) if job.user not in self.booking_users else None
+        known = self.fits.get(shape)
+        fit = None if known is None or job.user in self.booking_users else known.get(_ANYONE)
         if fit is None or fit.log_pos != len(self.cluster.log):
             fit = self._fit(shape, job.user, job.booking_id)
         fits = fit.open if length is None else length <= fit.limit  # NowFit.fits, inline
@@ -247,7 +253,8 @@ class _Pass:
         """The shape's NowFit for this booking owner, kept current with the change log; a
         booking owner's is derived from everyone else's."""
         user = self._owner(shape, user) if user in self.booking_users else _ANYONE
-        fit = shape.fits.get(user)
+        fits = self.fits.setdefault(shape, {})
+        fit = fits.get(user)
         if fit is not None:
             if fit.log_pos != len(self.cluster.log):
                 fit.refresh(self.cluster, shape)
@@ -259,16 +266,17 @@ class _Pass:
             anyone = self._fit(shape, _ANYONE, booking_id)
             mine = self.booking_users[user]
             fit = now_fit_for_owner(self.cluster, shape, owner, anyone, mine)
-        shape.fits[user] = fit
+        fits[user] = fit
         return fit
 
     def _owner(self, shape: Shape, user: str) -> str:
         """``user`` if their bookings on free GPUs lie on the shape's nodes, else anyone."""
-        owner = shape.owners.get(user)
+        owners = self.owners.setdefault(shape, {})
+        owner = owners.get(user)
         if owner is None:
             mine = self.booking_users[user]
             owner = user if any(n in shape.nodes for n in mine) else _ANYONE
-            shape.owners[user] = owner
+            owners[user] = owner
         return owner
 
     def _try_start(self, job: Job, shape: Shape, borrowed: bool) -> bool:

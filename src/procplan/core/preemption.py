@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
 from typing import NamedTuple
 
-from procplan.core.availability import Cluster, Want
+from procplan.core.availability import Cluster
 from procplan.core.jobs import OPEN_END, Job, Notice, Policy, Preemption
+from procplan.core.ledger.rules import Want
 from procplan.core.placement import Placement, Shape, choose_gpus
 from procplan.core.timeutil import Instant, to_iso
 
@@ -54,7 +55,7 @@ def booking_watch(
     soon: dict[int, Instant] = {}
     for g in gpus:
         for span in cluster.bookings[g]:
-            if span.user == want.user or span.id == want.booking_id:
+            if not want.foreign(span.user, span.id):
                 continue
             if span.start <= now:
                 reason = (

@@ -39,6 +39,20 @@ def parse_instant(text: str) -> Instant:
     return instant
 
 
+def aware_moment(value: object) -> datetime | None:
+    """An aware datetime from wire ISO 8601 text (or an aware datetime, as is); ``None`` for
+    null, naive or unparsable values. For clients reading answers they must not trust."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else None
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def in_range(instant: Instant) -> bool:
     """True when ``instant`` can be written as an ISO timestamp (years 1..9999 UTC)."""
     return MIN_INSTANT <= instant <= MAX_INSTANT

@@ -1,4 +1,5 @@
-"""ProcPlan's JSON cluster configuration: parse it strictly, write it back, and a demo cluster.
+"""ProcPlan's JSON cluster configuration: parse it strictly, and a demo cluster (the file's
+shape written back is ``procplan.wire.compat.topology_config``).
 
 The config file is user-edited and reloaded at run time (``/api/reload_config``), so parsing must
 fully validate before anything is swapped in and must say exactly what to fix. Shape (accepted
@@ -17,7 +18,7 @@ from typing import Any
 from procplan.core.errors import TopologyError
 from procplan.core.model import UNSPECIFIED_KIND, Gpu, Node, Topology
 
-__all__ = ["demo_topology", "parse_topology", "topology_to_json"]
+__all__ = ["demo_topology", "parse_topology"]
 
 
 def _control_char(text: str) -> str | None:
@@ -126,20 +127,6 @@ def parse_topology(data: object) -> Topology:
         gpus = _parse_gpus(raw.get("gpus"), node_id, seen_gpus)
         nodes.append(Node(id=node_id, name=name, gpus=gpus))
     return Topology(nodes=tuple(nodes))
-
-
-def topology_to_json(topology: Topology) -> dict[str, Any]:
-    """The config-file shape of ``topology`` (inverse of ``parse_topology``)."""
-    return {
-        "nodes": [
-            {
-                "id": node.id,
-                "name": node.name,
-                "gpus": [{"id": gpu.id, "kind": gpu.kind} for gpu in node.gpus],
-            }
-            for node in topology.nodes
-        ]
-    }
 
 
 def demo_topology() -> Topology:

@@ -38,7 +38,7 @@ def _id_cost(node: Node) -> int:
 
 
 def _node(node: Node) -> int:
-    """``node_payload`` and one grid row header per GPU."""
+    """The node part of ``wire.calendar``'s answer and one grid row header per GPU."""
     gpus = sum(70 + len(g.id) + len(g.kind) for g in node.gpus)
     return 200 + len(node.id) + len(node.name) + 2 * gpus
 

@@ -14,7 +14,8 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from procplan.present.jobs import human_span, parse_moment
+from procplan.core.timeutil import aware_moment
+from procplan.present.jobs import human_span
 from procplan.present.safe import MESSAGE_LIMIT, capped, terminal_text
 
 Payload = Mapping[str, Any]
@@ -100,7 +101,7 @@ def age_text(seconds: object) -> str:
 
 def clock_text(value: object, now: datetime) -> str:
     """``18:00`` (UTC) today, ``11-23 18:00`` another day; the text as sent if unparsable."""
-    moment = parse_moment(value)
+    moment = aware_moment(value)
     if moment is None:
         return capped(value) if value else NONE
     moment = moment.astimezone(UTC)

@@ -1,31 +1,46 @@
 """Job fields as short terminal text, shared by ``procplan queue``/``job`` and ``procplan top``.
 
-Pure functions over the job objects the server sends (``/api/v1/jobs``): ids, GPUs, nodes,
-spans of time. Node names may be anyone's text, so they go through ``joined`` when capped.
+Pure functions over typed jobs: the client parses each job object once (``client.answers.Job``)
+and these read its fields. ``present`` imports neither the HTTP client nor the CLI, so the
+fields they read are named by the ``JobFacts`` protocol, which the client's ``Job`` satisfies.
+Node names may be anyone's text, so they go through ``joined`` when capped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
+from procplan.core.timeutil import aware_moment
 from procplan.present.safe import joined
-
-Payload = Mapping[str, Any]
 
 NONE = "—"
 
 
-def parse_moment(value: object) -> datetime | None:
-    """An aware datetime from wire ISO 8601 text; ``None`` for null or unparsable values."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+class JobFacts(Protocol):
+    """What the renderers here read of a job (``client.answers.Job`` has all of it)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def gpu_count(self) -> int | None: ...
+    @property
+    def gpu_type(self) -> str | None: ...
+    @property
+    def node_ids(self) -> Sequence[str]: ...
+    @property
+    def node_name(self) -> str | None: ...
+    @property
+    def gpu_indices(self) -> Sequence[int]: ...
+    @property
+    def submitted_at(self) -> datetime | None: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def completed_at(self) -> datetime | None: ...
+    @property
+    def estimated_start(self) -> datetime | None: ...
 
 
 def human_span(seconds: float) -> str:
@@ -44,8 +59,9 @@ def human_span(seconds: float) -> str:
 
 
 def relative(value: object, now: datetime) -> str:
-    """``in 12m``, ``3m ago`` or ``now`` for a wire instant; ``—`` when there is none."""
-    moment = parse_moment(value)
+    """``in 12m``, ``3m ago`` or ``now`` for an instant (aware datetime or wire text); ``—``
+    when there is none."""
+    moment = aware_moment(value)
     if moment is None:
         return NONE
     delta = (moment - now).total_seconds()
@@ -54,43 +70,37 @@ def relative(value: object, now: datetime) -> str:
     return f"in {human_span(delta)}" if delta > 0 else f"{human_span(-delta)} ago"
 
 
-def job_id(job: Payload) -> str:
-    """The id as text; the Go dialect also calls it ``job_id``."""
-    return str(job.get("id", job.get("job_id", "?")))
-
-
-def gpus_text(job: Payload) -> str:
+def gpus_text(job: JobFacts) -> str:
     """``2`` or ``2 A100``; the kind only when the job asked for one."""
-    count = job.get("gpu_count", "")
-    kind = job.get("gpu_type")
-    return f"{count} {kind}" if kind else str(count)
+    count = "" if job.gpu_count is None else str(job.gpu_count)
+    return f"{count} {job.gpu_type}" if job.gpu_type else count
 
 
-def node_text(job: Payload, capped: bool = False) -> str:
+def node_text(job: JobFacts, capped: bool = False) -> str:
     """Where it runs (``node-a`` or ``node-a,node-b``); empty while it has no allocation.
     ``capped`` sanitises and shortens each node name (for table cells)."""
-    ids = job.get("node_ids") or [job.get("node_name") or ""]
+    ids = job.node_ids or [job.node_name or ""]
     if capped:
         return joined(ids, ",")
-    return ",".join(str(n) for n in ids)
+    return ",".join(ids)
 
 
-def elapsed(job: Payload, now: datetime) -> str:
+def elapsed(job: JobFacts, now: datetime) -> str:
     """Run time for running and finished jobs, time waited for pending ones."""
-    state = job.get("state")
-    started = parse_moment(job.get("submitted_at" if state == "pending" else "started_at"))
-    ended = now if state in ("pending", "running") else parse_moment(job.get("completed_at"))
+    state = job.state
+    started = job.submitted_at if state == "pending" else job.started_at
+    ended = now if state in ("pending", "running") else job.completed_at
     if started is None or ended is None:
         return ""
     return human_span((ended - started).total_seconds())
 
 
-def eta(job: Payload, now: datetime) -> str:
+def eta(job: JobFacts, now: datetime) -> str:
     """Estimated start of a pending job, relative (``in 12m``); blank for the others."""
-    if job.get("state") != "pending":
+    if job.state != "pending":
         return ""
-    return relative(job.get("estimated_start"), now)
+    return relative(job.estimated_start, now)
 
 
-def indices_text(job: Payload) -> str:
-    return ",".join(str(i) for i in job.get("gpu_indices") or [])
+def indices_text(job: JobFacts) -> str:
+    return ",".join(str(i) for i in job.gpu_indices)

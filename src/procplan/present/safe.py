@@ -30,8 +30,9 @@ views of a single object (``procplan job 17``) show the whole value, sanitised.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.style import Style
 from rich.text import Text
@@ -45,6 +46,8 @@ MESSAGE_LIMIT = 500
 """Characters of a server message shown as one line on stderr."""
 
 ELLIPSIS = "…"
+
+Record = TypeVar("Record")
 
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
@@ -131,3 +134,21 @@ def clean_payload(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [clean_payload(item) for item in value]
     return value
+
+
+def clean_record(record: Record) -> Record:
+    """A frozen dataclass answer (``client.Job``) with every text field, and every text in a
+    tuple field, passed through ``terminal_text``; other fields (numbers, instants) and the
+    record's ``raw`` payload are kept. ``clean_payload`` for typed answers."""
+    if not dataclasses.is_dataclass(record) or isinstance(record, type):
+        raise TypeError(f"not a dataclass instance: {type(record).__name__}")
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, str):
+            changes[item.name] = terminal_text(value)
+        elif isinstance(value, tuple):
+            changes[item.name] = tuple(
+                terminal_text(part) if isinstance(part, str) else part for part in value
+            )
+    return dataclasses.replace(record, **changes)

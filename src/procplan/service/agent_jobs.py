@@ -12,18 +12,24 @@ import hashlib
 import logging
 import signal
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import orjson
 
 from procplan.core.errors import Conflict, DomainError
 from procplan.core.jobs import Job, JobKind, JobState
 from procplan.core.model import Topology
-from procplan.core.node_reports import AgentEvent
+from procplan.core.node_reports import (
+    AgentEvent,
+    DesiredJobs,
+    DesiredRun,
+    EventOutcome,
+    LogShipped,
+)
 from procplan.service.jobs import JobService
 from procplan.service.nodes import NodeService
 from procplan.service.waiting import JobWaiter
 from procplan.store.logs_repo import LogStore
+from procplan.wire.agents import job_specs
 
 LOG = logging.getLogger("procplan.agent_jobs")
 
@@ -31,10 +37,7 @@ MAX_WAIT_S = 60.0
 MASTER_PORT_BASE = 29500
 
 
-_EMPTY: tuple[str, list[dict[str, Any]]] = (
-    hashlib.blake2b(b"[]", digest_size=12).hexdigest(),
-    [],
-)
+_EMPTY = DesiredJobs(hashlib.blake2b(b"[]", digest_size=12).hexdigest(), ())
 
 
 def master_port(job_id: int) -> int:
@@ -51,13 +54,13 @@ class AgentJobs:
         self.jobs = jobs
         self.waiter = waiter
         self.logs = logs
-        self._desired: tuple[object, dict[str, tuple[str, list[dict[str, Any]]]]] = (None, {})
+        self._desired: tuple[object, dict[str, DesiredJobs]] = (None, {})
         self._generation = -1
 
     # ---- desired state ---------------------------------------------------------------------
 
-    def desired(self, node_id: str) -> tuple[str, list[dict[str, Any]]]:
-        """``(digest, job specs)`` of the batch jobs that should run on ``node_id``.
+    def desired(self, node_id: str) -> DesiredJobs:
+        """The batch job runs that should run on ``node_id``, with their digest.
 
         Hundreds of agents' polls wake on every change of the job queue; the first one
         computes every node's list, the others reuse it until the next change (every commit
@@ -68,12 +71,11 @@ class AgentJobs:
         running = self.nodes.running_by_node()
         # A topology up to a second old (hundreds of polls wake together): a node that is
         # newer than that reloads it, since a spec needs the GPUs' PCI indices.
-        cache = self.nodes.bookings.topology_cache
-        topology = cache.recent()
+        topology = self.nodes.topology(max_age_s=1.0)
         if any(topology.node(node) is None for node in running):
-            topology = cache.current()
+            topology = self.nodes.topology()
         addresses = {n: s.address for n, s in self.nodes.stored_statuses().items()}
-        key = (self.jobs.jobs.mirror.version, topology, tuple(sorted(addresses.items())))
+        key = (self.jobs.active_version(), topology, tuple(sorted(addresses.items())))
         cached_key, by_node = self._desired
         if cached_key != key:
             by_node = _all_desired(running, topology, addresses, self._grace_s())
@@ -86,41 +88,41 @@ class AgentJobs:
 
     async def poll(
         self, node_id: str, session: str, version: str | None, wait_s: float
-    ) -> dict[str, Any]:
+    ) -> DesiredJobs:
         """The node's desired jobs once their digest differs from ``version`` (at once when
         it already does), else the unchanged list after ``wait_s``."""
         self.nodes.check_session(node_id, session)
 
-        def changed() -> tuple[str, list[dict[str, Any]]] | None:
-            digest, specs = self.desired(node_id)
-            return (digest, specs) if digest != version else None
+        def changed() -> DesiredJobs | None:
+            desired = self.desired(node_id)
+            return desired if desired.version != version else None
 
         found = await self.waiter.wait_until(changed, min(max(wait_s, 0.0), MAX_WAIT_S))
-        digest, specs = found if found is not None else self.desired(node_id)
-        return {"version": digest, "jobs": specs}
+        return found if found is not None else self.desired(node_id)
 
     # ---- events ----------------------------------------------------------------------------
 
-    def events(self, node_id: str, session: str, events: Sequence[AgentEvent]) -> dict[str, Any]:
+    def events(
+        self, node_id: str, session: str, events: Sequence[AgentEvent]
+    ) -> list[EventOutcome]:
         status = self.nodes.check_session(node_id, session)
-        results = [self._event(node_id, status.hostname, event) for event in events]
-        return {"results": results}
+        return [self._event(node_id, status.hostname, event) for event in events]
 
-    def _event(self, node_id: str, hostname: str, event: AgentEvent) -> dict[str, Any]:
-        result: dict[str, Any] = {"job_id": event.job_id, "run": event.run, "type": event.type}
+    def _event(self, node_id: str, hostname: str, event: AgentEvent) -> EventOutcome:
+        def outcome(state: str, message: str | None = None) -> EventOutcome:
+            return EventOutcome(event.job_id, event.run, event.type, state, message)
+
         try:
-            job = self.jobs.jobs.get(event.job_id)
+            job = self.jobs.find(event.job_id)
             if job is None or not _current_run(job, node_id, event.run):
-                result["state"] = "ignored"
-            elif event.type == "started":
+                return outcome("ignored")
+            if event.type == "started":
                 assert event.pid is not None
                 self.jobs.record_launch(event.job_id, event.run, event.pid, hostname, event.at)
-                result["state"] = JobState.RUNNING.value
-            else:
-                result["state"] = self._ended(job, event).value
+                return outcome(JobState.RUNNING.value)
+            return outcome(self._ended(job, event).value)
         except DomainError as exc:  # it ended meanwhile: the event has nothing left to do
-            result["state"], result["message"] = "ignored", exc.message
-        return result
+            return outcome("ignored", exc.message)
 
     def _ended(self, job: Job, event: AgentEvent) -> JobState:
         """Map an agent's exit report to the job's end (ADR 0006, "Events")."""
@@ -137,9 +139,16 @@ class AgentJobs:
 
     # ---- logs ------------------------------------------------------------------------------
 
+    def read_log(
+        self, job_id: int, stream: str, offset: int, limit: int, run: int | None = None
+    ) -> tuple[bytes, int, bool, int | None]:
+        """Up to ``limit`` bytes of a job's stored ``stream`` from ``offset``, the stored
+        size, the truncation flag and the run read (``LogStore.read``)."""
+        return self.logs.read(job_id, stream, offset, limit, run)
+
     def ship_log(
         self, node_id: str, job_id: int, run: int, stream: str, offset: int, data: bytes
-    ) -> dict[str, Any]:
+    ) -> LogShipped:
         job = self.jobs.get(job_id)
         if node_id not in job.node_ids and job.requeues == run and job.state is JobState.RUNNING:
             raise Conflict(f"Job {job_id} does not run on node '{node_id}'", code="wrong_node")
@@ -147,7 +156,7 @@ class AgentJobs:
         size, truncated = self.logs.append(
             job_id, run, stream, offset, data, cap, self.jobs.clock.now()
         )
-        return {"size": size, "truncated": truncated}
+        return LogShipped(size, truncated)
 
 
 def _current_run(job: Job, node_id: str, run: int) -> bool:
@@ -182,52 +191,38 @@ def _all_desired(
     topology: Topology,
     addresses: Mapping[str, str],
     grace_s: int,
-) -> dict[str, tuple[str, list[dict[str, Any]]]]:
-    result: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+) -> dict[str, DesiredJobs]:
+    result: dict[str, DesiredJobs] = {}
     for node_id, jobs in running.items():
-        specs = [
-            _spec(job, node_id, topology, addresses, grace_s)
+        runs = tuple(
+            _run(job, node_id, topology, addresses, grace_s)
             for job in sorted(jobs, key=lambda j: j.id)
             if job.kind is JobKind.BATCH
-        ]
-        result[node_id] = (_digest(specs), specs)
+        )
+        result[node_id] = DesiredJobs(_digest(runs), runs)
     return result
 
 
-def _spec(
+def _run(
     job: Job, node_id: str, topology: Topology, addresses: Mapping[str, str], grace_s: int
-) -> dict[str, Any]:
+) -> DesiredRun:
     node = topology.node(node_id)
-    gpus = [g for g in node.gpus if g.id in job.gpu_ids] if node is not None else []
+    gpus = tuple(g for g in node.gpus if g.id in job.gpu_ids) if node is not None else ()
     first = job.node_ids[0] if job.node_ids else node_id
-    return {
-        "id": job.id,
-        "run": job.requeues,
-        "user": job.user,
-        "name": job.name,
-        "command": list(job.command),
-        "workdir": job.workdir,
-        "env": [list(pair) for pair in job.env],
-        "gpus": [{"id": g.id, "index": g.index, "uuid": g.uuid} for g in gpus],
-        "nodes": list(job.node_ids),
-        "node_rank": job.node_ids.index(node_id) if node_id in job.node_ids else 0,
-        "master_addr": addresses.get(first, first),
-        "master_port": master_port(job.id),
-        "started_at": job.started_at,
-        "deadline": None
+    return DesiredRun(
+        job=job,
+        gpus=gpus,
+        node_rank=job.node_ids.index(node_id) if node_id in job.node_ids else 0,
+        master_addr=addresses.get(first, first),
+        master_port=master_port(job.id),
+        deadline=None
         if job.time_limit_s is None or job.started_at is None
         else job.started_at + job.time_limit_s,
-        "grace_s": grace_s,
-        "stdout_path": job.stdout_path,
-        "stderr_path": job.stderr_path,
-        "array_id": job.array_id,
-        "array_index": job.array_index,
-        "stop": None
-        if job.preempt_at is None
-        else {"reason": job.message or "preempted", "at": job.preempt_at},
-        "launched": None if job.pid is None else {"pid": job.pid, "host": job.host},
-    }
+        grace_s=grace_s,
+    )
 
 
-def _digest(specs: list[dict[str, Any]]) -> str:
-    return hashlib.blake2b(orjson.dumps(specs), digest_size=12).hexdigest()
+def _digest(runs: Sequence[DesiredRun]) -> str:
+    """The digest of the specs as the agent receives them, so it moves exactly when they
+    change."""
+    return hashlib.blake2b(orjson.dumps(job_specs(runs)), digest_size=12).hexdigest()

@@ -1,7 +1,8 @@
 """Booking use cases: validate with the pure core, then one store transaction each.
 
 Compat (ProcPlan) callers pass ``whole_hours=True``: their API only knows whole hours and
-expects 400s; native callers get minute precision and 409 for ledger conflicts.
+expects 400s; native callers get minute precision and 409 for ledger conflicts. Every committed
+booking write publishes ``LEDGER_CHANGED`` (a topology swap ``NODES_CHANGED``) on the event bus.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ import builtins
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
 
-from procplan.core import calendar, view_size
+from procplan.core import view_size
 from procplan.core.bookings import BookingLimits, validate_request, validate_window
+from procplan.core.calendar import group_by_node
 from procplan.core.errors import InvalidRequest, NotFound, check_answer_size
+from procplan.core.ledger import Preempted, Preview
 from procplan.core.model import Booking, BookingRequest, BookingStatus, Node, Topology
 from procplan.core.timeutil import HOUR, MINUTE, Instant, ceil_to
+from procplan.core.views import Availability, Granularity, LedgerWindow
 from procplan.service.clock import Clock
+from procplan.service.events import Event, EventBus
 from procplan.store.bookings_repo import BookingFilter, BookingStore
 from procplan.store.engine import Store
-from procplan.store.job_conflicts import Preempted
+from procplan.store.ledger_mirror import BookingMirror
 from procplan.store.topology_repo import (
     TOPOLOGY_VERSION,
     load_topology,
@@ -28,13 +32,13 @@ from procplan.store.topology_repo import (
     topology_version,
 )
 
-GRANULARITIES = ("hour", "day")
+GRANULARITIES: dict[str, Granularity] = {"hour": "hour", "day": "day"}
 
 
-def parse_granularity(value: str | None) -> str:
+def parse_granularity(value: str | None) -> Granularity:
     """ProcPlan's ``granularity`` parameter: ``hour`` (default) or ``day``, any case."""
-    key = (value or "hour").strip().lower()
-    if key not in GRANULARITIES:
+    key = GRANULARITIES.get((value or "hour").strip().lower())
+    if key is None:
         raise InvalidRequest("Granularity must be either 'hour' or 'day'")
     return key
 
@@ -104,31 +108,47 @@ Allowed = Callable[[Booking], None]
 class BookingService:
     """Everything the APIs do with bookings and availability."""
 
-    def __init__(self, store: Store, clock: Clock, limits: BookingLimits) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, limits: BookingLimits, events: EventBus | None = None
+    ) -> None:
         self.store = store
         self.bookings = BookingStore(store)
         self.clock = clock
         self.limits = limits
         self.topology_cache = TopologyCache(store)
         self._sizes = SizeMemo()
-        # Called after every committed booking or topology change: the scheduling cycle
+        # Told after every committed booking or topology change: the scheduling cycle
         # listens, because bookings decide where jobs may run.
-        self.listeners: list[Callable[[], None]] = []
+        self.events = events if events is not None else EventBus()
 
-    def _changed(self) -> None:
-        for listener in self.listeners:
-            listener()
+    def _changed(self, event: Event = Event.LEDGER_CHANGED) -> None:
+        self.events.publish(event)
+
+    def ledger_version(self) -> int:
+        """The committed ``ledger_version`` (one indexed read): it moves on every committed
+        booking write, from any process sharing the database."""
+        return self.mirror.committed_version()
+
+    @property
+    def mirror(self) -> BookingMirror:
+        """This process's in-memory ledger (``store.ledger_mirror``): the job store shares
+        it, since one per process is enough."""
+        return self.bookings.mirror
 
     def warm_up(self) -> None:
         """Load the topology and the in-memory ledger now rather than on the first request
         (and before ``tune_gc`` freezes start-up objects out of the collector's scans)."""
         self.topology()
-        self.bookings.mirror.sync()
+        self.mirror.sync()
 
     # ---- topology ----------------------------------------------------------------------
 
     def topology(self) -> Topology:
         return self.topology_cache.current()
+
+    def recent_topology(self, max_age_s: float = 1.0) -> Topology:
+        """The topology as checked at most ``max_age_s`` ago (see ``TopologyCache.recent``)."""
+        return self.topology_cache.recent(max_age_s)
 
     def node(self, node_id: str) -> Node:
         node = self.topology().node(node_id)
@@ -140,7 +160,7 @@ class BookingService:
         """Swap the whole topology in one transaction (validated before we get here)."""
         with self.store.write() as conn:
             sync_topology(conn, topology, self.clock.now())
-        self._changed()
+        self._changed(Event.NODES_CHANGED)
 
     # ---- views -------------------------------------------------------------------------
 
@@ -154,52 +174,50 @@ class BookingService:
 
     def availability(
         self, node_id: str, start: Instant, end: Instant, granularity: str | None
-    ) -> dict[str, Any]:
-        """One node's ProcPlan grid, computed from the committed ledger (never cached)."""
-        return self.availability_many([node_id], start, end, granularity)[0]
+    ) -> Availability:
+        """One node's ProcPlan grid, from the committed ledger (never cached)."""
+        return self.availability_many([node_id], start, end, granularity)
 
     def availability_many(
         self, node_ids: Sequence[str], start: Instant, end: Instant, granularity: str | None
-    ) -> list[dict[str, Any]]:
+    ) -> Availability:
         """Several nodes' grids, each node once (in the order first asked for). Refused before
         anything is built when the answer would pass ``max_answer_bytes``."""
         validate_window(start, end, self.limits, whole_hours=True)
         key = parse_granularity(granularity)
-        nodes = [self.node(node_id) for node_id in dict.fromkeys(node_ids)]
-        rows = self.bookings.window([n.id for n in nodes], start, end)
-        by_node: dict[str, list[Booking]] = {n.id: [] for n in nodes}
-        for booking in rows:
-            by_node[booking.node_id].append(booking)
+        nodes = tuple(self.node(node_id) for node_id in dict.fromkeys(node_ids))
+        rows = tuple(self.bookings.window([n.id for n in nodes], start, end))
         size = view_size.day_view_bytes if key == "day" else view_size.hour_view_bytes
+
+        def estimate() -> int:
+            by_node = group_by_node(nodes, rows)
+            return sum(size(node, start, end, by_node[node.id]) for node in nodes)
+
         check_answer_size(
-            self._sizes.get(
-                self._size_key(key, start, end, nodes),
-                lambda: sum(size(node, start, end, by_node[node.id]) for node in nodes),
-            ),
+            self._sizes.get(self._size_key(key, start, end, nodes), estimate),
             self.limits.max_answer_bytes,
             "ask for fewer nodes, a shorter window or granularity=day",
         )
-        view = calendar.day_view if key == "day" else calendar.hour_view
-        return [view(node, start, end, by_node[node.id]) for node in nodes]
+        return Availability(LedgerWindow(start, end, nodes, rows), key)
 
     def _size_key(self, view: str, start: Instant, end: Instant, nodes: Sequence[Node]) -> Hashable:
         """What an answer-size estimate depends on: the ledger and topology versions, the
         view, the window and the node ids (hashing the nodes themselves cost 0.2 ms for 300)."""
-        versions = (self.bookings.mirror.version, self.topology_cache.version)
+        versions = (self.mirror.version, self.topology_cache.version)
         return (*versions, view, start, end, tuple(node.id for node in nodes))
 
     def calendar(
         self, start: Instant, end: Instant, node_ids: Sequence[str] | None
-    ) -> dict[str, Any]:
-        """The native compact calendar: per GPU, one claim object per booking."""
+    ) -> LedgerWindow:
+        """The native compact calendar's window (``node_ids``: ``None`` for every node)."""
         validate_window(start, end, self.limits, whole_hours=False)
         topology = self.topology()
         nodes = (
-            list(topology.nodes)
+            tuple(topology.nodes)
             if node_ids is None
-            else [self.node(n) for n in dict.fromkeys(node_ids)]
+            else tuple(self.node(n) for n in dict.fromkeys(node_ids))
         )
-        rows = self.bookings.window([n.id for n in nodes], start, end)
+        rows = tuple(self.bookings.window([n.id for n in nodes], start, end))
         check_answer_size(
             self._sizes.get(
                 self._size_key("claims", start, end, nodes),
@@ -208,7 +226,7 @@ class BookingService:
             self.limits.max_answer_bytes,
             "ask for fewer nodes or a shorter window",
         )
-        return calendar.claim_rows(nodes, start, end, rows)
+        return LedgerWindow(start, end, nodes, rows)
 
     # ---- bookings ----------------------------------------------------------------------
 
@@ -218,23 +236,49 @@ class BookingService:
             raise NotFound(f"Booking '{booking_id}' does not exist", code="unknown_booking")
         return booking
 
+    def find(self, booking_id: int) -> Booking | None:
+        """The booking, active or not; ``None`` when there is none."""
+        return self.bookings.get(booking_id)
+
+    def active_at(self, node_ids: Sequence[str] | None, at: Instant) -> builtins.list[Booking]:
+        """The active bookings of these nodes (``None``: all) that hold ``at``."""
+        return [b for b in self.bookings.window(node_ids, at, at + 1) if b.is_active]
+
     def list(self, flt: BookingFilter) -> tuple[list[Booking], int]:
         return self.bookings.page(flt)
 
     def create(self, req: BookingRequest, *, whole_hours: bool) -> Booking:
         """Validate (inside the write transaction, against the stored node) and book."""
+        return self.book(req, whole_hours=whole_hours)[0]
+
+    def book(
+        self, req: BookingRequest, *, whole_hours: bool
+    ) -> tuple[Booking, builtins.list[Preempted]]:
+        """``create``, with the open-ended jobs of others the booking will preempt when it
+        begins (rule 4), found by the same check in the same transaction."""
         now = self.clock.now()
+        booked = self.bookings.create(req, now, self._validation(req, now, whole_hours))
+        self._changed()
+        return booked
+
+    def preview(self, req: BookingRequest, *, whole_hours: bool) -> Preview:
+        """What ``book`` would do now (same validation, same GPU choice, same refusals),
+        without writing anything: the client shows it before the user books."""
+        now = self.clock.now()
+        check = self._validation(req, now, whole_hours)
+        gpu_ids, preempted = self.bookings.preview(req, now, check)
+        return Preview(req.node_id, gpu_ids, req.start, req.end, req.user, tuple(preempted))
+
+    def _validation(
+        self, req: BookingRequest, now: Instant, whole_hours: bool
+    ) -> Callable[[Node | None], None]:
+        """The core's request validation, run by the store on the node it read in the
+        transaction."""
 
         def check(node: Node | None) -> None:
             validate_request(req, node, now, self.limits, whole_hours=whole_hours)
 
-        booking = self.bookings.create(req, now, check)
-        self._changed()
-        return booking
-
-    def preempted_by(self, booking: Booking) -> builtins.list[Preempted]:
-        """The open-ended jobs of others this booking will preempt when it begins (rule 4)."""
-        return self.bookings.preempted_by(booking)
+        return check
 
     def release(
         self, booking_id: int, *, whole_hours: bool, allowed: Allowed | None = None

@@ -1,10 +1,26 @@
-"""The scheduling cycle: snapshot → ``core.planner.plan`` → apply, in one background thread.
+"""The scheduling cycle, in numbered phases, in one background thread.
 
-Event-driven: ``wake()`` (called after every committed job or booking write of this process)
-runs a cycle after a short debounce, so a burst of submissions is planned once. Writes made by
-other processes sharing the database are seen by probing the committed ``jobs_version`` and
-``ledger_version`` counters every ``probe_s``; a periodic tick (``tick_s``) covers what only
-time changes: lapsed leases, aging, preemption grace periods, bookings that begin.
+One cycle (``Scheduler.run_once``):
+
+1. **housekeeping**: end lapsed leases, dead clients' jobs, overdue preemptions, nodes that
+   stopped reporting (``Housekeeping``; at most every ``housekeeping_s`` in the loop);
+2. **snapshot**: the planner's whole input for ``now`` (``Snapshots.build``);
+3. **plan**: ``core.planner.plan``, pure;
+4. **apply**: one transaction that re-checks every start (``PlanWriter.apply``); a start that no
+   longer fits sends the cycle back to 2 (at most ``MAX_RETRIES`` rounds);
+5. **publish**: ``PLAN_APPLIED`` on the event bus when the apply wrote (the waiters and the
+   agents' long polls wake), SIGTERM to preempted watched clients, metrics, and each warning
+   of an upcoming foreign booking logged once.
+
+Each phase is timed with the injected ``Clock``'s monotonic clock (``CycleStats``, /metrics).
+The ports are in ``service.cycle_ports``.
+
+Event-driven: the scheduler subscribes to every committed write of this process on the event
+bus (``WAKES_CYCLE``) and runs a cycle after a short debounce, so a burst of submissions is
+planned once. Writes made by other processes sharing the database are seen by probing the
+committed versions (``Snapshots.versions``) every ``probe_s``; a periodic tick (``tick_s``)
+covers what only time changes: lapsed leases, aging, preemption grace periods, bookings that
+begin.
 
 Only the process holding the cycle lock (``store.leader.CycleLock``) plans; the others keep
 trying to take the lock, so a dead leader is replaced within ``lock_retry_s``.
@@ -12,46 +28,117 @@ trying to take the lock, so a dead leader is replaced within ``lock_retry_s``.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from procplan.core.jobs import Plan, Policy
-from procplan.core.planner import plan
-from procplan.service.bookings import BookingService
-from procplan.service.clock import Clock
-from procplan.service.jobs import JobService
-from procplan.service.leases import Housekeeper
-from procplan.service.metrics import SchedulerMetrics
-from procplan.service.nodes import NodeService
-from procplan.store.leader import CycleLock
+from procplan.core.jobs import Job, Notice, Plan, Policy, Snapshot
+from procplan.core.planner import plan as core_plan
+from procplan.core.timeutil import Instant
+from procplan.service.cycle_ports import (
+    ApplyResult,
+    Clock,
+    CycleMetrics,
+    Housekeeping,
+    LeaderLock,
+    Phase,
+    PlanWriter,
+    Snapshots,
+)
+from procplan.service.events import Event, EventBus
 
 LOG = logging.getLogger("procplan.cycle")
 
 MAX_RETRIES = 3
 IDLE_SHARE = 2.0  # between event-driven cycles, at least this many times the last one's length
+# Every committed write of this process that may change the plan. Not ``PLAN_APPLIED``: the
+# cycle publishes it itself and must not wake itself with it.
+WAKES_CYCLE = frozenset(
+    {Event.JOBS_CHANGED, Event.TENANTS_CHANGED, Event.LEDGER_CHANGED, Event.NODES_CHANGED}
+)
+
+Planner = Callable[[Snapshot, Instant, Policy], Plan]
+
+
+def _no_phases() -> dict[Phase, float]:
+    return dict.fromkeys(Phase, 0.0)
 
 
 @dataclass(slots=True)
 class CycleStats:
-    """What the last cycles did and cost (for /metrics and the benchmarks)."""
+    """What the last cycles did and cost (for /metrics and the benchmarks): milliseconds per
+    cycle and per phase (the last cycle's, and the sum over all cycles)."""
 
     cycles: int = 0
     started: int = 0
     skipped: int = 0
-    last_plan_ms: float = 0.0
     last_cycle_ms: float = 0.0
     durations_ms: list[float] = field(default_factory=list)
+    last_phase_ms: dict[Phase, float] = field(default_factory=_no_phases)
+    total_phase_ms: dict[Phase, float] = field(default_factory=_no_phases)
 
-    def record(self, cycle_ms: float) -> None:
+    @property
+    def last_plan_ms(self) -> float:
+        return self.last_phase_ms[Phase.PLAN]
+
+    def record(self, cycle_ms: float, phase_ms: Mapping[Phase, float] | None = None) -> None:
         self.cycles += 1
         self.last_cycle_ms = cycle_ms
         self.durations_ms.append(cycle_ms)
         if len(self.durations_ms) > 1000:
             del self.durations_ms[:500]
+        if phase_ms is not None:
+            self.last_phase_ms = {phase: phase_ms.get(phase, 0.0) for phase in Phase}
+            for phase, ms in phase_ms.items():
+                self.total_phase_ms[phase] += ms
+
+
+class _PhaseTimer:
+    """Seconds spent in each phase that ran in one cycle, on the injected monotonic clock."""
+
+    __slots__ = ("_monotonic", "began", "seconds")
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self.began = monotonic()
+        self.seconds: dict[Phase, float] = {}
+
+    def lap(self, phase: Phase, since: float) -> float:
+        """Add the time from ``since`` to now to ``phase``; returns now."""
+        now = self._monotonic()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - since
+        return now
+
+    def now(self) -> float:
+        return self._monotonic()
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What the apply rounds of one cycle did, for the publish phase."""
+
+    now: Instant = 0
+    started: list[Job] = field(default_factory=list)
+    preempted: list[Job] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    changed: bool = False
+
+    def add(self, result: Plan, applied: ApplyResult, now: Instant) -> None:
+        self.now = now
+        self.started += applied.started
+        self.preempted += applied.preempted
+        self.notices += result.notices
+        self.changed = self.changed or applied.changed
+
+
+class _NoHousekeeping:
+    def run(self) -> None:
+        return None
+
+    def signal_preempted(self, jobs: Sequence[Job]) -> None:
+        return None
 
 
 class Scheduler:
@@ -59,14 +146,16 @@ class Scheduler:
 
     def __init__(
         self,
-        jobs: JobService,
-        bookings: BookingService,
+        snapshots: Snapshots,
+        writer: PlanWriter,
         clock: Clock,
-        lock: CycleLock,
+        lock: LeaderLock,
+        policy: Policy,
         *,
-        on_applied: Callable[[], None] = lambda: None,
-        nodes: NodeService | None = None,
-        metrics: SchedulerMetrics | None = None,
+        housekeeping: Housekeeping | None = None,
+        events: EventBus | None = None,
+        metrics: CycleMetrics | None = None,
+        planner: Planner = core_plan,
         debounce_s: float = 0.0005,
         min_interval_s: float = 0.01,
         housekeeping_s: float = 0.25,
@@ -75,91 +164,102 @@ class Scheduler:
         probe_s: float = 0.05,
         lock_retry_s: float = 1.0,
     ) -> None:
-        self.jobs = jobs
-        self.bookings = bookings
+        self.snapshots = snapshots
+        self.writer = writer
         self.clock = clock
         self.lock = lock
-        self.policy: Policy = jobs.settings.policy
-        self.housekeeper = Housekeeper(jobs, clock)
-        self.nodes = nodes
+        self.policy = policy
+        self.housekeeping: Housekeeping = housekeeping or _NoHousekeeping()
+        self.events = events if events is not None else EventBus()
         self.metrics = metrics
         self.stats = CycleStats()
-        self._on_applied = on_applied
+        self._planner = planner
         self._debounce_s = debounce_s
         self._min_interval_s = min_interval_s
         self._housekeeping_s = housekeeping_s
-        self._next_housekeeping = 0.0
+        self._next_housekeeping = float("-inf")
         self._positions_s = positions_s
-        self._next_positions = 0.0
-        self._last_cycle = 0.0
+        self._next_positions = float("-inf")
+        self._last_cycle = float("-inf")
         self._tick_s = tick_s
         self._probe_s = probe_s
         self._lock_retry_s = lock_retry_s
         self._wakeup = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._seen: tuple[int, int] = (-1, -1)
+        self._seen: Hashable = None
         self._announced: set[tuple[int, int]] = set()
+        self.events.subscribe(WAKES_CYCLE, self.wake)
 
     # ---- one cycle -----------------------------------------------------------------------
 
     def run_once(self, *, housekeeping: bool = True, all_positions: bool = True) -> Plan:
-        """Housekeeping, then plan and apply until the plan sticks (bounded retries).
+        """One cycle, phases 1–5 (see the module docstring); returns the last plan.
 
         The background loop skips housekeeping (leases, PIDs, grace periods: all deadlines in
         whole seconds) when it ran less than ``housekeeping_s`` ago, so a burst of submissions
         does not re-read the lease table for every cycle. Likewise it writes queue positions
         deep in the queue only every ``positions_s`` (see ``JobMirror.changed_pending``).
         """
-        began = time.perf_counter()
+        timer = _PhaseTimer(self.clock.monotonic)
+        began = timer.began
         if housekeeping or began >= self._next_housekeeping:
-            self.housekeeper.run()
-            if self.nodes is not None:
-                self.nodes.check_liveness()
-                self.nodes.maintain()
+            self.housekeeping.run()  # 1
             self._next_housekeeping = began + self._housekeeping_s
+            timer.lap(Phase.HOUSEKEEPING, began)
+        if began >= self._next_positions:
+            all_positions = True
+        outcome = _Outcome()
+        try:
+            result = self._plan_and_apply(timer, outcome, all_positions)
+        finally:
+            mark = timer.now()
+            self._publish(outcome)  # 5, also after a failed round: what was applied stands
+            timer.lap(Phase.PUBLISH, mark)
+        self._seen = self.snapshots.versions()
+        if all_positions:
+            self._next_positions = began + self._positions_s
+        elapsed = timer.now() - began
+        self.stats.record(elapsed * 1000, {p: s * 1000 for p, s in timer.seconds.items()})
+        if self.metrics is not None:
+            self.metrics.cycle(elapsed)
+            self.metrics.phases(timer.seconds)
+        return result
+
+    def _plan_and_apply(self, timer: _PhaseTimer, outcome: _Outcome, all_positions: bool) -> Plan:
+        """Phases 2–4, again while a start no longer fits (bounded)."""
         result = Plan()
         for _ in range(MAX_RETRIES):
             now = self.clock.now()
-            snapshot = self.jobs.jobs.snapshot(now, self.bookings.topology(), self.policy)
-            if self.nodes is not None:
-                states, foreign, batch = self.nodes.planner_view(now)
-                snapshot = dataclasses.replace(
-                    snapshot, node_states=states, foreign_gpus=foreign, batch_nodes=batch
-                )
-            planned_at = time.perf_counter()
-            result = plan(snapshot, now, self.policy)
-            self.stats.last_plan_ms = (time.perf_counter() - planned_at) * 1000
-            if began >= self._next_positions:
-                all_positions = True
-            applied = self.jobs.jobs.apply(
-                result, now, self.jobs.settings.lease_ttl_s, all_positions=all_positions
-            )
-            if all_positions:
-                self._next_positions = began + self._positions_s
+            mark = timer.now()
+            snapshot = self.snapshots.build(now)  # 2
+            mark = timer.lap(Phase.SNAPSHOT, mark)
+            result = self._planner(snapshot, now, self.policy)  # 3
+            mark = timer.lap(Phase.PLAN, mark)
+            applied = self.writer.apply(result, now, all_positions=all_positions)  # 4
+            timer.lap(Phase.APPLY, mark)
+            outcome.add(result, applied, now)
             self.stats.started += len(applied.started)
-            if self.metrics is not None and applied.started:
-                self.metrics.started(applied.started, now)
             self.stats.skipped += len(applied.skipped)
-            if applied.changed:
-                self._on_applied()
-            if applied.preempted:
-                self.housekeeper.signal_preempted(applied.preempted)
-            self._announce(result)
             if not applied.skipped:
                 break
             LOG.info("cycle: %d start(s) no longer fit; planning again", len(applied.skipped))
-        self._seen = self._versions()
-        elapsed = time.perf_counter() - began
-        self.stats.record(elapsed * 1000)
-        if self.metrics is not None:
-            self.metrics.cycle(elapsed)
         return result
 
-    def _announce(self, result: Plan) -> None:
+    def _publish(self, outcome: _Outcome) -> None:
+        """Phase 5: tell the waiters first (a started job's client is waiting for it)."""
+        if outcome.changed:
+            self.events.publish(Event.PLAN_APPLIED)
+        if outcome.preempted:
+            self.housekeeping.signal_preempted(outcome.preempted)
+        if self.metrics is not None and outcome.started:
+            self.metrics.started(outcome.started, outcome.now)
+        self._announce(outcome.notices)
+
+    def _announce(self, notices: Sequence[Notice]) -> None:
         """Log each warning of an upcoming foreign booking once (the planner repeats them every
         cycle while the booking is near; delivering them to people comes with notifications)."""
-        for notice in result.notices:
+        for notice in notices:
             key = (notice.job_id, notice.booking_id)
             if key in self._announced:
                 continue
@@ -176,8 +276,9 @@ class Scheduler:
 
     # ---- the background loop -------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Something changed in this process: run a cycle soon (debounced)."""
+    def wake(self, event: Event | None = None) -> None:
+        """Something changed in this process: run a cycle soon (debounced). The bus calls it
+        with the event; it must stay this cheap."""
         self._wakeup.set()
 
     def start(self) -> None:
@@ -201,36 +302,34 @@ class Scheduler:
         self.lock.release()
 
     def _loop(self) -> None:
-        next_tick = 0.0
+        monotonic = self.clock.monotonic
+        next_tick = float("-inf")
         while not self._stop.is_set():
             if not self.lock.try_acquire():
                 self._stop.wait(self._lock_retry_s)
                 continue
-            now = time.monotonic()
+            now = monotonic()
             due = now >= next_tick or self._wakeup.is_set() or self._others_wrote()
             if due:
                 self._wakeup.clear()
                 self._safe_cycle()
-                next_tick = time.monotonic() + self._tick_s
+                next_tick = monotonic() + self._tick_s
                 continue
             if self._wakeup.wait(min(self._probe_s, max(next_tick - now, 0.0))):
                 # Let a burst of submissions land first, and under a stream of them leave at
                 # least twice the last cycle's duration between cycles (and ``min_interval_s``):
                 # each cycle replans the whole queue, so with a long queue and a stream of
                 # submissions the cycle would otherwise take a whole core from the API.
-                since_last = time.monotonic() - self._last_cycle
+                since_last = monotonic() - self._last_cycle
                 gap = max(self._min_interval_s, IDLE_SHARE * self.stats.last_cycle_ms / 1000)
                 time.sleep(max(self._debounce_s, gap - since_last))
 
     def _safe_cycle(self) -> None:
-        self._last_cycle = time.monotonic()
+        self._last_cycle = self.clock.monotonic()
         try:
             self.run_once(housekeeping=False, all_positions=False)
         except Exception:  # a failed cycle must not kill the scheduler: log, retry next tick
             LOG.exception("scheduling cycle failed")
 
-    def _versions(self) -> tuple[int, int]:
-        return self.jobs.version(), self.bookings.bookings.mirror.committed_version()
-
     def _others_wrote(self) -> bool:
-        return self._versions() != self._seen
+        return self.snapshots.versions() != self._seen

@@ -112,6 +112,17 @@ class HistoryKeeper:
         self.accumulator = HistoryAccumulator()
         self._rolled_until: Instant | None = None
 
+    def fold(self, at: float, readings: Iterable[tuple[str, GpuReading]]) -> None:
+        """Add one report's readings (GPU id, reading) to the minute being accumulated."""
+        self.accumulator.fold(at, readings)
+
+    def query(
+        self, node_id: str, resolution: int, start: Instant, end: Instant
+    ) -> list[HistoryRow]:
+        """The stored rows of ``node_id`` at ``resolution`` (``MINUTE`` or ``HOUR``) whose
+        bucket lies in ``[start, end)`` (``HistoryStore.query``)."""
+        return self.store.query(node_id, resolution, start, end)
+
     def flush(self, now: float, *, everything: bool = False) -> int:
         rows = self.accumulator.take_closed(now, everything=everything)
         if rows:

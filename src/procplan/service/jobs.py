@@ -1,9 +1,10 @@
 """Job use cases: submit (validated, tenant and booking checked), cancel, release, finish,
 and the status views. The cycle (``service.cycle``) starts jobs; this module never does.
 
-Every write calls ``on_change()`` after its commit: the cycle's wake-up (and the waiters').
-Heartbeats are the exception: a renewed lease changes nothing anyone plans or waits on, and
-clients send them every few seconds.
+Every write publishes ``JOBS_CHANGED`` on the event bus after its commit: the cycle's wake-up
+(and the waiters'). Heartbeats are the exception: a renewed lease changes nothing anyone plans
+or waits on, and clients send them every few seconds. The cycle reads and writes through the
+ports ``snapshot`` and ``apply`` (``service.cycle_ports``).
 """
 
 from __future__ import annotations
@@ -16,16 +17,30 @@ from dataclasses import dataclass, field
 
 from procplan.core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from procplan.core.job_validation import JobLimits, validate_job_request
-from procplan.core.jobs import RELEASE_BOOKING, Job, JobKind, JobRequest, JobState, Policy, Tenant
+from procplan.core.jobs import (
+    RELEASE_BOOKING,
+    Job,
+    JobKind,
+    JobRequest,
+    JobState,
+    NodeState,
+    Plan,
+    Policy,
+    Snapshot,
+    Tenant,
+)
 from procplan.core.lifecycle import check_transition
-from procplan.core.model import Booking
+from procplan.core.model import Booking, Topology
 from procplan.core.timeutil import Instant, to_iso
+from procplan.core.views import ClusterCounts, LocalStatus
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock
+from procplan.service.events import Event, EventBus
 from procplan.service.tenants import TenantService, TenantUsage
 from procplan.store.engine import Store
-from procplan.store.jobs_repo import JobFilter, JobStore
+from procplan.store.jobs_repo import ApplyResult, JobFilter, JobStore
 from procplan.store.tenants_repo import TenantStore
+from procplan.store.write_batcher import WriteBatcher
 
 __all__ = ["JobFilter", "JobService", "JobSettings", "TenantUsage"]
 
@@ -51,29 +66,35 @@ class JobService:
         clock: Clock,
         bookings: BookingService,
         settings: JobSettings,
-        on_change: Callable[[], None] = lambda: None,
+        events: EventBus | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.bookings = bookings
         self.settings = settings
-        self.jobs = JobStore(store, bookings.bookings.mirror, settings.policy.half_life_s)
-        self.tenants_store = TenantStore(store, self.jobs.writes)
+        self.events = events if events is not None else EventBus()
+        self.jobs = JobStore(store, bookings.mirror, settings.policy.half_life_s)
+        self.tenants_store = TenantStore(store, self.write_batcher)
         self.tenants = TenantService(
-            self.tenants_store, clock, settings.policy.half_life_s, self._changed
+            self.tenants_store, clock, settings.policy.half_life_s, self.events
         )
-        self._on_change = on_change
         self._limits = dataclasses.replace(settings.limits, max_array_size=settings.max_array_size)
 
     def _changed(self) -> None:
-        self._on_change()
+        self.events.publish(Event.JOBS_CHANGED)
+
+    @property
+    def write_batcher(self) -> WriteBatcher:
+        """The group commit of this process's job writes (ADR 0004): tenant writes and the
+        audit log ride along with it."""
+        return self.jobs.writes
 
     # ---- submission --------------------------------------------------------------------
 
     def submit(self, req: JobRequest) -> list[Job]:
         """Validate and queue ``req`` (one job, or one per array index)."""
         now = self.clock.now()
-        topology = self.bookings.topology_cache.recent()
+        topology = self.bookings.recent_topology()
         validate_job_request(req, topology, self._limits)
         tenant, members = self.tenants.admission(req.tenant, req.user)
         self._check_member(tenant, members, req.user)
@@ -100,7 +121,7 @@ class JobService:
         """The booking a job names: it must exist, be the user's own and active now."""
         if req.booking_id is None:
             return None
-        booking = self.bookings.bookings.get(req.booking_id)
+        booking = self.bookings.find(req.booking_id)
         if booking is None:
             raise NotFound(f"Booking '{req.booking_id}' does not exist", code="unknown_booking")
         if booking.user != req.user:
@@ -153,6 +174,10 @@ class JobService:
             raise NotFound(f"Job '{job_id}' does not exist", code="unknown_job")
         return job
 
+    def find(self, job_id: int) -> Job | None:
+        """The job, in any state; ``None`` when there is none."""
+        return self.jobs.get(job_id)
+
     def list(self, flt: JobFilter) -> tuple[list[Job], int]:
         return self.jobs.page(flt)
 
@@ -161,7 +186,51 @@ class JobService:
         return self.jobs.rows(flt)
 
     def version(self) -> int:
+        """The committed ``jobs_version``: moves on every job or tenant write, any process."""
         return self.jobs.version()
+
+    def active(self) -> tuple[tuple[Job, ...], tuple[Job, ...]]:
+        """``(pending, running)`` as of the last commit."""
+        return self.jobs.active()
+
+    def active_version(self) -> int:
+        """The ``jobs_version`` the last ``active`` answered as of (this process's mirror;
+        -1 before the first): a cache key for what is derived from the queue."""
+        return self.jobs.active_version()
+
+    # ---- what the cycle reads and writes (``service.cycle_ports``) ---------------------
+
+    def snapshot(
+        self,
+        now: Instant,
+        topology: Topology,
+        *,
+        node_states: Mapping[str, NodeState] | None = None,
+        foreign_gpus: frozenset[str] = frozenset(),
+        batch_nodes: frozenset[str] | None = None,
+    ) -> Snapshot:
+        """The planner's input for ``now``, built whole (see ``JobStore.snapshot``)."""
+        return self.jobs.snapshot(
+            now, topology, self.settings.policy,
+            node_states=node_states, foreign_gpus=foreign_gpus, batch_nodes=batch_nodes,
+        )  # fmt: skip
+
+    def apply(self, plan: Plan, now: Instant, *, all_positions: bool = True) -> ApplyResult:
+        """Write a plan in one transaction, re-checking every start (the ``PlanWriter``
+        port). Publishes nothing: the cycle's publish phase does."""
+        return self.jobs.apply(plan, now, self.settings.lease_ttl_s, all_positions=all_positions)
+
+    def expired_leases(self, now: Instant) -> builtins.list[Job]:
+        """Unfinished interactive jobs whose lease lapsed before ``now``."""
+        return self.jobs.expired_leases(now)
+
+    def watched_here(self) -> builtins.list[Job]:
+        """Unfinished interactive jobs whose client PID runs on this host."""
+        return self.jobs.watched(self.settings.local_host)
+
+    def overdue_preemptions(self, now: Instant) -> builtins.list[Job]:
+        """Running jobs told to stop at least the preemption grace period ago."""
+        return self.jobs.overdue_preemptions(now, self.settings.policy.preempt_grace_s)
 
     # ---- endings -----------------------------------------------------------------------
 
@@ -175,7 +244,7 @@ class JobService:
         return self.finish(job_id, JobState.CANCELLED, message="cancelled")
 
     def heartbeat(self, job_id: int) -> Job:
-        """Renew an interactive job's lease (no ``on_change``: see the module docstring)."""
+        """Renew an interactive job's lease (publishes nothing: see the module docstring)."""
         return self.jobs.heartbeat(job_id, self.clock.now(), self.settings.lease_ttl_s)
 
     def release(
@@ -238,31 +307,28 @@ class JobService:
 
     # ---- status views ------------------------------------------------------------------
 
-    def cluster_status(self) -> dict[str, int]:
+    def cluster_status(self) -> ClusterCounts:
         """The Go scheduler's cluster status (``online_nodes`` counts every node; the route
         subtracts those whose agent stopped reporting)."""
         now = self.clock.now()
         topology = self.bookings.topology()
         _, running = self.jobs.active()
         held = {g for job in running for g in job.gpu_ids}
-        booked = {
-            g for b in self.bookings.bookings.window(None, now, now + 1) if b.is_active
-            for g in b.gpu_ids
-        }  # fmt: skip
+        booked = {g for b in self.bookings.active_at(None, now) for g in b.gpu_ids}
         busy = held | booked
         free = sum(1 for node in topology.nodes for gpu in node.gpus if gpu.id not in busy)
         counts = self.jobs.count_by_state()
-        return {
-            "total_gpus": topology.gpu_count,
-            "available_gpus": free,
-            "total_nodes": len(topology.nodes),
-            "online_nodes": len(topology.nodes),
-            "total_jobs": sum(counts.values()),
-            "pending_jobs": counts.get(JobState.PENDING, 0),
-            "running_jobs": counts.get(JobState.RUNNING, 0),
-        }
+        return ClusterCounts(
+            total_gpus=topology.gpu_count,
+            available_gpus=free,
+            total_nodes=len(topology.nodes),
+            online_nodes=len(topology.nodes),
+            total_jobs=sum(counts.values()),
+            pending_jobs=counts.get(JobState.PENDING, 0),
+            running_jobs=counts.get(JobState.RUNNING, 0),
+        )
 
-    def local_status(self) -> dict[str, object]:
+    def local_status(self) -> LocalStatus:
         """local-gpu-scheduler's ``/status`` counters for this host's node."""
         node_id = self.settings.local_node or self.settings.local_host
         node = self.bookings.topology().node(node_id)
@@ -270,13 +336,16 @@ class JobService:
         pending, running = self.jobs.active()
         here = [job for job in running if node_id in job.node_ids]
         _, total = self.jobs.page(JobFilter(node_id=node_id, limit=0))
-        return {
-            "gpus_total": len(index),
-            "gpus_allocated": sorted(index[g] for job in here for g in job.gpu_ids if g in index),
-            "jobs_running": len(here),
-            "jobs_queued": sum(1 for job in pending if job.node_id == node_id),
-            "jobs_total": total,
-        }
+        return LocalStatus(
+            node_id=node_id,
+            gpus_total=len(index),
+            gpus_allocated=tuple(
+                sorted(index[g] for job in here for g in job.gpu_ids if g in index)
+            ),
+            jobs_running=len(here),
+            jobs_queued=sum(1 for job in pending if job.node_id == node_id),
+            jobs_total=total,
+        )
 
     # ---- tenants (see service.tenants) -------------------------------------------------
 

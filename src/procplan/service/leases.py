@@ -24,6 +24,7 @@ import os
 import pwd
 import signal
 import time
+from collections.abc import Sequence
 
 import psutil
 
@@ -124,14 +125,14 @@ class Housekeeper:
         return job.pid is not None and job.host == self.jobs.settings.local_host
 
     def _lapse_leases(self, now: int) -> None:
-        for job in self.jobs.jobs.expired_leases(now):
+        for job in self.jobs.expired_leases(now):
             if self._watched_here(job) and self.pids.alive(job):
                 self.jobs.heartbeat(job.id)  # the PID is the lease of a watched client
                 continue
             self._end(job, "lease expired: the client stopped sending heartbeats")
 
     def _check_pids(self) -> None:
-        for job in self.jobs.jobs.watched(self.jobs.settings.local_host):
+        for job in self.jobs.watched_here():
             if not self.pids.alive(job):
                 self._end(job, f"client process {job.pid} exited")
 
@@ -145,8 +146,7 @@ class Housekeeper:
         self.pids.forget(job.id)
 
     def _end_overdue_preemptions(self, now: int) -> None:
-        grace = self.jobs.settings.policy.preempt_grace_s
-        for job in self.jobs.jobs.overdue_preemptions(now, grace):
+        for job in self.jobs.overdue_preemptions(now):
             if self._watched_here(job):
                 self.pids.signal(job, signal.SIGKILL)
             ended = self._finish(job, JobState.PREEMPTED, job.message or "preempted")
@@ -154,7 +154,7 @@ class Housekeeper:
                 self.jobs.requeue(job.id)
             self.pids.forget(job.id)
 
-    def signal_preempted(self, jobs: list[Job]) -> None:
+    def signal_preempted(self, jobs: Sequence[Job]) -> None:
         """The cycle just decided these preemptions: SIGTERM the watched clients now (other
         clients learn it from their heartbeat, batch jobs from their node agent)."""
         for job in jobs:

@@ -4,14 +4,15 @@ The GPU gauges use the names and labels of NVIDIA's dcgm-exporter (``DCGM_FI_DEV
 with ``gpu``, ``UUID``, ``device``, ``modelName``, ``Hostname``) so that existing Grafana
 dashboards work unchanged; a ``node`` label is added for clusters whose host names differ
 from node ids. Gauges are computed at scrape time from the same document as
-``/api/v1/nodes``; histograms (wait time, cycle duration) are observed as things happen.
+``/api/v1/nodes``; histograms (wait time, cycle duration and the time of each of its phases)
+are observed as things happen.
 Each server gets its own registry, so several servers in one process (tests) do not clash.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -19,9 +20,11 @@ from prometheus_client.registry import Collector
 
 from procplan.core.jobs import Job
 from procplan.core.timeutil import Instant
+from procplan.service.cycle_ports import Phase
 from procplan.service.jobs import JobService
-from procplan.service.node_views import nodes_document
+from procplan.service.node_views import cluster_view
 from procplan.service.nodes import NodeService
+from procplan.wire.nodes import cluster_json
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -36,6 +39,7 @@ DCGM_GAUGES = (
 DCGM_LABELS = ["gpu", "UUID", "device", "modelName", "Hostname", "node"]
 WAIT_BUCKETS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600)
 CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+PHASE_BUCKETS = (0.0005, 0.001, 0.0025, *CYCLE_BUCKETS)
 
 
 class SchedulerMetrics:
@@ -56,10 +60,23 @@ class SchedulerMetrics:
             buckets=CYCLE_BUCKETS,
             registry=self.registry,
         )
+        phase_seconds = Histogram(
+            "procplan_cycle_phase_seconds",
+            "Time scheduling cycles spent in each phase (housekeeping, snapshot, plan, apply, "
+            "publish).",
+            ["phase"],
+            buckets=PHASE_BUCKETS,
+            registry=self.registry,
+        )
+        self._phase_seconds = {phase: phase_seconds.labels(phase.value) for phase in Phase}
         self.registry.register(_LiveCollector(jobs, nodes))
 
     def cycle(self, seconds: float) -> None:
         self.cycle_seconds.observe(seconds)
+
+    def phases(self, seconds: Mapping[Phase, float]) -> None:
+        for phase, spent in seconds.items():
+            self._phase_seconds[phase].observe(spent)
 
     def started(self, started: Sequence[Job], now: Instant) -> None:
         for job in started:
@@ -77,13 +94,13 @@ class _LiveCollector(Collector):
         self.nodes = nodes
 
     def collect(self) -> Iterable[Metric]:
-        document = nodes_document(self.nodes)
+        document = cluster_json(cluster_view(self.nodes))
         yield from _gpu_gauges(document["nodes"])
         yield from _node_gauges(document["nodes"])
         yield from self._queue_gauges()
 
     def _queue_gauges(self) -> Iterable[Metric]:
-        pending, running = self.jobs.jobs.active()
+        pending, running = self.jobs.active()
         depth = GaugeMetricFamily(
             "procplan_queue_pending_jobs", "Pending jobs by reason.", labels=["reason"]
         )

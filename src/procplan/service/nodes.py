@@ -14,14 +14,14 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from procplan.core.errors import Conflict, DomainError, NotFound, Unauthorized
 from procplan.core.jobs import Job, JobKind, JobState, NodeState
-from procplan.core.model import Booking, Node
-from procplan.core.node_reports import Registration, Report
+from procplan.core.model import Booking, Node, Topology
+from procplan.core.node_reports import Registered, Registration, Report
 from procplan.core.node_usage import (
     ClassifiedProcess,
     GpuFlag,
@@ -34,11 +34,13 @@ from procplan.core.node_usage import (
 from procplan.core.readings import GpuReading
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock
+from procplan.service.events import Event, EventBus
 from procplan.service.history import HistoryKeeper, Retention
 from procplan.service.jobs import JobService
 from procplan.store.engine import Store
 from procplan.store.history_repo import HistoryStore
 from procplan.store.nodes_repo import AgentRegistration, NodeStatus, NodeStore, ReportWrite
+from procplan.wire.node_status import foreign_of, report_document
 
 LOG = logging.getLogger("procplan.nodes")
 
@@ -80,7 +82,7 @@ class NodeService:
         bookings: BookingService,
         jobs: JobService,
         settings: NodeSettings,
-        on_change: Callable[[], None] = lambda: None,
+        events: EventBus | None = None,
     ) -> None:
         self.clock = clock
         self.bookings = bookings
@@ -89,7 +91,7 @@ class NodeService:
         self.nodes = NodeStore(store)
         self.history = HistoryKeeper(HistoryStore(store), settings.retention)
         self.started = float(clock.now())
-        self._on_change = on_change
+        self.events = events if events is not None else EventBus()
         self._lock = threading.Lock()
         self._live: dict[str, LiveNode] = {}
         self._cache: tuple[float, dict[str, NodeStatus]] | None = None
@@ -120,7 +122,7 @@ class NodeService:
     def down_after_s(self, interval_s: float) -> float:
         return self.settings.missed_heartbeats * interval_s
 
-    def register(self, reg: Registration) -> dict[str, Any]:
+    def register(self, reg: Registration) -> Registered:
         now = self.clock.now()
         self._refuse_if_taken(reg, float(now))
         session = secrets.token_hex(16)
@@ -136,7 +138,7 @@ class NodeService:
             ),
             now,
         )
-        self.bookings.topology_cache.current()  # submissions must see the node at once
+        self.bookings.topology()  # reloaded at once: submissions must see the node
         status = self.nodes.status(reg.node_id)
         if status is None:  # pragma: no cover - register just wrote it
             raise NotFound(f"Node '{reg.node_id}' vanished while registering")
@@ -146,16 +148,16 @@ class NodeService:
         for warning in warnings:
             LOG.warning("node %s: %s", reg.node_id, warning)
         LOG.info("node %s registered (%d GPUs, %s)", reg.node_id, len(node.gpus), reg.hostname)
-        self._on_change()
-        return {
-            "node_id": reg.node_id,
-            "session": session,
-            "interval_s": reg.interval_s,
-            "down_after_s": self.down_after_s(reg.interval_s),
-            "server_time": time.time(),
-            "gpus": [{"id": g.id, "index": g.index, "uuid": g.uuid} for g in node.gpus],
-            "warnings": warnings,
-        }
+        self.events.publish(Event.NODES_CHANGED)
+        return Registered(
+            node_id=reg.node_id,
+            session=session,
+            interval_s=reg.interval_s,
+            down_after_s=self.down_after_s(reg.interval_s),
+            server_time=time.time(),
+            gpus=tuple(node.gpus),
+            warnings=tuple(warnings),
+        )
 
     def _refuse_if_taken(self, reg: Registration, now: float) -> None:
         """Another live agent serves this node id: two agents must not both run its jobs."""
@@ -174,9 +176,9 @@ class NodeService:
     def heartbeat(self, node_id: str, report: Report) -> None:
         live = self._live_for(node_id, report.session)
         # A topology at most a second old: registrations refresh it in their own process.
-        node = self.bookings.topology_cache.recent().node(node_id) or self.bookings.node(node_id)
+        node = self.topology(max_age_s=1.0).node(node_id) or self.bookings.node(node_id)
         now = float(self.clock.now())
-        booked = self._bookings_now(node.id, int(now))
+        booked = self.bookings.active_at([node.id], int(now))
         classified = classify(
             report.processes,
             uuid_index(node, report.readings),
@@ -186,15 +188,15 @@ class NodeService:
         )
         foreign = foreign_gpus(classified)
         flags = self._flags(node, live, report.readings, classified, booked, now)
-        self.history.accumulator.fold(now, _by_gpu(node, report.readings))
-        previous = live.status.report.get("foreign", [])
-        document = _report_document(node, report, classified, foreign, flags)
+        self.history.fold(now, _by_gpu(node, report.readings))
+        previous = foreign_of(live.status.report)
+        document = report_document(report, classified, foreign, flags)
         was_online = self.is_online(live.status, now)
         with self._lock:
             live.status = _replace_status(live.status, now, document)
             live.dirty = True
         if sorted(foreign) != previous or not was_online:
-            self._on_change()  # the planner must see newly foreign (or freed) GPUs
+            self.events.publish(Event.NODES_CHANGED)  # the planner must see foreign GPUs
 
     def check_session(self, node_id: str, session: str) -> NodeStatus:
         """The node's status when ``session`` is its agent's current one, else 409
@@ -214,9 +216,6 @@ class NodeService:
         with self._lock:
             live = self._live[node_id] = LiveNode(status)
         return live
-
-    def _bookings_now(self, node_id: str, now: int) -> list[Booking]:
-        return [b for b in self.bookings.bookings.window([node_id], now, now + 1) if b.is_active]
 
     def _flags(
         self,
@@ -250,19 +249,25 @@ class NodeService:
 
     # ---- what everyone reads ---------------------------------------------------------------
 
+    def topology(self, max_age_s: float | None = None) -> Topology:
+        """The current topology; with ``max_age_s``, one checked at most that long ago
+        (``BookingService.recent_topology``)."""
+        if max_age_s is None:
+            return self.bookings.topology()
+        return self.bookings.recent_topology(max_age_s)
+
     def running_by_node(self) -> dict[str, list[Job]]:
         """Running jobs by node id, recomputed only when the job queue changed."""
-        mirror = self.jobs.jobs.mirror
-        mirror.sync()
-        version, index = self._running
-        if version == mirror.version:
+        _, running = self.jobs.active()
+        version = self.jobs.active_version()
+        cached, index = self._running
+        if cached == version:
             return index
-        _, running = mirror.queue()
         fresh: dict[str, list[Job]] = {}
         for job in running:
             for node_id in job.node_ids:
                 fresh.setdefault(node_id, []).append(job)
-        self._running = (mirror.version, fresh)
+        self._running = (version, fresh)
         return fresh
 
     def is_online(self, status: NodeStatus, now: float) -> bool:
@@ -321,8 +326,7 @@ class NodeService:
             online = self.is_online(status, now)
             states[node_id] = NodeState(up=online)
             if online:
-                listed: list[str] = status.report.get("foreign") or []  # type: ignore[assignment]
-                foreign.update(listed)
+                foreign.update(foreign_of(status.report))
         batch = None
         if self.settings.batch_requires_agent:
             batch = frozenset(node for node, state in states.items() if state.up)
@@ -345,7 +349,7 @@ class NodeService:
         if down:
             with self._lock:
                 self._cache = None
-            self._on_change()
+            self.events.publish(Event.NODES_CHANGED)
         self._lose_nodeless()
         return down
 
@@ -353,7 +357,7 @@ class NodeService:
         """Batch jobs running on no node: CPU-only jobs that a server before 0-GPU placement
         started "nowhere". No agent runs or ends them, so they would hold their tenant's job
         quota forever: lose them (requeued: the planner now gives them a node)."""
-        _, running = self.jobs.jobs.active()
+        _, running = self.jobs.active()
         nodeless = [job for job in running if not job.node_ids]
         for job in nodeless:
             if job.kind is JobKind.BATCH:
@@ -435,48 +439,6 @@ class NodeService:
 def _by_gpu(node: Node, readings: tuple[GpuReading, ...]) -> list[tuple[str, GpuReading]]:
     by_index = {gpu.index: gpu.id for gpu in node.gpus}
     return [(by_index[r.index], r) for r in readings if not r.mig and r.index in by_index]
-
-
-def _report_document(
-    node: Node,
-    report: Report,
-    classified: list[ClassifiedProcess],
-    foreign: set[str],
-    flags: dict[str, list[str]],
-) -> dict[str, Any]:
-    """The JSON kept in ``node_status.report``: what views and other processes need."""
-    return {
-        "readings": [
-            [
-                r.index,
-                r.uuid,
-                r.utilization_pct,
-                r.memory_used_mb,
-                r.memory_total_mb,
-                r.temperature_c,
-                r.power_w,
-                r.mig,
-            ]
-            for r in report.readings
-        ],
-        "processes": [
-            [
-                c.gpu_id,
-                c.process.pid,
-                c.process.user,
-                c.process.command,
-                c.process.used_memory_mb,
-                c.kind.value,
-                c.job_id,
-                c.process.gpu_uuid,
-            ]
-            for c in classified
-        ],
-        "foreign": sorted(foreign),
-        "flags": flags,
-        "read_error": report.read_error,
-        "jobs": [list(j) for j in report.jobs],
-    }
 
 
 def _replace_status(status: NodeStatus, now: float, report: dict[str, Any]) -> NodeStatus:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import builtins
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from procplan.core.errors import NotFound
 from procplan.core.job_validation import tenant_changes, validate_tenant
 from procplan.core.jobs import DEFAULT_TENANT, Tenant
 from procplan.service.clock import Clock
+from procplan.service.events import Event, EventBus
 from procplan.store.tenants_repo import TenantStore, TenantUsage
 
 __all__ = ["TenantService", "TenantUsage"]
@@ -28,22 +29,23 @@ _MAX_CACHED = 10_000
 
 
 class TenantService:
-    """Validates with the pure core, writes through ``TenantStore``, then ``on_change()``."""
+    """Validates with the pure core, writes through ``TenantStore``, then publishes
+    ``TENANTS_CHANGED``."""
 
     def __init__(
-        self, store: TenantStore, clock: Clock, half_life_s: int, on_change: Callable[[], None]
+        self, store: TenantStore, clock: Clock, half_life_s: int, events: EventBus
     ) -> None:
         self.store = store
         self.clock = clock
         self.half_life_s = half_life_s
-        self._on_change = on_change
+        self.events = events
         self._admissions: dict[tuple[str | None, str], tuple[float, Tenant, tuple[str, ...]]] = {}
         self._admissions_lock = threading.Lock()
 
     def _changed(self) -> None:
         with self._admissions_lock:
             self._admissions.clear()
-        self._on_change()
+        self.events.publish(Event.TENANTS_CHANGED)
 
     def create(self, tenant: Tenant) -> Tenant:
         validate_tenant(tenant)

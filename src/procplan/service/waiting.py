@@ -2,7 +2,9 @@
 
 A waiter sleeps until something in the job queue may have changed, then looks again. In the
 process that runs the cycle (and in any process that wrote), ``notify()`` wakes waiters at
-once; changes committed by *other* processes sharing the database are noticed by one prober
+once: the waiter subscribes to the event bus (``WAKES_WAITERS``: job and tenant writes, and the
+cycle's ``PLAN_APPLIED``). Changes committed by *other* processes sharing the database are
+noticed by one prober
 thread per process, which re-reads the committed ``jobs_version`` every ``probe_s`` while
 anyone waits (one indexed read, however many waiters: 300 agents' long polls must not mean
 6,000 reads a second) and wakes everyone when it moved.
@@ -18,19 +20,23 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from procplan.core.jobs import Job
+from procplan.service.events import Event, EventBus
 
 PROBE_S = 0.05
 T = TypeVar("T")
+WAKES_WAITERS = frozenset({Event.JOBS_CHANGED, Event.TENANTS_CHANGED, Event.PLAN_APPLIED})
 
 
 class JobWaiter:
-    """Wakes ``wait()`` callers (coroutines on any event loop) when jobs change."""
+    """Wakes ``wait()`` callers (coroutines on any event loop) when jobs change; with
+    ``events``, on every ``WAKES_WAITERS`` event published there."""
 
     def __init__(
         self,
         get_job: Callable[[int], Job],
         version: Callable[[], int],
         probe_s: float = PROBE_S,
+        events: EventBus | None = None,
     ) -> None:
         self._get_job = get_job
         self._version = version
@@ -39,15 +45,17 @@ class JobWaiter:
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._prober: threading.Thread | None = None
         self.generation = 0  # counts ``notify()`` calls: answers computed before one are stale
+        if events is not None:
+            events.subscribe(WAKES_WAITERS, self.notify)
 
-    def notify(self) -> None:
+    def notify(self, event: Event | None = None) -> None:
         """Something was committed: wake every waiter (safe from any thread)."""
         with self._lock:
             self.generation += 1
             waiters = list(self._waiters)
-        for loop, event in waiters:
+        for loop, woken in waiters:
             with contextlib.suppress(RuntimeError):  # a closed loop: its waiter is gone
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(woken.set)
 
     async def wait(self, job_id: int, seen_version: int | None, timeout_s: float) -> Job:
         """The job once its ``version`` exceeds ``seen_version`` (at once when that is

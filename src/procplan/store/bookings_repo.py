@@ -15,7 +15,15 @@ from sqlalchemy import Connection, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from procplan.core.errors import Conflict, NotFound
-from procplan.core.ledger import Ledger, select_free_gpus
+from procplan.core.ledger import (
+    Ask,
+    Holder,
+    Ledger,
+    Preempted,
+    judge,
+    preempted_jobs,
+    select_free_gpus,
+)
 from procplan.core.model import (
     Booking,
     BookingRequest,
@@ -26,13 +34,7 @@ from procplan.core.model import (
 )
 from procplan.core.timeutil import DAY, Instant
 from procplan.store.engine import Store
-from procplan.store.job_conflicts import (
-    Preempted,
-    as_claims,
-    blocking_jobs,
-    check_no_jobs,
-    preempted_jobs,
-)
+from procplan.store.ledger_holds import check_booking, read_holds
 from procplan.store.ledger_mirror import BookingMirror
 from procplan.store.rows import booking_select, row_to_booking
 from procplan.store.tables import GPU_ID_SEPARATOR, bookings, claims, gpus, meta, nodes, users
@@ -68,15 +70,6 @@ _NODE_GPUS = (
     .where(nodes.c.id == bindparam("node_id"))
     .where(nodes.c.retired.is_(False))
     .order_by(gpus.c.position, gpus.c.pk)
-)
-# Booking claims only: job claims are checked by ``job_conflicts`` (ledger rule 4).
-_ACTIVE_CLAIMS = (
-    select(claims.c.gpu_pk, claims.c.start_s, claims.c.end_s, claims.c.booking_id)
-    .where(claims.c.gpu_pk.in_(bindparam("gpu_pks", expanding=True)))
-    .where(claims.c.booking_id.is_not(None))
-    .where(claims.c.active.is_(True))
-    .where(claims.c.start_s < bindparam("end"))
-    .where(claims.c.end_s > bindparam("start"))
 )
 _INSERT_BOOKING = bookings.insert().returning(bookings.c.id)
 _INSERT_CLAIM = claims.insert()
@@ -127,13 +120,18 @@ class BookingStore:
 
     # ---- reads -------------------------------------------------------------------------
 
-    def preempted_by(self, booking: Booking) -> list[Preempted]:
-        """Rule 4's report: the open-ended jobs of other users on ``booking``'s GPUs, which
-        the booking will preempt when it begins."""
+    def preview(
+        self, req: BookingRequest, now: Instant, check: Callable[[Node | None], None]
+    ) -> tuple[tuple[str, ...], list[Preempted]]:
+        """What ``create`` would do, without writing: the GPUs it would take and the jobs it
+        would preempt (rule 4), or the ``Conflict`` it would raise. A read: another writer may
+        change the answer before the caller books."""
         with self.store.read() as conn:
-            _node_pk, gpu_pks = _node_gpus(conn, booking.node_id)
-            wanted = {g: gpu_pks[g] for g in booking.gpu_ids if g in gpu_pks}
-            return preempted_jobs(conn, wanted, booking.start, booking.end, booking.user)
+            found = _find_node_gpus(conn, req.node_id)
+            check(None if found is None else _as_node(req.node_id, found[1]))
+            if found is None:  # pragma: no cover - check() rejects unknown nodes
+                raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
+            return _choose_gpus(conn, req, found[1])
 
     def get(self, booking_id: int) -> Booking | None:
         with self.store.read() as conn:
@@ -181,40 +179,35 @@ class BookingStore:
 
     def create(
         self, req: BookingRequest, now: Instant, check: Callable[[Node | None], None]
-    ) -> Booking:
-        """Validate against the node as stored, check the ledger and insert, atomically.
+    ) -> tuple[Booking, list[Preempted]]:
+        """Validate against the node as stored, check the ledger and insert, atomically; the
+        booking and the jobs it will preempt (rule 4, from the same check).
 
         ``check`` is the caller's validation (the pure core's ``validate_request``), run on
         the node read in this very transaction so that a concurrent topology change cannot
         slip between the validation and the write.
         """
 
-        def work(conn: Connection) -> tuple[int, tuple[str, ...]]:
+        def work(conn: Connection) -> tuple[int, tuple[str, ...], list[Preempted]]:
             found = _find_node_gpus(conn, req.node_id)
             check(None if found is None else _as_node(req.node_id, found[1]))
             if found is None:  # pragma: no cover - check() rejects unknown nodes
                 raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
             node_pk, gpu_pks = found
             _lock_node(self.store, conn, node_pk)
-            chosen = _choose_gpus(conn, req, gpu_pks)
-            return _insert(conn, req, node_pk, chosen, gpu_pks, now, self._user_pks), chosen
+            chosen, preempted = _choose_gpus(conn, req, gpu_pks)
+            booking_id = _insert(conn, req, node_pk, chosen, gpu_pks, now, self._user_pks)
+            return booking_id, chosen, preempted
 
         try:
-            booking_id, chosen = self.writes.run(work)
+            booking_id, chosen, preempted = self.writes.run(work)
         except IntegrityError as exc:
             raise _overlap_conflict(exc) from exc
-        return Booking(
-            booking_id,
-            req.node_id,
-            tuple(chosen),
-            req.start,
-            req.end,
-            req.user,
-            req.label,
-            req.priority,
-            BookingStatus.ACTIVE,
-            now,
-        )
+        booking = Booking(
+            booking_id, req.node_id, tuple(chosen), req.start, req.end, req.user, req.label,
+            req.priority, BookingStatus.ACTIVE, now,
+        )  # fmt: skip
+        return booking, preempted
 
     def finish(
         self,
@@ -274,9 +267,8 @@ class BookingStore:
         node_pk, gpu_pks = _node_gpus(conn, current.node_id)
         _lock_node(self.store, conn, node_pk)
         if new_end > current.end:
-            _check_free(conn, current.gpu_ids, gpu_pks, current.end, new_end)
-            wanted = {g: gpu_pks[g] for g in current.gpu_ids if g in gpu_pks}
-            check_no_jobs(conn, wanted, current.end, new_end, current.user)
+            ask = Ask.booking(current.user, current.end, new_end, own_id=booking_id)
+            check_booking(conn, gpu_pks, current.gpu_ids, ask)  # jobs to preempt: not reported
         conn.execute(
             _MOVE_END_BOOKING,
             {
@@ -321,43 +313,29 @@ def _lock_node(store: Store, conn: Connection, node_pk: int) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(1, :node)"), {"node": node_pk})
 
 
-def _ledger_for(conn: Connection, gpu_pks: dict[str, int], start: Instant, end: Instant) -> Ledger:
-    """The active claims on these GPUs overlapping ``[start, end)``."""
-    by_pk = {pk: gpu_id for gpu_id, pk in gpu_pks.items()}
-    rows = conn.execute(_ACTIVE_CLAIMS, {"gpu_pks": list(by_pk), "start": start, "end": end})
-    return Ledger(Claim(by_pk[pk], s, e, b) for pk, s, e, b in rows)
-
-
-def _check_free(
-    conn: Connection, gpu_ids: Sequence[str], gpu_pks: dict[str, int], start: Instant, end: Instant
-) -> None:
-    wanted = {gpu_id: gpu_pks[gpu_id] for gpu_id in gpu_ids if gpu_id in gpu_pks}
-    ledger = _ledger_for(conn, wanted, start, end)
-    for gpu_id in gpu_ids:
-        if not ledger.is_free(gpu_id, start, end):
-            raise Conflict(
-                f"GPU '{gpu_id}' is already booked for the requested window", code="gpu_conflict"
-            )
-
-
-def _choose_gpus(conn: Connection, req: BookingRequest, gpu_pks: dict[str, int]) -> tuple[str, ...]:
-    """Explicit GPUs must be free of bookings (rule 1) and of other users' jobs (rule 4); a
-    count picks the best fit among GPUs free of both."""
+def _choose_gpus(
+    conn: Connection, req: BookingRequest, gpu_pks: dict[str, int]
+) -> tuple[tuple[str, ...], list[Preempted]]:
+    """The GPUs the booking takes and the jobs it will preempt (rule 4), from one read of
+    the holds. Explicit GPUs must take the booking (``check_booking``); a count picks, among
+    the GPUs that would, the best fit against the neighbouring bookings
+    (``select_free_gpus``)."""
+    ask = Ask.booking(req.user, req.start, req.end)
     if req.gpu_ids:
-        _check_free(conn, req.gpu_ids, gpu_pks, req.start, req.end)
-        wanted = {g: gpu_pks[g] for g in req.gpu_ids if g in gpu_pks}
-        check_no_jobs(conn, wanted, req.start, req.end, req.user)
-        return tuple(req.gpu_ids)
-    count = req.gpu_count or 0
-    lo, hi = req.start - _FIT_HORIZON_S, req.end + _FIT_HORIZON_S
-    ledger = _ledger_for(conn, gpu_pks, lo, hi)
-    holds = blocking_jobs(conn, gpu_pks, req.start, req.end, req.user)
-    if holds:
-        ledger = Ledger([*ledger.all_claims(), *as_claims(holds)])
-    chosen = select_free_gpus(ledger, list(gpu_pks), req.start, req.end, count)
+        return tuple(req.gpu_ids), check_booking(conn, gpu_pks, req.gpu_ids, ask)
+    holds = read_holds(conn, gpu_pks, req.start - _FIT_HORIZON_S, req.end + _FIT_HORIZON_S)
+    verdicts = {gpu_id: judge(ask, gpu_holds) for gpu_id, gpu_holds in holds.items()}
+    booked = Ledger(
+        Claim(h.gpu_id, h.start, h.end, h.holder_id)
+        for gpu_holds in holds.values()
+        for h in gpu_holds
+        if h.holder is Holder.BOOKING
+    )
+    candidates = [gpu_id for gpu_id in gpu_pks if verdicts[gpu_id].ok]
+    chosen = select_free_gpus(booked, candidates, req.start, req.end, req.gpu_count or 0)
     if chosen is None:
         raise Conflict("Not enough GPUs available for the requested window", code="no_free_gpus")
-    return chosen
+    return chosen, preempted_jobs(verdicts[gpu_id] for gpu_id in chosen)
 
 
 def _insert(

@@ -5,7 +5,8 @@ made, a job cancelled, a GPU retired. So each start is re-checked here, under th
 (SQLite) or the jobs-version row lock plus the per-node advisory locks that booking writes
 take (PostgreSQL): the job must still be pending, its GPUs active, free of other jobs' claims
 over ``[now, claim_end)`` and of foreign bookings (for an open-ended job: bookings active now;
-ledger rule 3). A start that fails is skipped and the cycle plans again.
+ledger rule 3) — the pure ``core.ledger.judge`` decides. A start that fails is skipped and the
+cycle plans again.
 
 Pending jobs' reasons, positions and estimates are written only where they changed, so a
 cycle over 10,000 waiting jobs usually writes a handful of rows, and a cycle that changes
@@ -14,20 +15,30 @@ nothing bumps no version (its transaction is rolled back).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 
-from procplan.core.jobs import OPEN_END, Job, JobKind, JobState, Plan, Preemption, Start
+from procplan.core.jobs import (
+    OPEN_END,
+    Job,
+    JobKind,
+    JobState,
+    Plan,
+    Preemption,
+    Start,
+    StatusChange,
+)
+from procplan.core.ledger import Ask, Hold, Holder, judge
 from procplan.core.timeutil import Instant
 from procplan.store.engine import Store
+from procplan.store.job_changes import StatusUpdate
 from procplan.store.job_mirror import Info, JobMirror
-from procplan.store.job_rows import QUEUE_POSITION, join_ids
 from procplan.store.job_writes import next_jobs_version
-from procplan.store.tables import bookings, claims, gpus, jobs, nodes, users
+from procplan.store.ledger_holds import read_holds
+from procplan.store.tables import claims, gpus, jobs, nodes
 
 
 @dataclass(slots=True)
@@ -47,56 +58,24 @@ _ACTIVE_GPUS = (
     .where(gpus.c.retired.is_(False))
     .where(nodes.c.retired.is_(False))
 )
-_JOB_CLAIMS = (
-    select(claims.c.gpu_pk, claims.c.start_s, claims.c.end_s)
-    .where(claims.c.gpu_pk.in_(bindparam("gpu_pks", expanding=True)))
-    .where(claims.c.job_id.is_not(None))
-    .where(claims.c.active.is_(True))
-    .where(claims.c.end_s > bindparam("now"))
-)
-_BOOKING_CLAIMS = (
-    select(claims.c.gpu_pk, claims.c.start_s, claims.c.end_s, claims.c.booking_id, users.c.name)
-    .join_from(claims, bookings, claims.c.booking_id == bookings.c.id)
-    .join(users, users.c.pk == bookings.c.user_pk)
-    .where(claims.c.gpu_pk.in_(bindparam("gpu_pks", expanding=True)))
-    .where(claims.c.active.is_(True))
-    .where(claims.c.end_s > bindparam("now"))
-)
-_START = (
-    update(jobs)
-    .where(jobs.c.id == bindparam("j_id"))
-    .where(jobs.c.state == JobState.PENDING.value)
-    .values(
-        state=JobState.RUNNING.value,
-        started_at=bindparam("now"),
-        alloc_nodes=bindparam("a_nodes"),
-        alloc_gpus=bindparam("a_gpus"),
-        borrowed=bindparam("a_borrowed"),
-        lease_expires_at=bindparam("lease"),
-        reason=None,
-        estimated_start=None,
-        queue_position=None,
-        version=bindparam("v"),
-    )
-)
+# Built once (building a statement per call cost more than executing it); the bind values
+# come from each change (``job_changes``).
+_START = StatusUpdate(
+    (
+        "state", "started_at", "node_ids", "gpu_ids", "borrowed", "lease_expires_at", "reason",
+        "estimated_start", "queue_position", "version",
+    ),
+    jobs.c.state == JobState.PENDING.value,
+)  # fmt: skip
 _INSERT_CLAIMS = claims.insert()
-_PREEMPT = (
-    update(jobs)
-    .where(jobs.c.id == bindparam("j_id"))
-    .where(jobs.c.state == JobState.RUNNING.value)
-    .where(jobs.c.preempt_at.is_(None))
-    .values(preempt_at=bindparam("now"), message=bindparam("msg"), version=bindparam("v"))
+_PREEMPT = StatusUpdate(
+    ("preempt_at", "message", "version"),
+    jobs.c.state == JobState.RUNNING.value,
+    jobs.c.preempt_at.is_(None),
 )
-_PENDING_INFO = (
-    update(jobs)
-    .where(jobs.c.id == bindparam("j_id"))
-    .where(jobs.c.state == JobState.PENDING.value)
-    .values(
-        reason=bindparam("r"),
-        estimated_start=bindparam("est"),
-        queue_position=bindparam("pos"),
-        version=bindparam("v"),
-    )
+_PENDING_INFO = StatusUpdate(
+    ("reason", "estimated_start", "queue_position", "version"),
+    jobs.c.state == JobState.PENDING.value,
 )
 
 
@@ -171,9 +150,11 @@ def _write(
     preempted = _preempt(conn, preempts, live, now, version)
     if pending:
         conn.execute(
-            _PENDING_INFO,
+            _PENDING_INFO.statement,
             [
-                {"j_id": j, "r": None if r is None else r.value, "est": e, "pos": p, "v": version}
+                _PENDING_INFO.params(
+                    j, {"reason": r, "estimated_start": e, "queue_position": p, "version": version}
+                )
                 for j, (r, e, p) in pending.items()
             ],
         )
@@ -185,11 +166,10 @@ def _write(
 
 @dataclass(slots=True)
 class _Ledger:
-    """The claims a start could collide with, by GPU primary key."""
+    """What a start could collide with: the active GPUs it names and their holds."""
 
     gpu: dict[str, tuple[int, int, str]]  # GPU id -> (pk, node pk, node id), active GPUs only
-    job_claims: dict[int, list[tuple[Instant, Instant]]]
-    booking_claims: dict[int, list[tuple[Instant, Instant, int, str]]]
+    holds: dict[str, list[Hold]]  # GPU id -> active claims from now on (``read_holds``)
 
 
 def _check_starts(
@@ -200,16 +180,19 @@ def _check_starts(
     candidates = [s for s in starts if _still_pending(live.get(s.job_id))]
     if not candidates:
         return [], skipped
-    ledger = _read_ledger(conn, store, {g for s in candidates for g in s.gpu_ids}, now)
+    until = max(s.claim_end for s in candidates)
+    ledger = _read_ledger(conn, store, {g for s in candidates for g in s.gpu_ids}, now, until)
     accepted: list[tuple[Start, list[int]]] = []
     for start in candidates:
-        gpu_pks = _fits(start, live[start.job_id], ledger, now)
+        job = live[start.job_id]
+        gpu_pks = _fits(start, job, ledger, now)
         if gpu_pks is None:
             skipped.append(start.job_id)
             continue
         accepted.append((start, gpu_pks))
-        for pk in gpu_pks:  # later starts of this plan must not take these GPUs too
-            ledger.job_claims.setdefault(pk, []).append((now, start.claim_end))
+        for gpu_id in start.gpu_ids:  # later starts of this plan must not take these GPUs too
+            hold = Hold(Holder.JOB, job.id, job.user, gpu_id, now, start.claim_end)
+            ledger.holds[gpu_id].append(hold)
     return accepted, skipped
 
 
@@ -217,7 +200,9 @@ def _still_pending(job: Job | None) -> bool:
     return job is not None and job.state is JobState.PENDING
 
 
-def _read_ledger(conn: Connection, store: Store, gpu_ids: Iterable[str], now: Instant) -> _Ledger:
+def _read_ledger(
+    conn: Connection, store: Store, gpu_ids: Iterable[str], now: Instant, until: Instant
+) -> _Ledger:
     wanted = sorted(gpu_ids)
     gpu = {
         gid: (int(pk), int(node_pk), str(node_id))
@@ -226,39 +211,28 @@ def _read_ledger(conn: Connection, store: Store, gpu_ids: Iterable[str], now: In
     if not store.is_sqlite:  # the lock booking writes take: serialise with them per node
         for node_pk in sorted({node_pk for _, node_pk, _ in gpu.values()}):
             conn.execute(text("SELECT pg_advisory_xact_lock(1, :node)"), {"node": node_pk})
-    params = {"gpu_pks": [pk for pk, _, _ in gpu.values()], "now": now}
-    job_claims: dict[int, list[tuple[Instant, Instant]]] = {}
-    for pk, s, e in conn.execute(_JOB_CLAIMS, params):
-        job_claims.setdefault(pk, []).append((s, e))
-    booking_claims: dict[int, list[tuple[Instant, Instant, int, str]]] = {}
-    for pk, s, e, b_id, user in conn.execute(_BOOKING_CLAIMS, params):
-        booking_claims.setdefault(pk, []).append((s, e, b_id, user))
-    return _Ledger(gpu, job_claims, booking_claims)
+    holds = read_holds(conn, {gid: pk for gid, (pk, _, _) in gpu.items()}, now, until)
+    return _Ledger(gpu, holds)
 
 
 def _fits(start: Start, job: Job, ledger: _Ledger, now: Instant) -> list[int] | None:
-    """The GPU keys of a start that still fits, else ``None``. A batch job must name a node
-    even without GPUs (a CPU-only job): its node's agent is what runs it."""
+    """The GPU keys of a start that still fits (``core.ledger.judge`` on each GPU), else
+    ``None``. A batch job must name a node even without GPUs (a CPU-only job): its node's
+    agent is what runs it."""
     if len(set(start.gpu_ids)) != len(start.gpu_ids) or len(start.gpu_ids) != job.gpu_count:
         return None
     if job.kind is JobKind.BATCH and not start.node_ids:
         return None
-    end = start.claim_end
-    # Open-ended jobs only avoid bookings active now: later ones preempt them (rule 3).
-    booking_end = now + 1 if end >= OPEN_END else end
+    length = None if start.claim_end >= OPEN_END else start.claim_end - now
+    ask = Ask.job(job.user, now, length, job.booking_id)
     pks: list[int] = []
     for gpu_id in start.gpu_ids:
         found = ledger.gpu.get(gpu_id)
         if found is None or found[2] not in start.node_ids:
             return None
-        pk = found[0]
-        if any(s < end and e > now for s, e in ledger.job_claims.get(pk, ())):
+        if not judge(ask, ledger.holds[gpu_id]).ok:
             return None
-        for s, e, booking_id, user in ledger.booking_claims.get(pk, ()):
-            foreign = user != job.user and booking_id != job.booking_id
-            if foreign and s < booking_end and e > now:
-                return None
-        pks.append(pk)
+        pks.append(found[0])
     return pks
 
 
@@ -273,19 +247,18 @@ def _start(
 ) -> Job | None:
     """Mark the job running and insert its claims (in a savepoint: an exclusion-constraint
     refusal on PostgreSQL skips this start only)."""
-    lease = now + lease_ttl_s if job.kind is JobKind.INTERACTIVE else job.lease_expires_at
-    values = {
-        "j_id": job.id,
-        "now": now,
-        "a_nodes": join_ids(start.node_ids),
-        "a_gpus": join_ids(start.gpu_ids),
-        "a_borrowed": start.borrowed,
-        "lease": lease,
-        "v": version,
-    }
+    change: StatusChange = {
+        "state": JobState.RUNNING, "started_at": now, "node_ids": start.node_ids,
+        "gpu_ids": start.gpu_ids, "borrowed": start.borrowed,
+        "lease_expires_at": (
+            now + lease_ttl_s if job.kind is JobKind.INTERACTIVE else job.lease_expires_at
+        ),
+        "reason": None, "estimated_start": None, "queue_position": None, "version": version,
+    }  # fmt: skip
     try:
         with conn.begin_nested():
-            if conn.execute(_START, values).rowcount != 1:
+            started = _START.write(conn, job, change)
+            if started is None:
                 return None
             if gpu_pks:
                 conn.execute(
@@ -298,12 +271,7 @@ def _start(
                 )
     except IntegrityError:
         return None
-    extra = {k: v for k, v in job.extra.items() if k != QUEUE_POSITION}
-    return dataclasses.replace(
-        job, state=JobState.RUNNING, started_at=now, node_ids=start.node_ids,
-        gpu_ids=start.gpu_ids, borrowed=start.borrowed, lease_expires_at=lease, reason=None,
-        estimated_start=None, extra=extra, version=version,
-    )  # fmt: skip
+    return started
 
 
 def _preempt(
@@ -316,8 +284,8 @@ def _preempt(
     """Mark the victims (once: a job already being preempted keeps its first deadline)."""
     done: list[Job] = []
     for p in preempts:
-        params = {"j_id": p.job_id, "now": now, "msg": p.reason, "v": version}
-        if conn.execute(_PREEMPT, params).rowcount == 1:
-            job = live[p.job_id]
-            done.append(dataclasses.replace(job, preempt_at=now, message=p.reason, version=version))
+        change: StatusChange = {"preempt_at": now, "message": p.reason, "version": version}
+        victim = _PREEMPT.write(conn, live[p.job_id], change)
+        if victim is not None:
+            done.append(victim)
     return done

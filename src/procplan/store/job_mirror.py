@@ -8,9 +8,9 @@ booking ``ledger_mirror``. The first sync reads only unfinished jobs, never the 
 
 The cycle's own ``apply`` rewrites reasons, positions and estimates of many pending rows; it
 records them here directly (``note_pending``) and later syncs skip those rows, so a cycle does
-not read back what it just wrote. The ``Job`` objects of such rows keep the reason/estimate
-they were read with (rebuilding thousands of frozen objects per cycle is what we avoid);
-``pending_info`` holds the current values and ``JobStore.get`` reads the row itself.
+not read back what it just wrote. The ``Job`` objects of such rows keep the reason, estimate
+and queue position they were read with (rebuilding thousands of frozen objects per cycle is
+what we avoid); ``pending_info`` holds the current values and ``JobStore.get`` reads the row.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class JobMirror:
             other.drop(job_id)
             queue.put(job)  # replaced in place when it was already there
             self._versions[job_id] = version
-            self._info[job_id] = (job.reason, job.estimated_start, row[-1])
+            self._info[job_id] = (job.reason, job.estimated_start, job.queue_position)
         self._tenants = tuple(row_to_tenant(row) for row in tenant_rows)
         self._version = max(self._version, newest)
         self._local = {v for v in self._local if v > self._version}

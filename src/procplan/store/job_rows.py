@@ -1,4 +1,5 @@
-"""Job rows ⇄ ``core.jobs.Job``: the one SELECT shape every job read uses.
+"""Job rows ⇄ ``core.jobs.Job``: the one SELECT shape every job read uses, and the one mapping
+of status fields to columns (``row_values``) every job write uses.
 
 A job row keeps its user and tenant as keys; reads join their names in, so a ``Job`` is
 complete on its own. Lists (command, env, allocation) are stored as text: JSON for what users
@@ -8,18 +9,22 @@ write, GPU_ID_SEPARATOR-joined ids for what the scheduler writes (cheap to split
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 
-from procplan.core.jobs import Job, JobKind, JobState, Reason
+from procplan.core.jobs import (
+    STATUS_FIELDS,
+    Job,
+    JobKind,
+    JobState,
+    Reason,
+    StatusChange,
+)
 from procplan.core.timeutil import Instant
 from procplan.store.tables import GPU_ID_SEPARATOR, jobs, tenants, users
-
-# ``core.jobs.Job`` has no queue position field; reads put it (when known) in ``extra`` under
-# this key so that the APIs can show it. Nothing writes it back from there.
-QUEUE_POSITION = "queue_position"
 
 _STATES = {s.value: s for s in JobState}
 _KINDS = {k.value: k for k in JobKind}
@@ -89,14 +94,12 @@ def join_ids(ids: Sequence[str]) -> str | None:
 
 
 def row_to_job(row: Sequence[Any]) -> Job:
-    """One row of ``job_select`` as a Job; the queue position goes into ``extra``."""
+    """One row of ``job_select`` as a Job."""
     (jid, user, tenant, kind, name, state, priority, gpu_count, nodes, gpu_kind, gpu_mem,
      limit, node_id, booking_id, submitted, started, ended, alloc_nodes, alloc_gpus, borrowed,
      preempt_at, reason, estimate, exit_code, requeues, command, workdir, env, stdout, stderr,
      array_id, array_index, pid, host, lease, message, extra, version, position) = row  # fmt: skip
     extra_map: dict[str, object] = json.loads(extra) if extra and extra != "{}" else {}
-    if position is not None:
-        extra_map[QUEUE_POSITION] = position
     return Job(
         id=jid, user=user, tenant=tenant, kind=_KINDS[kind], name=name, state=_STATES[state],
         priority=priority, gpu_count=gpu_count, nodes=nodes, gpu_kind=gpu_kind,
@@ -104,7 +107,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
         submitted_at=submitted, started_at=started, ended_at=ended,
         node_ids=split_ids(alloc_nodes), gpu_ids=split_ids(alloc_gpus), borrowed=bool(borrowed),
         preempt_at=preempt_at, reason=None if reason is None else _REASONS[reason],
-        estimated_start=estimate, exit_code=exit_code, requeues=requeues,
+        estimated_start=estimate, queue_position=position, exit_code=exit_code, requeues=requeues,
         command=tuple(json.loads(command)) if command != "[]" else (), workdir=workdir,
         env=tuple((k, v) for k, v in json.loads(env)) if env != "[]" else (),
         stdout_path=stdout, stderr_path=stderr, array_id=array_id, array_index=array_index,
@@ -118,41 +121,71 @@ def _pid_started(extra: Mapping[str, object]) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def insert_values(
-    job: Job, user_pk: int, tenant_pk: int, version: int, now: Instant
-) -> dict[str, object]:
-    """The row of a new pending job (``job.id`` is ignored: the database assigns it)."""
-    extra = {k: v for k, v in job.extra.items() if k != QUEUE_POSITION}
+def _value(member: Enum | None) -> object:
+    return None if member is None else member.value
+
+
+# How each status field is stored: its column and its encoder (``None``: stored as it is).
+# Enums are stored as their values, the allocation as ``GPU_ID_SEPARATOR``-joined ids.
+_COLUMNS = {"node_ids": "alloc_nodes", "gpu_ids": "alloc_gpus"}
+_ENCODERS: dict[str, Callable[[Any], object]] = {
+    "state": _value, "reason": _value, "node_ids": join_ids, "gpu_ids": join_ids,
+}  # fmt: skip
+STATUS_COLUMNS: Mapping[str, tuple[str, Callable[[Any], object] | None]] = {
+    name: (_COLUMNS.get(name, name), _ENCODERS.get(name)) for name in STATUS_FIELDS
+}
+
+
+def row_values(change: Mapping[str, Any]) -> dict[str, Any]:
+    """The column values of status fields (a ``StatusChange``, or a whole status): the one
+    mapping of status to columns (``STATUS_COLUMNS``). ``KeyError`` on any other field."""
+    values: dict[str, Any] = {}
+    for name, value in change.items():
+        column, encode = STATUS_COLUMNS[name]
+        values[column] = value if encode is None else encode(value)
+    return values
+
+
+def submitted(job: Job, version: int) -> StatusChange:
+    """A submitted job's status, as a change from ``JobStatus()``: pending, held until a
+    cycle looks at it; a client's PID, host and lease and a message come with the request.
+    The fields it leaves out keep their defaults, which are the columns' defaults too."""
     return {
+        "state": JobState.PENDING, "reason": Reason.HELD, "borrowed": False, "requeues": 0,
+        "pid": job.pid, "host": job.host, "lease_expires_at": job.lease_expires_at,
+        "message": job.message, "version": version,
+    }  # fmt: skip
+
+
+def insert_values(
+    asked: Job, now: Instant, status: StatusChange, user_pk: int, tenant_pk: int
+) -> dict[str, object]:
+    """The row of a job submitted at ``now`` (the database assigns its id; ``array_id`` is
+    set apart): the spec fields ``asked`` for, and the status columns of ``status``
+    (``submitted``)."""
+    values: dict[str, object] = {
         "user_pk": user_pk,
         "tenant_pk": tenant_pk,
-        "kind": job.kind.value,
-        "name": job.name,
-        "state": JobState.PENDING.value,
-        "priority": job.priority,
-        "gpu_count": job.gpu_count,
-        "nodes": job.nodes,
-        "gpu_kind": job.gpu_kind,
-        "gpu_memory_mb": job.gpu_memory_mb,
-        "time_limit_s": job.time_limit_s,
-        "node_id": job.node_id,
-        "booking_id": job.booking_id,
+        "kind": asked.kind.value,
+        "name": asked.name,
+        "priority": asked.priority,
+        "gpu_count": asked.gpu_count,
+        "nodes": asked.nodes,
+        "gpu_kind": asked.gpu_kind,
+        "gpu_memory_mb": asked.gpu_memory_mb,
+        "time_limit_s": asked.time_limit_s,
+        "node_id": asked.node_id,
+        "booking_id": asked.booking_id,
         "submitted_at": now,
-        "borrowed": False,
-        "reason": Reason.HELD.value,
-        "requeues": 0,
-        "command": json.dumps(list(job.command)),
-        "workdir": job.workdir,
-        "env": json.dumps([list(pair) for pair in job.env]),
-        "stdout_path": job.stdout_path,
-        "stderr_path": job.stderr_path,
-        "array_id": job.array_id,
-        "array_index": job.array_index,
-        "pid": job.pid,
-        "host": job.host,
-        "pid_started": _pid_started(job.extra),
-        "lease_expires_at": job.lease_expires_at,
-        "message": job.message,
-        "extra": json.dumps(extra, default=str),
-        "version": version,
+        "command": json.dumps(list(asked.command)),
+        "workdir": asked.workdir,
+        "env": json.dumps([list(pair) for pair in asked.env]),
+        "stdout_path": asked.stdout_path,
+        "stderr_path": asked.stderr_path,
+        "array_id": None,
+        "array_index": asked.array_index,
+        "pid_started": _pid_started(asked.extra),
+        "extra": json.dumps(dict(asked.extra), default=str),
     }
+    values.update(row_values(status))
+    return values

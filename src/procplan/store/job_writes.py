@@ -11,17 +11,34 @@ or a waiter sees bumps ``meta.jobs_version`` *first* and stamps the rows it writ
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, select, update
 
 from procplan.core.errors import NotFound
 from procplan.core.fairshare import add_usage
-from procplan.core.jobs import Job, JobKind, JobState, Reason
+from procplan.core.jobs import (
+    SPEC_FIELDS,
+    Job,
+    JobKind,
+    JobSpec,
+    JobState,
+    JobStatus,
+    Reason,
+    StatusChange,
+)
 from procplan.core.lifecycle import check_transition
 from procplan.core.timeutil import Instant
-from procplan.store.job_rows import ACTIVE_STATES, GET_JOB, insert_values, row_to_job
+from procplan.store.job_changes import StatusUpdate, write_change
+from procplan.store.job_rows import (
+    ACTIVE_STATES,
+    GET_JOB,
+    insert_values,
+    row_to_job,
+    submitted,
+)
 from procplan.store.tables import claims, jobs, meta, tenants
 from procplan.store.users_repo import user_pk
 
@@ -50,12 +67,7 @@ _END_CLAIMS = (
 _TENANT_USAGE = select(tenants.c.usage_gpu_s, tenants.c.usage_at).where(
     tenants.c.id == bindparam("tenant_id")
 )
-_HEARTBEAT = (
-    update(jobs)
-    .where(jobs.c.id == bindparam("j_id"))
-    .where(jobs.c.state.in_(ACTIVE_STATES))
-    .values(lease_expires_at=bindparam("lease"))
-)
+_HEARTBEAT = StatusUpdate(("lease_expires_at",), jobs.c.state.in_(ACTIVE_STATES))
 
 
 def next_jobs_version(conn: Connection) -> int:
@@ -88,7 +100,11 @@ def submit_jobs(
     version = next_jobs_version(conn)
     keys = {(j.user, j.tenant) for j in new}
     pks = {(u, t): (user_pk(conn, u, now, known_users), tenant_pk(conn, t)) for u, t in keys}
-    rows = [insert_values(j, *pks[(j.user, j.tenant)], version, now) for j in new]
+    changes = [submitted(j, version) for j in new]
+    rows = [
+        insert_values(j, now, change, *pks[(j.user, j.tenant)])
+        for j, change in zip(new, changes, strict=True)
+    ]
     first_id = int(conn.execute(_INSERT_JOB, rows[0]).scalar_one())
     ids = [first_id]
     array_id = first_id if new[0].array_index is not None else None
@@ -98,12 +114,20 @@ def submit_jobs(
         rest = [{**row, "array_id": array_id} for row in rows[1:]]
         ids += [int(r[0]) for r in conn.execute(_INSERT_JOBS, rest)]
     return [
-        dataclasses.replace(
-            job, id=jid, state=JobState.PENDING, submitted_at=now, reason=Reason.HELD,
-            array_id=array_id, version=version, started_at=None, ended_at=None,
-        )
-        for job, jid in zip(new, ids, strict=True)
-    ]  # fmt: skip
+        Job.of(jid, _asked(j, array_id, now), JobStatus(**change))
+        for jid, j, change in zip(ids, new, changes, strict=True)
+    ]
+
+
+# The spec fields a submission brings: all but the last two, which the store assigns.
+_ASKED: Callable[[Job], tuple[Any, ...]] = attrgetter(*SPEC_FIELDS[:-2])
+if SPEC_FIELDS[-2:] != ("array_id", "submitted_at"):  # pragma: no cover - a layout guard
+    raise TypeError("JobSpec must end with the fields the store assigns")
+
+
+def _asked(job: Job, array_id: int | None, now: Instant) -> JobSpec:
+    """What ``job`` asks for, submitted at ``now`` in array ``array_id``."""
+    return JobSpec(*(*_ASKED(job), array_id, now))
 
 
 def finish_job(
@@ -120,26 +144,18 @@ def finish_job(
     version = next_jobs_version(conn)
     job = load_job(conn, job_id)
     check_transition(job.id, job.state, state, job.kind)
-    text = message or job.message
-    conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(
-            state=state.value, ended_at=now, exit_code=exit_code, message=text,
-            lease_expires_at=None, reason=None, estimated_start=None, queue_position=None,
-            version=version,
-        )
-    )  # fmt: skip
+    change: StatusChange = {
+        "state": state, "ended_at": now, "exit_code": exit_code,
+        "message": message or job.message, "lease_expires_at": None, "reason": None,
+        "estimated_start": None, "queue_position": None, "version": version,
+    }  # fmt: skip
+    ended = write_change(conn, job, change)
     conn.execute(_END_CLAIMS, {"j_id": job_id, "now": now})
     if job.started_at is not None and job.gpu_count > 0:
         _fold_usage(
             conn, job.tenant, job.gpu_count * max(now - job.started_at, 0), now, half_life_s
         )
-    extra = {k: v for k, v in job.extra.items() if k != "queue_position"}
-    return dataclasses.replace(
-        job, state=state, ended_at=now, exit_code=exit_code, message=text, lease_expires_at=None,
-        reason=None, estimated_start=None, extra=extra, version=version,
-    )  # fmt: skip
+    return ended
 
 
 def _fold_usage(
@@ -157,23 +173,15 @@ def _fold_usage(
 def requeue_job(conn: Connection, job_id: int) -> Job:
     """A preempted or lost batch job goes back to the queue, allocation cleared."""
     version = next_jobs_version(conn)
-    job = load_job(conn, job_id)
+    job = load_job(conn, job_id)  # read under the jobs-version lock: ``requeues`` is current
     check_transition(job.id, job.state, JobState.PENDING, job.kind)
-    conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(
-            state=JobState.PENDING.value, requeues=jobs.c.requeues + 1, started_at=None,
-            ended_at=None, alloc_nodes=None, alloc_gpus=None, borrowed=False, preempt_at=None,
-            reason=Reason.HELD.value, estimated_start=None, queue_position=None, exit_code=None,
-            pid=None, host=None, pid_started=None, version=version,
-        )
-    )  # fmt: skip
-    return dataclasses.replace(
-        job, state=JobState.PENDING, requeues=job.requeues + 1, started_at=None, ended_at=None,
-        node_ids=(), gpu_ids=(), borrowed=False, preempt_at=None, reason=Reason.HELD,
-        estimated_start=None, exit_code=None, pid=None, host=None, version=version,
-    )  # fmt: skip
+    change: StatusChange = {
+        "state": JobState.PENDING, "requeues": job.requeues + 1, "started_at": None,
+        "ended_at": None, "node_ids": (), "gpu_ids": (), "borrowed": False, "preempt_at": None,
+        "reason": Reason.HELD, "estimated_start": None, "queue_position": None,
+        "exit_code": None, "pid": None, "host": None, "version": version,
+    }  # fmt: skip
+    return write_change(conn, job, change, pid_started=None)
 
 
 def heartbeat_job(conn: Connection, job_id: int, now: Instant, ttl_s: int) -> Job:
@@ -188,9 +196,8 @@ def heartbeat_job(conn: Connection, job_id: int, now: Instant, ttl_s: int) -> Jo
     job = load_job(conn, job_id)
     if job.state.is_finished or job.kind is not JobKind.INTERACTIVE:
         return job
-    lease = now + ttl_s
-    conn.execute(_HEARTBEAT, {"j_id": job_id, "lease": lease})
-    return dataclasses.replace(job, lease_expires_at=lease)
+    change: StatusChange = {"lease_expires_at": now + ttl_s}
+    return _HEARTBEAT.write(conn, job, change) or job
 
 
 def record_launch(
@@ -205,9 +212,5 @@ def record_launch(
         return None
     if job.pid == pid and job.host == host:
         return job
-    conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(pid=pid, host=host, pid_started=at, version=version)
-    )
-    return dataclasses.replace(job, pid=pid, host=host, version=version)
+    change: StatusChange = {"pid": pid, "host": host, "version": version}
+    return write_change(conn, job, change, pid_started=at)

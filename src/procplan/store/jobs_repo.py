@@ -9,14 +9,14 @@ alone in its own transaction (``job_apply``).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
 
 from procplan.core.fairshare import decayed
-from procplan.core.jobs import OPEN_END, Job, JobKind, JobState, Plan, Policy, Snapshot
+from procplan.core.jobs import OPEN_END, Job, JobKind, JobState, NodeState, Plan, Policy, Snapshot
 from procplan.core.model import Booking, Topology
 from procplan.core.timeutil import DAY, Instant
 from procplan.store.engine import Store
@@ -107,8 +107,23 @@ class JobStore:
         self.mirror.sync()
         return self.mirror.queue()
 
-    def snapshot(self, now: Instant, topology: Topology, policy: Policy) -> Snapshot:
-        """What the planner reads: the queue, bookings from ``now`` on, tenants, usage."""
+    def active_version(self) -> int:
+        """The ``jobs_version`` the mirror was last synced to: what ``active`` last answered
+        as of (-1 before the first)."""
+        return self.mirror.version
+
+    def snapshot(
+        self,
+        now: Instant,
+        topology: Topology,
+        policy: Policy,
+        *,
+        node_states: Mapping[str, NodeState] | None = None,
+        foreign_gpus: frozenset[str] = frozenset(),
+        batch_nodes: frozenset[str] | None = None,
+    ) -> Snapshot:
+        """What the planner reads: the queue, bookings from ``now`` on, tenants, usage, and
+        the caller's view of the nodes (states, foreign GPUs, batch nodes)."""
         self.mirror.sync()
         pending, running = self.mirror.queue()
         tenant_rows = self.mirror.tenants()
@@ -119,6 +134,9 @@ class JobStore:
             pending=pending,
             tenants={t.id: t for t, _, _ in tenant_rows},
             usage={t.id: decayed(u, at, now, policy.half_life_s) for t, u, at in tenant_rows},
+            foreign_gpus=foreign_gpus,
+            node_states=node_states if node_states is not None else {},
+            batch_nodes=batch_nodes,
         )
 
     def _active_bookings(self, now: Instant) -> tuple[Booking, ...]:

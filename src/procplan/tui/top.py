@@ -10,8 +10,10 @@ When the server does not answer, the last data stays on screen under a status li
 Like the CLI it shows the server's decisions (reason, position, estimated start, flags) as
 sent and never recomputes them.
 
-Server text is another user's text: ``TopApp.apply`` passes every string of each fetch through
-``present.clean_payload`` (no escape sequence, control or bidi character survives), and
+Jobs arrive typed (``client.Job``, parsed once by the client); nodes and bookings as the
+server's JSON. Server text is another user's text: ``TopApp.apply`` passes every string of each
+fetch through ``present.clean_payload`` and ``present.clean_record`` (no escape sequence, control
+or bidi character survives), and
 ``sync_table``, the only way into a table, turns every cell into a capped ``Text`` so Textual
 never reads server text as markup.
 """
@@ -30,8 +32,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Static
 
-from procplan.client import ApiError, ClientError, ProcPlanClient, ServerUnreachable
-from procplan.present import MESSAGE_LIMIT, cell, clean_payload, clean_rich, terminal_text
+from procplan.client import ApiError, ClientError, Job, ProcPlanClient, ServerUnreachable
+from procplan.present import (
+    MESSAGE_LIMIT,
+    cell,
+    clean_payload,
+    clean_record,
+    clean_rich,
+    terminal_text,
+)
 from procplan.present.gpus import (
     NONE,
     STATE_STYLE,
@@ -48,7 +57,7 @@ from procplan.present.gpus import (
     summary_text,
 )
 from procplan.present.jobs import elapsed as elapsed_text
-from procplan.present.jobs import eta, gpus_text, human_span, indices_text, job_id, node_text
+from procplan.present.jobs import eta, gpus_text, human_span, indices_text, node_text
 
 Payload = Mapping[str, Any]
 Cell = str | Text
@@ -67,8 +76,8 @@ class TopData:
     and the instant they describe (relative times are rendered against it)."""
 
     nodes: Payload
-    pending: Sequence[Payload] = ()
-    running: Sequence[Payload] = ()
+    pending: Sequence[Job] = ()
+    running: Sequence[Job] = ()
     bookings: Sequence[Payload] = ()
     at: datetime = field(default_factory=_utc_now)
 
@@ -78,12 +87,13 @@ DataSource = Callable[[], TopData]
 
 
 def displayable(data: TopData) -> TopData:
-    """``data`` with every server string made terminal-safe (``present.clean_payload``)."""
+    """``data`` with every server string made terminal-safe (``present.clean_payload`` for
+    the JSON, ``present.clean_record`` for the typed jobs)."""
     return replace(
         data,
         nodes=clean_payload(data.nodes),
-        pending=clean_payload(data.pending),
-        running=clean_payload(data.running),
+        pending=[clean_record(job) for job in data.pending],
+        running=[clean_record(job) for job in data.running],
         bookings=clean_payload(data.bookings),
     )
 
@@ -100,11 +110,11 @@ def client_source(client: ProcPlanClient, clock: Callable[[], datetime] = _utc_n
 
     def fetch() -> TopData:
         now = clock()
-        nodes = client.nodes()
-        pending = client.jobs(state="pending", limit=LIST_LIMIT).get("jobs") or []
-        running = client.jobs(state="running", limit=LIST_LIMIT).get("jobs") or []
+        nodes = client.nodes.list()
+        pending = client.jobs.list(state="pending", limit=LIST_LIMIT).jobs
+        running = client.jobs.list(state="running", limit=LIST_LIMIT).jobs
         start, end = today(now)
-        listed = client.list_bookings(start=start, end=end, limit=LIST_LIMIT).get("bookings")
+        listed = client.bookings.list(start=start, end=end, limit=LIST_LIMIT).get("bookings")
         bookings = [b for b in listed or [] if b.get("status") != "cancelled"]
         bookings.sort(key=lambda b: (str(b.get("start")), str(b.get("id"))))
         return TopData(nodes, pending, running, bookings, now)
@@ -195,17 +205,17 @@ def gpu_rows(data: TopData, flagged_only: bool = False) -> list[Row]:
 
 def queue_rows(data: TopData) -> list[Row]:
     """Pending jobs in queue order: the server's position, reason and estimated start."""
-    jobs = sorted(data.pending, key=lambda j: (j.get("queue_position") or 1 << 30, job_id(j)))
+    jobs = sorted(data.pending, key=lambda j: (j.queue_position or 1 << 30, j.id))
     return [
         (
-            job_id(job),
+            job.id,
             (
-                job_id(job),
-                str(job.get("user") or ""),
-                str(job.get("name") or ""),
+                job.id,
+                job.user,
+                job.name,
                 gpus_text(job),
-                str(job.get("queue_position") or ""),
-                _styled(str(job.get("reason") or ""), "yellow"),
+                str(job.queue_position or ""),
+                _styled(job.reason or "", "yellow"),
                 eta(job, data.at),
             ),
         )
@@ -219,16 +229,16 @@ def running_rows(data: TopData) -> list[Row]:
     for job in data.running:
         where = node_text(job)
         indices = indices_text(job)
-        limit = job.get("time_limit_s")
+        limit = job.time_limit_s
         cells: tuple[Cell, ...] = (
-            job_id(job),
-            str(job.get("user") or ""),
-            str(job.get("name") or ""),
+            job.id,
+            job.user,
+            job.name,
             f"{where}:{indices}" if indices else where,
             elapsed_text(job, data.at),
-            human_span(limit) if isinstance(limit, int) else "none",
+            human_span(limit) if limit is not None else "none",
         )
-        rows.append((job_id(job), cells))
+        rows.append((job.id, cells))
     return rows
 
 

@@ -78,6 +78,11 @@ export async function createBooking(payload) {
   return (await request('POST', '/api/v1/bookings', payload)).data;
 }
 
+/** What POST /api/v1/bookings would do with `payload`, without booking (4xx: it would fail). */
+export async function checkBooking(payload) {
+  return (await request('POST', '/api/v1/bookings/check', payload)).data;
+}
+
 export async function releaseBooking(id) {
   return (await request('POST', `/api/v1/bookings/${encodeURIComponent(id)}/release`)).data;
 }

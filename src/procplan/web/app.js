@@ -4,7 +4,7 @@
 // (foreign / flagged GPUs, the node filter). Bookings are made as the signed-in user
 // (session.js); only one's own bookings, or everyone's for an admin, offer changes.
 import {
-  cancelBooking, changeBookingEnd, createBooking, getCalendar, getNodes, getRunningJobs, releaseBooking,
+  cancelBooking, changeBookingEnd, checkBooking, createBooking, getCalendar, getNodes, getRunningJobs, releaseBooking,
 } from './api.js';
 import {
   bindShortcuts, bindViewControls, readLocation, setBusy, setupHelp, showView, syncNodeFilter,
@@ -47,7 +47,9 @@ const grid = attachInteractions(table, {
   onSelect: openBooking, onBooking: showBooking, onJob: showJob, onFold: fold,
   announce: (text) => { $('grid-status').textContent = text; },
 });
-const openDialog = setupBookingDialog($('booking-dialog'), submitBooking, (opener) => sameTrack(table, opener));
+const openDialog = setupBookingDialog(
+  $('booking-dialog'), submitBooking, (opener) => sameTrack(table, opener), previewBooking,
+);
 const details = setupDetails($('details'), {
   onRelease: release, onCancel: cancel, onExtend: extend, mayChange: (booking) => mayChange(state.me, booking.user),
 });
@@ -212,13 +214,29 @@ function openBooking(selection) {
   openDialog(node, selection);
 }
 
+/** One running job a booking will preempt (rule 4), as plain text. */
+function preemptText(job) {
+  const gpus = asList(job.gpu_ids).join(', ');
+  return `Job ${job.job_id} of ${job.user} on ${gpus} will be preempted: ${job.action}.`;
+}
+
+/** Ask the server what booking `payload` would do (shown in the form before booking). */
+async function previewBooking(payload) {
+  try {
+    const { conflicts_with_jobs: conflicts = [] } = await checkBooking(payload);
+    return (Array.isArray(conflicts) ? conflicts : []).map(preemptText).join(' ');
+  } catch (err) {
+    return err.message;
+  }
+}
+
 /** POST the booking; toast the result. Resolves true when the dialog may close. */
 async function submitBooking(payload) {
   try {
     const { booking, conflicts_with_jobs: conflicts = [] } = await createBooking(payload);
     const gpus = booking.gpu_ids.length === 1 ? '1 GPU' : `${booking.gpu_ids.length} GPUs`;
     toast(`Booked #${booking.id}: ${gpus} on ${booking.node_id}.`, 'success');
-    if (conflicts.length) toast(`This booking will preempt ${conflicts.length} running job(s).`, 'info');
+    for (const job of Array.isArray(conflicts) ? conflicts : []) toast(preemptText(job), 'info');
     await refresh();
     return true;
   } catch (err) {

@@ -8,12 +8,25 @@ const LAST_KEY = 'procplan.lastBooking';
 /**
  * Wire the booking dialog. `submit(payload)` resolves true on success (dialog closes) or
  * false (dialog stays open so the user can fix it). `refocus(opener)` finds where focus goes
- * back on close (the opener or its replacement after a re-render). Returns open(node, selection).
+ * back on close (the opener or its replacement after a re-render). `check(payload)` resolves
+ * to what booking would do (running jobs it would preempt, or why it would be refused) as
+ * plain text, shown before the user books and after every change. Returns open(node, selection).
  */
-export function setupBookingDialog(dialog, submit, refocus = (opener) => opener) {
+export function setupBookingDialog(dialog, submit, refocus = (opener) => opener, check = null) {
   const form = dialog.querySelector('form');
+  const notice = dialog.querySelector('#bf-check');
   let node = null;
   let opener = null;
+  let asked = 0;
+
+  async function preview() {
+    if (!check || !node || !notice) return;
+    const ticket = ++asked;
+    const payload = readForm(form, node);
+    const text = typeof payload === 'string' ? '' : await check(payload);
+    if (ticket === asked) notice.textContent = text;  // a later change answered first: keep it
+  }
+  form.addEventListener('change', preview);
 
   dialog.querySelector('#bf-cancel').addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', () => {
@@ -44,7 +57,9 @@ export function setupBookingDialog(dialog, submit, refocus = (opener) => opener)
     node = targetNode;
     opener = document.activeElement;
     fillForm(form, node, gpuIds, start, end);
+    if (notice) notice.textContent = '';
     dialog.showModal();
+    preview();
   };
 }
 

@@ -24,11 +24,13 @@ from procplan.api.models.fields import as_int
 from procplan.api.ownership import acting, audit, owner_check, owner_name
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
-from procplan.core import calendar
 from procplan.core.errors import DomainError, InvalidRequest
 from procplan.core.model import BookingRequest, Priority
-from procplan.core.timeutil import Instant, to_iso
+from procplan.core.timeutil import Instant
 from procplan.service.topology_file import read_topology_file
+from procplan.wire.bookings import procplan_booked
+from procplan.wire.calendar import availability_grids
+from procplan.wire.compat import booking_status, bulk_availability, nodes_json, reload_ok
 
 router = APIRouter(tags=["procplan-compat"], route_class=PolicedRoute)
 
@@ -47,17 +49,17 @@ def _window(request: Request, window: tuple[Instant, Instant] | None) -> tuple[I
 @router.get("/api/nodes")
 async def list_nodes(request: Request) -> Response:
     topology = await run_in_threadpool(ctx(request).bookings.topology)
-    return json_response({"nodes": [calendar.node_payload(node) for node in topology.nodes]})
+    return json_response(nodes_json(topology.nodes))
 
 
 @router.get("/api/availability", openapi_extra=query_doc(AvailabilityQuery))
 async def availability(request: Request) -> Response:
     params = read_query(request, AvailabilityQuery)
     start, end = _window(request, params.window())
-    payload = await run_in_threadpool(
+    view = await run_in_threadpool(
         ctx(request).bookings.availability, params.node_id, start, end, params.granularity
     )
-    return json_response(payload)
+    return json_response(availability_grids(view)[0])
 
 
 @router.post("/api/availability_bulk", openapi_extra=body_doc(AvailabilityBulkBody))
@@ -68,10 +70,8 @@ async def availability_bulk(request: Request) -> Response:
     node_ids = ask.node_ids
     if node_ids is None:
         node_ids = [node.id for node in (await run_in_threadpool(service.topology)).nodes]
-    payloads = await run_in_threadpool(
-        service.availability_many, node_ids, start, end, ask.granularity
-    )
-    return json_response({"availability": payloads})
+    view = await run_in_threadpool(service.availability_many, node_ids, start, end, ask.granularity)
+    return json_response(bulk_availability(availability_grids(view)))
 
 
 def _booking_request(user: str, ask: BookBody) -> BookingRequest:
@@ -100,18 +100,7 @@ async def book(request: Request) -> Response:
     except DomainError as exc:
         raise _as_compat(exc) from exc
     audit(request, who, "booking.create", f"booking {booking.id}", req.user, req.label)
-    return json_response(
-        {
-            "booking_id": booking.id,
-            "node_id": booking.node_id,
-            "gpu_ids": list(booking.gpu_ids),
-            "start": to_iso(booking.start),
-            "end": to_iso(booking.end),
-            "user_label": booking.label,
-            "priority": booking.priority.label,
-        },
-        status=201,
-    )
+    return json_response(procplan_booked(booking), status=201)
 
 
 @router.post("/api/mark_done", openapi_extra=body_doc(MarkDoneBody, required=True))
@@ -124,7 +113,7 @@ async def mark_done(request: Request) -> Response:
     )
     done = await run_in_threadpool(release, booking_id)
     audit(request, who, "booking.release", f"booking {booking_id}", done.user)
-    return json_response({"booking_id": booking_id, "status": "completed"})
+    return json_response(booking_status(booking_id, "completed"))
 
 
 @router.delete("/api/bookings")
@@ -143,7 +132,7 @@ async def delete_booking(request: Request, raw_id: str) -> Response:
     check = owner_check(who, "booking")
     done = await run_in_threadpool(ctx(request).bookings.cancel, booking_id, check)
     audit(request, who, "booking.cancel", f"booking {booking_id}", done.user)
-    return json_response({"booking_id": booking_id, "status": "cancelled"})
+    return json_response(booking_status(booking_id, "cancelled"))
 
 
 @router.post("/api/reload_config")
@@ -155,4 +144,4 @@ async def reload_config(request: Request) -> Response:
     topology = await run_in_threadpool(read_topology_file, path)
     await run_in_threadpool(context.bookings.replace_topology, topology)
     audit(request, await acting(request), "topology.reload", str(path), None)
-    return json_response({"status": "ok"})
+    return json_response(reload_ok())

@@ -19,7 +19,6 @@ from procplan import __version__
 from procplan.api.boundary import body_doc, read_body
 from procplan.api.deps import AppContext, ctx
 from procplan.api.identity import principal
-from procplan.api.job_json import gpu_indices, srun_job_json
 from procplan.api.models.jobs import MAX_GPUS, AcquireBody
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import error_response, json_response
@@ -32,12 +31,11 @@ from procplan.core.model import Node
 from procplan.service.leases import SRUN_CLIENT
 from procplan.service.run_as import check_own_pid
 from procplan.store.jobs_repo import JobFilter
+from procplan.wire.srun import acquired, srun_jobs, srun_status
 
 router = APIRouter(tags=["srun-compat"], route_class=PolicedRoute)
 
-SERVICE_NAME = "local-gpu-scheduler"  # its tooling probes this exact string
 POLL_S = 1.0  # how often a blocked /acquire looks for a client that hung up
-NO_GPUS = "-1"  # CUDA_VISIBLE_DEVICES that hides every GPU (the client rejects "")
 MAX_JOBS_LISTED = 1000
 
 
@@ -118,9 +116,7 @@ async def acquire(request: Request) -> Response:
     if job.state is not JobState.RUNNING:
         return error_response(f"job {job.id} was {job.state.value} before it got GPUs", 409)
     topology = await run_in_threadpool(context.bookings.topology)
-    indices = gpu_indices(job, topology)
-    gpus = ",".join(str(i) for i in indices) if indices else NO_GPUS
-    return json_response({"job_id": str(job.id), "gpus": gpus})
+    return json_response(acquired(job, topology))
 
 
 @router.get("/status")
@@ -128,16 +124,8 @@ async def status(request: Request) -> Response:
     """Server identity, uptime and this host's GPU and queue counts."""
     context = ctx(request)
     local = await run_in_threadpool(context.jobs.local_status)
-    return json_response(
-        {
-            "service": SERVICE_NAME,
-            "version": __version__,
-            "uptime_s": max(int(time.time() - context.started_at), 0),
-            "port": context.port,
-            **local,
-            "node_id": local_node_id(context),
-        }
-    )
+    uptime_s = max(int(time.time() - context.started_at), 0)
+    return json_response(srun_status(__version__, uptime_s, context.port, local))
 
 
 @router.get("/jobs")
@@ -147,4 +135,4 @@ async def jobs(request: Request) -> Response:
     flt = JobFilter(node_id=local_node_id(context), limit=MAX_JOBS_LISTED)
     listed, _total = await run_in_threadpool(context.jobs.list, flt)
     topology = await run_in_threadpool(context.bookings.topology)
-    return json_response([srun_job_json(job, topology) for job in listed])
+    return json_response(srun_jobs(listed, topology))

@@ -6,7 +6,7 @@ show their ids, names and dates. Sign-in answers a wrong user and a wrong passwo
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
@@ -20,66 +20,24 @@ from procplan.api.models.fields import INT32_MAX, MAX_NAME
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
 from procplan.core.errors import Forbidden, Unauthorized
-from procplan.core.identity import Account, AuditEntry, Credential, Principal, Role
-from procplan.core.timeutil import to_iso
+from procplan.core.identity import Principal, Role
+from procplan.wire.accounts import (
+    account_json,
+    audit_page,
+    me_json,
+    signed_out,
+    token_created,
+    token_revoked,
+    tokens_json,
+    users_json,
+)
+from procplan.wire.accounts import (
+    login_link as login_link_json,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["identity"], route_class=PolicedRoute)
 
 UserName = Annotated[str, Path(max_length=MAX_NAME)]
-
-
-def _iso(instant: int | None) -> str | None:
-    return None if instant is None else to_iso(instant)
-
-
-def me_json(who: Principal) -> dict[str, Any]:
-    return {
-        "user": who.name if who.proven else None,
-        "role": who.role.value if who.proven else None,
-        "via": who.via.value,
-        "unix_user": who.unix_user,
-        "manages": sorted(who.manages),
-        "acting_as_admin_for": who.name if who.acting_for_other else None,
-        "actor": who.actor or who.name,
-    }
-
-
-def account_json(account: Account) -> dict[str, Any]:
-    return {
-        "name": account.name,
-        "role": account.role.value,
-        "unix_user": account.unix_user,
-        "has_password": account.has_password,
-        "disabled": account.disabled,
-        "manages": list(account.manages),
-        "created_at": _iso(account.created_at),
-    }
-
-
-def credential_json(made: Credential) -> dict[str, Any]:
-    return {
-        "id": made.id,
-        "user": made.user,
-        "kind": made.kind,
-        "name": made.name,
-        "created_at": _iso(made.created_at),
-        "expires_at": _iso(made.expires_at),
-        "revoked": made.revoked,
-    }
-
-
-def audit_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": _iso(entry.at),
-        "actor": entry.actor,
-        "action": entry.action,
-        "target": entry.target,
-        "owner": entry.owner,
-        "as_admin": entry.as_admin,
-        "via": entry.via,
-        "detail": entry.detail,
-    }
 
 
 def _self_or_admin(who: Principal, name: str) -> None:
@@ -111,10 +69,7 @@ async def sign_in(request: Request) -> Response:
     if who is None:
         raise Unauthorized("wrong user or password, or a used or expired link", "bad_sign_in")
     secret = await run_in_threadpool(accounts.start_session, who.name or "")
-    body = me_json(who)
-    if ask.token:
-        body["token"] = secret
-    response = json_response(body)
+    response = json_response(me_json(who, secret if ask.token else None))
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -133,7 +88,7 @@ async def sign_out(request: Request) -> Response:
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
         await run_in_threadpool(ctx(request).accounts.revoke_secret, secret)
-    response = json_response({"signed_out": True})
+    response = json_response(signed_out())
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -144,7 +99,7 @@ async def sign_out(request: Request) -> Response:
 @router.get("/users")
 async def list_users(request: Request) -> Response:
     accounts = await run_in_threadpool(ctx(request).accounts.accounts)
-    return json_response({"users": [account_json(a) for a in accounts]})
+    return json_response(users_json(accounts))
 
 
 @router.post("/users", status_code=201, openapi_extra=body_doc(UserCreate, required=True))
@@ -204,7 +159,7 @@ async def login_link(request: Request, name: UserName) -> Response:
     secret = await run_in_threadpool(context.accounts.login_link, name)
     context.audit.record(await principal(request), "user.login_link", f"user {name}", name)
     base = str(request.base_url).rstrip("/")
-    return json_response({"user": name, "url": f"{base}/login.html#link={secret}"})
+    return json_response(login_link_json(name, f"{base}/login.html#link={secret}"))
 
 
 # ---- tokens --------------------------------------------------------------------------------
@@ -219,7 +174,7 @@ async def list_tokens(request: Request) -> Response:
     if ask.user is not None:
         _self_or_admin(who, ask.user)
     made = await run_in_threadpool(ctx(request).accounts.credentials, user)
-    return json_response({"tokens": [credential_json(c) for c in made]})
+    return json_response(tokens_json(made))
 
 
 @router.post("/tokens", status_code=201, openapi_extra=body_doc(TokenCreate, required=True))
@@ -235,7 +190,7 @@ async def create_token(request: Request) -> Response:
         expires = context.bookings.clock.now() + ask.expires_in_s
     secret, made = await run_in_threadpool(context.accounts.create_token, user, ask.name, expires)
     context.audit.record(who, "token.create", f"token {made.id}", user, ask.name)
-    return json_response({**credential_json(made), "token": secret}, 201)
+    return json_response(token_created(made, secret), 201)
 
 
 @router.delete("/tokens/{token_id}")
@@ -248,7 +203,7 @@ async def revoke_token(
     _self_or_admin(who, made.user)
     await run_in_threadpool(context.accounts.revoke, token_id)
     context.audit.record(who, "token.revoke", f"token {token_id}", made.user)
-    return json_response({**credential_json(made), "revoked": True})
+    return json_response(token_revoked(made))
 
 
 # ---- the audit log -------------------------------------------------------------------------
@@ -264,4 +219,4 @@ async def audit_log(request: Request) -> Response:
     entries, total = await run_in_threadpool(
         ctx(request).audit.entries, user, ask.limit, ask.offset
     )
-    return json_response({"entries": [audit_json(e) for e in entries], "total": total})
+    return json_response(audit_page(entries, total))

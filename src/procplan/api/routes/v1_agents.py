@@ -30,6 +30,14 @@ from procplan.core.errors import NotFound
 from procplan.service.agent_jobs import AgentJobs
 from procplan.service.nodes import NodeService
 from procplan.store.logs_repo import LogOffsetMismatch, check_stream
+from procplan.wire.agents import (
+    desired_json,
+    events_json,
+    heartbeat_ok,
+    log_shipped,
+    offset_mismatch,
+    registered_json,
+)
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"], route_class=PolicedRoute)
 
@@ -48,7 +56,8 @@ def _services(request: Request) -> tuple[NodeService, AgentJobs]:
 async def register(request: Request) -> Response:
     nodes, _ = _services(request)
     ask = await read_body(request, RegistrationBody)
-    return json_response(await run_in_threadpool(nodes.register, ask.registration()))
+    registered = await run_in_threadpool(nodes.register, ask.registration())
+    return json_response(registered_json(registered))
 
 
 @router.post("/{node_id}/heartbeat", openapi_extra=body_doc(HeartbeatBody, required=True))
@@ -56,7 +65,7 @@ async def heartbeat(node_id: NodeId, request: Request) -> Response:
     nodes, _ = _services(request)
     ask = await read_body(request, HeartbeatBody)
     await run_in_threadpool(nodes.heartbeat, node_id, ask.report())
-    return json_response({"ok": True})
+    return json_response(heartbeat_ok())
 
 
 @router.get("/{node_id}/jobs", openapi_extra=query_doc(PollQuery))
@@ -64,7 +73,8 @@ async def desired_jobs(node_id: NodeId, request: Request) -> Response:
     """The node's desired batch jobs; waits up to ``wait`` s while they equal ``version``."""
     _, agent_jobs = _services(request)
     ask = read_query(request, PollQuery)
-    return json_response(await agent_jobs.poll(node_id, ask.session, ask.version, ask.wait))
+    desired = await agent_jobs.poll(node_id, ask.session, ask.version, ask.wait)
+    return json_response(desired_json(desired))
 
 
 @router.post("/{node_id}/events", openapi_extra=body_doc(EventsBody, required=True))
@@ -72,7 +82,8 @@ async def events(node_id: NodeId, request: Request) -> Response:
     _, agent_jobs = _services(request)
     ask = await read_body(request, EventsBody)
     happened = [event.event() for event in ask.events]
-    return json_response(await run_in_threadpool(agent_jobs.events, node_id, ask.session, happened))
+    outcomes = await run_in_threadpool(agent_jobs.events, node_id, ask.session, happened)
+    return json_response(events_json(outcomes))
 
 
 @router.post(
@@ -95,10 +106,9 @@ async def ship_log(node_id: NodeId, job_id: str, request: Request) -> Response:
     stream = check_stream(ask.stream)
     data = await request.body()
     try:
-        result = await run_in_threadpool(
+        shipped = await run_in_threadpool(
             agent_jobs.ship_log, node_id, job_id_of(job_id), ask.run, stream, ask.offset, data
         )
     except LogOffsetMismatch as exc:
-        body = {"error": exc.message, "status": 409, "code": exc.code, "size": exc.size}
-        return json_response(body, 409)
-    return json_response(result)
+        return json_response(offset_mismatch(exc.message, exc.code, exc.size), 409)
+    return json_response(log_shipped(shipped))

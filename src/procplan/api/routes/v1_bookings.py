@@ -17,9 +17,16 @@ from procplan.api.models.fields import INT64_MAX, INT64_MIN
 from procplan.api.ownership import acting, audit, owner_check, owner_name
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response, render_each
-from procplan.api.schemas import booking_v1, preempted_json
+from procplan.core.identity import Principal
 from procplan.core.model import Booking, BookingRequest
 from procplan.store.bookings_repo import BookingFilter
+from procplan.wire.bookings import (
+    booking_created,
+    booking_preview,
+    booking_v1,
+    bookings_page,
+    preempted_json,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"], route_class=PolicedRoute)
 
@@ -47,7 +54,7 @@ async def list_bookings(request: Request) -> Response:
         offset=ask.offset,
     )
     rows, total = await run_in_threadpool(ctx(request).bookings.list, flt)
-    return json_response({"bookings": render_each(rows, booking_v1, "booking"), "total": total})
+    return json_response(bookings_page(render_each(rows, booking_v1, "booking"), total))
 
 
 @router.get("/bookings/{booking_id}")
@@ -61,10 +68,31 @@ async def create_booking(request: Request) -> Response:
     """Book GPUs of one node (rule 4: not over other users' time-limited jobs, 409);
     ``conflicts_with_jobs`` lists the open-ended jobs of others it will preempt when it
     begins (rule 3)."""
+    who, req = await _booking_request(request)
+    context = ctx(request)
+    booking, preempted = await run_in_threadpool(context.bookings.book, req, whole_hours=False)
+    audit(request, who, "booking.create", f"booking {booking.id}", req.user, _window(booking))
+    grace_s = context.jobs.settings.policy.preempt_grace_s
+    conflicts = [preempted_json(job, booking, grace_s) for job in preempted]
+    return json_response(booking_created(booking, conflicts), 201)
+
+
+@router.post("/bookings/check", openapi_extra=body_doc(BookingCreate, required=True))
+async def check_booking(request: Request) -> Response:
+    """What ``POST /api/v1/bookings`` with this body would do now, without booking: the GPUs
+    it would take and ``conflicts_with_jobs`` (200), or the same 4xx it would answer."""
+    _who, req = await _booking_request(request)
+    context = ctx(request)
+    preview = await run_in_threadpool(context.bookings.preview, req, whole_hours=False)
+    return json_response(booking_preview(preview, context.jobs.settings.policy.preempt_grace_s))
+
+
+async def _booking_request(request: Request) -> tuple[Principal, BookingRequest]:
+    """The caller and the booking they ask for (themselves, or whom an admin books for)."""
     ask = await read_body(request, BookingCreate)
     who = await acting(request, ask.user)
     user = owner_name(who)
-    req = BookingRequest(
+    return who, BookingRequest(
         node_id=ask.node_id,
         start=ask.start,
         end=ask.end_instant(),
@@ -74,13 +102,6 @@ async def create_booking(request: Request) -> Response:
         gpu_ids=tuple(ask.gpu_ids) if ask.gpu_ids else None,
         gpu_count=ask.gpu_count,
     )
-    context = ctx(request)
-    booking = await run_in_threadpool(context.bookings.create, req, whole_hours=False)
-    audit(request, who, "booking.create", f"booking {booking.id}", user, _window(booking))
-    preempted = await run_in_threadpool(context.bookings.preempted_by, booking)
-    grace_s = context.jobs.settings.policy.preempt_grace_s
-    conflicts = [preempted_json(job, booking, grace_s) for job in preempted]
-    return json_response({"booking": booking_v1(booking), "conflicts_with_jobs": conflicts}, 201)
 
 
 def _window(booking: Booking) -> str:

@@ -13,6 +13,9 @@ from procplan.api.policy import PolicedRoute
 from procplan.api.responses import conditional_json, error_response, json_response
 from procplan.core.errors import DomainError
 from procplan.service.metrics import CONTENT_TYPE
+from procplan.wire.calendar import claims_calendar
+from procplan.wire.cluster import cluster_status as cluster_status_json
+from procplan.wire.cluster import healthy
 
 router = APIRouter(tags=["cluster"], route_class=PolicedRoute)
 
@@ -24,10 +27,11 @@ async def calendar_view(request: Request) -> Response:
     ``node_ids`` is a comma-separated list; absent means every node.
     """
     ask = read_query(request, CalendarQuery)
-    payload = await run_in_threadpool(
+    window = await run_in_threadpool(
         ctx(request).bookings.calendar, ask.start, ask.end, ask.node_ids
     )
-    return conditional_json(request, payload)  # polled by the web calendar: ETag / 304
+    # polled by the web calendar: ETag / 304
+    return conditional_json(request, claims_calendar(window))
 
 
 @router.get("/health")
@@ -37,20 +41,21 @@ async def health(request: Request) -> Response:
         await run_in_threadpool(ctx(request).bookings.topology)
     except DomainError as exc:
         return error_response(f"unhealthy: {exc.message}", 503)
-    return json_response({"status": "healthy"})
+    return json_response(healthy())
 
 
 @router.get("/api/v1/cluster/status")
 async def cluster_status(request: Request) -> Response:
     """The Go scheduler's totals: GPUs, nodes and jobs (``total_gpus``, ``pending_jobs``...)."""
     context = ctx(request)
-    status = await run_in_threadpool(context.jobs.cluster_status)
+    counts = await run_in_threadpool(context.jobs.cluster_status)
+    offline = 0
     if context.nodes is not None:  # nodes whose agent stopped reporting are not online
         states, _, _ = await run_in_threadpool(
             context.nodes.planner_view, context.nodes.clock.now()
         )
-        status["online_nodes"] -= sum(1 for state in states.values() if not state.up)
-    return json_response(status)
+        offline = sum(1 for state in states.values() if not state.up)
+    return json_response(cluster_status_json(counts, offline))
 
 
 @router.get("/metrics")

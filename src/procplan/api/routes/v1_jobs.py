@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -20,7 +19,6 @@ from starlette.responses import Response
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
 from procplan.api.deps import AppContext, ctx, storable_id
 from procplan.api.identity import principal
-from procplan.api.job_json import heartbeat_json, job_json, job_status_json
 from procplan.api.models.fields import as_int
 from procplan.api.models.jobs import JobListQuery, JobRelease, JobSubmit, WaitQuery
 from procplan.api.ownership import acting, audit, job_owner, owner_check, owner_name
@@ -32,6 +30,15 @@ from procplan.core.jobs import Job, JobKind, JobRequest
 from procplan.core.lifecycle import IllegalTransition
 from procplan.service.run_as import check_own_pid
 from procplan.store.jobs_repo import JobFilter
+from procplan.wire.base import Json
+from procplan.wire.jobs import (
+    heartbeat_json,
+    job_cancelled,
+    job_json,
+    job_status_json,
+    job_submitted,
+    jobs_page,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], route_class=PolicedRoute)
 
@@ -66,9 +73,9 @@ def with_identity(context: AppContext, who: Principal, req: JobRequest) -> JobRe
 # ---- shared with the srun routes ---------------------------------------------------------
 
 
-async def render(context: AppContext, job: Job) -> dict[str, Any]:
+async def render(context: AppContext, job: Job) -> Json:
     """The job object; GPU indices and node names come from the current topology."""
-    topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
+    topology = context.bookings.recent_topology()  # names and indices: 1 s is fresh
     return job_json(job, topology, context.bookings.clock.now())
 
 
@@ -124,16 +131,8 @@ async def submit_job(request: Request) -> Response:
     first = created[0]
     ids = f"job {first.id}" if len(created) == 1 else f"jobs {first.id}..{created[-1].id}"
     audit(request, who, "job.submit", ids, req.user, req.name)
-    payload: dict[str, Any] = {
-        "job_id": str(first.id),
-        "status": "submitted",
-        "message": "Job submitted successfully",
-        "job": await render(context, first),
-    }
-    if req.array is not None:
-        payload["job_ids"] = [str(job.id) for job in created]
-        payload["array_id"] = None if first.array_id is None else str(first.array_id)
-    return json_response(payload, 201)
+    rendered = await render(context, first)
+    return json_response(job_submitted(rendered, created, req.array is not None), 201)
 
 
 @router.get("/jobs", openapi_extra=query_doc(JobListQuery))
@@ -151,22 +150,20 @@ async def list_jobs(request: Request) -> Response:
     )
     who = await principal(request)
     rendered, total, cut = await run_in_threadpool(_budgeted_page, ctx(request), flt, who)
-    document: dict[str, Any] = {"jobs": rendered, "total": total}
-    if cut:  # the page stops early; the next one starts at offset + len(jobs)
-        document["truncated"] = True
+    document = jobs_page(rendered, total, cut)  # ``cut``: the page stops early
     return conditional_json(request, document)  # polled by the web pages: ETag / 304
 
 
 def _budgeted_page(
     context: AppContext, flt: JobFilter, who: Principal
-) -> tuple[list[dict[str, Any]], int, bool]:
+) -> tuple[list[Json], int, bool]:
     """The page's jobs as JSON objects, the total, and whether the page stops short: rows are
     read ``PAGE_CHUNK`` at a time, and the page ends before its JSON would pass the answer
     cap. A job carries up to 64 KiB of command line and 64 KiB of environment, so a page of
     1,000 could weigh 128 MB; it never takes more than the cap and one chunk in memory."""
-    topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
+    topology = context.bookings.recent_topology()  # names and indices: 1 s is fresh
     now = context.bookings.clock.now()
-    page: list[dict[str, Any]] = []
+    page: list[Json] = []
     used = total = read = 0
     while read < flt.limit:
         chunk = replace(flt, offset=flt.offset + read, limit=min(PAGE_CHUNK, flt.limit - read))
@@ -175,7 +172,7 @@ def _budgeted_page(
         else:
             jobs, total = context.jobs.list(chunk)
 
-        def one(job: Job) -> dict[str, Any]:
+        def one(job: Job) -> Json:
             return job_json(job, topology, now, private=may_see_private(who, job.user))
 
         for item in render_each(jobs, one, "job"):
@@ -194,7 +191,7 @@ async def get_job(request: Request, raw_id: str) -> Response:
     """The Go ``JobStatus`` keys (``job_id``, ``state``, ``queue_position``, ...) + the job."""
     context = ctx(request)
     job = await run_in_threadpool(context.jobs.get, job_id_of(raw_id))
-    topology = context.bookings.topology_cache.recent()  # names and indices: 1 s is fresh
+    topology = context.bookings.recent_topology()  # names and indices: 1 s is fresh
     private = may_see_private(await principal(request), job.user)
     return json_response(
         job_status_json(job, topology, context.bookings.clock.now(), private=private)
@@ -243,6 +240,4 @@ async def cancel_job(request: Request, raw_id: str) -> Response:
     who = await principal(request)
     job = await run_in_threadpool(context.jobs.cancel, job_id, owner_check(who, "job"))
     audit(request, who, "job.cancel", f"job {job_id}", job.user)
-    return json_response(
-        {"message": "Job cancelled successfully", "job": await render(context, job)}
-    )
+    return json_response(job_cancelled(await render(context, job)))

@@ -1,8 +1,6 @@
 """Node routes: live state (``/api/v1/nodes``), history, and stored job logs.
 
-``/api/v1/nodes`` keeps the fields it had before agents existed (``id``, ``name``,
-``gpu_count``, and per GPU ``id``, ``kind``, ``index``, ``uuid``, ``memory_mb``) and adds the
-live ones; see ``service.node_views``.
+The cluster view is gathered by ``service.node_views`` and rendered by ``wire.nodes``.
 """
 
 from __future__ import annotations
@@ -23,11 +21,12 @@ from procplan.api.responses import conditional_json, json_response
 from procplan.api.routes.v1_jobs import job_id_of
 from procplan.core.errors import Forbidden, NotFound, check_answer_size
 from procplan.core.identity import may_see_private
-from procplan.core.timeutil import HOUR, MIN_INSTANT, to_iso
+from procplan.core.timeutil import HOUR, MIN_INSTANT
 from procplan.service.history import METRIC_NAMES, check_range, series
-from procplan.service.node_views import nodes_document
+from procplan.service.node_views import cluster_view
 from procplan.service.nodes import NodeService
 from procplan.store.logs_repo import check_stream
+from procplan.wire.nodes import cluster_json, history_json, node_json
 
 router = APIRouter(prefix="/api/v1", tags=["nodes"], route_class=PolicedRoute)
 
@@ -44,16 +43,16 @@ def _nodes(context: AppContext) -> NodeService:
 @router.get("/nodes")
 async def nodes(request: Request) -> Response:
     """Every node with live readings, processes, holders and flags."""
-    document = await run_in_threadpool(nodes_document, _nodes(ctx(request)))
-    return conditional_json(request, document)  # polled by the web pages: ETag / 304
+    view = await run_in_threadpool(cluster_view, _nodes(ctx(request)))
+    return conditional_json(request, cluster_json(view))  # polled by the web pages: ETag / 304
 
 
 @router.get("/nodes/{node_id}")
 async def node(node_id: NodeId, request: Request) -> Response:
-    document = await run_in_threadpool(nodes_document, _nodes(ctx(request)), node_id)
-    if not document["nodes"]:
+    view = await run_in_threadpool(cluster_view, _nodes(ctx(request)), node_id)
+    if not view.nodes:
         raise NotFound(f"Node '{node_id}' does not exist", code="unknown_node")
-    return json_response(document["nodes"][0])
+    return json_response(node_json(view.nodes[0], view.now))
 
 
 @router.get("/nodes/{node_id}/history", openapi_extra=query_doc(HistoryQuery))
@@ -68,7 +67,7 @@ async def history(node_id: NodeId, request: Request) -> Response:
     start = max(end - 6 * HOUR, MIN_INSTANT) if ask.start is None else ask.start
     step, metric, agg = ask.step, ask.metric, ask.agg
     check_range(metric, agg, start, end, step)
-    topology_node = service.bookings.topology().node(node_id)
+    topology_node = service.topology().node(node_id)
     if topology_node is None:
         raise NotFound(f"Node '{node_id}' does not exist", code="unknown_node")
     check_answer_size(
@@ -78,27 +77,12 @@ async def history(node_id: NodeId, request: Request) -> Response:
     )
     resolution = service.history.resolution(start, end, step, now)
     bucket_start = start // resolution * resolution
-    rows = await run_in_threadpool(
-        service.history.store.query, node_id, resolution, bucket_start, end
-    )
+    rows = await run_in_threadpool(service.history.query, node_id, resolution, bucket_start, end)
     gpus = topology_node.gpus
     points = series(rows, [g.id for g in gpus], metric, agg, start, end, max(step, resolution))
     index = {g.id: g.index for g in gpus}
-    return json_response(
-        {
-            "node": node_id,
-            "metric": metric,
-            "unit": METRIC_NAMES[metric][1],
-            "agg": agg,
-            "step": max(step, resolution),
-            "start": to_iso(start),
-            "end": to_iso(end),
-            "series": [
-                {"gpu": gpu_id, "index": index[gpu_id], "points": [list(p) for p in pts]}
-                for gpu_id, pts in points
-            ],
-        }
-    )
+    unit, step = METRIC_NAMES[metric][1], max(step, resolution)
+    return json_response(history_json(node_id, metric, unit, agg, step, start, end, points, index))
 
 
 @router.get("/jobs/{job_id}/logs", openapi_extra=query_doc(LogQuery))
@@ -116,7 +100,7 @@ async def job_logs(job_id: str, request: Request) -> Response:
     stream = check_stream(ask.stream)
     assert context.agent_jobs is not None
     data, size, truncated, _ = await run_in_threadpool(
-        context.agent_jobs.logs.read, job.id, stream, ask.offset, ask.limit, ask.run
+        context.agent_jobs.read_log, job.id, stream, ask.offset, ask.limit, ask.run
     )
     headers = {
         "X-Log-Size": str(size),

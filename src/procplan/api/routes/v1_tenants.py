@@ -14,7 +14,6 @@ from starlette.responses import Response
 from procplan.api.boundary import body_doc, checked, read_body
 from procplan.api.deps import AppContext, ctx
 from procplan.api.identity import principal
-from procplan.api.job_json import tenant_json
 from procplan.api.models.fields import MAX_NAME, Name
 from procplan.api.models.tenants import (
     MAX_TENANT_NAME,
@@ -28,11 +27,13 @@ from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
 from procplan.core.errors import Forbidden
 from procplan.core.jobs import Tenant
+from procplan.wire.base import Json
+from procplan.wire.tenants import tenant_json, tenants_json
 
 router = APIRouter(prefix="/api/v1", tags=["tenants"], route_class=PolicedRoute)
 
 
-def _render(context: AppContext, tenant: Tenant, usage: Mapping[str, Any]) -> dict[str, Any]:
+def _render(context: AppContext, tenant: Tenant, usage: Mapping[str, Any]) -> Json:
     """A tenant with its current usage and members (called in a worker thread: it reads)."""
     used = usage.get(tenant.id)
     gpus, jobs, gpu_s = (0, 0, 0.0) if used is None else (used.gpus, used.jobs, used.usage_gpu_s)
@@ -40,16 +41,16 @@ def _render(context: AppContext, tenant: Tenant, usage: Mapping[str, Any]) -> di
     return tenant_json(tenant, gpus, jobs, gpu_s, members, context.accounts.managers(tenant.id))
 
 
-def _render_one(context: AppContext, tenant: Tenant) -> dict[str, Any]:
+def _render_one(context: AppContext, tenant: Tenant) -> Json:
     return _render(context, tenant, context.jobs.tenant_usage())
 
 
-def _render_all(context: AppContext) -> list[dict[str, Any]]:
+def _render_all(context: AppContext) -> list[Json]:
     usage = context.jobs.tenant_usage()
     return [_render(context, tenant, usage) for tenant in context.jobs.list_tenants()]
 
 
-def _get(context: AppContext, tenant_id: str) -> dict[str, Any]:
+def _get(context: AppContext, tenant_id: str) -> Json:
     return _render_one(context, context.jobs.get_tenant(tenant_id))
 
 
@@ -77,7 +78,7 @@ async def create_tenant(request: Request) -> Response:
 @router.get("/tenants")
 async def list_tenants(request: Request) -> Response:
     tenants = await run_in_threadpool(_render_all, ctx(request))
-    return json_response({"tenants": tenants, "total": len(tenants)})
+    return json_response(tenants_json(tenants))
 
 
 @router.get("/tenants/{tenant_id}")

@@ -1,7 +1,10 @@
-"""What the client's parts share: its errors and the wire text of its arguments.
+"""What every part of the client shares: its errors and the wire text of its arguments.
 
-``client.py`` composes the API mixins (``client_jobs``, ``client_nodes``, ``client_accounts``);
-they and it raise and format the same way, so these live below all of them (no cycle).
+Failures come in three kinds so that callers can pick exit codes and messages: ``ApiError``
+(the server answered and refused), ``ServerUnreachable`` (no answer at all) and
+``InvalidResponse`` (a 2xx answer that is not the JSON we expect). The transport raises them
+and every part formats its time arguments the same way, so this module sits below all of them
+and imports none (no cycle inside the package).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Jobs and tenants as wire dicts (ADR 0005 "Wire shapes"; COMPAT.md §2 and §3).
+"""The job object of the native API and the Go dialect (ADR 0005 "Wire shapes"; COMPAT.md §3).
 
 One rendering for every route, so the native API, the Go dialect and ``srun``'s ``/jobs`` agree
 on what a job is: ids are strings (the Go client decodes them into strings and ``srun`` prints
@@ -10,28 +10,25 @@ them), instants are ISO 8601 or ``null``, and ``estimated_wait`` is nanoseconds 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from procplan.core.jobs import REASON_TEXT, Job, JobState, Tenant
+from procplan.core.jobs import REASON_TEXT, Job, JobState
 from procplan.core.model import Topology
-from procplan.core.timeutil import Instant, to_iso
+from procplan.core.timeutil import Instant
+from procplan.wire.base import Json, iso_or_none
 
 NS_PER_S = 1_000_000_000
 
-# local-gpu-scheduler's ``/jobs`` knows queued / running / done (COMPAT §2).
-SRUN_STATUS = {
-    JobState.PENDING: "queued",
-    JobState.RUNNING: "running",
-    JobState.COMPLETED: "done",
-    JobState.FAILED: "done",
-    JobState.LOST: "done",
-    JobState.CANCELLED: "cancelled",
-    JobState.PREEMPTED: "preempted",
-}
-
-
-def iso(instant: Instant | None) -> str | None:
-    return None if instant is None else to_iso(instant)
+__all__ = [
+    "estimated_wait_ns",
+    "gpu_indices",
+    "heartbeat_json",
+    "job_cancelled",
+    "job_json",
+    "job_status_json",
+    "job_submitted",
+    "jobs_page",
+    "queue_position",
+]
 
 
 def gpu_indices(job: Job, topology: Topology) -> list[int]:
@@ -49,8 +46,7 @@ def queue_position(job: Job) -> int:
     """1-based place in the queue of a pending job; 0 otherwise (Go's zero value)."""
     if job.state is not JobState.PENDING:
         return 0
-    position = job.extra.get("queue_position")
-    return position if isinstance(position, int) and not isinstance(position, bool) else 0
+    return job.queue_position or 0
 
 
 def estimated_wait_ns(job: Job, now: Instant) -> int:
@@ -71,7 +67,7 @@ def _max_runtime_minutes(job: Job) -> int | None:
     return None if job.time_limit_s is None else -(-job.time_limit_s // 60)
 
 
-def _go_extras(job: Job) -> dict[str, Any]:
+def _go_extras(job: Job) -> Json:
     extra = job.extra
     return {
         "cpu_cores": extra.get("cpu_cores"),
@@ -81,7 +77,7 @@ def _go_extras(job: Job) -> dict[str, Any]:
     }
 
 
-def _placement(job: Job, topology: Topology, now: Instant) -> dict[str, Any]:
+def _placement(job: Job, topology: Topology, now: Instant) -> Json:
     """Where it runs, or why it waits and until when."""
     return {
         "node_name": _node_name(job, topology),
@@ -91,14 +87,14 @@ def _placement(job: Job, topology: Topology, now: Instant) -> dict[str, Any]:
         "reason": None if job.reason is None else job.reason.value,
         "reason_text": None if job.reason is None else REASON_TEXT[job.reason],
         "queue_position": queue_position(job),
-        "estimated_start": iso(job.estimated_start),
+        "estimated_start": iso_or_none(job.estimated_start),
         "estimated_wait": estimated_wait_ns(job, now),
         "borrowed": job.borrowed,
-        "preempt_at": iso(job.preempt_at),
+        "preempt_at": iso_or_none(job.preempt_at),
     }
 
 
-def job_json(job: Job, topology: Topology, now: Instant, private: bool = True) -> dict[str, Any]:
+def job_json(job: Job, topology: Topology, now: Instant, private: bool = True) -> Json:
     """The native job object (ADR 0005), with the Go scheduler's extra keys; ``private``
     off hides the environment (people put tokens there): only its owner and admins see it."""
     return {
@@ -117,9 +113,9 @@ def job_json(job: Job, topology: Topology, now: Instant, private: bool = True) -
         "max_runtime_minutes": _max_runtime_minutes(job),
         "node_id": job.node_id,
         "booking_id": job.booking_id,
-        "submitted_at": iso(job.submitted_at),
-        "started_at": iso(job.started_at),
-        "completed_at": iso(job.ended_at),
+        "submitted_at": iso_or_none(job.submitted_at),
+        "started_at": iso_or_none(job.started_at),
+        "completed_at": iso_or_none(job.ended_at),
         **_placement(job, topology, now),
         "exit_code": job.exit_code,
         "requeues": job.requeues,
@@ -132,7 +128,7 @@ def job_json(job: Job, topology: Topology, now: Instant, private: bool = True) -
         "array_index": job.array_index,
         "pid": job.pid,
         "host": job.host,
-        "lease_expires_at": iso(job.lease_expires_at),
+        "lease_expires_at": iso_or_none(job.lease_expires_at),
         "message": job.message,
         "version": job.version,
         **_go_extras(job),
@@ -140,9 +136,7 @@ def job_json(job: Job, topology: Topology, now: Instant, private: bool = True) -
     }
 
 
-def job_status_json(
-    job: Job, topology: Topology, now: Instant, private: bool = True
-) -> dict[str, Any]:
+def job_status_json(job: Job, topology: Topology, now: Instant, private: bool = True) -> Json:
     """``GET /api/v1/jobs/{id}``: the Go ``JobStatus`` keys first, then the full job."""
     full = job_json(job, topology, now, private)
     head = ("job_id", "state", "message", "allocated_gpus", "node_name", "queue_position")
@@ -150,57 +144,41 @@ def job_status_json(
     return {key: full[key] for key in (*head, *tail)} | full
 
 
-def heartbeat_json(job: Job) -> dict[str, Any]:
+def heartbeat_json(job: Job) -> Json:
     """What a client renewing its lease needs: go on, stop (``preempt_at``), or it is over."""
     return {
         "state": job.state.value,
-        "lease_expires_at": iso(job.lease_expires_at),
-        "preempt_at": iso(job.preempt_at),
+        "lease_expires_at": iso_or_none(job.lease_expires_at),
+        "preempt_at": iso_or_none(job.preempt_at),
         "version": job.version,
     }
 
 
-def srun_job_json(job: Job, topology: Topology) -> dict[str, Any]:
-    """An entry of local-gpu-scheduler's ``GET /jobs`` (COMPAT §2), plus a few extras."""
-    return {
-        "id": str(job.id),
-        "gpus": gpu_indices(job, topology),
-        "num_gpus": job.gpu_count,
-        "status": SRUN_STATUS[job.state],
-        "pid": job.pid if job.pid is not None else 0,
-        "user": job.user,
-        "name": job.name,
-        "kind": job.kind.value,
-        "state": job.state.value,
+def job_submitted(first: Json, created: Sequence[Job], array: bool) -> Json:
+    """The 201 answer of ``POST /api/v1/jobs``: the Go ``SubmitResponse`` keys and the first
+    job (``first``: its ``job_json``); a job array adds every job's id and the array's id."""
+    answer: Json = {
+        "job_id": first["id"],
+        "status": "submitted",
+        "message": "Job submitted successfully",
+        "job": first,
     }
+    if array:
+        answer["job_ids"] = [str(job.id) for job in created]
+        array_id = created[0].array_id
+        answer["array_id"] = None if array_id is None else str(array_id)
+    return answer
 
 
-def tenant_json(
-    tenant: Tenant,
-    gpus: int,
-    jobs: int,
-    usage_gpu_s: float,
-    members: Sequence[str],
-    managers: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The Go scheduler's ``Tenant`` (flat quotas, ``null`` = unlimited) with our extras."""
-    return {
-        "id": tenant.id,
-        "name": tenant.id,
-        "email": tenant.email,
-        "max_gpus": tenant.max_gpus,
-        "max_gpu_memory_mb": tenant.max_gpu_memory_mb,
-        "max_cpu_cores": tenant.max_cpu_cores,
-        "max_memory_mb": tenant.max_memory_mb,
-        "max_concurrent_jobs": tenant.max_jobs,
-        "priority_tier": tenant.priority_tier,
-        "fair_share_weight": tenant.fair_share_weight,
-        "allow_preemption": tenant.allow_preemption,
-        "allow_borrow": tenant.allow_borrow,
-        "current_gpus": gpus,
-        "current_jobs": jobs,
-        "usage_gpu_hours": round(usage_gpu_s / 3600, 6),
-        "members": list(members),
-        "created_at": iso(tenant.created_at),
-        "managers": list(managers),  # members who manage its members and quotas (#12)
-    }
+def jobs_page(rendered: list[Json], total: int, truncated: bool) -> Json:
+    """``GET /api/v1/jobs``: a page of ``job_json`` objects and the total; ``truncated`` when
+    the page stopped short of the answer cap (the next starts at offset + len(jobs))."""
+    page: Json = {"jobs": rendered, "total": total}
+    if truncated:
+        page["truncated"] = True
+    return page
+
+
+def job_cancelled(rendered: Json) -> Json:
+    """The answer of ``DELETE /api/v1/jobs/{id}`` (the Go keys), with the job."""
+    return {"message": "Job cancelled successfully", "job": rendered}

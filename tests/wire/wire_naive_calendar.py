@@ -1,5 +1,5 @@
 """Naive reference views for the calendar property tests: per hour (or day), per GPU, scan every
-booking. Deliberately the slow, obvious reading of COMPAT.md; shares no code with the core
+booking. Deliberately the slow, obvious reading of COMPAT.md; shares no code with the views
 except the data model."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The ledger: per-GPU sorted interval sets of claims, and free-GPU selection.
+"""The ledger's index: per-GPU sorted interval sets of booking claims, and best-fit selection.
 
-Every conflict check and GPU pick reads this one structure (DESIGN.md, "One ledger"). Each GPU
+The booking write path ranks free GPUs with it; what may go where is ``rules.judge``. Each GPU
 keeps its claims sorted by start plus a running maximum of ends ("reach"). With the ledger's own
 invariant (claims never overlap) reach equals the ends, so an overlap query is two bisections and
 a slice: O(log n + k). The reach column keeps queries correct even if claims loaded from storage
@@ -76,7 +76,7 @@ class _Track:
 
 
 class Ledger:
-    """Claims of active bookings (and, later, running jobs), indexed per GPU.
+    """Claims of active bookings, indexed per GPU (jobs' claims are judged by ``rules``).
 
     Mutations are atomic: a rejected ``add``/``add_all``/``replace_booking`` leaves the ledger as
     it was, so the store can try a plan on the ledger before it writes.

@@ -1,36 +1,29 @@
-"""ProcPlan's day-granularity availability payload (``granularity=day``), byte-exact.
+"""ProcPlan's day-granularity availability (``granularity=day``), byte-exact (COMPAT.md §1).
 
 This is the heaviest payload (a year for a whole cluster is tens of thousands of objects), so
 the work is the bookings in the window plus the output, never buckets × bookings:
 
 - bucket boundaries are formatted once; an overlap edge is either the booking's own edge or a
   bucket boundary, so no timestamp is formatted per bucket;
-- each booking's entries are built once and shared by all its GPUs;
+- each booking's ``B`` (``wire.bookings``) and entries are built once and shared by all its
+  GPUs;
 - a booking jumps straight to the buckets it touches (integer division);
 - free cells (and the ``days`` list) are prebuilt per window and shared by every row, and by
   every node of a ``day_views`` call.
 
-The result is a read-only tree (shared sub-objects): serialize it, do not mutate it.
+The answer is a read-only tree (shared sub-objects): serialize it, do not mutate it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from procplan.core.calendar import gpu_positions, group_by_node, in_window
 from procplan.core.model import Booking, Node
-from procplan.core.payloads import (
-    ISO_MEMO,
-    PRIORITY_LABELS,
-    PRIORITY_RANKS,
-    Json,
-    boundaries,
-    gpu_positions,
-    group_by_node,
-    in_window,
-    iso,
-    node_payload,
-)
 from procplan.core.timeutil import DAY, HOUR, Instant
+from procplan.wire.base import PRIORITY_RANKS, Json, boundaries
+from procplan.wire.bookings import procplan_bookings
+from procplan.wire.compat import procplan_node
 
 __all__ = ["day_view", "day_views"]
 
@@ -125,10 +118,8 @@ def _fill(grid: _DayGrid, items: Sequence[Booking], rows: list[list[Json]], node
     local here), and an inline path for the common booking that lies within one bucket.
     """
     start, end, isos = grid.start, grid.end, grid.isos
-    memo_get, labels = ISO_MEMO.get, PRIORITY_LABELS
     position = gpu_positions(node)
-    gpu_lists: dict[tuple[str, ...], list[str]] = {}
-    for b in items:
+    for b, pb in zip(items, procplan_bookings(items), strict=True):
         s, e = b.start, b.end
         lo = s if s > start else start
         hi = e if e < end else end
@@ -137,25 +128,12 @@ def _fill(grid: _DayGrid, items: Sequence[Booking], rows: list[list[Json]], node
         hours = (hi - lo) // HOUR
         if single and not hours:
             continue
-        s_iso = memo_get(s) or iso(s)
-        e_iso = memo_get(e) or iso(e)
-        gpu_list = gpu_lists.get(b.gpu_ids)
-        if gpu_list is None:
-            gpu_list = gpu_lists[b.gpu_ids] = list(b.gpu_ids)
-        entry = {
-            "id": b.id,
-            "user_label": b.label,
-            "start": s_iso,
-            "end": e_iso,
-            "status": "active",
-            "gpu_ids": gpu_list,
-            "priority": labels[b.priority],
-            "hours": hours,
-            "overlap_start": s_iso if lo == s else isos[0],
-            "overlap_end": e_iso if hi == e else isos[-1],
-        }
-        placed = [(first, entry)] if single else grid.spread(entry, lo, hi)
-        for gpu_id in gpu_list:
+        # ``pb`` is this call's own: it becomes the entry (B's keys, then the overlap's)
+        pb["hours"] = hours
+        pb["overlap_start"] = pb["start"] if lo == s else isos[0]
+        pb["overlap_end"] = pb["end"] if hi == e else isos[-1]
+        placed = [(first, pb)] if single else grid.spread(pb, lo, hi)
+        for gpu_id in b.gpu_ids:
             k = position.get(gpu_id)
             if k is not None:
                 for i, item in placed:
@@ -172,7 +150,7 @@ def _view(node: Node, grid: _DayGrid, bookings: Iterable[Booking]) -> Json:
         for gpu, slots in zip(node.gpus, cells, strict=True)
     ]
     return {
-        "node": node_payload(node),
+        "node": procplan_node(node),
         "start": isos[0],
         "end": isos[-1],
         "hours": [],

@@ -24,6 +24,7 @@ there), then renamed over the old one, in a directory made ``0700``.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import secrets
@@ -182,6 +183,19 @@ def private_directory(path: Path) -> None:
         raise NotADirectoryError(f"{path} is not a directory")
     if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
         os.chmod(path, stat.S_IMODE(info.st_mode) & PRIVATE_DIR)
+
+
+def current_user() -> str:
+    """The local login name: whom the server's host takes us for without a credential, the
+    owner an agent runs jobs as, the fallback for "mine".
+
+    ``getpass.getuser`` fails in some containers (no passwd entry, no env vars); the server
+    still needs a name, so fall back to the numeric uid rather than refusing to work.
+    """
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def resolve_credential(url: str, store: CredentialStore | None = None) -> Credential | None:

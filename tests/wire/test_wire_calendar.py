@@ -1,5 +1,5 @@
-"""Calendar views: exact COMPAT shapes on a worked example, and agreement with the naive
-reference (per hour/day, per GPU, scan all bookings) on random inputs."""
+"""Calendar answers (``procplan.wire``): exact COMPAT shapes on a worked example, and agreement
+with the naive reference (per hour/day, per GPU, scan all bookings) on random inputs."""
 
 from __future__ import annotations
 
@@ -7,21 +7,24 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from core_naive_calendar import naive_claim_rows, naive_day_view, naive_hour_view
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_naive_calendar import naive_claim_rows, naive_day_view, naive_hour_view
 
-from procplan.core.calendar import (
+from procplan.core.model import Booking, BookingStatus, Gpu, Node, Priority
+from procplan.core.timeutil import DAY, HOUR, parse_instant, to_iso
+from procplan.core.views import Availability, Granularity, LedgerWindow
+from procplan.wire.bookings import procplan_booking
+from procplan.wire.calendar import (
+    availability_grids,
     claim_rows,
+    claims_calendar,
     day_view,
     day_views,
     hour_view,
     hour_views,
-    node_payload,
-    public_booking,
 )
-from procplan.core.model import Booking, BookingStatus, Gpu, Node, Priority
-from procplan.core.timeutil import DAY, HOUR, parse_instant, to_iso
+from procplan.wire.compat import procplan_node
 
 T0 = parse_instant("2026-11-23T00:00:00+00:00")
 NODE = Node("n1", "Node 1", (Gpu("g0", "A100", 0), Gpu("g1", "A100", 1)))
@@ -44,14 +47,14 @@ def booking(
     return Booking(id, "n1", gpus, start, end, "alice", label, priority, status)
 
 
-def test_public_booking_and_node_payload_shapes() -> None:
+def test_procplan_booking_and_node_shapes() -> None:
     b = booking(7, T0, T0 + 2 * HOUR, ("g1", "g0"), Priority.HIGH)
-    assert dumps(public_booking(b)) == (
+    assert dumps(procplan_booking(b)) == (
         '{"id":7,"user_label":"AB","start":"2026-11-23T00:00:00+00:00",'
         '"end":"2026-11-23T02:00:00+00:00","status":"active","gpu_ids":["g1","g0"],'
         '"priority":"high"}'
     )
-    assert dumps(node_payload(NODE)) == (
+    assert dumps(procplan_node(NODE)) == (
         '{"id":"n1","name":"Node 1","gpu_count":2,'
         '"gpus":[{"id":"g0","kind":"A100"},{"id":"g1","kind":"A100"}]}'
     )
@@ -251,6 +254,18 @@ def test_bulk_views_equal_per_node_views(
         assert dumps(payloads) == dumps(
             [single(node_b, start, end, others), single(node_a, start, end, items)]
         )
+
+
+def test_service_values_render_as_the_views() -> None:
+    """``availability_grids`` and ``claims_calendar`` render the services' values
+    (``core.views``) with the same bytes as the views they wrap."""
+    items = (booking(1, T0 + HOUR, T0 + 5 * HOUR), booking(2, T0, T0 + 30 * HOUR, ("g1",)))
+    window = LedgerWindow(T0, T0 + 2 * DAY, (NODE,), items)
+    single: dict[Granularity, Any] = {"hour": hour_view, "day": day_view}
+    for granularity, view in single.items():
+        grids = availability_grids(Availability(window, granularity))
+        assert dumps(grids) == dumps([view(NODE, T0, T0 + 2 * DAY, items)])
+    assert dumps(claims_calendar(window)) == dumps(claim_rows([NODE], T0, T0 + 2 * DAY, items))
 
 
 @settings(max_examples=300, deadline=None)

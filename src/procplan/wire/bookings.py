@@ -1,0 +1,184 @@
+"""Every JSON shape of a booking, one function per shape, so that no route or view builds its
+own (two renderings of one booking drift apart).
+
+========================  ==========================  =========================================
+shape                     function                    sent by
+========================  ==========================  =========================================
+ProcPlan's object ``B``   ``procplan_bookings``       availability hours and slots (COMPAT §1);
+                                                      day slots add their overlap keys to it
+``POST /api/book`` 201    ``procplan_booked``         ``/api/book``
+native ``BookingV1``      ``booking_v1``              every ``/api/v1/bookings`` answer
+native calendar claim     ``calendar_claims``         ``/api/v1/calendar``
+holder of a GPU           ``booking_holder``          ``/api/v1/nodes``
+========================  ==========================  =========================================
+
+The calendar shapes come in batches (a loop with locals, since they run per booking of a
+year-long view); the others one at a time. Key order follows COMPAT.md and the ADRs: JSON
+bytes depend on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from procplan.core.ledger import Preempted, Preview
+from procplan.core.model import Booking
+from procplan.core.timeutil import to_iso
+from procplan.wire.base import ISO, PRIORITY_LABELS, STATUS_WIRE, Json
+
+__all__ = [
+    "booking_created",
+    "booking_holder",
+    "booking_v1",
+    "bookings_page",
+    "calendar_claims",
+    "preempted_json",
+    "procplan_booked",
+    "procplan_booking",
+    "procplan_bookings",
+]
+
+
+# ---- ProcPlan (COMPAT §1) ------------------------------------------------------------------
+
+
+def procplan_bookings(items: Sequence[Booking]) -> list[Json]:
+    """ProcPlan's public booking object ``B`` of each booking (``user_label`` is the
+    booking's label). Bookings of the same GPUs share one ``gpu_ids`` list (most of a node's
+    bookings name one GPU); the objects themselves are new, the caller's to extend."""
+    memo_get, status_wire, labels = ISO.cache.get, STATUS_WIRE, PRIORITY_LABELS
+    gpu_lists: dict[tuple[str, ...], list[str]] = {}
+    out: list[Json] = []
+    append = out.append
+    for b in items:
+        s, e = b.start, b.end
+        gpu_list = gpu_lists.get(b.gpu_ids)
+        if gpu_list is None:
+            gpu_list = gpu_lists[b.gpu_ids] = list(b.gpu_ids)
+        append(
+            {
+                "id": b.id,
+                "user_label": b.label,
+                "start": memo_get(s) or ISO(s),
+                "end": memo_get(e) or ISO(e),
+                "status": status_wire[b.status],
+                "gpu_ids": gpu_list,
+                "priority": labels[b.priority],
+            }
+        )
+    return out
+
+
+def procplan_booking(b: Booking) -> Json:
+    """``B`` of one booking."""
+    return procplan_bookings((b,))[0]
+
+
+def procplan_booked(b: Booking) -> Json:
+    """The 201 answer of ``POST /api/book``."""
+    return {
+        "booking_id": b.id,
+        "node_id": b.node_id,
+        "gpu_ids": list(b.gpu_ids),
+        "start": to_iso(b.start),
+        "end": to_iso(b.end),
+        "user_label": b.label,
+        "priority": b.priority.label,
+    }
+
+
+# ---- native (/api/v1) ----------------------------------------------------------------------
+
+
+def booking_v1(b: Booking) -> Json:
+    """BookingV1: the native booking object."""
+    return {
+        "id": b.id,
+        "node_id": b.node_id,
+        "gpu_ids": list(b.gpu_ids),
+        "start": to_iso(b.start),
+        "end": to_iso(b.end),
+        "user": b.user,
+        "label": b.label,
+        "priority": b.priority.label,
+        "status": b.status.value,
+        "created_at": to_iso(b.created_at),
+    }
+
+
+def bookings_page(rendered: list[Json], total: int) -> Json:
+    """``GET /api/v1/bookings``: a page of ``booking_v1`` objects and the total."""
+    return {"bookings": rendered, "total": total}
+
+
+def preempted_json(job: Preempted, booking: Booking, grace_s: int) -> Json:
+    """One entry of ``conflicts_with_jobs`` (rule 4): an open-ended job of another user on the
+    new booking's GPUs, and what happens to it when the booking begins (rule 3)."""
+    after = "requeued" if job.kind == "batch" else "ended"
+    return {
+        "job_id": str(job.job_id),
+        "user": job.user,
+        "name": job.name,
+        "kind": job.kind,
+        "gpu_ids": list(job.gpu_ids),
+        "claim_end": None,  # open-ended: only these may stay under a booking
+        "preempt_at": to_iso(booking.start),
+        "action": f"SIGTERM at {to_iso(booking.start)}, SIGKILL {grace_s} s later, then {after}",
+    }
+
+
+def booking_preview(preview: Preview, grace_s: int) -> Json:
+    """The answer of ``POST /api/v1/bookings/check``: what booking now would take and which
+    jobs it would preempt (``conflicts_with_jobs``, as ``booking_created`` has them)."""
+    as_booking = Booking(
+        0, preview.node_id, preview.gpu_ids, preview.start, preview.end, preview.user, ""
+    )
+    return {
+        "node_id": preview.node_id,
+        "gpu_ids": list(preview.gpu_ids),
+        "start": to_iso(preview.start),
+        "end": to_iso(preview.end),
+        "user": preview.user,
+        "conflicts_with_jobs": [
+            preempted_json(job, as_booking, grace_s) for job in preview.preempted
+        ],
+    }
+
+
+def booking_created(b: Booking, conflicts: list[Json]) -> Json:
+    """The 201 answer of ``POST /api/v1/bookings``: the booking and the open-ended jobs of
+    others it will preempt (``preempted_json`` entries)."""
+    return {"booking": booking_v1(b), "conflicts_with_jobs": conflicts}
+
+
+def calendar_claims(items: Sequence[Booking]) -> list[Json]:
+    """The claim object of ``/api/v1/calendar`` of each booking: its real (unclipped) start
+    and end."""
+    memo_get, status_wire, labels = ISO.cache.get, STATUS_WIRE, PRIORITY_LABELS
+    out: list[Json] = []
+    append = out.append
+    for b in items:
+        s, e = b.start, b.end
+        append(
+            {
+                "booking_id": b.id,
+                "start": memo_get(s) or ISO(s),
+                "end": memo_get(e) or ISO(e),
+                "user": b.user,
+                "label": b.label,
+                "priority": labels[b.priority],
+                "status": status_wire[b.status],
+            }
+        )
+    return out
+
+
+def booking_holder(b: Booking) -> Json:
+    """A GPU's holder in ``/api/v1/nodes`` when a booking (not a running job) holds it."""
+    return {
+        "kind": "booking",
+        "booking_id": b.id,
+        "user": b.user,
+        "label": b.label,
+        "end": to_iso(b.end),
+    }
