@@ -135,7 +135,6 @@ def bulk_seed(composed: Composed, count: int, start: int, days: int, seed: int) 
                         "status": "active",
                         "start_s": b_start,
                         "end_s": b_end,
-                        "gpu_ids": gpu_id,
                         "created_at": start,
                         "updated_at": start,
                         "version": 1,
@@ -148,6 +147,7 @@ def bulk_seed(composed: Composed, count: int, start: int, days: int, seed: int) 
                         "start_s": b_start,
                         "end_s": b_end,
                         "active": True,
+                        "position": 0,
                     }
                 )
         conn.execute(tables.bookings.insert(), rows)

@@ -305,6 +305,29 @@ def test_release_a_running_booking_early(page: Any, cluster: Cluster) -> None:
     assert dt.datetime.fromisoformat(stored["end"]) <= now + dt.timedelta(minutes=2)
 
 
+def test_a_booked_job_that_ends_releases_its_booking(
+    page: Any, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Ledger rule 5 on the page: a job started on a booking with ``release_booking`` ends,
+    and the booking ends with it (completed, end truncated to about now), as the planner and
+    the details panel show."""
+    now = dt.datetime.now(UTC).replace(second=0, microsecond=0)
+    made = book(cluster, [gpu(0)], now - dt.timedelta(minutes=1), now + dt.timedelta(hours=3),
+                label="until the job ends")  # fmt: skip
+    job_id = cluster.submit(tmp_path, "true", booking_id=made["id"], release_booking=True)
+    until(lambda: cluster.job(job_id)["state"] == "completed")
+    until(lambda: booking(cluster, made["id"])["status"] == "completed")
+    open_planner(page, cluster)
+    # A minute-long bar on a week's track is too thin to click: its class says its status,
+    # and its details open from the keyboard-reachable button as from a click.
+    expect(bar(page, made["id"])).to_have_class("bar p-medium st-completed mine")
+    bar(page, made["id"]).dispatch_event("click")
+    expect(detail(page, "Status")).to_have_text("completed")
+    expect(page.get_by_role("button", name="Release now")).to_be_hidden()
+    stored = booking(cluster, made["id"])
+    assert dt.datetime.fromisoformat(stored["end"]) <= now + dt.timedelta(minutes=2)
+
+
 # ---- view settings -------------------------------------------------------------------------
 
 

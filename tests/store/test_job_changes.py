@@ -35,7 +35,7 @@ from procplan.core.topology import demo_topology
 from procplan.service.bookings import BookingService
 from procplan.store.engine import Store
 from procplan.store.job_changes import StatusUpdate, write_change
-from procplan.store.job_rows import STATUS_COLUMNS, row_values
+from procplan.store.job_rows import CLAIMED_FIELDS, STATUS_COLUMNS, row_values
 from procplan.store.job_writes import load_job
 from procplan.store.jobs_repo import JobStore
 from procplan.store.tables import jobs
@@ -76,12 +76,21 @@ def test_changed_applies_the_change_and_nothing_else() -> None:
     assert j.changed({}) is j
 
 
-def test_every_status_field_has_a_column() -> None:
-    assert set(STATUS_COLUMNS) == set(STATUS_FIELDS)
+def test_every_status_field_has_a_column_or_is_claimed() -> None:
+    """The allocation's GPUs are claims (``CLAIMED_FIELDS``): no column, no row value."""
+    assert frozenset({"gpu_ids"}) == CLAIMED_FIELDS
+    assert set(STATUS_COLUMNS) == set(STATUS_FIELDS) - CLAIMED_FIELDS
     assert {column for column, _ in STATUS_COLUMNS.values()} <= set(jobs.c.keys())
     values = row_values({"state": JobState.FAILED, "reason": Reason.BOOKED, "gpu_ids": ("a", "b")})
-    assert values == {"state": "failed", "reason": "Booked", "alloc_gpus": "a\x1fb"}
+    assert values == {"state": "failed", "reason": "Booked"}
     assert row_values({"node_ids": ()}) == {"alloc_nodes": None}
+
+
+def test_an_ad_hoc_write_never_claims_gpus(jdb: JobStore) -> None:
+    [pending] = jdb.submit([job()], NOW)
+    with jdb.store.write() as conn, pytest.raises(ValueError, match="claims"):
+        write_change(conn, pending, {"gpu_ids": ("node-a-gpu0",)})
+    assert jdb.load(pending.id).gpu_ids == ()
 
 
 def test_a_prebuilt_update_takes_exactly_its_fields() -> None:
@@ -94,6 +103,13 @@ def test_a_prebuilt_update_takes_exactly_its_fields() -> None:
         "j_id": 1,
         "s_preempt_at": NOW,
         "s_message": "m",
+    }
+    claimed = StatusUpdate(("state", "gpu_ids"))
+    with pytest.raises(ValueError):
+        claimed.params(1, {"state": JobState.RUNNING})
+    assert claimed.params(1, {"state": JobState.RUNNING, "gpu_ids": ("a",)}) == {
+        "j_id": 1,
+        "s_state": "running",
     }
 
 
@@ -179,7 +195,9 @@ _STATUS_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "started_at": _instants,
     "ended_at": _instants,
     "node_ids": _ids.map(tuple),
-    "gpu_ids": _ids.map(tuple),
+    # The GPUs are claims, which only a start writes (job_apply); ``write_change`` refuses
+    # any other value, and a job that never started has none.
+    "gpu_ids": st.just(()),
     "borrowed": st.booleans(),
     "preempt_at": _instants,
     "reason": st.none() | st.sampled_from(Reason),

@@ -31,7 +31,7 @@ def pg_store(pg_url: str) -> Iterator[Store]:
 
 
 def _claim(conn: sa.Connection, **values: object) -> None:
-    conn.execute(claims.insert().values(active=True, **values))
+    conn.execute(claims.insert().values(active=True, position=0, **values))
 
 
 def test_postgres_job_claims_never_overlap(pg_store: Store) -> None:
@@ -53,7 +53,7 @@ def test_postgres_job_claims_never_overlap(pg_store: Store) -> None:
         _claim(conn, job_id=b.id, gpu_pk=gpu, start_s=NOW + HOUR, end_s=NOW + 2 * HOUR)
         conn.execute(
             claims.insert().values(
-                job_id=b.id, gpu_pk=gpu, start_s=NOW, end_s=NOW + 9, active=False
+                job_id=b.id, gpu_pk=gpu, start_s=NOW, end_s=NOW + 9, active=False, position=0
             )
         )
     # A booking claim over a job claim is legal for the database (rule 4 is checked in code).

@@ -185,8 +185,8 @@ def test_exclusion_constraint_guards_claims_directly(
         rogue = conn.execute(table.insert().values(**row).returning(table.c.id)).scalar_one()
 
     insert_claim = sa.text(
-        "INSERT INTO claims (booking_id, gpu_pk, start_s, end_s, active) "
-        "VALUES (:b, :g, :s, :e, :active)"
+        "INSERT INTO claims (booking_id, gpu_pk, start_s, end_s, active, position) "
+        "VALUES (:b, :g, :s, :e, :active, 0)"
     )
     overlapping = {"b": rogue, "g": gpu_pk, "s": FIXED_NOW + 3 * HOUR, "e": FIXED_NOW + 5 * HOUR}
     with pytest.raises(sa.exc.IntegrityError, match="claims_no_overlap"), engine.begin() as conn:

@@ -37,7 +37,7 @@ from procplan.store.engine import Store
 from procplan.store.ledger_holds import check_booking, read_holds
 from procplan.store.ledger_mirror import BookingMirror
 from procplan.store.rows import booking_select, row_to_booking
-from procplan.store.tables import GPU_ID_SEPARATOR, bookings, claims, gpus, meta, nodes, users
+from procplan.store.tables import bookings, claims, gpus, meta, nodes, users
 from procplan.store.users_repo import user_pk as _user_pk
 from procplan.store.write_batcher import WriteBatcher
 
@@ -357,7 +357,6 @@ def _insert(
             "status": BookingStatus.ACTIVE.value,
             "start_s": req.start,
             "end_s": req.end,
-            "gpu_ids": GPU_ID_SEPARATOR.join(chosen),
             "created_at": now,
             "updated_at": now,
             "version": next_ledger_version(conn),
@@ -372,8 +371,9 @@ def _insert(
                 "start_s": req.start,
                 "end_s": req.end,
                 "active": True,
+                "position": position,
             }
-            for gpu_id in chosen
+            for position, gpu_id in enumerate(chosen)
         ],
     )
     return int(booking_id)

@@ -245,8 +245,9 @@ def _start(
     lease_ttl_s: int,
     version: int,
 ) -> Job | None:
-    """Mark the job running and insert its claims (in a savepoint: an exclusion-constraint
-    refusal on PostgreSQL skips this start only)."""
+    """Mark the job running and insert its claims, the only record of its GPUs: in the
+    start's order (``position``), for this run (``run`` = ``requeues``). In a savepoint: an
+    exclusion-constraint refusal on PostgreSQL skips this start only."""
     change: StatusChange = {
         "state": JobState.RUNNING, "started_at": now, "node_ids": start.node_ids,
         "gpu_ids": start.gpu_ids, "borrowed": start.borrowed,
@@ -265,8 +266,9 @@ def _start(
                     _INSERT_CLAIMS,
                     [
                         {"job_id": job.id, "gpu_pk": pk, "start_s": now, "end_s": start.claim_end}
-                        | {"active": True, "booking_id": None}
-                        for pk in gpu_pks
+                        | {"active": True, "booking_id": None, "position": position}
+                        | {"run": job.requeues}
+                        for position, pk in enumerate(gpu_pks)
                     ],
                 )
     except IntegrityError:

@@ -15,14 +15,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Update, bindparam, update
 
 from procplan.core.jobs import Job, StatusChange
-from procplan.store.job_rows import STATUS_COLUMNS, row_values
+from procplan.store.job_rows import CLAIMED_FIELDS, STATUS_COLUMNS, row_values
 from procplan.store.tables import jobs
 
 
 def write_change(conn: Connection, job: Job, change: StatusChange, **row_only: object) -> Job:
     """Write ``change`` to ``job``'s row and return the job with it. ``row_only``: columns the
-    row keeps and the ``Job`` does not (``pid_started``)."""
+    row keeps and the ``Job`` does not (``pid_started``). The allocation's GPUs are claims,
+    which only a start writes (``job_apply``): a change may clear them (a requeue: the next
+    run has no claims yet), never set them."""
     changed = job.changed(change)  # first: it refuses anything but status fields
+    if any(change.get(name) for name in CLAIMED_FIELDS):
+        raise ValueError(f"{sorted(CLAIMED_FIELDS)} are claims: only a start writes them")
     values = row_values(change) | row_only
     if values:
         conn.execute(update(jobs).where(jobs.c.id == job.id).values(values))
@@ -33,16 +37,19 @@ class StatusUpdate:
     """``UPDATE jobs SET <the columns of fields> WHERE id = :j_id AND <where>``, built once.
 
     ``write`` runs it for one job; ``params(job_id, change)`` gives its bind values (for an
-    ``executemany``). A change must name exactly ``fields``.
+    ``executemany``). A change must name exactly ``fields``; those stored as claims
+    (``CLAIMED_FIELDS``) are in the returned ``Job`` only: the caller writes the claims.
     """
 
-    __slots__ = ("_binds", "statement")
+    __slots__ = ("_binds", "_size", "statement")
 
     def __init__(self, fields: Iterable[str], *where: ColumnElement[bool]) -> None:
-        names = sorted(set(fields))
+        given = set(fields)
+        names = sorted(given - CLAIMED_FIELDS)
         unknown = [name for name in names if name not in STATUS_COLUMNS]
         if unknown:
             raise ValueError(f"not job status fields: {unknown}")
+        self._size = len(given)
         # (field, bind name, encoder): bind names differ from column names (SQLAlchemy
         # reserves those for itself).
         self._binds = tuple(
@@ -58,7 +65,7 @@ class StatusUpdate:
     def params(self, job_id: int, change: StatusChange) -> dict[str, Any]:
         """The bind values of ``change`` (encoded as ``job_rows.row_values`` does) for job
         ``job_id``; ``ValueError`` unless ``change`` names exactly this update's fields."""
-        if len(change) != len(self._binds):
+        if len(change) != self._size:
             raise ValueError(f"change {sorted(change)} is not of {[b[0] for b in self._binds]}")
         params: dict[str, Any] = {"j_id": job_id}
         values: Mapping[str, object] = change

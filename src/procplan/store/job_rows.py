@@ -2,8 +2,11 @@
 of status fields to columns (``row_values``) every job write uses.
 
 A job row keeps its user and tenant as keys; reads join their names in, so a ``Job`` is
-complete on its own. Lists (command, env, allocation) are stored as text: JSON for what users
-write, GPU_ID_SEPARATOR-joined ids for what the scheduler writes (cheap to split).
+complete on its own. Lists (command, env, nodes of the allocation) are stored as text: JSON for
+what users write, GPU_ID_SEPARATOR-joined ids for what the scheduler writes (cheap to split).
+The allocation's GPUs are not in the row: they are the job's claims of its current run
+(``claims.run = jobs.requeues``), in position order, which ``job_apply`` writes when the job
+starts (``CLAIMED_FIELDS``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from procplan.core.jobs import (
     StatusChange,
 )
 from procplan.core.timeutil import Instant
-from procplan.store.tables import GPU_ID_SEPARATOR, jobs, tenants, users
+from procplan.store.claimed import claimed_gpus, split_claimed
+from procplan.store.tables import GPU_ID_SEPARATOR, claims, jobs, tenants, users
 
 _STATES = {s.value: s for s in JobState}
 _KINDS = {k.value: k for k in JobKind}
@@ -50,7 +54,7 @@ JOB_COLUMNS = (
     jobs.c.started_at,
     jobs.c.ended_at,
     jobs.c.alloc_nodes,
-    jobs.c.alloc_gpus,
+    claimed_gpus(claims.c.job_id == jobs.c.id, claims.c.run == jobs.c.requeues),
     jobs.c.borrowed,
     jobs.c.preempt_at,
     jobs.c.reason,
@@ -96,7 +100,7 @@ def join_ids(ids: Sequence[str]) -> str | None:
 def row_to_job(row: Sequence[Any]) -> Job:
     """One row of ``job_select`` as a Job."""
     (jid, user, tenant, kind, name, state, priority, gpu_count, nodes, gpu_kind, gpu_mem,
-     limit, node_id, booking_id, submitted, started, ended, alloc_nodes, alloc_gpus, borrowed,
+     limit, node_id, booking_id, submitted, started, ended, alloc_nodes, claimed, borrowed,
      preempt_at, reason, estimate, exit_code, requeues, command, workdir, env, stdout, stderr,
      array_id, array_index, pid, host, lease, message, extra, version, position) = row  # fmt: skip
     extra_map: dict[str, object] = json.loads(extra) if extra and extra != "{}" else {}
@@ -105,7 +109,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
         priority=priority, gpu_count=gpu_count, nodes=nodes, gpu_kind=gpu_kind,
         gpu_memory_mb=gpu_mem, time_limit_s=limit, node_id=node_id, booking_id=booking_id,
         submitted_at=submitted, started_at=started, ended_at=ended,
-        node_ids=split_ids(alloc_nodes), gpu_ids=split_ids(alloc_gpus), borrowed=bool(borrowed),
+        node_ids=split_ids(alloc_nodes), gpu_ids=split_claimed(claimed), borrowed=bool(borrowed),
         preempt_at=preempt_at, reason=None if reason is None else _REASONS[reason],
         estimated_start=estimate, queue_position=position, exit_code=exit_code, requeues=requeues,
         command=tuple(json.loads(command)) if command != "[]" else (), workdir=workdir,
@@ -125,22 +129,32 @@ def _value(member: Enum | None) -> object:
     return None if member is None else member.value
 
 
-# How each status field is stored: its column and its encoder (``None``: stored as it is).
-# Enums are stored as their values, the allocation as ``GPU_ID_SEPARATOR``-joined ids.
-_COLUMNS = {"node_ids": "alloc_nodes", "gpu_ids": "alloc_gpus"}
+# Status fields stored as claims, not columns: the allocation's GPUs (claims of the current
+# run, ``claims.run = requeues``). Only a start writes them (``job_apply._start`` inserts the
+# claims); a requeue's ``gpu_ids = ()`` needs no write, since the new run has no claims yet.
+CLAIMED_FIELDS = frozenset({"gpu_ids"})
+# How each other status field is stored: its column and its encoder (``None``: stored as it
+# is). Enums are stored as their values, the allocation's nodes as ``GPU_ID_SEPARATOR``-joined
+# ids.
+_COLUMNS = {"node_ids": "alloc_nodes"}
 _ENCODERS: dict[str, Callable[[Any], object]] = {
-    "state": _value, "reason": _value, "node_ids": join_ids, "gpu_ids": join_ids,
+    "state": _value, "reason": _value, "node_ids": join_ids,
 }  # fmt: skip
 STATUS_COLUMNS: Mapping[str, tuple[str, Callable[[Any], object] | None]] = {
-    name: (_COLUMNS.get(name, name), _ENCODERS.get(name)) for name in STATUS_FIELDS
+    name: (_COLUMNS.get(name, name), _ENCODERS.get(name))
+    for name in STATUS_FIELDS
+    if name not in CLAIMED_FIELDS
 }
 
 
 def row_values(change: Mapping[str, Any]) -> dict[str, Any]:
     """The column values of status fields (a ``StatusChange``, or a whole status): the one
-    mapping of status to columns (``STATUS_COLUMNS``). ``KeyError`` on any other field."""
+    mapping of status to columns (``STATUS_COLUMNS``); ``CLAIMED_FIELDS`` have no column and
+    are left out. ``KeyError`` on any other field."""
     values: dict[str, Any] = {}
     for name, value in change.items():
+        if name in CLAIMED_FIELDS:
+            continue
         column, encode = STATUS_COLUMNS[name]
         values[column] = value if encode is None else encode(value)
     return values

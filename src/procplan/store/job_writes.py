@@ -171,7 +171,9 @@ def _fold_usage(
 
 
 def requeue_job(conn: Connection, job_id: int) -> Job:
-    """A preempted or lost batch job goes back to the queue, allocation cleared."""
+    """A preempted or lost batch job goes back to the queue, allocation cleared: its nodes in
+    the row; its GPUs are the finished run's claims (already inactive), and the next run
+    (``requeues`` + 1) has none until it starts."""
     version = next_jobs_version(conn)
     job = load_job(conn, job_id)  # read under the jobs-version lock: ``requeues`` is current
     check_transition(job.id, job.state, JobState.PENDING, job.kind)

@@ -1,4 +1,7 @@
-"""Booking rows ⇄ ``core.model.Booking``: the one SELECT shape every booking read uses."""
+"""Booking rows ⇄ ``core.model.Booking``: the one SELECT shape every booking read uses.
+
+A booking's GPUs are its claims, in position order (``claimed``); its row holds none.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 
 from procplan.core.model import Booking, BookingStatus, Priority
-from procplan.store.tables import GPU_ID_SEPARATOR, bookings, nodes, users
+from procplan.store.claimed import claimed_gpus, split_claimed
+from procplan.store.tables import bookings, claims, nodes, users
 
 _PRIORITIES = {int(p): p for p in Priority}
 _STATUSES = {s.value: s for s in BookingStatus}
@@ -16,7 +20,7 @@ _STATUSES = {s.value: s for s in BookingStatus}
 BOOKING_COLUMNS = (
     bookings.c.id,
     nodes.c.id,
-    bookings.c.gpu_ids,
+    claimed_gpus(claims.c.booking_id == bookings.c.id),
     bookings.c.start_s,
     bookings.c.end_s,
     users.c.name,
@@ -39,12 +43,12 @@ CHANGED_SINCE = (
 
 
 def row_to_booking(row: Sequence[Any]) -> Booking:
-    """One row of ``booking_select`` as a Booking (GPU ids split, enums looked up)."""
+    """One row of ``booking_select`` as a Booking (claimed GPUs in order, enums looked up)."""
     bid, node_id, gpu_ids, start, end, user, label, priority, status, created = row
     return Booking(
         bid,
         node_id,
-        tuple(gpu_ids.split(GPU_ID_SEPARATOR)),
+        split_claimed(gpu_ids),
         start,
         end,
         user,

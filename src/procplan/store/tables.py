@@ -38,9 +38,11 @@ NAMING = {
 
 metadata = MetaData(naming_convention=NAMING)
 
-# GPU ids are joined with the ASCII unit separator in ``bookings.gpu_ids`` so that views read
-# one row per booking; topology validation forbids control characters in ids.
+# Ids are joined with the ASCII unit separator in ``jobs.alloc_nodes`` and in the allocation
+# that reads aggregate from claims (``claimed_gpus``: each entry is the claim's position, the
+# record separator, the GPU id); topology validation forbids control characters in ids.
 GPU_ID_SEPARATOR = "\x1f"
+POSITION_SEPARATOR = "\x1e"
 
 nodes = Table(
     "nodes",
@@ -126,7 +128,7 @@ bookings = Table(
     Column("status", String(16), nullable=False),
     Column("start_s", BigInteger, nullable=False),
     Column("end_s", BigInteger, nullable=False),
-    Column("gpu_ids", Text, nullable=False),
+    # Its GPUs are its claims, in ``claims.position`` order (ADR 0010, item 8).
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     # The ``ledger_version`` of the transaction that last wrote this row: lets every server
@@ -192,9 +194,11 @@ jobs = Table(
     Column("submitted_at", BigInteger, nullable=False),
     Column("started_at", BigInteger, nullable=True),
     Column("ended_at", BigInteger, nullable=True),
-    # Node ids and GPU ids of the allocation, joined with GPU_ID_SEPARATOR.
+    # Node ids of the allocation, joined with GPU_ID_SEPARATOR. Its GPUs are its claims of the
+    # current run (``claims.run = requeues``, in ``position`` order); the nodes stay here
+    # because a CPU-only batch job is placed on a node but claims no GPU: a node placement is
+    # not a GPU claim.
     Column("alloc_nodes", Text, nullable=True),
-    Column("alloc_gpus", Text, nullable=True),
     Column("borrowed", Boolean, nullable=False, default=False),
     Column("preempt_at", BigInteger, nullable=True),
     Column("reason", String(32), nullable=True),
@@ -226,7 +230,13 @@ jobs = Table(
     Index("ix_jobs_lease", "lease_expires_at"),
 )
 
-# A claim belongs to a booking or to a running job, never both (ADR 0005).
+# A claim belongs to a booking or to a running job, never both (ADR 0005). Claims are the only
+# record of which GPUs a booking or job holds (ADR 0010, item 8) and are never deleted: cancel
+# and finish deactivate them, release and finish truncate ``end_s``. ``position`` is the GPU's
+# place in its owner's allocation (the order the API shows); ``run`` is, for a job claim, the
+# job's ``requeues`` when it started (a requeued job claims anew on its next start, the older
+# runs' claims stay as history; -1 for an older run's claim backfilled by migration 0005),
+# NULL for a booking claim.
 claims = Table(
     "claims",
     metadata,
@@ -237,6 +247,8 @@ claims = Table(
     Column("end_s", BigInteger, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("job_id", Integer, ForeignKey("jobs.id"), nullable=True),
+    Column("position", SmallInteger, nullable=False),
+    Column("run", Integer, nullable=True),
     CheckConstraint("(booking_id IS NULL) <> (job_id IS NULL)", name="ck_claims_one_owner"),
     Index("ix_claims_gpu_start", "gpu_pk", "start_s"),
     Index("ix_claims_booking", "booking_id"),
