@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     booking_warning_s: int = Field(default=600, ge=0)
     reserve_depth: int = Field(default=100, ge=0)
     preemption: bool = True
+    max_preemptions: int = Field(
+        default=3, ge=0, description="a job preempted this often is no longer a victim"
+    )
+    thrash_window_s: int = Field(
+        default=1800, ge=0, description="the same pair of jobs never swaps GPUs twice within this"
+    )
     foreign_gpus_blocked: bool = True
 
     # ---- node agents (issue #4, ADR 0006) ----

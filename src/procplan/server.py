@@ -101,6 +101,8 @@ def policy_from(settings: Settings) -> Policy:
         reserve_depth=settings.reserve_depth,
         foreign_gpus_blocked=settings.foreign_gpus_blocked,
         preemption=settings.preemption,
+        max_preemptions=settings.max_preemptions,
+        thrash_window_s=settings.thrash_window_s,
     )
 
 

@@ -113,7 +113,8 @@ def _route(state: AgentServerState, method: str, path: str, query: dict[str, str
 
 def _append_log(state: AgentServerState, job_id: int, query: dict[str, str],
                 body: bytes) -> tuple[int, dict[str, Any]]:  # fmt: skip
-    key = (job_id, int(query["run"]), query["stream"])
+    rank = int(query.get("rank", 0))
+    key = (job_id, int(query["run"]), query["stream"] + (f".{rank}" if rank else ""))
     with state.cond:
         have = state.logs.setdefault(key, bytearray())
         if int(query["offset"]) != len(have):
@@ -382,6 +383,23 @@ def test_log_shipping_resumes_from_the_size_the_server_has(
     state.set_desired([job(tmp_path, PY, "-c", "print('0123456789')")])
     wait_until(lambda: exited(state, 17), what="the exit")
     assert state.log(17) == b"0123456789\n"
+
+
+def test_a_requeued_gang_rank_ships_only_its_run_as_its_rank(
+    server: FakeAgentServer, start_agent: Callable[..., RunningAgent], tmp_path: Path
+) -> None:
+    (tmp_path / "procplan-17.out.1").write_text("run 0 of rank 1\n")  # a shared file system
+    state = server.state
+    start_agent()
+    spec = job(tmp_path, PY, "-c", "import os; print(os.environ['WORLD_SIZE'])", run=1,
+               nodes=[NODE, "other"], node_rank=1, previous_end="preempted for job 9")  # fmt: skip
+    state.set_desired([spec])
+    wait_until(lambda: exited(state, 17), what="the exit")
+    shipped = state.log(17, run=1, stream="stdout.1")
+    assert shipped.startswith(b"==== procplan: job 17 run 2 (--run 1) started ")
+    assert shipped.endswith(b"; previous run: preempted for job 9 ====\n2\n")
+    assert (tmp_path / "procplan-17.out.1").read_bytes() == b"run 0 of rank 1\n" + shipped
+    assert state.log(17, run=1) == b""  # nothing as rank 0
 
 
 def test_log_shipper_reads_new_bytes_in_bounded_chunks(tmp_path: Path) -> None:

@@ -69,7 +69,8 @@ def test_borrowed_jobs_count_against_the_quota() -> None:
 def test_borrowing_never_takes_gpus_reserved_for_a_higher_job() -> None:
     # The 2-GPU top job waits for n0 (one GPU busy for an hour): n0-g1 is reserved for it.
     # A borrower may not take n0-g1 even for a short job that would end... after the
-    # reservation starts, and there is nothing else idle: it waits with QuotaGpus.
+    # reservation starts, and there is nothing else idle: it waits behind the higher job
+    # (``Priority``; not ``QuotaGpus``: it is allowed to borrow, issue #19).
     tenants = [Tenant("lab", max_gpus=0, allow_borrow=True)]
     busy = [running(90, ["n0-g0"], started_at=NOW - HOUR, time_limit_s=2 * HOUR)]
     pending = [
@@ -79,14 +80,15 @@ def test_borrowing_never_takes_gpus_reserved_for_a_higher_job() -> None:
     result = run(snap(topo(2), pending, busy, tenants=tenants))
     assert not result.starts
     assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR)
-    assert result.pending[2].reason is Reason.QUOTA_GPUS
+    assert result.pending[2].reason is Reason.PRIORITY
 
 
-def test_quota_gpus_when_over_quota_and_borrowing_finds_nothing_idle() -> None:
+def test_resources_not_quota_gpus_when_allowed_to_borrow_and_nothing_is_idle() -> None:
+    # Over quota but allowed to borrow: what it waits for is a free GPU (issue #19).
     tenants = [Tenant("lab", max_gpus=1, allow_borrow=True)]
     busy = [running(90, ["n0-g0"], tenant="lab")]
     result = run(snap(topo(1), [job(1, tenant="lab")], busy, tenants=tenants))
-    assert result.pending[1].reason is Reason.QUOTA_GPUS
+    assert result.pending[1].reason is Reason.RESOURCES
 
 
 # -- backfill -----------------------------------------------------------------------------

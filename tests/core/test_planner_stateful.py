@@ -342,7 +342,7 @@ class Cluster(RuleBasedStateMachine):
         blocked = sorted(
             (info.position, job_id)
             for job_id, info in self.last.pending.items()
-            if info.reason in PLACEMENT_REASONS
+            if info.reason in PLACEMENT_REASONS and not self.borrowing(self.pending[job_id])
         )
         if not blocked:
             return
@@ -352,6 +352,15 @@ class Cluster(RuleBasedStateMachine):
         assert info.estimated_start >= self.now
         if info.reason is not Reason.PREEMPTING:
             assert self.could_start(job, info.estimated_start, set()), (job, info)
+
+    def borrowing(self, job: Job) -> bool:
+        """Over its tenant's GPU quota and allowed to borrow: it waits for idle GPUs with a
+        placement reason (issue #19) but gets no reservation."""
+        tenant = TENANTS[job.tenant]
+        if tenant.max_gpus is None or not tenant.allow_borrow:
+            return False
+        used = sum(j.gpu_count for j in self.running.values() if j.tenant == job.tenant)
+        return used + job.gpu_count > tenant.max_gpus
 
     def teardown(self) -> None:
         """Drain: no more submissions, nodes come back, time passes; every job that can ever

@@ -121,8 +121,10 @@ def test_validation_says_what_to_fix(
 
 def test_zero_gpus_and_gangs_are_accepted(svc: JobService, changes: Calls) -> None:
     assert svc.submit(req(gpu_count=0))[0].gpu_count == 0
-    gang = svc.submit(req(gpu_count=8, nodes=2))
+    gang = svc.submit(req(gpu_count=8, nodes=2, gpu_kind="any"))  # A100 + H100 nodes
     assert gang[0].nodes == 2 and changes.count == 2
+    with pytest.raises(InvalidRequest, match="--gpu-type any"):  # by default one GPU model
+        svc.submit(req(gpu_count=8, nodes=2))
 
 
 def test_arrays_get_one_job_per_index(svc: JobService) -> None:

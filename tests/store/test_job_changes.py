@@ -210,6 +210,9 @@ _STATUS_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "lease_expires_at": _instants,
     "message": _text,
     "version": st.integers(1, 1 << 40),
+    "preemptions": st.integers(0, 1000),
+    "preempted_by": st.none() | st.integers(1, 1 << 30),
+    "last_preempted_at": _instants,
 }
 
 

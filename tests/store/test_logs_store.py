@@ -82,11 +82,14 @@ def test_cap_truncates_and_then_takes_nothing(logs: LogStore, job_id: int) -> No
     assert logs.read(job_id, "stdout", 990, 100)[0] == b"y" * 10
 
 
-def test_runs_are_separate_and_the_latest_is_read_by_default(logs: LogStore, job_id: int) -> None:
+def test_runs_are_stored_apart_and_read_as_one_log_by_default(logs: LogStore, job_id: int) -> None:
+    """A requeued job's runs keep their own logs (``run=R`` reads one); without ``run`` they
+    read as one log in run order, so a requeue never hides earlier output (issue #19)."""
     logs.append(job_id, 0, "stdout", 0, b"first run", CAP, NOW)
     logs.append(job_id, 1, "stdout", 0, b"second", CAP, NOW)
     logs.append(job_id, 2, "stderr", 0, b"only stderr", CAP, NOW)
-    assert logs.read(job_id, "stdout", 0, 100) == (b"second", 6, False, 1)
+    assert logs.read(job_id, "stdout", 0, 100) == (b"first runsecond", 15, False, 1)
+    assert logs.read(job_id, "stdout", 5, 6) == (b" runse", 15, False, 1)  # across runs
     assert logs.read(job_id, "stdout", 0, 100, run=0) == (b"first run", 9, False, 0)
     assert logs.read(job_id, "stdout", 0, 100, run=2) == (b"", 0, False, None)
     assert logs.read(job_id, "stderr", 0, 100) == (b"only stderr", 11, False, 2)

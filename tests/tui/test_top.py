@@ -191,7 +191,7 @@ def test_rows_rendered_from_the_source():
         assert cell(app, "gpus", "gpu-02-gpu0", "node") == "gpu-02 (offline 3m)"
         assert keys(app, "queue") == ["21", "22"]
         assert cell(app, "queue", "21", "reason") == "Resources"
-        assert cell(app, "queue", "21", "est. start") == "in 12m"
+        assert cell(app, "queue", "21", "est. start") == "in 12 min"
         assert cell(app, "running", "17", "node:gpus") == "gpu-01:0"
         assert cell(app, "running", "17", "elapsed") == "1h05m"
         assert cell(app, "running", "17", "limit") == "2h00m"

@@ -53,8 +53,9 @@ class Account:
         return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir)
 
 
-def open_log(path: str, what: str, owner: Account | None = None) -> int:
-    """Open (truncate) a log file for appending, in this process. Never follows a symlink,
+def open_log(path: str, what: str, owner: Account | None = None, truncate: bool = True) -> int:
+    """Open a log file for appending (emptied first when ``truncate``: a job's first run;
+    a requeued run appends), in this process. Never follows a symlink,
     never blocks on a FIFO (``O_NONBLOCK``, cleared once the file is known to be regular);
     with ``owner`` (the process already runs as that account) refuses an existing file that
     belongs to someone else, so a group- or world-writable file of another user is not
@@ -77,7 +78,8 @@ def open_log(path: str, what: str, owner: Account | None = None) -> int:
         if owner is not None and not created and info.st_uid != owner.uid:
             raise LaunchError(f"{what} {path} exists and belongs to another user")
         os.set_blocking(fd, True)
-        os.ftruncate(fd, 0)
+        if truncate:
+            os.ftruncate(fd, 0)
     except BaseException:
         os.close(fd)
         raise
@@ -89,10 +91,11 @@ def open_logs_as(
     workdir: str,
     files: Sequence[tuple[str, str]],
     timeout_s: float = HELPER_TIMEOUT_S,
+    truncate: bool = True,
 ) -> list[int]:
     """As ``account``: check that ``workdir`` can be entered, then open each ``(what, path)``
-    of ``files`` with ``open_log``; returns the descriptors in order (the caller closes
-    them). ``LaunchError`` says what the account may not do."""
+    of ``files`` with ``open_log`` (``truncate`` as there); returns the descriptors in order
+    (the caller closes them). ``LaunchError`` says what the account may not do."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         pid = os.fork()
@@ -101,7 +104,7 @@ def open_logs_as(
         theirs.close()
         raise LaunchError(f"cannot start a helper process: {exc.strerror or exc}") from exc
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
-        _helper(ours, theirs, account, workdir, files)
+        _helper(ours, theirs, account, workdir, files, truncate)
     theirs.close()
     try:
         answer, fds = _receive(ours, pid, account, len(files), timeout_s)
@@ -165,6 +168,7 @@ def _helper(  # pragma: no cover - runs in the forked child
     account: Account,
     workdir: str,
     files: Sequence[tuple[str, str]],
+    truncate: bool = True,
 ) -> None:
     """The forked child: become ``account``, check, open, answer, exit. Never returns."""
     code = 1
@@ -186,7 +190,7 @@ def _helper(  # pragma: no cover - runs in the forked child
                 f"cannot enter working directory {workdir} as {account.name}: {exc.strerror or exc}"
             ) from exc
         for what, path in files:
-            fds.append(open_log(path, what, account))
+            fds.append(open_log(path, what, account, truncate))
         socket.send_fds(sock, [_OK], fds)
         code = 0
     except LaunchError as exc:

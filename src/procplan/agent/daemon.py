@@ -30,7 +30,7 @@ from procplan.agent import host
 from procplan.agent import messages as m
 from procplan.agent.host import AgentConfig as AgentConfig  # re-exported: embedded, cli
 from procplan.agent.host import build_reader as build_reader  # re-exported: embedded
-from procplan.agent.launcher import Launcher, LaunchError
+from procplan.agent.launcher import JobProcess, Launcher, LaunchError
 from procplan.agent.logship import Chunk, LogShipper
 from procplan.agent.machine import AgentMachine
 from procplan.agent.protocol import ExitedEvent, JobEvent, JobSpec, Key, SpecError, parse_spec
@@ -71,6 +71,7 @@ class AgentDaemon:
         self.client = AgentClient(config.server_url, config.token)
         self.poll_client = AgentClient(config.server_url, config.token)
         self.machine = AgentMachine(config.interval_s)
+        self.own_processes = host.OwnProcesses()  # which GPU processes are our jobs'
         self.address = config.address or host.local_address(config.server_url)
         self.exit_code = 0
         self._devices: list[GpuDevice] | None = None
@@ -103,7 +104,7 @@ class AgentDaemon:
                  self.config.server_url, self.reader_name, self.launcher.state_dir)  # fmt: skip
         for record in self.launcher.adoptable():
             log.info("adopted job %s run %s (pid %s)", record.job_id, record.run, record.pid)
-            self.shipper.track(record.key, record.stdout, record.stderr or record.stdout)
+            self._track(record)
             self._handle(m.Adopted(time.time(), record.key, record.pid, record.started_at))
         self._handle(m.Start(time.time()))
         if self._stop_requested:
@@ -258,10 +259,10 @@ class AgentDaemon:
         }  # fmt: skip
 
     def _do_heartbeat(self, action: m.Heartbeat) -> None:
-        sessions = self.launcher.sessions()
+        sessions, ending = self.launcher.sessions(), self.machine.ending
 
         def work() -> m.Event:
-            body = self._heartbeat_body(action, sessions)
+            body = self._heartbeat_body(action, sessions, ending)
             try:
                 self.client.agent_heartbeat(self.config.node_id, body)
             except ApiError as exc:
@@ -279,7 +280,9 @@ class AgentDaemon:
 
         self._spawn("heartbeat", work, failed)
 
-    def _heartbeat_body(self, action: m.Heartbeat, sessions: Mapping[int, Key]) -> dict[str, Any]:
+    def _heartbeat_body(
+        self, action: m.Heartbeat, sessions: Mapping[int, Key], ending: tuple[Key, ...] = ()
+    ) -> dict[str, Any]:
         read_error = None
         try:
             readings = self.reader.readings()
@@ -289,7 +292,7 @@ class AgentDaemon:
         return {
             "session": action.session,
             "readings": [dataclasses.asdict(r) for r in readings],
-            "processes": host.process_rows(processes, sessions),
+            "processes": self.own_processes.rows(processes, sessions, action.jobs, ending),
             "jobs": [{"id": j.id, "run": j.run, "pid": j.pid} for j in action.jobs],
             "read_error": read_error,
         }
@@ -333,9 +336,15 @@ class AgentDaemon:
             return
         record = self.launcher.record(spec.key)
         if record is not None:
-            self.shipper.track(spec.key, record.stdout, record.stderr or record.stdout)
+            self._track(record)
         log.info("started job %s run %s as %s (pid %s)", spec.id, spec.run, spec.user, pid)
         self._post(m.Launched(time.time(), spec.key, pid))
+
+    def _track(self, record: JobProcess) -> None:
+        """Ship the run's log files from where its output begins, as its node's rank."""
+        starts = (record.stdout_start, record.stderr_start)
+        stderr = record.stderr or record.stdout
+        self.shipper.track(record.key, record.stdout, stderr, record.rank, starts)
 
     def _do_signal(self, action: m.Signal) -> None:
         name = signal.Signals(action.signum).name
@@ -389,8 +398,9 @@ class AgentDaemon:
         job_id, run = chunk.key
         try:
             answer = self.client.agent_ship_log(
-                self.config.node_id, session, job_id, run, chunk.stream, chunk.offset, chunk.data
-            )
+                self.config.node_id, session, job_id, run, chunk.stream, chunk.offset,
+                chunk.data, rank=chunk.rank,
+            )  # fmt: skip
         except OffsetMismatch as exc:
             self.shipper.resume(chunk.key, chunk.stream, exc.size)
             return True

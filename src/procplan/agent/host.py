@@ -2,7 +2,8 @@
 
 ``AgentConfig`` is what ``procplan agent`` and the server's embedded agent configure;
 ``build_reader`` picks the GPU reader (NVML, ``nvidia-smi``, a fake or none);
-``process_rows`` says which GPU processes belong to which job for the heartbeat. The shell
+``OwnProcesses`` says which GPU processes belong to which job for the heartbeat (descendants
+and the processes of runs that just ended included). The shell
 (``agent/daemon.py``) uses them.
 """
 
@@ -12,7 +13,8 @@ import dataclasses
 import logging
 import os
 import socket
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 import platformdirs
 import psutil
 
-from procplan.agent.protocol import Key
+from procplan.agent.protocol import Key, RunningJob
 from procplan.agent.smi import describe_pid
 from procplan.core.model import GpuDevice
 from procplan.core.readings import GpuProcess, GpuReader, GpuReading
@@ -135,21 +137,91 @@ def _session_of(pid: int) -> int | None:
 
 def process_rows(processes: list[GpuProcess], sessions: Mapping[int, Key]) -> list[dict[str, Any]]:
     """Heartbeat ``processes``: a process belongs to a job when it is in the session of a
-    process the agent launched for it."""
-    rows = []
-    for proc in processes:
-        user, command = proc.user, proc.command
-        if user is None or command is None:
-            found_user, found_command = describe_pid(proc.pid)
-            user, command = user or found_user, command or found_command
-        sid = _session_of(proc.pid)
-        key = sessions.get(sid) if sid is not None else None
-        rows.append({
-            "gpu_uuid": proc.gpu_uuid, "pid": proc.pid, "used_memory_mb": proc.used_memory_mb,
-            "user": user, "command": command, "job_id": key[0] if key else None,
-            "ancestors": _ancestors(proc.pid),
-        })  # fmt: skip
-    return rows
+    process the agent launched for it (``OwnProcesses.rows`` knows more: descendants that
+    left the session and processes of runs that just ended)."""
+    return OwnProcesses().rows(processes, sessions)
+
+
+class OwnProcesses:
+    """Which GPU processes are this agent's own, across heartbeats (issue #19).
+
+    A process is a run's when it is in the session (= process group) of the run's launched
+    process, or when that process (or any launched one) is among its ancestors, or when an
+    earlier reading attributed its PID to the run: a process whose CUDA context outlives it
+    is already gone from the process table (no session, no parents) but still listed by the
+    driver. Processes of a run that exited within the machine's grace (``ending``) are
+    reported with ``ending: true``, never as nobody's; a PID is remembered only while
+    readings still show it. One heartbeat at a time uses it (the machine never overlaps
+    heartbeats); a lock makes that safe anyway.
+    """
+
+    def __init__(
+        self,
+        session_of: Callable[[int], int | None] | None = None,
+        ancestors_of: Callable[[int], list[int]] | None = None,
+    ) -> None:
+        self._session_of = session_of or _session_of
+        self._ancestors_of = ancestors_of or _ancestors
+        self._pids: dict[int, Key] = {}
+        self._lock = threading.Lock()
+
+    def rows(
+        self,
+        processes: list[GpuProcess],
+        sessions: Mapping[int, Key],
+        running: Iterable[RunningJob] | None = None,
+        ending: Iterable[Key] = (),
+    ) -> list[dict[str, Any]]:
+        """Heartbeat ``processes``. ``sessions``: the launcher's process group id → run;
+        ``running``: the machine's running runs (``None``: every run in ``sessions``);
+        ``ending``: runs that exited moments ago."""
+        live = {(j.id, j.run) for j in running} if running is not None else set(sessions.values())
+        leaders = {j.pid: (j.id, j.run) for j in running or ()}
+        leaders.update(sessions)
+        recent = set(ending)
+        with self._lock:
+            remembered, self._pids = self._pids, {}
+            rows = []
+            for proc in processes:
+                ancestors = self._ancestors_of(proc.pid)
+                key = self._owner(proc.pid, ancestors, sessions, leaders, remembered)
+                gone = key is not None and key not in live
+                is_ending = gone and key in recent
+                if key is not None and (key in live or is_ending):
+                    self._pids[proc.pid] = key
+                rows.append(_row(proc, key, ancestors, is_ending))
+        return rows
+
+    def _owner(
+        self,
+        pid: int,
+        ancestors: list[int],
+        sessions: Mapping[int, Key],
+        leaders: Mapping[int, Key],
+        remembered: Mapping[int, Key],
+    ) -> Key | None:
+        sid = self._session_of(pid)
+        if sid is not None and sid in sessions:
+            return sessions[sid]
+        for candidate in (pid, *ancestors):
+            if candidate in leaders:
+                return leaders[candidate]
+        return remembered.get(pid)
+
+
+def _row(proc: GpuProcess, key: Key | None, ancestors: list[int], ending: bool) -> dict[str, Any]:
+    user, command = proc.user, proc.command
+    if user is None or command is None:
+        found_user, found_command = describe_pid(proc.pid)
+        user, command = user or found_user, command or found_command
+    row: dict[str, Any] = {
+        "gpu_uuid": proc.gpu_uuid, "pid": proc.pid, "used_memory_mb": proc.used_memory_mb,
+        "user": user, "command": command, "job_id": key[0] if key else None,
+        "ancestors": ancestors,
+    }  # fmt: skip
+    if ending:
+        row["ending"] = True  # absent: false (the wire stays as it was for running jobs)
+    return row
 
 
 def quiet_http_logs() -> None:

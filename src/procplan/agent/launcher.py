@@ -31,7 +31,15 @@ import psutil
 from procplan.agent.asuser import Account, LaunchError, open_log, open_logs_as
 from procplan.agent.protocol import JobSpec, Key
 
-__all__ = ["JobProcess", "LaunchError", "Launcher", "expand_path", "job_environment", "log_paths"]
+__all__ = [
+    "JobProcess",
+    "LaunchError",
+    "Launcher",
+    "expand_path",
+    "gang_environment",
+    "job_environment",
+    "log_paths",
+]
 
 log = logging.getLogger("procplan.agent")
 
@@ -57,6 +65,9 @@ class JobProcess:
     user: str
     stdout: str | None
     stderr: str | None
+    rank: int = 0  # the node's rank in a multi-node job: its log is stored apart
+    stdout_start: int = 0  # where this run's output begins in the (appended) files
+    stderr_start: int = 0
 
     @property
     def key(self) -> Key:
@@ -71,9 +82,10 @@ def account_name(spec: JobSpec) -> str:
 
 def expand_path(template: str, spec: JobSpec) -> str:
     """Slurm-style placeholders: ``%j`` job id, ``%A``/``%a`` array id/index, ``%u`` user,
-    ``%x`` job name, ``%%`` a percent sign."""
+    ``%x`` job name, ``%n`` the node's rank in the job, ``%%`` a percent sign."""
     values = {
         "j": str(spec.id),
+        "n": str(spec.node_rank),
         "A": str(spec.array_id if spec.array_id is not None else spec.id),
         "a": str(spec.array_index if spec.array_index is not None else 0),
         "u": spec.user,
@@ -93,13 +105,30 @@ def expand_path(template: str, spec: JobSpec) -> str:
 
 
 def log_paths(spec: JobSpec, workdir: str) -> tuple[str, str]:
-    """``(stdout, stderr)`` absolute paths; stderr defaults to the stdout file."""
-    stdout = expand_path(spec.stdout_path or f"procplan-{spec.id}.out", spec)
-    stdout = os.path.join(workdir, stdout)
-    stderr = (
-        os.path.join(workdir, expand_path(spec.stderr_path, spec)) if spec.stderr_path else stdout
-    )
-    return os.path.normpath(stdout), os.path.normpath(stderr)
+    """``(stdout, stderr)`` absolute paths; stderr defaults to the stdout file. Each node of
+    a multi-node job writes its own files (one log per rank, even on a shared file system):
+    rank N > 0 appends ``.N`` to a path that does not name the rank with ``%n``."""
+
+    def path(template: str) -> str:
+        expanded = os.path.join(workdir, expand_path(template, spec))
+        if spec.node_rank > 0 and "%n" not in template.replace("%%", ""):
+            expanded = f"{expanded}.{spec.node_rank}"
+        return os.path.normpath(expanded)
+
+    stdout = path(spec.stdout_path or f"procplan-{spec.id}.out")
+    stderr = path(spec.stderr_path) if spec.stderr_path else stdout
+    return stdout, stderr
+
+
+def run_separator(spec: JobSpec, at: float) -> bytes:
+    """The line a requeued job's run starts its (appended) log with: which run, and why the
+    previous one ended (the server's ``previous_end``)."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+    why = " ".join((spec.previous_end or "ended").split())
+    return (
+        f"==== procplan: job {spec.id} run {spec.run + 1} (--run {spec.run}) started {when}; "
+        f"previous run: {why} ====\n"
+    ).encode("utf-8", "replace")
 
 
 def job_environment(
@@ -124,15 +153,31 @@ def job_environment(
     if spec.array_id is not None and spec.array_index is not None:
         env.update(PROCPLAN_ARRAY_ID=str(spec.array_id), PROCPLAN_ARRAY_INDEX=str(spec.array_index))
     if len(spec.nodes) > 1:
-        port = spec.master_port or MASTER_PORT_BASE + spec.id % 1000
-        env.update(
-            MASTER_ADDR=spec.master_addr or spec.nodes[0],
-            MASTER_PORT=str(port),
-            WORLD_SIZE=str(len(spec.nodes)),
-            NNODES=str(len(spec.nodes)),
-            NODE_RANK=str(spec.node_rank),
-        )
+        env.update(gang_environment(spec, dict(spec.env)))
     return env
+
+
+def gang_environment(spec: JobSpec, job_env: Mapping[str, str]) -> dict[str, str]:
+    """What ``torchrun --nnodes=$NNODES --node-rank=$NODE_RANK --nproc-per-node=$GPUS_PER_NODE
+    --master-addr=$MASTER_ADDR --master-port=$MASTER_PORT`` and ``torch.distributed``'s
+    ``env://`` expect on each node of a multi-node job. One process per GPU: ``WORLD_SIZE``
+    is the number of processes (nodes × GPUs per node, every node of a gang has the same
+    count), ``LOCAL_WORLD_SIZE`` = ``GPUS_PER_NODE`` the processes of this node (at least 1:
+    a CPU-only gang runs one process per node). ``MASTER_ADDR`` is the first node's address,
+    ``MASTER_PORT`` ``29500 + id mod 1000``; the job's own ``MASTER_PORT``/``MASTER_ADDR``
+    win."""
+    nnodes = len(spec.nodes)
+    per_node = max(len(spec.gpus), 1)
+    port = spec.master_port or MASTER_PORT_BASE + spec.id % 1000
+    return {
+        "MASTER_ADDR": job_env.get("MASTER_ADDR") or spec.master_addr or spec.nodes[0],
+        "MASTER_PORT": job_env.get("MASTER_PORT") or str(port),
+        "NNODES": str(nnodes),
+        "NODE_RANK": str(spec.node_rank),
+        "GPUS_PER_NODE": str(per_node),
+        "LOCAL_WORLD_SIZE": str(per_node),
+        "WORLD_SIZE": str(nnodes * per_node),
+    }
 
 
 class Launcher:
@@ -186,21 +231,30 @@ class Launcher:
         return account, root
 
     def _open_logs(
-        self, account: Account | None, switch: bool, workdir: str, stdout: str, stderr: str
+        self,
+        account: Account | None,
+        switch: bool,
+        workdir: str,
+        paths: tuple[str, str],
+        truncate: bool,
     ) -> tuple[int, int]:
         """``(stdout fd, stderr fd)``, the same fd when both go to one file. As root they
-        are opened, after checking the working directory, as the job's account."""
+        are opened, after checking the working directory, as the job's account. A job's
+        first run starts its files empty (``truncate``); a requeued run appends."""
+        stdout, stderr = paths
         files = (
             [("stdout", stdout)] if stderr == stdout else [("stdout", stdout), ("stderr", stderr)]
         )
         if switch and account is not None:
-            fds = open_logs_as(account, workdir, files)
+            fds = open_logs_as(account, workdir, files, truncate=truncate)
             return fds[0], fds[-1]
         if not os.path.isdir(workdir):
             raise LaunchError(f"working directory {workdir} does not exist on this node")
-        out_fd = open_log(stdout, "stdout")
+        out_fd = open_log(stdout, "stdout", truncate=truncate)
         try:
-            return out_fd, out_fd if stderr == stdout else open_log(stderr, "stderr")
+            return out_fd, (
+                out_fd if stderr == stdout else open_log(stderr, "stderr", truncate=truncate)
+            )
         except BaseException:
             os.close(out_fd)
             raise
@@ -218,9 +272,12 @@ class Launcher:
         env = job_environment(spec, home)
         env.update(extra_env or {})
         stdout, stderr = log_paths(spec, workdir)
-        out_fd, err_fd = self._open_logs(account, switch, workdir, stdout, stderr)
+        out_fd, err_fd = self._open_logs(
+            account, switch, workdir, (stdout, stderr), truncate=spec.run == 0
+        )
         started_at = time.time()
         try:
+            starts = _mark_run(spec, out_fd, err_fd, started_at)
             proc = self._popen(spec, workdir, env, out_fd, err_fd, account if switch else None)
         finally:
             os.close(out_fd)
@@ -232,7 +289,8 @@ class Launcher:
             create_time = 0.0  # it already ended: it will not be adopted
         record = JobProcess(
             spec.id, spec.run, proc.pid, proc.pid, create_time, started_at, spec.user,
-            stdout, None if stderr == stdout else stderr,
+            stdout, None if stderr == stdout else stderr, rank=spec.node_rank,
+            stdout_start=starts[0], stderr_start=starts[1],
         )  # fmt: skip
         self._children[spec.key] = proc
         self._records[spec.key] = record
@@ -354,6 +412,22 @@ class Launcher:
             self._adopted.add(record.key)
             found.append(record)
         return found
+
+
+def _mark_run(spec: JobSpec, out_fd: int, err_fd: int, at: float) -> tuple[int, int]:
+    """Where this run's output begins in each file (its size now: the server stores each
+    run apart, from there). A requeued run (``run`` > 0) first appends the separator line,
+    which is shipped as the start of the run's log."""
+    starts = (os.fstat(out_fd).st_size, os.fstat(err_fd).st_size)
+    if spec.run > 0:
+        line = run_separator(spec, at)
+        for fd in {out_fd, err_fd}:
+            try:
+                os.write(fd, line)
+            except OSError as exc:  # a full disk must not keep the job from running
+                log.warning("job %s run %s: cannot write the run separator: %s",
+                            spec.id, spec.run, exc)  # fmt: skip
+    return starts
 
 
 def _same_process(pid: int, create_time: float) -> bool:

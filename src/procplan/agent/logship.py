@@ -6,6 +6,11 @@ posts each chunk and calls ``acknowledge`` with the new offset, or ``resume`` wi
 server's size when the server answers ``offset_mismatch`` (after an agent restart, or a
 request that was applied but whose answer was lost). It does no HTTP itself and is safe to
 use from the shell's worker threads.
+
+Offsets are those of the run's stored log, which begins at ``start`` in the file: a requeued
+run appends to the file its earlier runs wrote, and only its own part (separator line
+included) is shipped as that run. Each chunk names the node's ``rank`` in the job: the
+server keeps one log per rank.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class Chunk:
     stream: Stream
     offset: int
     data: bytes
+    rank: int = 0
 
     @property
     def end(self) -> int:
@@ -35,7 +41,9 @@ class Chunk:
 @dataclass
 class _Tail:
     path: str
-    offset: int = 0
+    start: int = 0  # where the run's output begins in the file
+    rank: int = 0
+    offset: int = 0  # bytes the server has (from ``start``)
     done: bool = False  # the server stopped taking more (truncated at its cap)
 
 
@@ -47,13 +55,21 @@ class LogShipper:
         self._tails: dict[tuple[Key, Stream], _Tail] = {}
         self._lock = threading.Lock()
 
-    def track(self, key: Key, stdout: str | None, stderr: str | None) -> None:
-        """Follow a job's files; a stderr that is the stdout file is shipped once, as stdout."""
+    def track(
+        self,
+        key: Key,
+        stdout: str | None,
+        stderr: str | None,
+        rank: int = 0,
+        starts: tuple[int, int] = (0, 0),
+    ) -> None:
+        """Follow a job's files from ``starts`` (stdout, stderr byte positions); a stderr
+        that is the stdout file is shipped once, as stdout."""
         with self._lock:
             if stdout:
-                self._tails.setdefault((key, "stdout"), _Tail(stdout))
+                self._tails.setdefault((key, "stdout"), _Tail(stdout, starts[0], rank))
             if stderr and not (stdout and _same_file(stdout, stderr)):
-                self._tails.setdefault((key, "stderr"), _Tail(stderr))
+                self._tails.setdefault((key, "stderr"), _Tail(stderr, starts[1], rank))
 
     def tracked(self) -> list[Key]:
         with self._lock:
@@ -71,15 +87,15 @@ class LogShipper:
         limit = max_bytes or self.chunk_bytes
         with self._lock:
             todo = [
-                (key, stream, tail.path, tail.offset)
+                (key, stream, tail.path, tail.start, tail.offset, tail.rank)
                 for (key, stream), tail in self._tails.items()
                 if not tail.done and (keys is None or key in keys)
             ]
         chunks = []
-        for key, stream, path, offset in todo:
-            data = _read(path, offset, limit)
+        for key, stream, path, start, offset, rank in todo:
+            data = _read(path, start + offset, limit)
             if data:
-                chunks.append(Chunk(key, stream, offset, data))
+                chunks.append(Chunk(key, stream, offset, data, rank))
         return chunks
 
     def acknowledge(self, key: Key, stream: Stream, new_offset: int, done: bool = False) -> None:

@@ -11,7 +11,9 @@ Rules: register at start and whenever the server no longer knows our session; ba
 1, 2, 4 … 30 s between failed registrations; a 401 is fatal (the token is wrong). While
 registered: a heartbeat every ``interval_s``, one job poll always outstanding, job events
 retried until acknowledged. Unreachable servers never stop jobs: the agent keeps running them,
-re-registers after a few failed calls, and reports what happened meanwhile.
+re-registers after a few failed calls, and reports what happened meanwhile. Each heartbeat
+comes with the runs that exited within ``ENDING_GRACE_S`` (``ending``), so their processes
+still on a GPU while CUDA tears down are reported as the ended job's, never as foreign.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ MAX_BACKOFF_S = 30.0
 FAILURES_BEFORE_REREGISTER = 3
 FINISHED_MEMORY = 10_000
 REPORT_BATCH = 100
+ENDING_GRACE_S = 10.0  # an ended run's processes still on a GPU are "ending" this long
 LOST_MESSAGE = "the agent restarted and lost track of this job's process"
 
 
@@ -122,6 +125,7 @@ class State:
     report_at: float | None = None
     report_failures: int = 0
     unforgotten: set[Key] = field(default_factory=set)
+    ended: dict[Key, float] = field(default_factory=dict)  # run → when its process exited
 
 
 def _needs_register(status: int | None, code: str | None) -> bool:
@@ -160,6 +164,12 @@ class AgentMachine:
     @property
     def pending_events(self) -> tuple[JobEvent, ...]:
         return tuple(self.state.outbox)
+
+    @property
+    def ending(self) -> tuple[Key, ...]:
+        """Runs whose process exited within ``ENDING_GRACE_S`` of the last heartbeat: the
+        shell reports their processes still on a GPU as ending, not foreign."""
+        return tuple(sorted(self.state.ended))
 
     def next_wakeup(self) -> float | None:
         """When the next ``Tick`` has something to do (``None``: only events matter)."""
@@ -260,6 +270,9 @@ class AgentMachine:
             for key, job in s.jobs.items()
             if job.pid is not None
         )
+        for key, at in list(s.ended.items()):
+            if now - at > ENDING_GRACE_S:
+                del s.ended[key]
         ship: list[Action] = [ShipLogs(s.session)] if s.jobs or s.unforgotten else []
         return [Heartbeat(s.session, running), *ship]
 
@@ -406,6 +419,8 @@ class AgentMachine:
             reason, message = job.stop_reason, job.stop_message
         if event.exit_code is None and event.signal is None:
             message = "exit status unknown: the agent adopted this job after a restart"
+        if job.pid is not None:
+            self.state.ended[event.key] = event.now
         return self._finish(event.key, event.now, reason, message, event.exit_code, event.signal)
 
     def _finish(

@@ -139,6 +139,8 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
+    """Report readings and processes (the runs that just ended: ``AgentMachine.ending``)."""
+
     session: str
     jobs: tuple[RunningJob, ...]
 

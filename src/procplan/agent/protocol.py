@@ -65,6 +65,7 @@ class JobSpec:
     launched_pid: int | None = None
     launched: bool = False
     run_as: str | None = None
+    previous_end: str | None = None  # a requeued run: why the previous run ended
 
     @property
     def key(self) -> Key:
@@ -116,6 +117,7 @@ def parse_spec(raw: Mapping[str, Any]) -> JobSpec:
             launched_pid=None if launched is None else _opt(launched, "pid", int),
             launched=launched is not None,
             run_as=str(raw.get("run_as") or "") or None,
+            previous_end=_opt(raw, "previous_end", str),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SpecError(f"unreadable job {raw.get('id', '?')!r}: {exc!r}") from exc

@@ -63,6 +63,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/v1/jobs/{raw_id}/release"): P.OWNER,
     ("DELETE", "/api/v1/jobs/{raw_id}"): P.COMPAT_WRITE,
     ("GET", "/api/v1/jobs/{job_id}/logs"): P.OWNER,
+    ("GET", "/api/v1/queue/priority"): P.PUBLIC,  # sprio: what the job list shows, ranked
     # ---- nodes
     ("GET", "/api/v1/nodes"): P.PUBLIC,
     ("GET", "/api/v1/nodes/{node_id}"): P.PUBLIC,

@@ -21,13 +21,14 @@ from procplan.cli.common import (
     UrlOption,
     connect,
     console,
+    print_rows,
     usage_error,
     utc_now,
     warn,
 )
 from procplan.cli.durations import parse_duration
 from procplan.cli.format import booking_summary
-from procplan.cli.jobview import detail_lines, queue_table
+from procplan.cli.jobview import detail_lines, priority_table, queue_table
 from procplan.client import ApiError, ProcPlanClient, Submitted
 from procplan.client.auth import TOKEN_ENV
 from procplan.core.jobs import parse_priority
@@ -45,7 +46,12 @@ CommandArg = Annotated[
 ]
 GpusOpt = Annotated[int, typer.Option("-n", "--gpus", min=0, help="GPUs in total")]
 GpuTypeOpt = Annotated[
-    str | None, typer.Option("--gpu-type", help="GPU model, e.g. A100", show_default=False)
+    str | None,
+    typer.Option(
+        "--gpu-type",
+        help="GPU model, e.g. A100 (a multi-node job gets one model; 'any' lets it mix)",
+        show_default=False,
+    ),
 ]
 GpuMemOpt = Annotated[
     int | None,
@@ -252,6 +258,29 @@ def queue(
     console().print(queue_table(page.jobs, utc_now()))
     if page.total > len(page.jobs):
         typer.echo(f"Showing {len(page.jobs)} of {page.total}; use --limit or filters to see more.")
+
+
+def sprio(
+    user: Annotated[str | None, typer.Option(help="Only this user's jobs")] = None,
+    me: Annotated[bool, typer.Option("--me", help="Only your jobs")] = False,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's jobs")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many rows")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw rows")] = False,
+    url: UrlOption = None,
+    act_as: AsOption = None,
+) -> None:
+    """Pending jobs in queue order with their effective priority and its parts, like sprio:
+    PRIORITY (job priority + tenant tier) + AGE + FAIRSHARE + SIZE = EFFECTIVE."""
+    if user and me:
+        usage_error("give either --user or --me, not both", "--user / --me")
+    with connect(url, raw=as_json, act_as=act_as) as client:
+        answer = client.jobs.priority(
+            user=client.user_name() if me else user, tenant_id=tenant, limit=limit
+        )
+    rows: list[Any] = answer.raw if as_json else list(answer.rows)
+    shown = print_rows(rows, as_json, "No pending jobs.", priority_table)
+    if shown and answer.total > len(answer.rows):
+        typer.echo(f"Showing {len(answer.rows)} of {answer.total}; use --limit or filters.")
 
 
 JobIdArg = Annotated[str, typer.Argument(help="Job id (as listed by 'procplan queue')")]

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from procplan.cli.format import short_time
 from procplan.client import Job
+from procplan.client.answers import PriorityRow
 from procplan.present import cell, terminal_text
 from procplan.present.jobs import (
     elapsed,
@@ -28,6 +29,7 @@ from procplan.present.jobs import (
     indices_text,
     node_text,
     relative,
+    until,
 )
 
 STATE_STYLE = {
@@ -39,6 +41,9 @@ STATE_STYLE = {
     "preempted": "magenta",
     "lost": "red",
 }
+PRIORITY_COLUMNS = (
+    "POS", "ID", "USER", "TENANT", "PRIORITY", "AGE", "FAIRSHARE", "SIZE", "EFFECTIVE",
+)  # fmt: skip
 QUEUE_COLUMNS = (
     "ID", "USER", "TENANT", "STATE", "GPUS", "NODE", "REASON", "ETA", "TIME", "NAME",
 )  # fmt: skip
@@ -62,7 +67,7 @@ def status_line(job: Job, now: datetime) -> str:
     parts.append(job.reason_text or job.reason or "waiting")
     start = job.estimated_start
     if start is not None:
-        parts.append(f"estimated start {relative(start, now)} ({_clock(start)})")
+        parts.append(f"estimated start {until(start, now)} ({_clock(start)})")
     return " · ".join(parts)
 
 
@@ -74,12 +79,27 @@ def _styled_state(state: object) -> Text:
     return cell(state or "", style=STATE_STYLE.get(str(state), ""))
 
 
+def _queue_key(job: Job) -> tuple[int, int, int]:
+    """Pending jobs by their place in the queue (unplaced ones after them), then running
+    jobs, then the rest; the server's (newest first) order within each."""
+    if job.state == "pending":
+        place = job.queue_position
+        return (0, 0, place) if place > 0 else (0, 1, 0)
+    return (1 if job.state == "running" else 2, 0, 0)
+
+
+def queue_order(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` as ``procplan queue`` lists them: the queue in order, then what runs."""
+    return sorted(jobs, key=_queue_key)
+
+
 def queue_table(jobs: Sequence[Job], now: datetime) -> Table:
-    """squeue's view: one row per job; every cell a sanitised, capped ``Text`` (no markup)."""
+    """squeue's view in queue order (``queue_order``): one row per job; every cell a
+    sanitised, capped ``Text`` (no markup)."""
     table = Table(title="Jobs", title_justify="left")
     for column in QUEUE_COLUMNS:
         table.add_column(column, justify="right" if column == "ID" else "left")
-    for job in jobs:
+    for job in queue_order(jobs):
         pending = job.state == "pending"
         table.add_row(
             cell(job.id),
@@ -96,8 +116,13 @@ def queue_table(jobs: Sequence[Job], now: datetime) -> Table:
     return table
 
 
-def _when(moment: datetime | None, now: datetime) -> str:
-    return f"{short_time(moment.isoformat())} UTC ({relative(moment, now)})" if moment else ""
+def _when(moment: datetime | None, now: datetime, ahead: bool = False) -> str:
+    """``2026-11-24 12:12 UTC (in 2 h 12 min)``; ``ahead``: an expected instant, which reads
+    "now" once due rather than "3 s ago"."""
+    if moment is None:
+        return ""
+    span = until(moment, now) if ahead else relative(moment, now)
+    return f"{short_time(moment.isoformat())} UTC ({span})"
 
 
 def _allocation(job: Job) -> str:
@@ -153,7 +178,7 @@ def detail_lines(job: Job, now: datetime) -> list[str]:
         ("State", job.state),
         ("Reason", _reason(job)),
         ("Position", _text(job.queue_position) if pending else ""),
-        ("Estimated start", _when(job.estimated_start, now)),
+        ("Estimated start", _when(job.estimated_start, now, ahead=True)),
         ("Priority", _text(job.priority)),
         ("GPUs", gpus_text(job)),
         ("GPU memory", f"{job.gpu_memory_mb} MiB" if job.gpu_memory_mb else ""),
@@ -178,3 +203,29 @@ def detail_lines(job: Job, now: datetime) -> list[str]:
         ("Message", _text(job.message)),
     ]
     return [f"{key}: {terminal_text(value)}" for key, value in rows if value]
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def priority_table(rows: Sequence[PriorityRow]) -> Table:
+    """sprio's view: each pending job's effective priority and its weighted parts, in queue
+    order; ``PRIORITY`` is the class (job priority + tenant tier). Cells are sanitised."""
+    table = Table(title="Pending jobs by effective priority", title_justify="left")
+    for column in PRIORITY_COLUMNS:
+        text_column = column in ("USER", "TENANT")
+        table.add_column(column, justify="left" if text_column else "right")
+    for row in rows:
+        table.add_row(
+            str(row.position) if row.position else "",
+            cell(row.job_id),
+            cell(row.user),
+            cell(row.tenant),
+            _text(row.priority),
+            _number(row.age),
+            _number(row.fairshare),
+            _number(row.size),
+            _number(row.effective),
+        )
+    return table

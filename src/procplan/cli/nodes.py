@@ -113,12 +113,15 @@ def _drain(
     stream: str,
     run: int | None,
     offset: int,
+    rank: int = 0,
 ) -> tuple[int, int, bool, str | None]:
     """Write every stored byte from ``offset``, page by page, through the terminal filter
     ``log``; the new offset, the size the server reported, whether it truncated, and the job
     state of the last page."""
     while True:
-        data, size, truncated, state = client.jobs.logs(job_ident, stream, offset, LOG_PAGE, run)
+        data, size, truncated, state = client.jobs.logs(
+            job_ident, stream, offset, LOG_PAGE, run, rank
+        )
         if size < offset:
             warn(f"note: the {stream} log restarted (a new run); reading it from the start")
             _write(log.finish())
@@ -138,11 +141,17 @@ def logs(
     ] = False,
     stderr: Annotated[bool, typer.Option("--stderr", help="The job's stderr stream")] = False,
     run: Annotated[
-        int | None, typer.Option("--run", min=0, help="This run of a requeued job (0 = first)")
+        int | None,
+        typer.Option("--run", min=0, help="Only this run of a requeued job (0 = first)"),
     ] = None,
+    rank: Annotated[
+        int, typer.Option("--rank", min=0, help="The node of a multi-node job (0 = first)")
+    ] = 0,
     url: UrlOption = None,
 ) -> None:
-    """Print a batch job's output as the server stored it (-f follows it like tail -f).
+    """Print a batch job's output as the server stored it (-f follows it like tail -f):
+    every run of a requeued job in order, each after a separator line; one log per node
+    of a multi-node job (--rank).
 
     Colours stay; every other escape sequence and control character but tab, newline and
     carriage return is dropped (``present.LogFilter``): the output is another user's text.
@@ -155,7 +164,7 @@ def logs(
             while True:
                 before = offset
                 offset, _size, truncated, state = _drain(
-                    client, log, job_ident, stream, run, offset
+                    client, log, job_ident, stream, run, offset, rank
                 )
                 if not follow or (state not in ACTIVE_STATES and offset == before):
                     break

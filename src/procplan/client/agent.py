@@ -77,14 +77,17 @@ class AgentClient(OwnsTransport):
         stream: str,
         offset: int,
         data: bytes,
+        rank: int = 0,
     ) -> JsonDict:
-        """``POST /api/v1/agents/{node}/jobs/{job}/logs?session=&run=&stream=&offset=`` with
-        the raw bytes → ``{"size", "truncated"}``; ``OffsetMismatch`` when the server holds a
-        different size."""
+        """``POST /api/v1/agents/{node}/jobs/{job}/logs?session=&run=&stream=&offset=[&rank=]``
+        with the raw bytes → ``{"size", "truncated"}``; ``OffsetMismatch`` when the server
+        holds a different size. ``rank``: the node's rank in a multi-node job."""
         path = f"{AGENTS}/{segment(node_id)}/jobs/{segment(job_id)}/logs"
         params: dict[str, str | int] = {
             "session": session, "run": run, "stream": stream, "offset": offset,
         }  # fmt: skip
+        if rank:
+            params["rank"] = rank
         response = self.transport.send(
             "POST",
             path,

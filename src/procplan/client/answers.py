@@ -174,6 +174,69 @@ def parse_job_page(payload: Payload) -> JobPage:
     return JobPage(jobs, len(jobs) if total is None else total)
 
 
+def float_of(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value == value else None  # NaN reads as absent
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityRow:
+    """One pending job of ``GET /api/v1/queue/priority`` (``procplan sprio``): its place in
+    the queue, the class (job priority + tenant tier) and the weighted factors."""
+
+    job_id: str
+    position: int = 0
+    user: str = ""
+    tenant: str = ""
+    priority: int | None = None
+    age: float | None = None
+    fairshare: float | None = None
+    size: float | None = None
+    effective: float | None = None
+    raw: Payload = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityList:
+    """The ranked pending jobs, how many matched, and the instant they were ranked at."""
+
+    rows: tuple[PriorityRow, ...]
+    total: int
+    as_of: datetime | None = None
+
+    @property
+    def raw(self) -> list[Payload]:
+        """The rows as sent (``procplan sprio --json``)."""
+        return [row.raw for row in self.rows]
+
+
+def parse_priority_row(value: Payload) -> PriorityRow:
+    get = value.get
+    return PriorityRow(
+        job_id=str(get("job_id", "?")),
+        position=int_of(get("position")) or 0,
+        user=text_of(get("user")) or "",
+        tenant=text_of(get("tenant")) or "",
+        priority=int_of(get("priority")),
+        age=float_of(get("age")),
+        fairshare=float_of(get("fairshare")),
+        size=float_of(get("size")),
+        effective=float_of(get("effective")),
+        raw=value,
+    )
+
+
+def parse_priority_list(payload: Payload) -> PriorityList:
+    listed = payload.get("jobs")
+    items = listed if isinstance(listed, list) else []
+    rows = tuple(parse_priority_row(item) for item in items if isinstance(item, Mapping))
+    total = int_of(payload.get("total"))
+    return PriorityList(
+        rows, len(rows) if total is None else total, aware_moment(payload.get("as_of"))
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Submitted:
     """``POST /api/v1/jobs``: the id to print, the array's ids, and the (first) job. A bare

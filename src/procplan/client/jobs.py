@@ -16,17 +16,20 @@ from procplan.client.answers import (
     JobPage,
     Lease,
     LogChunk,
+    PriorityList,
     Submitted,
     parse_job,
     parse_job_page,
     parse_lease,
     parse_log_headers,
+    parse_priority_list,
     parse_submitted,
 )
 from procplan.client.transport import WAIT_SLACK_S, Transport, segment
 
 JobId = int | str
 JOBS = "/api/v1/jobs"
+PRIORITY = "/api/v1/queue/priority"
 
 LOG_PAGE = 65536
 """Default (and the CLI's) page size for ``logs``: 64 KiB."""
@@ -47,6 +50,11 @@ class JobsApi:
         """``GET /api/v1/jobs`` → ``{"jobs", "total"}``; filters (``user``, ``tenant_id``,
         ``state`` — a comma list or ``active`` —, ``kind``, ``limit``, ``offset``) are ANDed."""
         return parse_job_page(self._transport.call("GET", JOBS, params=filters))
+
+    def priority(self, **filters: str | int | None) -> PriorityList:
+        """``GET /api/v1/queue/priority``: pending jobs in queue order with the parts of
+        their effective priority (``sprio``); filters ``user``, ``tenant_id``, ``limit``."""
+        return parse_priority_list(self._transport.call("GET", PRIORITY, params=filters))
 
     def get(self, job_id: JobId) -> Job:
         """``GET /api/v1/jobs/{id}``: the full job object."""
@@ -91,14 +99,19 @@ class JobsApi:
         offset: int = 0,
         limit: int = LOG_PAGE,
         run: int | None = None,
+        rank: int = 0,
     ) -> LogChunk:
-        """``GET /api/v1/jobs/{id}/logs``: up to ``limit`` bytes of ``stream`` from ``offset``.
+        """``GET /api/v1/jobs/{id}/logs``: up to ``limit`` bytes of ``stream`` from ``offset``
+        (every run of a requeued job in order unless ``run`` names one; ``rank``: the node of
+        a multi-node job).
 
         Raw bytes, not JSON: the page and the ``X-Log-*``/``X-Job-State`` headers become a
         ``LogChunk``. Refusals raise ``ApiError`` (404 for an unknown job) and transport
         failures ``ServerUnreachable``, exactly like the JSON routes.
         """
         params = {"stream": stream, "offset": offset, "limit": limit, "run": run}
+        if rank:
+            params["rank"] = rank
         response = self._transport.send(
             "GET",
             f"{JOBS}/{segment(job_id)}/logs",

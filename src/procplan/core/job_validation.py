@@ -15,6 +15,7 @@ from typing import TypeGuard
 from procplan.core.errors import InvalidRequest
 from procplan.core.jobs import MAX_PRIORITY, JobRequest, Tenant
 from procplan.core.model import Node, Topology
+from procplan.core.placement import ANY_GPU_KIND
 from procplan.core.timeutil import DAY
 
 __all__ = [
@@ -43,6 +44,8 @@ def matching_gpus(node: Node, gpu_kind: str | None, gpu_memory_mb: int | None) -
     """How many GPUs of ``node`` fit the kind (case-insensitive) and memory asked for; a GPU
     whose memory is unknown is assumed to fit."""
     kind = gpu_kind.lower() if gpu_kind else None
+    if kind == ANY_GPU_KIND:  # a gang that may mix models: every GPU counts
+        kind = None
     return sum(
         1
         for gpu in node.gpus
@@ -171,10 +174,28 @@ def _check_fits(req: JobRequest, topology: Topology) -> None:
             f"node(s) have that many{_qualifier(req)}",
             "too_many_nodes",
         )
+    if req.nodes > 1 and not req.gpu_kind:
+        _check_one_kind(req, candidates, per_node)
+
+
+def _check_one_kind(req: JobRequest, candidates: tuple[Node, ...], per_node: int) -> None:
+    """A multi-node job without a GPU kind runs on one model (``core.placement``): some
+    model must have ``nodes`` nodes of ``per_node`` GPUs."""
+    kinds = sorted({gpu.kind.lower() for node in candidates for gpu in node.gpus})
+    for kind in kinds:
+        able = sum(1 for n in candidates if matching_gpus(n, kind, req.gpu_memory_mb) >= per_node)
+        if able >= req.nodes:
+            return
+    raise _invalid(
+        f"requested {req.nodes} nodes with {per_node} GPU(s) each of one GPU model, but no "
+        f"model has that many such nodes{_qualifier(req)}; name a model with --gpu-type, or "
+        "let the job mix models with --gpu-type any",
+        "too_many_nodes",
+    )
 
 
 def _check_kind(req: JobRequest, candidates: tuple[Node, ...]) -> None:
-    if not req.gpu_kind:
+    if not req.gpu_kind or req.gpu_kind.lower() == ANY_GPU_KIND:
         return
     kinds = sorted({gpu.kind for node in candidates for gpu in node.gpus})
     if req.gpu_kind.lower() not in {k.lower() for k in kinds}:
@@ -186,7 +207,7 @@ def _check_kind(req: JobRequest, candidates: tuple[Node, ...]) -> None:
 
 def _qualifier(req: JobRequest) -> str:
     parts = []
-    if req.gpu_kind:
+    if req.gpu_kind and req.gpu_kind.lower() != ANY_GPU_KIND:
         parts.append(f"of kind {req.gpu_kind}")
     if req.gpu_memory_mb is not None:
         parts.append(f"with at least {req.gpu_memory_mb} MB")

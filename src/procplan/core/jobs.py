@@ -85,6 +85,7 @@ class Reason(StrEnum):
     QUOTA_GPUS = "QuotaGpus"  # the tenant's GPU quota is used up (and no borrowing)
     QUOTA_JOBS = "QuotaJobs"  # the tenant's concurrent-job quota is used up
     PREEMPTING = "Preempting"  # victims were signalled; starts when they have exited
+    MIN_RUNTIME = "MinRuntime"  # will preempt jobs once they have run ``min_runtime_s``
     NODE_DOWN = "NodeDown"  # the only nodes that could run it are down or draining
     NO_AGENT = "NoAgent"  # a batch job, and no node it fits has an agent to run it
     UNSATISFIABLE = "Unsatisfiable"  # no node can ever run it (size, kind, memory, node)
@@ -100,6 +101,9 @@ REASON_TEXT: Mapping[Reason, str] = MappingProxyType(
         Reason.QUOTA_GPUS: "the tenant's GPU quota is in use",
         Reason.QUOTA_JOBS: "the tenant's concurrent-job quota is in use",
         Reason.PREEMPTING: "lower-priority jobs are being preempted for it",
+        Reason.MIN_RUNTIME: (
+            "waiting for lower-priority or borrowed jobs to reach their minimum runtime"
+        ),
         Reason.NODE_DOWN: "the nodes that fit it are down or draining",
         Reason.NO_AGENT: "no node that fits it has an agent to run batch jobs",
         Reason.UNSATISFIABLE: "no node in the cluster can run it",
@@ -159,6 +163,9 @@ class JobStatus:
     lease_expires_at: Instant | None = None
     message: str = ""
     version: int = 0
+    preemptions: int = 0
+    preempted_by: int | None = None
+    last_preempted_at: Instant | None = None
 
 
 class StatusChange(TypedDict, total=False):
@@ -183,6 +190,9 @@ class StatusChange(TypedDict, total=False):
     lease_expires_at: Instant | None
     message: str
     version: int
+    preemptions: int
+    preempted_by: int | None
+    last_preempted_at: Instant | None
 
 
 SPEC_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(JobSpec))
@@ -255,6 +265,12 @@ class Job:
     lease_expires_at: Instant | None = None
     message: str = ""
     version: int = 0  # ``jobs_version`` of the write that last changed this job
+    # Preemption history (kept across requeues): how often the planner preempted it (the
+    # ``max_preemptions`` cap), and the job it was last preempted for, and when (the thrash
+    # guard: that pair does not swap GPUs again within ``thrash_window_s``).
+    preemptions: int = 0
+    preempted_by: int | None = None
+    last_preempted_at: Instant | None = None
 
     @classmethod
     def of(cls, job_id: int, spec: JobSpec, status: JobStatus) -> Job:
@@ -383,6 +399,10 @@ class Policy:
     reserve_depth: int = 100  # blocked jobs that get a reservation and an estimated start
     foreign_gpus_blocked: bool = True  # GPUs running processes we did not start are not used
     preemption: bool = True
+    # A job preempted this many times is no longer a victim (except of a booking that begins).
+    max_preemptions: int = 3
+    # The same pair of jobs never swaps GPUs twice within this window (the thrash guard).
+    thrash_window_s: int = 30 * MINUTE
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,9 @@ class Registration:
 @dataclass(frozen=True, slots=True)
 class ReportedProcess:
     """A GPU process as the agent saw it; ``job_id`` is set for processes of a batch job the
-    agent launched, ``ancestors`` (parent PID chain) lets the server find interactive jobs."""
+    agent launched (and their descendants), ``ancestors`` (parent PID chain) lets the server
+    find interactive jobs; ``ending``: the job ended moments ago and this is its process
+    still tearing down (the agent's word, within its grace: ``core.node_endings``)."""
 
     gpu_uuid: str
     pid: int
@@ -47,6 +49,7 @@ class ReportedProcess:
     command: str | None
     job_id: int | None
     ancestors: tuple[int, ...]
+    ending: bool = False
 
 
 @dataclass(frozen=True, slots=True)

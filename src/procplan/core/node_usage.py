@@ -26,6 +26,7 @@ class ProcessKind(StrEnum):
     STRAY = "stray"  # a running job's process on a GPU the job does not hold
     BOOKED = "booked"  # no job, but its user holds a booking of this GPU now
     UNBOOKED = "unbooked"  # neither a job nor a booking
+    ENDING = "ending"  # a job's that just ended, still tearing down (``core.node_endings``)
 
 
 class GpuFlag(StrEnum):
@@ -96,8 +97,10 @@ def _owner(
 
 
 def foreign_gpus(classified: Iterable[ClassifiedProcess]) -> set[str]:
-    """GPUs running anything the scheduler did not start there."""
-    return {c.gpu_id for c in classified if c.gpu_id is not None and c.kind is not ProcessKind.JOB}
+    """GPUs running anything the scheduler did not start there (a job's processes, and those
+    of a job that just ended, are not foreign)."""
+    ours = (ProcessKind.JOB, ProcessKind.ENDING)
+    return {c.gpu_id for c in classified if c.gpu_id is not None and c.kind not in ours}
 
 
 def unbooked_gpus(classified: Iterable[ClassifiedProcess]) -> set[str]:

@@ -12,6 +12,13 @@ farthest foreign booking first).
 
 A CPU-only (zero-GPU) batch job takes no GPU: it goes to the eligible node running the fewest
 jobs, then config order (``least_loaded``).
+
+A multi-node job that names no GPU kind runs on one GPU model (a gang mixing A100s and H100s
+runs at the pace of the slowest and may not even share a NCCL build): its shape has one
+*alternative* per kind that could hold it, and ``place_now`` / ``earliest_start`` take the
+kind that places it best now, else the earliest (ties: the kind met first in config order).
+``gpu_kind="any"`` (``--gpu-type any``) lets a gang mix models. Single-node jobs are
+unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from procplan.core.model import Booking
 from procplan.core.timeutil import Instant
 
 __all__ = [
+    "ANY_GPU_KIND",
     "Placement",
     "Shape",
     "ShapeBook",
@@ -35,6 +43,7 @@ __all__ = [
     "earliest_start",
     "least_loaded",
     "nodes_by_fit",
+    "options",
     "place_now",
     "shape_key",
 ]
@@ -50,14 +59,19 @@ shape_key = attrgetter(
 
 # Pinned or booked shapes have few nodes: scanning them beats walking the free buckets.
 _SMALL_SHAPE = 32
+ANY_GPU_KIND = "any"
+"""``gpu_kind`` that lets a multi-node job mix GPU models (by default a gang gets one)."""
 
 
 class Shape:
     """What every job of one shape can use. ``reason`` is set when none can run now whatever
     the load (unsatisfiable, nodes down, booking not active); ``nodes`` maps each usable node
-    (config order) to its eligible GPUs (PCI order)."""
+    (config order) to its eligible GPUs (PCI order). ``alternatives``: a gang that must stay
+    on one GPU model has one shape per model (``nodes`` is then their union) and is placed on
+    one of them."""
 
     __slots__ = (
+        "alternatives",
         "count",
         "estimate",
         "lb_of",
@@ -85,6 +99,14 @@ class Shape:
         self.lb_sorted: list[tuple[Instant, int]] = []
         self.lb_of: dict[int, Instant] = {}
         self.log_pos = -1
+        self.alternatives: tuple[Shape, ...] = ()
+
+
+def options(shape: Shape) -> tuple[Shape, ...]:
+    """The shapes a job of ``shape`` may be placed on as a whole: its alternatives (a gang on
+    one GPU model: one per model), else itself. What searches over ``shape.nodes`` (now-fit
+    summaries, victim sets) should loop over, so a gang is never planned across models."""
+    return shape.alternatives or (shape,)
 
 
 def _gpu_fits(cluster: Cluster, g: int, kind: str | None, memory: int | None) -> bool:
@@ -166,6 +188,8 @@ class ShapeBook:
     def _candidates(self, job: Job) -> NodeGpus | Shape:
         """Every node (usable or not) with the GPUs the job could ever use there."""
         kind = job.gpu_kind.lower() if job.gpu_kind else None
+        if kind == ANY_GPU_KIND:
+            kind = None
         fitting = self._filtered(kind, job.gpu_memory_mb)
         if job.booking_id is not None:
             return self._booked(job, fitting)
@@ -185,19 +209,48 @@ class ShapeBook:
         candidates = self._candidates(job)
         if isinstance(candidates, Shape):
             return candidates
+        one_kind = count > 1 and per > 0 and not job.gpu_kind
+        enough = self._enough_one_kind if one_kind else _enough_nodes
         eligible = {n: gpus for n, gpus in candidates.items() if len(gpus) >= per}
-        if len(eligible) < count:
+        if not enough(eligible, per, count):
             return Shape(per, count, reason=Reason.UNSATISFIABLE)
         usable = self._cluster.node_usable
         nodes = {n: gpus for n, gpus in eligible.items() if usable[n]}
-        if len(nodes) < count:
+        if not enough(nodes, per, count):
             return Shape(per, count, reason=Reason.NODE_DOWN)
         if job.kind is JobKind.BATCH:  # someone must run it: only nodes with an agent
             runs = self._cluster.node_runs_batch
             nodes = {n: gpus for n, gpus in nodes.items() if runs[n]}
-            if len(nodes) < count:
+            if not enough(nodes, per, count):
                 return Shape(per, count, reason=Reason.NO_AGENT)
-        return Shape(per, count, nodes)
+        shape = Shape(per, count, nodes)
+        if one_kind:
+            kinds = self._by_kind(nodes, per, count)
+            if len(kinds) > 1 or kinds[0].nodes != nodes:
+                shape.alternatives = tuple(kinds)
+        return shape
+
+    def _by_kind(self, nodes: NodeGpus, per: int, count: int) -> list[Shape]:
+        """One shape per GPU model with at least ``count`` nodes of ``per`` GPUs of it, models
+        in the order config order meets them."""
+        kinds = self._cluster.gpu_kind
+        split: dict[str, dict[int, list[int]]] = {}
+        for n, gpus in nodes.items():
+            for g in gpus:  # PCI order is kept
+                split.setdefault(kinds[g], {}).setdefault(n, []).append(g)
+        found = []
+        for per_node in split.values():
+            held = {n: tuple(gpus) for n, gpus in per_node.items() if len(gpus) >= per}
+            if len(held) >= count:
+                found.append(Shape(per, count, held))
+        return found
+
+    def _enough_one_kind(self, nodes: NodeGpus, per: int, count: int) -> bool:
+        return bool(self._by_kind(nodes, per, count))
+
+
+def _enough_nodes(nodes: NodeGpus, per: int, count: int) -> bool:
+    return len(nodes) >= count
 
 
 # -- choosing GPUs and nodes --------------------------------------------------------------
@@ -233,10 +286,27 @@ def nodes_by_fit(cluster: Cluster, shape: Shape) -> Iterator[tuple[int, int]]:
 
 
 def place_now(cluster: Cluster, shape: Shape, want: Want) -> Placement | None:
-    """The best placement starting now, or ``None``."""
-    per, count, now = shape.per, shape.count, cluster.now
-    if cluster.free_total < per * count:
+    """The best placement starting now, or ``None``. A shape with alternatives (a gang on
+    one GPU model) takes the alternative whose nodes score best (ties: the first)."""
+    if cluster.free_total < shape.per * shape.count:
         return None
+    if not shape.alternatives:
+        found = _place_now(cluster, shape, want)
+        return None if found is None else found[1]
+    best: tuple[tuple[int, int], Placement] | None = None
+    for alternative in shape.alternatives:
+        found = _place_now(cluster, alternative, want)
+        if found is not None and (best is None or found[0] < best[0]):
+            best = found
+    return None if best is None else best[1]
+
+
+def _place_now(
+    cluster: Cluster, shape: Shape, want: Want
+) -> tuple[tuple[int, int], Placement] | None:
+    """``place_now`` for one shape, with its score (summed horizon key and left-over GPUs:
+    lower is better)."""
+    per, count, now = shape.per, shape.count, cluster.now
     ideal = -OPEN_END if want.length is None else 0
     picks: list[tuple[tuple[int, int, int], list[int]]] = []
     ideal_found = 0
@@ -253,7 +323,9 @@ def place_now(cluster: Cluster, shape: Shape, want: Want) -> Placement | None:
     if len(picks) < count:
         return None
     picks.sort()
-    return sorted((key[2], gpus) for key, gpus in picks[:count])
+    chosen = picks[:count]
+    score = (sum(key[0] for key, _ in chosen), sum(key[1] for key, _ in chosen))
+    return score, sorted((key[2], gpus) for key, gpus in chosen)
 
 
 def least_loaded(shape: Shape, node_jobs: Sequence[int]) -> Placement:
@@ -358,7 +430,15 @@ def earliest_start(cluster: Cluster, shape: Shape, want: Want) -> tuple[Instant,
 
     A multi-node job needs its nodes at the same instant: each round finds every node's
     earliest instant from ``start``; the ``count``-th smallest is a lower bound of the
-    answer, and it is the answer once ``count`` nodes are usable exactly then."""
+    answer, and it is the answer once ``count`` nodes are usable exactly then. A shape with
+    alternatives (a gang on one GPU model) takes the earliest of theirs (ties: the first)."""
+    if shape.alternatives:
+        best: tuple[Instant, Placement] | None = None
+        for alternative in shape.alternatives:
+            option = earliest_start(cluster, alternative, want)
+            if option is not None and (best is None or option[0] < best[0]):
+                best = option
+        return best
     _refresh(cluster, shape)
     start = cluster.now
     while True:

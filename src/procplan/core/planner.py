@@ -46,10 +46,17 @@ from procplan.core.placement import (
     ShapeBook,
     earliest_start,
     least_loaded,
+    options,
     place_now,
     shape_key,
 )
-from procplan.core.preemption import booking_watch, find_victims, victim_pool
+from procplan.core.preemption import (
+    Candidate,
+    booking_watch,
+    find_victims,
+    victim_pool,
+    worst_class,
+)
 from procplan.core.priority import PriorityModel, order_pending
 from procplan.core.quota import QuotaBook, Verdict
 from procplan.core.timeutil import Instant
@@ -61,7 +68,7 @@ __all__ = ["plan"]
 _OK, _BORROW = Verdict.OK, Verdict.BORROW
 _QUOTA_REASON = {Verdict.QUOTA_JOBS: Reason.QUOTA_JOBS, Verdict.QUOTA_GPUS: Reason.QUOTA_GPUS}
 _limit_of = attrgetter("time_limit_s")
-_QUOTA_GPUS = Reason.QUOTA_GPUS
+_PRIORITY, _RESOURCES = Reason.PRIORITY, Reason.RESOURCES
 
 # Stands for "a user who owns no booking that matters now" in NowFit keys (not a user name:
 # those are printable).
@@ -132,8 +139,13 @@ class _Pass:
         self.stopping: set[int] = set()  # GPUs of jobs already being stopped
         self.running: list[tuple[Job, tuple[int, ...]]] = []
         self.reserved = 0
+        # The highest priority class of a job that reserved GPUs in this pass: a job blocked
+        # only by reservations waits on "Priority" only if one of a strictly higher class
+        # holds one (otherwise behind equals: "Resources").
+        self.top_reserved: float = float("-inf")
         self.preempt_tried = False
         self.node_jobs: list[int] | None = None  # see _node_jobs
+        self.pending_ids: set[int] | None = None  # see _held_back
         # Per shape: "could it start now?" summaries by booking owner (``core.nowfit``), and
         # which summary each user reads (see ``_owner``).
         self.fits: dict[Shape, dict[str, NowFit]] = {}
@@ -239,15 +251,29 @@ class _Pass:
         if fit is None or fit.log_pos != len(self.cluster.log):
             fit = self._fit(shape, job.user, job.booking_id)
         fits = fit.open if length is None else length <= fit.limit  # NowFit.fits, inline
+        if job.preempted_by is not None and self._held_back(job):
+            self._wait(job.id, _RESOURCES, None)
+            return
         if fits and self._try_start(job, shape, borrowed):
             return
-        if borrowed:
-            self._wait(job.id, _QUOTA_GPUS, None)
-        elif self.preempt_tried and self.reserved >= self.policy.reserve_depth:
-            self._wait(job.id, fit.reason(length), None)
+        reason = fit.reason(length)
+        if reason is _PRIORITY and self.model.class_of(job) >= self.top_reserved:
+            reason = _RESOURCES  # only equals (or lower classes) reserved ahead of it
+        # A borrowing job waits for GPUs (not for its quota) and gets no reservation.
+        if borrowed or (self.preempt_tried and self.reserved >= self.policy.reserve_depth):
+            self._wait(job.id, reason, None)
         else:
             want = Want(job.user, job.booking_id, length)
-            self._blocked(job, shape, want, fit.reason(length))
+            self._blocked(job, shape, want, reason)
+
+    def _held_back(self, job: Job) -> bool:
+        """The job was preempted, within the thrash window, for a job that still waits: it
+        does not start (it would take back the GPUs freed for that job; ADR 0011)."""
+        if self.pending_ids is None:
+            self.pending_ids = {other.id for other in self.snapshot.pending}
+        at = job.last_preempted_at
+        recent = at is not None and at > self.now - self.policy.thrash_window_s
+        return recent and job.preempted_by in self.pending_ids
 
     def _fit(self, shape: Shape, user: str, booking_id: int | None) -> NowFit:
         """The shape's NowFit for this booking owner, kept current with the change log; a
@@ -346,7 +372,7 @@ class _Pass:
             return
         found = earliest_start(self.cluster, shape, want)
         soon = self.now + self.policy.preempt_grace_s
-        if first and (found is None or found[0] > soon) and self._preempt(job, shape, want):
+        if first and (found is None or found[0] > soon) and self._preempt(job, shape, want, found):
             return
         if not within_depth:
             self._wait(job.id, reason, None)
@@ -358,31 +384,85 @@ class _Pass:
         at, placement = found
         gpus = [g for _, node_gpus in placement for g in node_gpus]
         self.cluster.reserve(gpus, at, want.ends(at)[1])
+        self.top_reserved = max(self.top_reserved, self.model.class_of(job))
         if at <= soon and self.stopping.intersection(gpus):
             reason = Reason.PREEMPTING  # it starts on GPUs of jobs already being stopped
         self._wait(job.id, reason, at)
 
-    def _preempt(self, job: Job, shape: Shape, want: Want) -> bool:
+    def _preempt(
+        self, job: Job, shape: Shape, want: Want, found: tuple[Instant, Placement] | None
+    ) -> bool:
         """Stop a minimal set of running jobs so ``job`` starts after the grace period; the
-        GPUs it will use are reserved for it from now on."""
-        policy, cluster = self.policy, self.cluster
+        GPUs it will use are reserved for it from now on. When the best set holds victims
+        that have not yet run ``min_runtime_s`` and no set of ready victims of no higher
+        class would do, wait for them instead (``_await_victims``). ``found``: the job's
+        earliest start without preempting."""
+        policy, cluster, now = self.policy, self.cluster, self.now
         if not (policy.preemption and self.quota.tenant(job.tenant).allow_preemption):
             return False
         within_quota = self.quota.check(job.tenant, job.gpu_count) is Verdict.OK
         model = self.model
-        pool = victim_pool(self.running, job, model.effective, within_quota, self.now, policy)
-        at = self.now + policy.preempt_grace_s
-        found = find_victims(cluster, shape, want, pool, at) if pool else None
-        if found is None:
+        pool = victim_pool(self.running, job, model.class_of, within_quota, now, policy)
+        at = now + policy.preempt_grace_s
+        chosen = self._victims(shape, want, pool, at) if pool else None
+        if chosen is None:
             return False
-        victims, placement = found
-        reason = f"preempted for job {job.id} (priority {model.effective(job):.0f})"
+        victims, placement = chosen
+        young = [v for v in victims if v.ready_at > now]
+        if young:
+            ready = [v for v in pool if v.ready_at <= now]
+            instead = self._victims(shape, want, ready, at) if ready else None
+            if instead is None or worst_class(instead[0]) > worst_class(victims):
+                return self._await_victims(job, want, young, placement, found)
+            victims, placement = instead
+        reason = f"preempted for job {job.id} (priority class {model.class_of(job)})"
         for victim in victims:
             self.preemptions.append(Preemption(victim.job.id, job.id, reason))
             cluster.release_at(victim.gpus, at)
             self.stopping.update(victim.gpus)
         gpus = [g for _, node_gpus in placement for g in node_gpus]
-        cluster.reserve(gpus, self.now, want.ends(at)[1])
-        self.reserved += 1
+        cluster.reserve(gpus, now, want.ends(at)[1])
+        self._reserved_by(job)
         self._wait(job.id, Reason.PREEMPTING, at)
         return True
+
+    def _victims(
+        self, shape: Shape, want: Want, pool: list[Candidate], at: Instant
+    ) -> tuple[list[Candidate], Placement] | None:
+        """The cheapest victim set over the shape's options (a gang kept on one GPU model
+        is searched one model at a time, so its victims are never spread over models it
+        cannot use together): lowest worst class, then fewest victims."""
+        best: tuple[list[Candidate], Placement] | None = None
+        for option in options(shape):
+            found = find_victims(self.cluster, option, want, pool, at)
+            if found is not None and (best is None or _victim_cost(found) < _victim_cost(best)):
+                best = found
+        return best
+
+    def _await_victims(
+        self,
+        job: Job,
+        want: Want,
+        young: list[Candidate],
+        placement: Placement,
+        found: tuple[Instant, Placement] | None,
+    ) -> bool:
+        """The job will preempt ``young`` once they have run ``min_runtime_s``: it waits
+        (``MinRuntime``) with that estimate, and the GPUs are reserved for it from then.
+        ``False`` (plan it as usual) when it would get GPUs sooner without preempting."""
+        start = max(v.ready_at for v in young) + self.policy.preempt_grace_s
+        if found is not None and found[0] <= start:
+            return False
+        gpus = [g for _, node_gpus in placement for g in node_gpus]
+        self.cluster.reserve(gpus, start, want.ends(start)[1])
+        self._reserved_by(job)
+        self._wait(job.id, Reason.MIN_RUNTIME, start)
+        return True
+
+    def _reserved_by(self, job: Job) -> None:
+        self.reserved += 1
+        self.top_reserved = max(self.top_reserved, self.model.class_of(job))
+
+
+def _victim_cost(found: tuple[list[Candidate], Placement]) -> tuple[tuple[bool, float], int]:
+    return worst_class(found[0]), len(found[0])

@@ -5,11 +5,18 @@ Two reasons to stop a running job:
 - **A foreign booking begins** (ledger rule 3): an open-ended job may sit on GPUs a booking
   will take; when the booking starts the job is preempted, and its owner is warned
   ``booking_warning_s`` ahead with a ``Notice``.
-- **A higher-priority job is blocked**: the planner asks for a minimal victim set that
-  provably lets the blocked job start after the grace period. Victims must have run
-  ``min_runtime_s`` (no thrashing), must not already be stopping, and must be of lower
-  effective priority, or be borrowed GPUs of another tenant while the preemptor's tenant is
-  within its quota (borrowing lends idle capacity; it does not keep it).
+- **A blocked job may preempt** (ADR 0011), by these rules only: (a) the victim's priority
+  class (``priority`` plus its tenant's tier; ``PriorityModel.class_of``) is strictly lower,
+  or (b) the victim runs on GPUs borrowed by another tenant while the preemptor's tenant is
+  within its quota (borrowing lends idle capacity; it does not keep it). Age and fair-share
+  order the queue but never justify killing running work, so equals of one class within
+  their quotas never preempt each other. Never a victim: a job already stopping, one
+  preempted ``max_preemptions`` times, or one the preemptor was preempted for within
+  ``thrash_window_s`` (and the planner does not start a job while the job it was preempted
+  for within that window still waits: it would take back the GPUs freed for that job).
+  Borrowed victims go first; a victim that has not yet run ``min_runtime_s`` is not stopped
+  but waited for (``Candidate.ready_at``): the planner then does not pick other victims of
+  a higher class instead.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ __all__ = [
     "Candidate",
     "booking_watch",
     "find_victims",
+    "swapped",
     "victim_pool",
+    "worst_class",
 ]
 
 
@@ -37,9 +46,10 @@ class Candidate(NamedTuple):
     another tenant) go first."""
 
     job: Job
-    priority: float
+    priority: float  # the victim's class (``PriorityModel.class_of``)
     gpus: tuple[int, ...]
     favoured: bool
+    ready_at: Instant  # when it will have run ``min_runtime_s`` (now or earlier: ready)
 
 
 def booking_watch(
@@ -75,26 +85,42 @@ def booking_watch(
 def victim_pool(
     running: Iterable[tuple[Job, tuple[int, ...]]],
     preemptor: Job,
-    priority_of: Callable[[Job], float],
+    class_of: Callable[[Job], int],
     within_quota: bool,
     now: Instant,
     policy: Policy,
 ) -> list[Candidate]:
-    """The running jobs ``preemptor`` may stop (see the module docstring); priorities are
-    computed only for jobs that pass the cheap tests."""
-    priority = priority_of(preemptor)
+    """The running jobs ``preemptor`` may stop (see the module docstring), including those
+    that have not yet run ``min_runtime_s`` (their ``ready_at`` is in the future)."""
+    rank = class_of(preemptor)
+    window_start = now - policy.thrash_window_s
     pool: list[Candidate] = []
     for job, gpus in running:
         if job.preempt_at is not None or not gpus:
             continue
-        started = job.started_at if job.started_at is not None else now
-        if now - started < policy.min_runtime_s:
+        if job.preemptions >= policy.max_preemptions:
+            continue
+        if swapped(preemptor, job, window_start):
             continue
         favoured = job.borrowed and job.tenant != preemptor.tenant and within_quota
-        job_priority = priority_of(job)
-        if favoured or job_priority < priority:
-            pool.append(Candidate(job, job_priority, gpus, favoured))
+        job_rank = class_of(job)
+        if favoured or job_rank < rank:
+            started = job.started_at if job.started_at is not None else now
+            ready_at = started + policy.min_runtime_s
+            pool.append(Candidate(job, job_rank, gpus, favoured, ready_at))
     return pool
+
+
+def swapped(job: Job, other: Job, window_start: Instant) -> bool:
+    """``job`` was last preempted for ``other`` after ``window_start``: ``job`` may not take
+    GPUs back from ``other`` (the thrash guard)."""
+    at = job.last_preempted_at
+    return job.preempted_by == other.id and at is not None and at > window_start
+
+
+def worst_class(victims: Iterable[Candidate]) -> tuple[bool, float]:
+    """The highest victim class of a set (lower is cheaper: borrowed first, then priority)."""
+    return max((not v.favoured, v.priority) for v in victims)
 
 
 # (victim class of the worst victim, victims, GPUs they hold, GPU-seconds of work lost):

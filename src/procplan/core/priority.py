@@ -79,7 +79,15 @@ class PriorityModel:
     """The per-tenant parts of the formula, computed once; ``effective`` is then cheap enough
     to call for every job of a 10,000-job queue."""
 
-    __slots__ = ("_fixed", "_max_age", "_now", "_w_age", "_w_fairshare", "_w_size_per_gpu")
+    __slots__ = (
+        "_fixed",
+        "_max_age",
+        "_now",
+        "_tiers",
+        "_w_age",
+        "_w_fairshare",
+        "_w_size_per_gpu",
+    )
 
     def __init__(self, snapshot: Snapshot, now: Instant, policy: Policy) -> None:
         fairshare = _fairshare_by_tenant(snapshot, now)
@@ -88,6 +96,9 @@ class PriorityModel:
             tenant: tenant_of(snapshot.tenants, tenant).priority_tier
             + policy.weight_fairshare * fairshare.get(tenant, 1.0)
             for tenant in tenants
+        }
+        self._tiers: dict[str, int] = {
+            tenant: tenant_of(snapshot.tenants, tenant).priority_tier for tenant in tenants
         }
         total_gpus = snapshot.topology.gpu_count
         self._w_size_per_gpu = policy.weight_size / total_gpus if total_gpus else 0.0
@@ -100,6 +111,12 @@ class PriorityModel:
         """Tier plus weighted fair-share of ``tenant`` (an unseen tenant used nothing)."""
         part = self._fixed.get(tenant)
         return part if part is not None else self._w_fairshare
+
+    def class_of(self, job: Job) -> int:
+        """The job's priority class: its ``priority`` plus its tenant's tier, without the age,
+        fair-share and size factors. Only a strictly higher class may preempt (ADR 0011):
+        those factors order the queue, they never justify stopping running work."""
+        return job.priority + self._tiers.get(job.tenant, 0)
 
     def effective(self, job: Job) -> float:
         """The job's effective priority at ``now`` (``age_factor`` inlined: this runs for

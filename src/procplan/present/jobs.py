@@ -58,16 +58,70 @@ def human_span(seconds: float) -> str:
     return f"{secs}s"
 
 
+SECONDS_UNDER_S = 90  # spans shorter than this are counted in seconds
+FAR_S = 6 * 3600  # estimates further away than this read as a clock time
+
+
+def span_text(seconds: float) -> str:
+    """A length as people say it: ``45 s``, ``3 min``, ``2 h 10 min``, ``1 d 3 h``. Seconds
+    under 90 s, then minutes (rounded to the nearest), hours and days; two units at most."""
+    total = max(seconds, 0.0)
+    if total < SECONDS_UNDER_S:
+        return f"{int(total)} s"
+    minutes = int(total / 60 + 0.5)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def _future_span(delta: float) -> str:
+    """A span ahead, counted up to the whole second (``in 1 s`` is not yet "now")."""
+    return span_text(float(-int(-delta // 1)))
+
+
 def relative(value: object, now: datetime) -> str:
-    """``in 12m``, ``3m ago`` or ``now`` for an instant (aware datetime or wire text); ``—``
-    when there is none."""
+    """``in 3 min``, ``12 min ago`` or ``now`` (within a second) for an instant (aware
+    datetime or wire text); ``—`` when there is none."""
     moment = aware_moment(value)
     if moment is None:
         return NONE
     delta = (moment - now).total_seconds()
-    if abs(delta) < 30:
+    if abs(delta) < 1:
         return "now"
-    return f"in {human_span(delta)}" if delta > 0 else f"{human_span(-delta)} ago"
+    return f"in {_future_span(delta)}" if delta > 0 else f"{span_text(-delta)} ago"
+
+
+def until(value: object, now: datetime) -> str:
+    """An expected instant such as an estimated start: ``in 45 s``, ``in 2 h 10 min``, and
+    ``now`` only once it is due (now or past: the job could start at any moment)."""
+    moment = aware_moment(value)
+    if moment is None:
+        return NONE
+    delta = (moment - now).total_seconds()
+    return f"in {_future_span(delta)}" if delta > 0 else "now"
+
+
+def estimate_text(value: object, now: datetime) -> str:
+    """An estimate for a table cell: ``until`` up to six hours ahead, then the clock time in
+    ``now``'s zone: ``at 14:05 UTC`` (today), ``at Tue 14:05 UTC`` (this week), else with the
+    date (``at 2026-12-20 14:05 UTC``)."""
+    moment = aware_moment(value)
+    if moment is None or (moment - now).total_seconds() <= FAR_S:
+        return until(moment, now)
+    local = moment.astimezone(now.tzinfo)
+    zone = local.tzname() or ""
+    days = (local.date() - now.date()).days
+    if days == 0:
+        shown = f"{local:%H:%M}"
+    elif days < 7:
+        shown = f"{local:%a %H:%M}"
+    else:
+        shown = f"{local:%Y-%m-%d %H:%M}"
+    return f"at {shown} {zone}".rstrip()
 
 
 def gpus_text(job: JobFacts) -> str:
@@ -96,10 +150,11 @@ def elapsed(job: JobFacts, now: datetime) -> str:
 
 
 def eta(job: JobFacts, now: datetime) -> str:
-    """Estimated start of a pending job, relative (``in 12m``); blank for the others."""
+    """Estimated start of a pending job (``estimate_text``: ``in 12 min``, ``at 14:05 UTC``);
+    blank for the others."""
     if job.state != "pending":
         return ""
-    return relative(job.estimated_start, now)
+    return estimate_text(job.estimated_start, now)
 
 
 def indices_text(job: JobFacts) -> str:

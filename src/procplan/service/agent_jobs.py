@@ -140,21 +140,34 @@ class AgentJobs:
     # ---- logs ------------------------------------------------------------------------------
 
     def read_log(
-        self, job_id: int, stream: str, offset: int, limit: int, run: int | None = None
+        self,
+        job_id: int,
+        stream: str,
+        offset: int,
+        limit: int,
+        run: int | None = None,
+        rank: int = 0,
     ) -> tuple[bytes, int, bool, int | None]:
-        """Up to ``limit`` bytes of a job's stored ``stream`` from ``offset``, the stored
-        size, the truncation flag and the run read (``LogStore.read``)."""
-        return self.logs.read(job_id, stream, offset, limit, run)
+        """Up to ``limit`` bytes of a job's stored ``stream`` (of node ``rank``) from
+        ``offset``, the stored size, the truncation flag and the run read (``LogStore.read``)."""
+        return self.logs.read(job_id, stream, offset, limit, run, rank)
 
     def ship_log(
-        self, node_id: str, job_id: int, run: int, stream: str, offset: int, data: bytes
+        self,
+        node_id: str,
+        job_id: int,
+        run: int,
+        stream: str,
+        offset: int,
+        data: bytes,
+        rank: int = 0,
     ) -> LogShipped:
         job = self.jobs.get(job_id)
         if node_id not in job.node_ids and job.requeues == run and job.state is JobState.RUNNING:
             raise Conflict(f"Job {job_id} does not run on node '{node_id}'", code="wrong_node")
         cap = self.nodes.settings.log_max_mb * 1024 * 1024
         size, truncated = self.logs.append(
-            job_id, run, stream, offset, data, cap, self.jobs.clock.now()
+            job_id, run, stream, offset, data, cap, self.jobs.clock.now(), rank
         )
         return LogShipped(size, truncated)
 

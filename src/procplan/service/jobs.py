@@ -31,6 +31,7 @@ from procplan.core.jobs import (
 )
 from procplan.core.lifecycle import check_transition
 from procplan.core.model import Booking, Topology
+from procplan.core.priority_parts import PriorityParts, priority_parts
 from procplan.core.timeutil import Instant, to_iso
 from procplan.core.views import ClusterCounts, LocalStatus
 from procplan.service.bookings import BookingService
@@ -214,6 +215,13 @@ class JobService:
             now, topology, self.settings.policy,
             node_states=node_states, foreign_gpus=foreign_gpus, batch_nodes=batch_nodes,
         )  # fmt: skip
+
+    def priority(self, now: Instant) -> builtins.list[PriorityParts]:
+        """Every pending job's effective priority and its parts at ``now``, in queue order:
+        the cycle's formula over the cycle's snapshot (``sprio``; nodes' states play no part
+        in priority, so the snapshot is built without them)."""
+        snapshot = self.snapshot(now, self.bookings.recent_topology())
+        return priority_parts(snapshot, now, self.settings.policy)
 
     def apply(self, plan: Plan, now: Instant, *, all_positions: bool = True) -> ApplyResult:
         """Write a plan in one transaction, re-checking every start (the ``PlanWriter``

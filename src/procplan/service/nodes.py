@@ -1,6 +1,7 @@
 """Nodes and their agents (ADR 0006): registration, heartbeats, liveness, live state.
 
-A heartbeat is handled in memory: the report is classified (``core.node_usage``), folded into
+A heartbeat is handled in memory: the report is classified (``core.node_usage``; an ended
+job's leftovers are ``ending``, not foreign: ``core.node_endings``), folded into
 the history accumulator and kept as the node's latest state; a writer thread stores the
 latest state of every node that reported, once a second in one transaction (``flush``). Other
 server processes, and the planner, read those rows (``statuses``), merged here with the fresher
@@ -21,6 +22,7 @@ from typing import Any
 from procplan.core.errors import Conflict, DomainError, NotFound, Unauthorized
 from procplan.core.jobs import Job, JobKind, JobState, NodeState
 from procplan.core.model import Booking, Node, Topology
+from procplan.core.node_endings import MAX_ENDING_S, EndedJob, attributions, settle_endings
 from procplan.core.node_reports import Registered, Registration, Report
 from procplan.core.node_usage import (
     ClassifiedProcess,
@@ -40,7 +42,7 @@ from procplan.service.jobs import JobService
 from procplan.store.engine import Store
 from procplan.store.history_repo import HistoryStore
 from procplan.store.nodes_repo import AgentRegistration, NodeStatus, NodeStore, ReportWrite
-from procplan.wire.node_status import foreign_of, report_document
+from procplan.wire.node_status import foreign_of, processes_of, report_document
 
 LOG = logging.getLogger("procplan.nodes")
 
@@ -70,6 +72,9 @@ class LiveNode:
     status: NodeStatus
     dirty: bool = False
     idle_since: dict[str, float] = field(default_factory=dict)
+    held: dict[int, frozenset[str]] = field(default_factory=dict)  # running job → its GPUs here
+    ended: dict[int, EndedJob] = field(default_factory=dict)  # jobs that ended here lately
+    looked_up: dict[int, float] = field(default_factory=dict)  # job ids the agent named → when
 
 
 class NodeService:
@@ -179,13 +184,18 @@ class NodeService:
         node = self.topology(max_age_s=1.0).node(node_id) or self.bookings.node(node_id)
         now = float(self.clock.now())
         booked = self.bookings.active_at([node.id], int(now))
+        running = self.running_by_node().get(node.id, [])
         classified = classify(
             report.processes,
             uuid_index(node, report.readings),
             live.status.hostname,
-            self.running_by_node().get(node.id, []),
+            running,
             booked,
         )
+        # Freed GPUs are free: an ended job's processes still tearing down are not foreign.
+        seen = attributions((p.pid, p.kind, p.job_id) for p in processes_of(live.status.report))
+        ended = self._ended_jobs(live, node, running, report, now)
+        classified = settle_endings(classified, ended, now, live.status.interval_s, seen)
         foreign = foreign_gpus(classified)
         flags = self._flags(node, live, report.readings, classified, booked, now)
         self.history.fold(now, _by_gpu(node, report.readings))
@@ -197,6 +207,37 @@ class NodeService:
             live.dirty = True
         if sorted(foreign) != previous or not was_online:
             self.events.publish(Event.NODES_CHANGED)  # the planner must see foreign GPUs
+
+    def _ended_jobs(
+        self, live: LiveNode, node: Node, running: list[Job], report: Report, now: float
+    ) -> list[EndedJob]:
+        """The jobs that ended on this node within ``MAX_ENDING_S``: those running at the
+        node's previous heartbeat and no longer, and those the agent names (a process's
+        ``job_id``) that are not running (looked up once)."""
+        here = {gpu.id for gpu in node.gpus}
+        held = {job.id: frozenset(g for g in job.gpu_ids if g in here) for job in running}
+        for job_id, gpus in live.held.items():
+            if job_id not in held and job_id not in live.ended:
+                live.ended[job_id] = EndedJob(job_id, gpus, self._end_time(job_id, now))
+        live.held = held
+        named = {p.job_id for p in report.processes if p.job_id is not None}
+        for job_id in named - held.keys() - live.ended.keys() - live.looked_up.keys():
+            live.looked_up[job_id] = now
+            job = self.jobs.find(job_id)
+            if job is not None and job.ended_at is not None and job.state is not JobState.RUNNING:
+                gpus = frozenset(g for g in job.gpu_ids if g in here)
+                live.ended[job_id] = EndedJob(job_id, gpus, min(float(job.ended_at), now))
+        for table in (live.ended, live.looked_up):
+            for old in [j for j, e in table.items() if _at(e) + MAX_ENDING_S <= now]:
+                del table[old]
+        return list(live.ended.values())
+
+    def _end_time(self, job_id: int, now: float) -> float:
+        """When a job that left the running set ended (server clock; ``now`` if unknown)."""
+        job = self.jobs.find(job_id)
+        if job is None or job.ended_at is None:
+            return now
+        return min(float(job.ended_at), now)
 
     def check_session(self, node_id: str, session: str) -> NodeStatus:
         """The node's status when ``session`` is its agent's current one, else 409
@@ -434,6 +475,10 @@ class NodeService:
             self.flush(everything=True)
         except Exception:
             LOG.exception("writing node reports at shutdown failed")
+
+
+def _at(entry: EndedJob | float) -> float:
+    return entry.ended_at if isinstance(entry, EndedJob) else entry
 
 
 def _by_gpu(node: Node, readings: tuple[GpuReading, ...]) -> list[tuple[str, GpuReading]]:

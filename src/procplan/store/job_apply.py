@@ -69,7 +69,7 @@ _START = StatusUpdate(
 )  # fmt: skip
 _INSERT_CLAIMS = claims.insert()
 _PREEMPT = StatusUpdate(
-    ("preempt_at", "message", "version"),
+    ("preempt_at", "message", "version", "preemptions", "preempted_by", "last_preempted_at"),
     jobs.c.state == JobState.RUNNING.value,
     jobs.c.preempt_at.is_(None),
 )
@@ -283,11 +283,17 @@ def _preempt(
     now: Instant,
     version: int,
 ) -> list[Job]:
-    """Mark the victims (once: a job already being preempted keeps its first deadline)."""
+    """Mark the victims (once: a job already being preempted keeps its first deadline), and
+    keep their preemption history: one more preemption, for whom and when (ADR 0011)."""
     done: list[Job] = []
     for p in preempts:
-        change: StatusChange = {"preempt_at": now, "message": p.reason, "version": version}
-        victim = _PREEMPT.write(conn, live[p.job_id], change)
+        job = live[p.job_id]
+        change: StatusChange = {
+            "preempt_at": now, "message": p.reason, "version": version,
+            "preemptions": job.preemptions + 1, "preempted_by": p.for_job_id,
+            "last_preempted_at": now,
+        }  # fmt: skip
+        victim = _PREEMPT.write(conn, job, change)
         if victim is not None:
             done.append(victim)
     return done

@@ -73,7 +73,10 @@ JOB_COLUMNS = (
     jobs.c.lease_expires_at,
     jobs.c.message,
     jobs.c.extra,
-    jobs.c.version,
+    jobs.c.preemptions,
+    jobs.c.preempted_by,
+    jobs.c.last_preempted_at,
+    jobs.c.version,  # the last two: ``JobMirror`` reads them by position
     jobs.c.queue_position,
 )
 
@@ -102,7 +105,8 @@ def row_to_job(row: Sequence[Any]) -> Job:
     (jid, user, tenant, kind, name, state, priority, gpu_count, nodes, gpu_kind, gpu_mem,
      limit, node_id, booking_id, submitted, started, ended, alloc_nodes, claimed, borrowed,
      preempt_at, reason, estimate, exit_code, requeues, command, workdir, env, stdout, stderr,
-     array_id, array_index, pid, host, lease, message, extra, version, position) = row  # fmt: skip
+     array_id, array_index, pid, host, lease, message, extra, preemptions, preempted_by,
+     last_preempted_at, version, position) = row  # fmt: skip
     extra_map: dict[str, object] = json.loads(extra) if extra and extra != "{}" else {}
     return Job(
         id=jid, user=user, tenant=tenant, kind=_KINDS[kind], name=name, state=_STATES[state],
@@ -116,7 +120,8 @@ def row_to_job(row: Sequence[Any]) -> Job:
         env=tuple((k, v) for k, v in json.loads(env)) if env != "[]" else (),
         stdout_path=stdout, stderr_path=stderr, array_id=array_id, array_index=array_index,
         pid=pid, host=host, lease_expires_at=lease, message=message, extra=extra_map,
-        version=version,
+        version=version, preemptions=preemptions, preempted_by=preempted_by,
+        last_preempted_at=last_preempted_at,
     )  # fmt: skip
 
 

@@ -5,6 +5,15 @@ the size stored so far, and an append is accepted only at exactly that offset. A
 or a restarted agent then resends from the size the server names instead of duplicating or
 skipping bytes. Each (job, run, stream) keeps at most ``cap_bytes``; the rest is dropped and
 the log is marked truncated.
+
+One log per rank: each node of a multi-node job ships its own output. Rank 0 (every
+single-node job) is stored under the stream's name (``stdout``/``stderr``), rank N > 0 under
+``out.N``/``err.N`` (``stream_key``): the ``stream`` column is 8 characters, so ranks go up to
+``MAX_RANK``.
+
+Runs of a requeued job are stored apart (the agent ships each run from where it begins in
+the appended file, starting with its separator line); a read without a run reads them all,
+run after run, as one log whose offsets run across them.
 """
 
 from __future__ import annotations
@@ -16,9 +25,10 @@ from procplan.core.timeutil import Instant
 from procplan.store.engine import Store
 from procplan.store.tables import job_log_heads, job_logs, jobs, upsert_insert
 
-__all__ = ["STREAMS", "LogOffsetMismatch", "LogStore", "check_stream"]
+__all__ = ["MAX_RANK", "STREAMS", "LogOffsetMismatch", "LogStore", "check_stream", "stream_key"]
 
 STREAMS = ("stdout", "stderr")
+MAX_RANK = 9999  # ``err.9999`` fills the 8-character stream column
 
 
 class LogOffsetMismatch(Conflict):
@@ -72,6 +82,7 @@ class LogStore:
         data: bytes,
         cap_bytes: int,
         now: Instant,
+        rank: int = 0,
     ) -> tuple[int, bool]:
         """Append ``data`` at ``offset``; return the stored size and whether it is truncated.
 
@@ -79,8 +90,7 @@ class LogStore:
         Once truncated, a log takes nothing more and answers its head whatever the offset, so
         an agent that keeps shipping is not sent into a resend loop.
         """
-        check_stream(stream)
-        key = {"job_id": job_id, "run": run, "stream": stream}
+        key = {"job_id": job_id, "run": run, "stream": stream_key(stream, rank)}
         with self.store.write() as conn:
             _check_job(conn, job_id)
             if data and offset == 0:
@@ -109,29 +119,39 @@ class LogStore:
             return size + len(kept), truncated
 
     def read(
-        self, job_id: int, stream: str, offset: int, limit: int, run: int | None = None
+        self,
+        job_id: int,
+        stream: str,
+        offset: int,
+        limit: int,
+        run: int | None = None,
+        rank: int = 0,
     ) -> tuple[bytes, int, bool, int | None]:
-        """Up to ``limit`` bytes from ``offset``, the stored size, the truncation flag and the
-        run read. ``run=None`` reads the latest run that has this stream; a log never written
-        reads as ``(b"", 0, False, None)``."""
-        check_stream(stream)
+        """Up to ``limit`` bytes from ``offset`` of the ``rank``'s ``stream``, the stored
+        size, the truncation flag and the run read. ``run=None`` reads every run, in order,
+        as one log (size: their sum; truncated: any of them; the run: the latest); a log
+        never written reads as ``(b"", 0, False, None)``."""
+        name = stream_key(stream, rank)
         if offset < 0 or limit < 0:
             raise InvalidRequest(f"offset and limit must not be negative (got {offset}, {limit})")
         with self.store.read() as conn:
-            if run is None:
-                run = conn.execute(
-                    select(func.max(job_log_heads.c.run)).where(
-                        job_log_heads.c.job_id == job_id, job_log_heads.c.stream == stream
-                    )
-                ).scalar()
-                if run is None:
-                    return b"", 0, False, None
-            key = {"job_id": job_id, "run": run, "stream": stream}
-            head = conn.execute(_HEAD, key).first()
-            if head is None:
+            query = select(job_log_heads.c.run, job_log_heads.c.size, job_log_heads.c.truncated)
+            query = query.where(job_log_heads.c.job_id == job_id, job_log_heads.c.stream == name)
+            if run is not None:
+                query = query.where(job_log_heads.c.run == run)
+            heads = conn.execute(query.order_by(job_log_heads.c.run)).all()
+            if not heads:
                 return b"", 0, False, None
-            data = _stitch(conn, key, offset, min(offset + limit, int(head.size)))
-            return data, int(head.size), bool(head.truncated), int(run)
+            parts, base, end = [], 0, offset + limit
+            for head in heads:
+                size = int(head.size)
+                lo, hi = max(offset - base, 0), min(end - base, size)
+                if lo < hi:
+                    key = {"job_id": job_id, "run": int(head.run), "stream": name}
+                    parts.append(_stitch(conn, key, lo, hi))
+                base += size
+            truncated = any(bool(head.truncated) for head in heads)
+            return b"".join(parts), base, truncated, int(heads[-1].run)
 
     def delete_job(self, job_id: int) -> int:
         """Drop every log of a job; return how many chunks went."""
@@ -151,6 +171,16 @@ def _stitch(conn: Connection, key: dict[str, object], start: int, end: int) -> b
         if lo < hi:
             parts.append(data[lo:hi])
     return b"".join(parts)
+
+
+def stream_key(stream: str, rank: int = 0) -> str:
+    """The stored stream name of a rank's ``stream`` (see the module docstring)."""
+    check_stream(stream)
+    if rank == 0:
+        return stream
+    if not 0 < rank <= MAX_RANK:
+        raise InvalidRequest(f"rank must be between 0 and {MAX_RANK} (got {rank})")
+    return f"{stream[3:]}.{rank}"
 
 
 def check_stream(stream: str) -> str:

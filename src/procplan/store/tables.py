@@ -221,6 +221,10 @@ jobs = Table(
     Column("extra", Text, nullable=False),  # JSON object
     # The ``jobs_version`` of the transaction that last changed this row (see JobMirror).
     Column("version", BigInteger, nullable=False),
+    # Preemption history, kept across requeues (migration 0006, ADR 0011).
+    Column("preemptions", Integer, nullable=False, default=0, server_default="0"),
+    Column("preempted_by", Integer, nullable=True),
+    Column("last_preempted_at", BigInteger, nullable=True),
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_tenant_state", "tenant_pk", "state"),
     Index("ix_jobs_user", "user_pk"),

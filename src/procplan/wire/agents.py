@@ -69,6 +69,8 @@ def _spec(run: DesiredRun) -> Json:
         if job.preempt_at is None
         else {"reason": job.message or "preempted", "at": job.preempt_at},
         "launched": None if job.pid is None else {"pid": job.pid, "host": job.host},
+        # A requeued run: why the previous one ended, for the separator in its log.
+        "previous_end": (job.message or "ended") if job.requeues else None,
     }
 
 

@@ -150,6 +150,7 @@ class Process(BaseModel):
     command: Annotated[str | None, Seen()] = None
     job_id: Annotated[int | None, Integer(-INT32_MAX - 1, INT32_MAX)] = None
     ancestors: Annotated[tuple[int, ...], Pids()] = ()
+    ending: Annotated[bool, Flag()] = False  # an ended job's process, still tearing down
 
 
 class RunningRun(BaseModel):
@@ -248,3 +249,4 @@ class LogChunkQuery(BaseModel):
     stream: Annotated[str, Name(8)] = "stdout"
     run: Annotated[int, Integer(0, 1_000_000)] = 0
     offset: Annotated[int, Integer(0, 2**53)] = 0
+    rank: Annotated[int, Integer(0, 9_999)] = 0  # the node's rank (``logs_repo.MAX_RANK``)

@@ -112,7 +112,11 @@ class JobSubmit(BaseModel):
     gpus: Annotated[int | None, Integer(0, MAX_GPUS)] = None
     nodes: Annotated[int | None, Integer(1, MAX_NODES)] = None
     gpu_type: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = None
-    gpu_kind: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = None
+    gpu_kind: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = Field(
+        default=None,
+        description='GPU model (also "gpu_type"); a multi-node job without one runs on a '
+        'single model, "any" lets it mix models',
+    )
     gpu_memory_mb: Annotated[int | None, Integer(0, INT32_MAX)] = None
     time_limit_s: Annotated[int | None, Integer(1, MAX_TIME_LIMIT_S)] = None
     max_runtime_minutes: Annotated[int | None, Integer(0, MAX_TIME_LIMIT_S // 60)] = None
@@ -239,6 +243,18 @@ class JobListQuery(BaseModel):
     node_id: Annotated[str | None, Name(MAX_NAME)] = None
     limit: Annotated[int, Integer(1, 1000)] = 50
     offset: Annotated[int, Integer(0, INT64_MAX)] = 0
+
+
+class PriorityQuery(BaseModel):
+    """``GET /api/v1/queue/priority``: pending jobs in queue order; filters are ANDed and
+    keep each job's place in the whole queue."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    user: Annotated[str | None, Name(MAX_NAME)] = None
+    tenant_id: Annotated[str | None, Name(MAX_NAME)] = None
+    tenant: Annotated[str | None, Name(MAX_NAME)] = None
+    limit: Annotated[int, Integer(1, 10_000)] = 1000
 
 
 def parse_timeout(value: object) -> float:

@@ -74,4 +74,5 @@ class LogQuery(BaseModel):
     stream: Annotated[str, Name(8)] = "stdout"
     offset: Annotated[int, Integer(0, 2**53)] = 0
     limit: Annotated[int, Integer(1, MAX_LOG_LIMIT)] = DEFAULT_LOG_LIMIT
-    run: Annotated[int | None, Integer(0, 1_000_000)] = None
+    run: Annotated[int | None, Integer(0, 1_000_000)] = None  # default: every run, in order
+    rank: Annotated[int, Integer(0, 9_999)] = 0  # a multi-node job's node rank

@@ -107,7 +107,14 @@ async def ship_log(node_id: NodeId, job_id: str, request: Request) -> Response:
     data = await request.body()
     try:
         shipped = await run_in_threadpool(
-            agent_jobs.ship_log, node_id, job_id_of(job_id), ask.run, stream, ask.offset, data
+            agent_jobs.ship_log,
+            node_id,
+            job_id_of(job_id),
+            ask.run,
+            stream,
+            ask.offset,
+            data,
+            ask.rank,
         )
     except LogOffsetMismatch as exc:
         return json_response(offset_mismatch(exc.message, exc.code, exc.size), 409)

@@ -20,7 +20,13 @@ from procplan.api.boundary import body_doc, query_doc, read_body, read_query
 from procplan.api.deps import AppContext, ctx, storable_id
 from procplan.api.identity import principal
 from procplan.api.models.fields import as_int
-from procplan.api.models.jobs import JobListQuery, JobRelease, JobSubmit, WaitQuery
+from procplan.api.models.jobs import (
+    JobListQuery,
+    JobRelease,
+    JobSubmit,
+    PriorityQuery,
+    WaitQuery,
+)
 from procplan.api.ownership import acting, audit, job_owner, owner_check, owner_name
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import conditional_json, json_response, render_each
@@ -28,6 +34,7 @@ from procplan.core.errors import NotFound
 from procplan.core.identity import Principal, may_see_private
 from procplan.core.jobs import Job, JobKind, JobRequest
 from procplan.core.lifecycle import IllegalTransition
+from procplan.core.priority_parts import PriorityParts
 from procplan.service.run_as import check_own_pid
 from procplan.store.jobs_repo import JobFilter
 from procplan.wire.base import Json
@@ -39,6 +46,7 @@ from procplan.wire.jobs import (
     job_submitted,
     jobs_page,
 )
+from procplan.wire.priority import priority_list
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], route_class=PolicedRoute)
 
@@ -184,6 +192,25 @@ def _budgeted_page(
         if len(jobs) < chunk.limit:
             break
     return page, total, False
+
+
+@router.get("/queue/priority", openapi_extra=query_doc(PriorityQuery))
+async def queue_priority(request: Request) -> Response:
+    """Each pending job's effective priority and its weighted parts (class = job priority +
+    tenant tier, age, fair-share, size), in queue order, like Slurm's ``sprio``."""
+    ask = read_query(request, PriorityQuery)
+    context = ctx(request)
+    now = context.bookings.clock.now()
+    rows = await run_in_threadpool(context.jobs.priority, now)
+    tenant = ask.tenant_id or ask.tenant
+
+    def wanted(parts: PriorityParts) -> bool:
+        return (ask.user is None or parts.user == ask.user) and (
+            tenant is None or parts.tenant == tenant
+        )
+
+    ranked = [(place, parts) for place, parts in enumerate(rows, start=1) if wanted(parts)]
+    return json_response(priority_list(ranked[: ask.limit], len(ranked), now))
 
 
 @router.get("/jobs/{raw_id}")

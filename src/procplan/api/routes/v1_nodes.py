@@ -88,7 +88,9 @@ async def history(node_id: NodeId, request: Request) -> Response:
 @router.get("/jobs/{job_id}/logs", openapi_extra=query_doc(LogQuery))
 async def job_logs(job_id: str, request: Request) -> Response:
     """The job's stored output as raw bytes from ``offset`` (at most ``limit``), with the
-    total size, truncation and the job's state in headers (``procplan logs -f`` polls)."""
+    total size, truncation and the job's state in headers (``procplan logs -f`` polls).
+    Without ``run``, every run of a requeued job in order; ``rank``: a multi-node job's
+    node (default 0)."""
     ask = read_query(request, LogQuery)
     context = ctx(request)
     job = await run_in_threadpool(context.jobs.get, job_id_of(job_id))
@@ -100,7 +102,7 @@ async def job_logs(job_id: str, request: Request) -> Response:
     stream = check_stream(ask.stream)
     assert context.agent_jobs is not None
     data, size, truncated, _ = await run_in_threadpool(
-        context.agent_jobs.read_log, job.id, stream, ask.offset, ask.limit, ask.run
+        context.agent_jobs.read_log, job.id, stream, ask.offset, ask.limit, ask.run, ask.rank
     )
     headers = {
         "X-Log-Size": str(size),
