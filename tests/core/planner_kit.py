@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from procplan.core.jobs import Job, JobState, NodeState, Policy, Snapshot, Tenant
+from procplan.core.jobs import Job, JobState, NodeState, Policy, Snapshot, Start, Tenant
 from procplan.core.model import Booking, Gpu, Node, Topology
 from procplan.core.planner import plan
 from procplan.core.timeutil import HOUR
@@ -62,6 +62,18 @@ def running(
         gpu_ids=tuple(gpus),
         node_ids=nodes,
         **fields,  # type: ignore[arg-type]
+    )
+
+
+def as_running(job: Job, start: Start, now: int) -> Job:
+    """``job`` as running after the plan's ``start`` at ``now`` (what the store writes)."""
+    return replace(
+        job,
+        state=JobState.RUNNING,
+        started_at=now,
+        node_ids=start.node_ids,
+        gpu_ids=start.gpu_ids,
+        borrowed=start.borrowed,
     )
 
 

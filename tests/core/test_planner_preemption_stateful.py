@@ -17,7 +17,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from planner_kit import NOW, node
+from planner_kit import NOW, as_running, node
 
 from procplan.core.jobs import Job, JobState, Plan, Policy, Snapshot, Tenant
 from procplan.core.model import Topology
@@ -78,14 +78,7 @@ class PreemptionPolicy(RuleBasedStateMachine):
         self.check(result)
         for start in result.starts:
             job = self.pending.pop(start.job_id)
-            self.running[job.id] = replace(
-                job,
-                state=JobState.RUNNING,
-                started_at=self.now,
-                gpu_ids=start.gpu_ids,
-                node_ids=start.node_ids,
-                borrowed=start.borrowed,
-            )
+            self.running[job.id] = as_running(job, start, self.now)
         for stop in result.preemptions:
             victim = self.running[stop.job_id]
             self.running[victim.id] = replace(

@@ -11,12 +11,11 @@ from dataclasses import replace
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from planner_kit import NOW, node
+from planner_kit import NOW, as_running, node
 
 from procplan.core.jobs import (
     OPEN_END,
     Job,
-    JobState,
     NodeState,
     Plan,
     Policy,
@@ -150,14 +149,7 @@ class Cluster(RuleBasedStateMachine):
         preemptors = {p.for_job_id for p in result.preemptions if p.for_job_id is not None}
         for start in result.starts:
             job = self.pending.pop(start.job_id)
-            self.running[job.id] = replace(
-                job,
-                state=JobState.RUNNING,
-                started_at=self.now,
-                node_ids=start.node_ids,
-                gpu_ids=start.gpu_ids,
-                borrowed=start.borrowed,
-            )
+            self.running[job.id] = as_running(job, start, self.now)
             self.ran.add(job.id)
         for stop in result.preemptions:
             victim = self.running[stop.job_id]
