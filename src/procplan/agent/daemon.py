@@ -33,7 +33,7 @@ from procplan.agent.host import build_reader as build_reader  # re-exported: emb
 from procplan.agent.launcher import JobProcess, Launcher, LaunchError
 from procplan.agent.logship import Chunk, LogShipper
 from procplan.agent.machine import AgentMachine
-from procplan.agent.protocol import ExitedEvent, JobEvent, JobSpec, Key, SpecError, parse_spec
+from procplan.agent.protocol import ExitedEvent, JobEvent, Key, parse_specs
 from procplan.client import ApiError, ClientError, current_user
 from procplan.client.agent import AgentClient, OffsetMismatch
 from procplan.core.model import GpuDevice
@@ -315,7 +315,7 @@ class AgentDaemon:
             version = answer.get("version")
             return m.PollResult(time.time(), action.session,
                                 None if version is None else str(version),
-                                _specs(answer.get("jobs")))  # fmt: skip
+                                parse_specs(answer.get("jobs"), log))  # fmt: skip
 
         def failed(message: str) -> m.Event:
             return m.PollFailed(time.time(), action.session, None, None, message)
@@ -443,16 +443,6 @@ def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
-
-
-def _specs(raw: object) -> tuple[JobSpec, ...]:
-    specs = []
-    for item in raw if isinstance(raw, list) else ():
-        try:
-            specs.append(parse_spec(item))
-        except SpecError as exc:
-            log.error("ignoring a desired job: %s", exc)
-    return tuple(specs)
 
 
 # -- entry point ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ turns a desired job of the poll answer into a ``JobSpec``; ``StartedEvent.wire()
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -121,6 +122,18 @@ def parse_spec(raw: Mapping[str, Any]) -> JobSpec:
         )  # fmt: skip
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SpecError(f"unreadable job {raw.get('id', '?')!r}: {exc!r}") from exc
+
+
+def parse_specs(raw: object, log: logging.Logger) -> tuple[JobSpec, ...]:
+    """The desired jobs of a poll answer; a job that does not parse is logged and skipped
+    (one bad spec must not stop the others)."""
+    specs = []
+    for item in raw if isinstance(raw, list) else ():
+        try:
+            specs.append(parse_spec(item))
+        except SpecError as exc:
+            log.error("ignoring a desired job: %s", exc)
+    return tuple(specs)
 
 
 # -- job events sent to the server ----------------------------------------------------------

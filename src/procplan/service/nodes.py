@@ -10,6 +10,7 @@ in-memory state of the nodes that talk to this process.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import secrets
@@ -218,26 +219,21 @@ class NodeService:
         held = {job.id: frozenset(g for g in job.gpu_ids if g in here) for job in running}
         for job_id, gpus in live.held.items():
             if job_id not in held and job_id not in live.ended:
-                live.ended[job_id] = EndedJob(job_id, gpus, self._end_time(job_id, now))
+                at = _end_of(self.jobs.find(job_id), now)
+                live.ended[job_id] = EndedJob(job_id, gpus, now if at is None else at)
         live.held = held
         named = {p.job_id for p in report.processes if p.job_id is not None}
         for job_id in named - held.keys() - live.ended.keys() - live.looked_up.keys():
             live.looked_up[job_id] = now
             job = self.jobs.find(job_id)
-            if job is not None and job.ended_at is not None and job.state is not JobState.RUNNING:
+            at = _end_of(job, now)
+            if job is not None and at is not None and job.state is not JobState.RUNNING:
                 gpus = frozenset(g for g in job.gpu_ids if g in here)
-                live.ended[job_id] = EndedJob(job_id, gpus, min(float(job.ended_at), now))
+                live.ended[job_id] = EndedJob(job_id, gpus, at)
         for table in (live.ended, live.looked_up):
             for old in [j for j, e in table.items() if _at(e) + MAX_ENDING_S <= now]:
                 del table[old]
         return list(live.ended.values())
-
-    def _end_time(self, job_id: int, now: float) -> float:
-        """When a job that left the running set ended (server clock; ``now`` if unknown)."""
-        job = self.jobs.find(job_id)
-        if job is None or job.ended_at is None:
-            return now
-        return min(float(job.ended_at), now)
 
     def check_session(self, node_id: str, session: str) -> NodeStatus:
         """The node's status when ``session`` is its agent's current one, else 409
@@ -477,6 +473,12 @@ class NodeService:
             LOG.exception("writing node reports at shutdown failed")
 
 
+def _end_of(job: Job | None, now: float) -> float | None:
+    """When ``job`` ended, by the server's clock and never after ``now`` (``None``: it has
+    not ended, or is unknown)."""
+    return None if job is None or job.ended_at is None else min(float(job.ended_at), now)
+
+
 def _at(entry: EndedJob | float) -> float:
     return entry.ended_at if isinstance(entry, EndedJob) else entry
 
@@ -487,16 +489,7 @@ def _by_gpu(node: Node, readings: tuple[GpuReading, ...]) -> list[tuple[str, Gpu
 
 
 def _replace_status(status: NodeStatus, now: float, report: dict[str, Any]) -> NodeStatus:
-    return NodeStatus(
-        node_id=status.node_id,
-        session=status.session,
-        hostname=status.hostname,
-        address=status.address,
-        interval_s=status.interval_s,
-        registered_at=status.registered_at,
-        last_seen=now,
-        online=True,
-        offline_since=None,
-        agent=status.agent,
-        report=report,
+    """The status after a heartbeat at ``now`` carrying ``report``: seen, online."""
+    return dataclasses.replace(
+        status, last_seen=now, online=True, offline_since=None, report=report
     )
