@@ -2,7 +2,7 @@
 
 ``FakeClock`` is a settable clock; ``FakeGpuReader`` simulates a host's GPUs (for tests and
 for ``procplan server --demo`` on machines without GPUs); ``ServerProcess`` runs a real server
-for end-to-end tests and benchmarks.
+and ``AgentProcess`` a real node agent on fake GPUs, for end-to-end tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from procplan.agent.fake import FakeGpuReader
 from procplan.core.timeutil import Instant
 
 __all__ = [
+    "AgentProcess",
     "FakeClock",
     "FakeGpuReader",
     "ServerProcess",
@@ -124,6 +125,53 @@ class ServerProcess:
         if self.proc is None or self.proc.stderr is None or self.proc.poll() is None:
             return ""
         return self.proc.stderr.read().decode(errors="replace").strip()[-2000:]
+
+
+class AgentProcess:
+    """A real ``procplan agent`` in a subprocess, on ``gpus`` fake GPUs, reporting every
+    ``interval`` seconds to ``url`` as node ``node_id``; its output goes to ``log_file``.
+    ``stop()`` asks it to end (SIGTERM), then kills it. A context manager."""
+
+    def __init__(
+        self, url: str, token: str, node_id: str, state_dir: Path, log_file: Path, *,
+        gpus: int = 4, interval: float = 0.5, extra: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
+        self.args = [
+            sys.executable, "-m", "procplan.cli.main", "agent", "--server", url,
+            "--token", token, "--node-id", node_id, "--fake-gpus", str(gpus),
+            "--state-dir", str(state_dir), "--interval", str(interval), *extra,
+        ]  # fmt: skip
+        self.log_file = log_file
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        with self.log_file.open("ab") as out:
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        """End it (SIGTERM, SIGKILL after 15 s); its exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+    def __enter__(self) -> AgentProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 def free_port() -> int:

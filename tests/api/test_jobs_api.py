@@ -27,10 +27,10 @@ JOB_KEYS = [
     "gpu_type", "gpu_memory_mb", "time_limit_s", "max_runtime_minutes", "node_id",
     "booking_id", "submitted_at", "started_at", "completed_at", "node_name", "node_ids",
     "allocated_gpus", "gpu_indices", "reason", "reason_text", "queue_position",
-    "estimated_start", "estimated_wait", "borrowed", "preempt_at", "exit_code", "requeues",
-    "command", "workdir", "env", "stdout", "stderr", "array_id", "array_index", "pid", "host",
-    "lease_expires_at", "message", "version", "cpu_cores", "memory_mb", "image",
-    "gang_scheduling", "job_id",
+    "estimated_start", "estimated_wait", "waits_for", "borrowed", "preempt_at", "exit_code",
+    "requeues", "preemptions", "preempted_by", "command", "workdir", "env", "stdout", "stderr",
+    "array_id", "array_index", "pid", "host", "lease_expires_at", "message", "version",
+    "cpu_cores", "memory_mb", "image", "gang_scheduling", "job_id",
 ]  # fmt: skip
 GO_STATUS_KEYS = [
     "job_id", "state", "message", "allocated_gpus", "node_name", "queue_position",

@@ -21,8 +21,6 @@ import functools
 import getpass
 import importlib.util
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ import httpx
 import pytest
 from tests.conftest import missing_dependency
 
-from procplan.testing import ServerProcess, wait_until
+from procplan.testing import AgentProcess, ServerProcess, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "browser-token"
@@ -231,12 +229,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if as_root:
         env["PROCPLAN_ALLOW_ROOT_JOBS"] = "true"
     server = ServerProcess(["--database", str(tmp / "board.db")], env=env).start()
-    args = [sys.executable, "-m", "procplan.cli.main", "agent", "--server", server.url,
-            "--token", TOKEN, "--node-id", NODE, "--fake-gpus", "4",
-            "--state-dir", str(tmp / "state"), "--interval", "0.5",
-            *(["--allow-root-jobs"] if as_root else [])]  # fmt: skip
-    with (tmp / "agent.log").open("ab") as log:
-        agent = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    root_jobs = ("--allow-root-jobs",) if as_root else ()
+    agent = AgentProcess(server.url, TOKEN, NODE, tmp / "state", tmp / "agent.log", extra=root_jobs)
+    agent.start()
     built = Cluster(server.url)
     try:
         until(lambda: built.node(NODE)["state"] == "online")
@@ -244,12 +239,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield built
         built.cancel_all()
     finally:
-        agent.terminate()
-        try:
-            agent.wait(15)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait(10)
+        agent.stop()
         server.stop()
 
 

@@ -1,6 +1,6 @@
-"""The queue in Chromium: a pending job shows the scheduler's reason; the signed-in user cancels
-their own job (after confirming) and it leaves the table; another (non-admin) user gets no
-Cancel button on it."""
+"""The queue in Chromium: a pending job shows the scheduler's reason and what is in its way;
+the signed-in user cancels their own job (after confirming) and it leaves the table; another
+(non-admin) user gets no Cancel button on it."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def test_queue_shows_a_pending_job_with_its_reason(
     page.goto(cluster.url + "/queue.html")
     pending = row(page, "pending", jobs["pending"])
     expect(pending).to_be_visible()
-    expect(pending.locator("td.reason")).to_have_text("waiting for GPUs to free up")
+    expect(pending.locator("td.reason")).to_contain_text("waiting for GPUs to free up")
+    # and what is in its way: the job on the node's GPUs (issue #19)
+    expect(pending.locator("td.reason .waits")).to_have_text(f"in the way: #{jobs['running']}")
     expect(pending.locator("td.user")).to_have_text(USER)
     expect(pending.locator("td.name")).to_have_text("needs-one-gpu")
     expect(pending.locator("td").first).to_have_text("1")

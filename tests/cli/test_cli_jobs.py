@@ -422,6 +422,18 @@ def test_status_line():
     assert jobview.status_line(typed_job(state="cancelled"), NOW) == "job 42 cancelled"
 
 
+def test_what_a_pending_job_waits_for_is_shown():
+    waits = {"waits_for": {"jobs": ["17", "18"], "bookings": [5]}}
+    assert jobview.status_line(typed_job(**waits), NOW) == (
+        "job 42 pending · position 3 · waiting for GPUs to free up · "
+        "in the way: job 17, job 18, booking 5 · estimated start in 13 min (2026-11-24 12:12 UTC)"
+    )
+    assert "Waiting for: job 17, job 18, booking 5" in jobview.detail_lines(typed_job(**waits), NOW)
+    assert not any(
+        line.startswith("Waiting for") for line in jobview.detail_lines(typed_job(), NOW)
+    )
+
+
 def test_detail_lines_of_a_running_job():
     job = typed_job(**RUNNING, borrowed=True, time_limit_s=None, pid=99, host="ws1")
     lines = jobview.detail_lines(job, NOW)

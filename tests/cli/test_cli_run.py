@@ -13,9 +13,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -254,6 +258,58 @@ def test_a_signal_while_waiting_withdraws_the_job(fake_server, signum):
     assert len(fake_server.calls(*CANCEL)) == 1
     assert "withdrew job 42" in err
     assert fake_server.calls("POST", RELEASE) == []
+
+
+class LockedPollJobs:
+    """A client's ``jobs`` whose first long poll takes a lock and gets the signal before it
+    gives the lock back, without ``try``/``finally``: the shape of httpcore's pool, which a
+    signal handler that raises there leaves locked. The withdrawal needs the same lock, so a
+    handler that raises inside a poll shows up as a withdrawal that cannot proceed."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.lock = threading.Lock()
+        self.polls = 0
+        self.cancelled: list[str] = []
+        self.finished = threading.Event()  # later polls are held open until the test ends
+
+    def submit(self, body: dict[str, Any]) -> SimpleNamespace:
+        return SimpleNamespace(job=parse_job(pending()))
+
+    def wait(self, ident: str, version: int | None, timeout: float) -> Job:
+        self.polls += 1
+        if self.polls > 1:
+            self.finished.wait()
+            return parse_job(pending())
+        self.lock.acquire()
+        os.kill(os.getpid(), self.signum)
+        self.lock.release()
+        return parse_job(pending())
+
+    def cancel(self, ident: str) -> None:
+        assert self.lock.acquire(timeout=10), "the long poll's lock was never given back"
+        self.lock.release()
+        self.cancelled.append(ident)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_never_interrupts_a_request_in_flight(monkeypatch, signum):
+    """Regression: a SIGTERM that raised inside httpx's pool left its lock held, and the
+    withdrawal then waited for it forever. Signals while waiting are only noted now."""
+    jobs = LockedPollJobs(signum)
+
+    @contextmanager
+    def connect(url: str | None, act_as: str | None = None) -> Iterator[SimpleNamespace]:
+        yield SimpleNamespace(jobs=jobs)
+
+    monkeypatch.setattr(run, "connect", connect)
+    try:
+        result = CliRunner().invoke(app, ["run", "--node", "n", "true"])
+    finally:
+        jobs.finished.set()
+    assert result.exit_code == 128 + signum, (result.output, result.exception)
+    assert jobs.cancelled == ["42"]
+    assert "withdrew job 42" in result.stderr
 
 
 CHILD = (

@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 from planner_kit import NOW, POLICY, booking, job, run, running, snap, topo
 
-from procplan.core.jobs import REASON_TEXT, Job, PendingInfo, Policy, Reason, Tenant
+from procplan.core.jobs import REASON_TEXT, Blockers, Job, PendingInfo, Policy, Reason, Tenant
 from procplan.core.timeutil import HOUR, MINUTE
 
 GRACE = POLICY.preempt_grace_s
@@ -95,13 +95,22 @@ def test_a_victim_does_not_take_back_the_gpus_freed_for_its_preemptor() -> None:
     usage = {"light": 0.0, "heavy": 1e9}
     result = run(snap(topo(8), pending, busy, tenants=TENANTS, usage=usage), policy=policy)
     assert [s.job_id for s in result.starts] == [1]
-    assert result.pending[2] == PendingInfo(Reason.RESOURCES, 1, None)
+    assert result.pending[2] == PendingInfo(Reason.RESOURCES, 1, None, Blockers(jobs=(1,)))
     # Outside the thrash window it would start first.
     later = replace(victim, last_preempted_at=NOW - 31 * MINUTE)
     result = run(
         snap(topo(8), [pending[0], later], busy, tenants=TENANTS, usage=usage), policy=policy
     )
     assert [s.job_id for s in result.starts] == [2]
+
+
+def test_two_jobs_preempted_for_each_other_do_not_hold_each_other_back() -> None:
+    # Each was last preempted for the other, and both wait: holding both back would leave
+    # the free GPUs idle for the whole thrash window. The queue order decides instead.
+    first = job(1, gpu_count=8, preempted_by=2, last_preempted_at=NOW - 60)
+    second = job(2, gpu_count=8, preempted_by=1, last_preempted_at=NOW - 90)
+    result = run(snap(topo(8), [first, second], []), policy=replace(FAIR, min_runtime_s=0))
+    assert [s.job_id for s in result.starts] == [1]
 
 
 def test_borrowed_work_is_waited_for_not_swapped_for_an_in_quota_victim() -> None:
@@ -116,7 +125,9 @@ def test_borrowed_work_is_waited_for_not_swapped_for_an_in_quota_victim() -> Non
     pending = [job(1, tenant="lab", gpu_count=4)]
     result = run(snap(topo(8), pending, busy, tenants=TENANTS), policy=policy)
     assert not result.preemptions
-    assert result.pending[1] == PendingInfo(Reason.MIN_RUNTIME, 1, NOW + 1 + GRACE)
+    assert result.pending[1] == PendingInfo(
+        Reason.MIN_RUNTIME, 1, NOW + 1 + GRACE, Blockers(jobs=(51,))
+    )
     # A second later it is of age: it, and only it, is preempted.
     result = run(snap(topo(8), pending, busy, tenants=TENANTS), now=NOW + 1, policy=policy)
     assert victims(result) == {51: 1}
@@ -131,7 +142,9 @@ def test_min_runtime_reason_for_an_urgent_job_with_young_victims() -> None:
     result = run(snap(topo(8), [job(1, priority=1000, gpu_count=8)], busy), policy=policy)
     assert not result.preemptions
     info = result.pending[1]
-    assert info == PendingInfo(Reason.MIN_RUNTIME, 1, NOW + 8 * MINUTE + GRACE)
+    assert info == PendingInfo(
+        Reason.MIN_RUNTIME, 1, NOW + 8 * MINUTE + GRACE, Blockers(jobs=(50, 51))
+    )
     assert info.reason.value == "MinRuntime"
     assert REASON_TEXT[info.reason] == (
         "waiting for lower-priority or borrowed jobs to reach their minimum runtime"
@@ -146,7 +159,7 @@ def test_a_ready_victim_of_the_same_class_is_taken_rather_than_waiting() -> None
     ]
     result = run(snap(topo(8), [job(1, priority=1000, gpu_count=4)], busy), policy=policy)
     assert victims(result) == {51: 1}
-    assert result.pending[1] == PendingInfo(Reason.PREEMPTING, 1, NOW + GRACE)
+    assert result.pending[1] == PendingInfo(Reason.PREEMPTING, 1, NOW + GRACE, Blockers(jobs=(51,)))
 
 
 def test_no_min_runtime_wait_when_the_gpus_free_up_sooner_anyway() -> None:
@@ -154,7 +167,9 @@ def test_no_min_runtime_wait_when_the_gpus_free_up_sooner_anyway() -> None:
     busy = [running(50, EIGHT, started_at=NOW - MINUTE, time_limit_s=10 * MINUTE)]
     result = run(snap(topo(8), [job(1, priority=1000, gpu_count=8)], busy), policy=policy)
     assert not result.preemptions
-    assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + 9 * MINUTE)
+    assert result.pending[1] == PendingInfo(
+        Reason.RESOURCES, 1, NOW + 9 * MINUTE, Blockers(jobs=(50,))
+    )
 
 
 # -- reasons: "Priority" only behind a strictly higher class --------------------------------
@@ -170,14 +185,14 @@ def _behind(first: Job) -> dict[int, PendingInfo]:
 
 def test_priority_reason_behind_a_strictly_higher_class() -> None:
     pending = _behind(job(1, priority=500, gpu_count=2))
-    assert pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR)
+    assert pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR, Blockers(jobs=(90,)))
     assert pending[2].reason is Reason.PRIORITY
     assert REASON_TEXT[Reason.PRIORITY] == "waiting behind higher-priority jobs"
 
 
 def test_resources_reason_behind_an_equal_class() -> None:
     pending = _behind(job(1, gpu_count=2))  # same priority, ahead by submission (FIFO)
-    assert pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR)
+    assert pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR, Blockers(jobs=(90,)))
     assert pending[2].reason is Reason.RESOURCES
     assert pending[2].estimated_start == NOW + HOUR + HOUR  # after the first job's hour
 

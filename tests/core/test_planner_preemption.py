@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from planner_kit import NOW, POLICY, booking, job, run, running, snap, started, topo
 
-from procplan.core.jobs import Notice, PendingInfo, Policy, Reason, Tenant
+from procplan.core.jobs import Blockers, Notice, PendingInfo, Policy, Reason, Tenant
 from procplan.core.timeutil import HOUR, MINUTE
 
 GRACE = POLICY.preempt_grace_s
@@ -34,7 +34,7 @@ def test_preempts_the_fewest_victims() -> None:
     busy = full_node(4, 2, 2)
     result = run(snap(topo(8), [job(1, priority=500, gpu_count=4)], busy))
     assert victims(result) == {50: 1}  # one 4-GPU job rather than two 2-GPU ones
-    assert result.pending[1] == PendingInfo(Reason.PREEMPTING, 1, NOW + GRACE)
+    assert result.pending[1] == PendingInfo(Reason.PREEMPTING, 1, NOW + GRACE, Blockers(jobs=(50,)))
     assert not result.starts
 
 
@@ -133,7 +133,7 @@ def test_only_the_top_blocked_job_preempts_and_its_gpus_are_reserved() -> None:
     result = run(snap(topo(8), pending, busy))
     assert victims(result) == {53: 1}
     assert not result.starts
-    assert result.pending[1] == PendingInfo(Reason.PREEMPTING, 1, NOW + GRACE)
+    assert result.pending[1] == PendingInfo(Reason.PREEMPTING, 1, NOW + GRACE, Blockers(jobs=(53,)))
     assert result.pending[2].reason is Reason.RESOURCES
 
 
@@ -143,7 +143,7 @@ def test_no_second_round_while_victims_are_stopping() -> None:
     busy = [*full_node(2, 2, 2), stopping]
     result = run(snap(topo(8), [job(1, priority=500, gpu_count=2)], busy))
     assert not result.preemptions
-    assert result.pending[1] == PendingInfo(Reason.PREEMPTING, 1, NOW + 10)
+    assert result.pending[1] == PendingInfo(Reason.PREEMPTING, 1, NOW + 10, Blockers(jobs=(53,)))
 
 
 def test_preempted_gpus_are_handed_out_only_after_the_grace_period() -> None:

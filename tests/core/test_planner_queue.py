@@ -8,7 +8,7 @@ from dataclasses import replace
 from planner_kit import NOW, POLICY, booking, job, running, snap, started, topo
 from planner_kit import run as run_with
 
-from procplan.core.jobs import PendingInfo, Plan, Policy, Reason, Snapshot, Tenant
+from procplan.core.jobs import Blockers, PendingInfo, Plan, Policy, Reason, Snapshot, Tenant
 from procplan.core.timeutil import HOUR
 
 NO_PREEMPTION = replace(POLICY, preemption=False)
@@ -23,7 +23,7 @@ def test_higher_priority_job_gets_the_gpus() -> None:
     state = snap(topo(1), [job(1, priority=100), job(2, priority=500)])
     result = run(state)
     assert started(result) == {2: ("n0-g0",)}
-    assert result.pending == {1: PendingInfo(Reason.RESOURCES, 1, NOW + HOUR)}
+    assert result.pending == {1: PendingInfo(Reason.RESOURCES, 1, NOW + HOUR, Blockers(jobs=(2,)))}
 
 
 def test_equal_priority_is_first_come_first_served() -> None:
@@ -40,7 +40,7 @@ def test_max_jobs_counts_running_jobs_and_this_plans_starts() -> None:
     pending = [job(1, tenant="lab"), job(2, tenant="lab"), job(3, tenant="other")]
     result = run(snap(topo(4), pending, busy, tenants=tenants))
     assert set(started(result)) == {1, 3}
-    assert result.pending == {2: PendingInfo(Reason.QUOTA_JOBS, 1, None)}
+    assert result.pending == {2: PendingInfo(Reason.QUOTA_JOBS, 1, None, Blockers(jobs=(1, 90)))}
 
 
 def test_max_gpus_without_borrowing_waits_with_quota_gpus() -> None:
@@ -79,7 +79,7 @@ def test_borrowing_never_takes_gpus_reserved_for_a_higher_job() -> None:
     ]
     result = run(snap(topo(2), pending, busy, tenants=tenants))
     assert not result.starts
-    assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR)
+    assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR, Blockers(jobs=(90,)))
     assert result.pending[2].reason is Reason.PRIORITY
 
 
@@ -104,7 +104,7 @@ def test_backfill_fills_the_gap_but_never_delays_the_top_job() -> None:
     ]
     result = run(snap(topo(2), pending, busy))
     assert started(result) == {3: ("n0-g1",)}
-    assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR)
+    assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR, Blockers(jobs=(90,)))
     assert result.pending[2].reason is Reason.PRIORITY
     assert result.pending[2].estimated_start == NOW + 2 * HOUR
 
@@ -115,16 +115,22 @@ def test_open_ended_jobs_do_not_backfill_onto_reserved_gpus() -> None:
     result = run(snap(topo(2), pending, busy))
     assert not result.starts
     # It could start on n0-g1 now but for the reservation; it may start once that ends.
-    assert result.pending[2] == PendingInfo(Reason.PRIORITY, 2, NOW + 2 * HOUR)
+    assert result.pending[2] == PendingInfo(
+        Reason.PRIORITY, 2, NOW + 2 * HOUR, Blockers(jobs=(1, 90))
+    )
 
 
 def test_estimates_follow_reservations_in_priority_order() -> None:
     busy = [running(90, ["n0-g0", "n0-g1"], started_at=NOW - HOUR, time_limit_s=2 * HOUR)]
     pending = [job(1, priority=300, gpu_count=2), job(2, priority=200), job(3, priority=100)]
     result = run(snap(topo(2), pending, busy))
-    assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR)
-    assert result.pending[2] == PendingInfo(Reason.RESOURCES, 2, NOW + 2 * HOUR)
-    assert result.pending[3] == PendingInfo(Reason.RESOURCES, 3, NOW + 2 * HOUR)
+    assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, NOW + HOUR, Blockers(jobs=(90,)))
+    assert result.pending[2] == PendingInfo(
+        Reason.RESOURCES, 2, NOW + 2 * HOUR, Blockers(jobs=(1, 90))
+    )
+    assert result.pending[3] == PendingInfo(
+        Reason.RESOURCES, 3, NOW + 2 * HOUR, Blockers(jobs=(1, 90))
+    )
 
 
 def test_only_reserve_depth_blocked_jobs_get_an_estimate() -> None:
@@ -142,13 +148,14 @@ def test_positions_count_only_jobs_still_pending() -> None:
     # 1 starts on n0-g0, 2 needs both GPUs: blocked; 3 backfills? No: n0-g1 is reserved
     # for 2 from NOW + 1 h and 3 runs an hour: it fits exactly before it.
     assert set(started(result)) == {1, 3}
-    assert result.pending == {2: PendingInfo(Reason.RESOURCES, 1, NOW + HOUR)}
+    assert result.pending == {2: PendingInfo(Reason.RESOURCES, 1, NOW + HOUR, Blockers(jobs=(1,)))}
 
 
 def test_job_never_runnable_as_things_stand_has_no_estimate() -> None:
     forever = running(90, ["n0-g0"], time_limit_s=None)
     result = run(snap(topo(1), [job(1)], [forever]), policy=NO_PREEMPTION)
-    assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, None)
+    # it waits for the open-ended job, with no end in sight
+    assert result.pending[1] == PendingInfo(Reason.RESOURCES, 1, None, Blockers(jobs=(90,)))
 
 
 def test_open_ended_holder_frees_when_a_foreign_booking_forces_it_off() -> None:

@@ -84,6 +84,21 @@ EXPECTED = {
     Reason.BOOKING_INACTIVE: NOW + HOUR,  # when the booking it names begins
 }
 
+# reason -> what job 1 is shown to wait for (``waits_for`` of the job object).
+WAITS = {
+    Reason.RESOURCES: {"jobs": ["9"], "bookings": []},  # bob's job on the GPUs
+    Reason.PRIORITY: {"jobs": ["2", "9"], "bookings": []},  # bob's, then the reservation
+    Reason.BOOKED: {"jobs": [], "bookings": [5]},  # carol's booking
+    Reason.QUOTA_GPUS: {"jobs": ["9"], "bookings": []},  # the tenant's running job
+    Reason.QUOTA_JOBS: {"jobs": ["9"], "bookings": []},
+    Reason.PREEMPTING: {"jobs": ["9"], "bookings": []},  # the victim
+    Reason.MIN_RUNTIME: {"jobs": ["9"], "bookings": []},  # the victim-to-be
+    Reason.NODE_DOWN: {"jobs": [], "bookings": []},
+    Reason.NO_AGENT: {"jobs": [], "bookings": []},
+    Reason.UNSATISFIABLE: {"jobs": [], "bookings": []},
+    Reason.BOOKING_INACTIVE: {"jobs": [], "bookings": [5]},  # its own booking
+}
+
 
 @pytest.mark.parametrize("reason", list(EXPECTED), ids=lambda r: r.value)
 def test_each_reason_has_its_situation_text_and_estimate(reason: Reason) -> None:
@@ -93,10 +108,13 @@ def test_each_reason_has_its_situation_text_and_estimate(reason: Reason) -> None
     info = result.pending[1]
     assert (info.reason, info.estimated_start) == (reason, EXPECTED[reason])
     waiting = next(j for j in snapshot.pending if j.id == 1)
-    change: StatusChange = {"reason": reason, "estimated_start": info.estimated_start}
+    change: StatusChange = {
+        "reason": reason, "estimated_start": info.estimated_start, "waits_for": info.waits_for,
+    }  # fmt: skip
     shown = job_json(waiting.changed(change), snapshot.topology, NOW)
     assert shown["reason"] == reason.value
     assert shown["reason_text"] == REASON_TEXT[reason]
+    assert shown["waits_for"] == WAITS[reason]
 
 
 def test_a_job_the_cycle_has_not_seen_is_held() -> None:
@@ -107,4 +125,4 @@ def test_a_job_the_cycle_has_not_seen_is_held() -> None:
 
 def test_every_reason_has_a_text() -> None:
     assert set(REASON_TEXT) == set(Reason)
-    assert set(EXPECTED) | {Reason.HELD} == set(Reason)
+    assert set(EXPECTED) | {Reason.HELD} == set(Reason) == set(WAITS) | {Reason.HELD}

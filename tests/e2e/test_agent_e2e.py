@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from procplan.testing import ServerProcess, wait_until
+from procplan.testing import AgentProcess, ServerProcess, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -39,43 +39,15 @@ def server_process(db: Path) -> ServerProcess:
     )
 
 
-class Agent:
-    """``procplan agent`` in a subprocess (stdout/stderr to a file, read on failure)."""
-
-    def __init__(self, url: str, state_dir: Path, log: Path) -> None:
-        self.args = [PY, "-m", "procplan.cli.main", "agent", "--server", url, "--token", TOKEN,
-                     "--node-id", NODE, "--fake-gpus", "4", "--state-dir", str(state_dir),
-                     "--interval", "0.5", *ROOT_JOBS]  # fmt: skip
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Agent:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
-        return self
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+def agent_process(url: str, state_dir: Path, log: Path) -> AgentProcess:
+    """``procplan agent`` for ``NODE`` on 4 fake GPUs (output to ``log``, read on failure)."""
+    return AgentProcess(url, TOKEN, NODE, state_dir, log, extra=tuple(ROOT_JOBS))
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[ServerProcess, Agent]]:
+def cluster(tmp_path: Path) -> Iterator[tuple[ServerProcess, AgentProcess]]:
     server = server_process(tmp_path / "agent.db").start()
-    agent = Agent(server.url, tmp_path / "state", tmp_path / "agent.log").start()
+    agent = agent_process(server.url, tmp_path / "state", tmp_path / "agent.log").start()
     try:
         until(lambda: node(server.url)["state"] == "online")
         yield server, agent
@@ -136,7 +108,7 @@ def start_spawning_job(url: str, workdir: Path) -> tuple[int, int, int]:
 
 
 def test_a_batch_job_runs_logs_and_reports_its_exit_code(
-    cluster: tuple[ServerProcess, Agent], tmp_path: Path
+    cluster: tuple[ServerProcess, AgentProcess], tmp_path: Path
 ) -> None:
     server, _ = cluster
     script = "import os, sys; print('GPUS=' + os.environ['CUDA_VISIBLE_DEVICES']); sys.exit(3)"
@@ -157,7 +129,7 @@ def test_a_batch_job_runs_logs_and_reports_its_exit_code(
 
 
 def test_cancel_kills_the_whole_process_group(
-    cluster: tuple[ServerProcess, Agent], tmp_path: Path
+    cluster: tuple[ServerProcess, AgentProcess], tmp_path: Path
 ) -> None:
     server, _ = cluster
     job_id, leader, child = start_spawning_job(server.url, tmp_path)
@@ -168,7 +140,7 @@ def test_cancel_kills_the_whole_process_group(
 
 
 def test_a_killed_agent_loses_its_jobs_and_cleans_up_when_back(
-    cluster: tuple[ServerProcess, Agent], tmp_path: Path
+    cluster: tuple[ServerProcess, AgentProcess], tmp_path: Path
 ) -> None:
     server, agent = cluster
     job_id, first_leader, _ = start_spawning_job(server.url, tmp_path)
@@ -186,7 +158,7 @@ def test_a_killed_agent_loses_its_jobs_and_cleans_up_when_back(
 
 
 def test_jobs_survive_a_server_restart(
-    cluster: tuple[ServerProcess, Agent], tmp_path: Path
+    cluster: tuple[ServerProcess, AgentProcess], tmp_path: Path
 ) -> None:
     server, _ = cluster
     job_id, leader, _ = start_spawning_job(server.url, tmp_path)
@@ -211,7 +183,9 @@ def test_an_agent_with_a_wrong_token_exits_with_an_error(tmp_path: Path) -> None
     assert "agent token missing or wrong" in result.stdout + result.stderr
 
 
-def test_signal_names_are_reported(cluster: tuple[ServerProcess, Agent], tmp_path: Path) -> None:
+def test_signal_names_are_reported(
+    cluster: tuple[ServerProcess, AgentProcess], tmp_path: Path
+) -> None:
     server, _ = cluster
     script = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
     job_id = submit(server.url, tmp_path, PY, "-c", script)

@@ -7,26 +7,18 @@ its socket, a Unix-socket client the one ``SO_PEERCRED`` names. A root server th
 privileges before it opens anything the job names), lets only owners and admins read logs
 or cancel, and lets nobody name someone else's process to ``/acquire``.
 
-The users' commands run through ``setpriv`` (which execs, so a PID we hold is the user's own
-process). Their homes are under a fresh 0755 directory in /tmp. When the interpreter is
-under a directory they may not enter (``/root/.pyenv``), the module adds the search bit
-(``o+x``, never read) to the directories in the way and puts the modes back afterwards.
+The users and their commands (``setpriv``, homes in /tmp, the search bits the interpreter's
+directories may need) are ``tests/e2e/unix_users.py``'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import pwd
-import secrets
 import shutil
 import socket
-import stat
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,148 +27,33 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import missing_dependency
+from tests.e2e.unix_users import PY, User, unix_users, user_homes
 
-import procplan
-from procplan.testing import ServerProcess, wait_until
+from procplan.testing import AgentProcess, ServerProcess, wait_until
 
 pytestmark = pytest.mark.slow
 
-PY = sys.executable
 TOKEN = "identity-e2e-token"
 NODE = socket.gethostname()  # this host: ``procplan run`` pins its jobs here
 until = functools.partial(wait_until, timeout=40.0, step=0.05)  # a loaded 2-core CI machine
-CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@dataclass(frozen=True)
-class User:
-    """A Unix user made for this module."""
-
-    name: str
-    uid: int
-    gid: int
-    home: Path
-
-    def env(self) -> dict[str, str]:
-        """A login-like environment: no PROCPLAN_TOKEN, PROCPLAN_AS or PROCPLAN_URL of ours."""
-        return {"PATH": CLEAN_PATH, "HOME": str(self.home), "USER": self.name,
-                "LOGNAME": self.name, "LANG": "C.UTF-8"}  # fmt: skip
-
-    def argv(self, *args: str) -> list[str]:
-        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups", *args]
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args), env=self.env(), cwd=self.home, capture_output=True, text=True,
-            timeout=timeout,
-        )  # fmt: skip
-
-    def procplan(self, url: str, command: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """``procplan COMMAND --url URL ARGS`` as this user, who has never signed in."""
-        return self.run(PY, "-m", "procplan.cli.main", command, "--url", url, *args)
-
-    def request(
-        self, method: str, url: str, body: dict[str, Any] | None = None
-    ) -> tuple[int, dict[str, Any]]:
-        """One HTTP request from a process of this user (httpx, no credential)."""
-        code = (
-            "import json, sys, httpx; "
-            "r = httpx.request(sys.argv[1], sys.argv[2], json=json.loads(sys.argv[3]), "
-            "timeout=30); print(json.dumps([r.status_code, r.json()]))"
-        )
-        done = self.run(PY, "-c", code, method, url, json.dumps(body))
-        assert done.returncode == 0, done.stderr
-        status, answer = json.loads(done.stdout)
-        return int(status), answer
 
 
 # ---- users ------------------------------------------------------------------------------
 
 
-def _blocked_dirs(paths: list[Path]) -> list[Path]:
-    """The directories on the way to ``paths`` that other users may not enter."""
-    found: dict[Path, None] = {}
-    for path in paths:
-        for directory in [*reversed(path.parents), path]:
-            if directory.is_dir() and not directory.stat().st_mode & stat.S_IXOTH:
-                found[directory] = None
-    return list(found)
-
-
-def _can_run_procplan(user: User) -> subprocess.CompletedProcess[str]:
-    return user.run(PY, "-c", "import httpx, procplan.cli.main")
-
-
-def _add_user(name: str, homes: Path) -> User:
-    home = homes / name
-    subprocess.run(
-        ["useradd", "-m", "-d", str(home), "-s", "/bin/sh", name],
-        check=True, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    entry = pwd.getpwnam(name)
-    return User(name, entry.pw_uid, entry.pw_gid, home)
-
-
-def _processes_of(uid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-    return pids
-
-
-def _remove_user(user: User) -> None:
-    for pid in _processes_of(user.uid):  # what this module's jobs and commands left behind
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, 9)
-    with contextlib.suppress(AssertionError):
-        wait_until(lambda: not _processes_of(user.uid), timeout=10, what="their processes")
-    subprocess.run(["userdel", user.name], capture_output=True, timeout=30)
-
-
 @pytest.fixture(scope="module")
 def homes() -> Iterator[Path]:
     """A directory every user may enter (pytest's own temporary directory is root's only)."""
-    made = Path(tempfile.mkdtemp(prefix="procplan-identity-"))
-    made.chmod(0o755)
-    yield made
-    shutil.rmtree(made, ignore_errors=True)
+    with user_homes("procplan-identity-") as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
 def users(homes: Path) -> Iterator[tuple[User, User]]:
     """alice and bob (with a random suffix: runs on one machine do not collide)."""
-    if os.geteuid() != 0:
-        missing_dependency("creating Unix users needs root")
-    for tool in ("useradd", "userdel", "setpriv"):
-        if shutil.which(tool) is None:
-            missing_dependency(f"{tool} is not installed")
-    suffix = secrets.token_hex(3)
-    made: list[User] = []
-    widened: list[tuple[Path, int]] = []
-    try:
-        for base in ("alice", "bob"):
-            made.append(_add_user(f"{base}-{suffix}", homes))
-        probe = _can_run_procplan(made[0])
-        if probe.returncode != 0:  # e.g. the interpreter under /root (0700)
-            needed = [Path(os.path.realpath(PY)), Path(sys.prefix), Path(sys.base_prefix),
-                      Path(procplan.__file__).parent,
-                      *(Path(p) for p in sys.path if p and Path(p).exists())]  # fmt: skip
-            for directory in _blocked_dirs(needed):
-                mode = stat.S_IMODE(directory.stat().st_mode)
-                widened.append((directory, mode))
-                directory.chmod(mode | stat.S_IXOTH)
-            probe = _can_run_procplan(made[0])
-        if probe.returncode != 0:
-            missing_dependency(f"a new Unix user cannot run {PY}: {probe.stderr.strip()[-500:]}")
-        yield made[0], made[1]
-    finally:
-        for directory, mode in reversed(widened):
-            directory.chmod(mode)
-        for user in made:
-            _remove_user(user)
+    with unix_users(homes) as factory:
+        alice, bob = factory.make("alice", "bob")
+        yield alice, bob
 
 
 # ---- servers ----------------------------------------------------------------------------
@@ -189,7 +66,7 @@ class Cluster:
 
     @property
     def url(self) -> str:
-        return self.server.url
+        return str(self.server.url)
 
     def job(self, job_id: int) -> dict[str, Any]:
         reply = httpx.get(f"{self.url}/api/v1/jobs/{job_id}", timeout=10)
@@ -220,25 +97,10 @@ def cluster(
         env={"PROCPLAN_AGENT_TOKEN": TOKEN, "PROCPLAN_LOCAL_AGENT": "off"},
         log_file=tmp / "server.log",
     )
-    agent_log = tmp / "agent.log"
-    with server, agent_log.open("ab") as out:
-        agent = subprocess.Popen(
-            [PY, "-m", "procplan.cli.main", "agent", "--server", server.url, "--token", TOKEN,
-             "--node-id", NODE, "--fake-gpus", "4", "--state-dir", str(tmp / "state"),
-             "--interval", "0.5"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            online = f"{server.url}/api/v1/nodes/{NODE}"
-            until(lambda: httpx.get(online, timeout=5).json().get("state") == "online")
-            yield Cluster(server, sock)
-        finally:
-            agent.terminate()
-            try:
-                agent.wait(15)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-                agent.wait(10)
+    with server, AgentProcess(server.url, TOKEN, NODE, tmp / "state", tmp / "agent.log"):
+        online = f"{server.url}/api/v1/nodes/{NODE}"
+        until(lambda: httpx.get(online, timeout=5).json().get("state") == "online")
+        yield Cluster(server, sock)
 
 
 @pytest.fixture(scope="module")

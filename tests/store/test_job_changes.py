@@ -20,6 +20,7 @@ from procplan.core.bookings import BookingLimits
 from procplan.core.jobs import (
     SPEC_FIELDS,
     STATUS_FIELDS,
+    Blockers,
     Job,
     JobKind,
     JobSpec,
@@ -203,6 +204,11 @@ _STATUS_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "reason": st.none() | st.sampled_from(Reason),
     "estimated_start": _instants,
     "queue_position": st.none() | _small,
+    "waits_for": st.builds(
+        Blockers,
+        st.lists(st.integers(1, 1 << 30), max_size=3).map(lambda ids: tuple(sorted(ids))),
+        st.lists(st.integers(1, 1 << 30), max_size=3).map(lambda ids: tuple(sorted(ids))),
+    ),
     "exit_code": st.none() | _small,
     "requeues": st.integers(0, 1000),
     "pid": st.none() | st.integers(1, 1 << 22),

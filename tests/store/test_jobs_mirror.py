@@ -8,6 +8,8 @@ import random
 from jobs_kit import HOUR, NOW, POLICY, job, start
 
 from procplan.core.jobs import (
+    NO_BLOCKERS,
+    Blockers,
     JobState,
     PendingInfo,
     Plan,
@@ -89,7 +91,11 @@ def test_mirrors_agree_with_a_cold_read_through_random_writes(
                     for j, g in zip(pending[:2], free, strict=False)
                 )
                 info = {
-                    j.id: PendingInfo(rng.choice([Reason.PRIORITY, Reason.RESOURCES]), k + 1)
+                    j.id: PendingInfo(
+                        rng.choice([Reason.PRIORITY, Reason.RESOURCES]),
+                        k + 1,
+                        waits_for=rng.choice([NO_BLOCKERS, Blockers(jobs=(j.id - 1,))]),
+                    )
                     for k, j in enumerate(pending[2:])
                 }
                 preempt = tuple(
@@ -112,7 +118,7 @@ def test_mirrors_agree_with_a_cold_read_through_random_writes(
                 for j in each.active()[0]:
                     row = cold.get(j.id)
                     assert row is not None
-                    info = (row.reason, row.estimated_start, row.queue_position)
+                    info = (row.reason, row.estimated_start, row.queue_position, row.waits_for)
                     assert each.mirror.pending_info(j.id) == info, (step, j.id)
     finally:
         other_store.dispose()

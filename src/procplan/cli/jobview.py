@@ -65,10 +65,20 @@ def status_line(job: Job, now: datetime) -> str:
     if job.queue_position:
         parts.append(f"position {job.queue_position}")
     parts.append(job.reason_text or job.reason or "waiting")
+    waits = waits_text(job)
+    if waits:
+        parts.append(f"in the way: {waits}")
     start = job.estimated_start
     if start is not None:
         parts.append(f"estimated start {until(start, now)} ({_clock(start)})")
     return " · ".join(parts)
+
+
+def waits_text(job: Job) -> str:
+    """What a pending job waits for, as the planner saw it: "job 12, job 13, booking 5"."""
+    names = [f"job {j}" for j in job.waits_for_jobs]
+    names += [f"booking {b}" for b in job.waits_for_bookings]
+    return ", ".join(names)
 
 
 def _clock(moment: datetime) -> str:
@@ -179,6 +189,7 @@ def detail_lines(job: Job, now: datetime) -> list[str]:
         ("Reason", _reason(job)),
         ("Position", _text(job.queue_position) if pending else ""),
         ("Estimated start", _when(job.estimated_start, now, ahead=True)),
+        ("Waiting for", waits_text(job) if pending else ""),
         ("Priority", _text(job.priority)),
         ("GPUs", gpus_text(job)),
         ("GPU memory", f"{job.gpu_memory_mb} MiB" if job.gpu_memory_mb else ""),

@@ -10,9 +10,12 @@ exit code, and ``procplan run`` exits with that code, as a shell would.
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import socket
+import threading
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from types import FrameType
 
 import typer
@@ -42,6 +45,10 @@ from procplan.client import ApiError, ClientError, Job, ProcPlanClient
 from procplan.present import MESSAGE_LIMIT, terminal_text
 
 WAIT_TIMEOUT_S = 25.0  # one long poll; well under the 30 s lease that each wait renews
+WAKE_S = 1.0
+"""How often the main thread wakes while a poll is out: a signal wakes it at once when the
+kernel hands it to the main thread, as it does unless another thread happens to take it;
+Python then runs its handler only at the main thread's next Python step."""
 
 
 def pick_node(node_ids: list[str], host: str) -> str | None:
@@ -55,12 +62,82 @@ def pick_node(node_ids: list[str], host: str) -> str | None:
 # -- waiting -------------------------------------------------------------------------------------
 
 
-class Interrupted(Exception):
-    """SIGTERM or SIGHUP while waiting: withdraw the job like Ctrl-C does."""
+@dataclass(frozen=True)
+class Signalled:
+    """SIGINT, SIGTERM or SIGHUP came while we waited: withdraw the job."""
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
+    signum: int
+
+
+def start_deaf(thread: threading.Thread) -> None:
+    """Start ``thread`` with our signals blocked in it, so the kernel delivers them to the
+    main thread (a signal taken by the poll thread would only restart its socket read, and
+    the main thread would sleep on until the poll answers)."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        thread.start()
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    try:
+        thread.start()  # the thread inherits the blocked mask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class Inbox:
+    """Where long-poll answers and signals meet, so that a signal never raises into httpx.
+
+    A handler that raises (``KeyboardInterrupt``, or an exception of ours) fires between any
+    two bytecodes of the main thread, also inside httpcore right after its connection pool
+    took its lock and before the ``with`` that gives it back. The pool then stays locked,
+    and the withdrawal's request, or closing the client, waits on that lock forever. So from
+    before submission until the job starts the handlers only post a ``Signalled`` here
+    (``SimpleQueue.put`` may be called from a signal handler), each long poll runs in a
+    thread that never takes these signals, and the main thread blocks on this queue alone:
+    a signal wakes it at once, whatever the poll is doing. Requests the main thread makes
+    itself (listing nodes, submitting) finish first, within the client's timeout; their
+    signals are acted on right after.
+    """
+
+    def __init__(self) -> None:
+        self._events: queue.SimpleQueue[Job | Signalled | BaseException] = queue.SimpleQueue()
+
+    def catching(self) -> AbstractContextManager[None]:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self._events.put(Signalled(signum))
+
+        return handling(FORWARDED, handler)
+
+    def signalled(self) -> Signalled | None:
+        """The first signal posted so far, if any; call it while no poll is in flight."""
+        found = None
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return found
+            if found is None and isinstance(event, Signalled):
+                found = event
+
+    def poll(self, client: ProcPlanClient, ident: str, version: int | None) -> Job | Signalled:
+        """One long poll of the job: its answer, or the first signal to come (the poll is
+        then abandoned, its thread left to end with the process). Client errors re-raise."""
+
+        def answer() -> None:
+            try:
+                self._events.put(client.jobs.wait(ident, version, WAIT_TIMEOUT_S))
+            except BaseException as exc:  # raised in the main thread, which must not wait on
+                self._events.put(exc)
+
+        start_deaf(threading.Thread(target=answer, name=f"procplan-wait-{ident}", daemon=True))
+        while True:
+            try:
+                event = self._events.get(timeout=WAKE_S)
+                break
+            except queue.Empty:
+                continue  # a signal taken by another thread (Rich's) is handled here
+        if isinstance(event, BaseException):
+            raise event
+        return event
 
 
 class StatusDisplay:
@@ -92,15 +169,6 @@ class StatusDisplay:
             say(text)
 
 
-def _withdraw_on_signals() -> AbstractContextManager[None]:
-    """While waiting, SIGTERM/SIGHUP raise ``Interrupted`` (SIGINT already raises)."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Interrupted(signum)
-
-    return handling([s for s in FORWARDED if s != signal.SIGINT], handler)
-
-
 def withdraw(client: ProcPlanClient, ident: str) -> None:
     """Cancel a job we no longer wait for; if that fails, its lease lapses on its own."""
     try:
@@ -113,21 +181,24 @@ def withdraw(client: ProcPlanClient, ident: str) -> None:
         say(f"withdrew job {ident}")
 
 
-def wait_for_start(client: ProcPlanClient, job: Job) -> Job:
-    """Long-poll until the job leaves ``pending``; on Ctrl-C/SIGTERM/SIGHUP withdraw it and
-    exit 128 + signal. A job that ends without running exits 1 with the server's words."""
+def wait_for_start(client: ProcPlanClient, job: Job, inbox: Inbox) -> Job:
+    """Long-poll until the job leaves ``pending``. A signal caught by ``inbox`` withdraws it
+    and exits 128 + signal, also when the job started meanwhile (its command has not run).
+    A job that ends without running exits 1 with the server's words."""
     ident = job.id
-    try:
-        with _withdraw_on_signals(), StatusDisplay() as display:
-            while job.state == "pending":
-                display.show(status_line(job, utc_now()))
-                job = client.jobs.wait(ident, job.version, WAIT_TIMEOUT_S)
-    except KeyboardInterrupt:
+    caught = inbox.signalled()
+    with StatusDisplay() as display:
+        while caught is None and job.state == "pending":
+            display.show(status_line(job, utc_now()))
+            event = inbox.poll(client, ident, job.version)
+            if isinstance(event, Signalled):
+                caught = event
+            else:
+                job = event
+    caught = caught or inbox.signalled()
+    if caught is not None:
         withdraw(client, ident)
-        raise typer.Exit(128 + signal.SIGINT) from None
-    except Interrupted as exc:
-        withdraw(client, ident)
-        raise typer.Exit(128 + exc.signum) from None
+        raise typer.Exit(128 + caught.signum)
     if job.state != "running":
         detail = job.message or job.reason_text or ""
         fail(f"procplan: job {ident} {job.state}" + (f": {detail}" if detail else ""))
@@ -171,18 +242,22 @@ def run(
         tenant=tenant, booking=booking, release_booking=release_booking, nodes=nodes,
         node=node, name=name,
     )  # fmt: skip
+    inbox = Inbox()
     with connect(url, act_as=act_as) as client:
-        pin = node or default_node(client, nodes)
-        body = {
-            **resources.body("interactive", command),
-            "node_id": pin,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "workdir": os.getcwd(),
-        }
-        job = client.jobs.submit({k: v for k, v in body.items() if v is not None}).job
-        interval = heartbeat_interval(job)
-        job = wait_for_start(client, job)
+        with inbox.catching():  # until the job runs; then ``supervise`` forwards signals
+            pin = node or default_node(client, nodes)
+            if (early := inbox.signalled()) is not None:  # nothing submitted yet
+                raise typer.Exit(128 + early.signum)
+            body = {
+                **resources.body("interactive", command),
+                "node_id": pin,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "workdir": os.getcwd(),
+            }
+            job = client.jobs.submit({k: v for k, v in body.items() if v is not None}).job
+            interval = heartbeat_interval(job)
+            job = wait_for_start(client, job, inbox)
         say(status_line(job, utc_now()))
         code = supervise(client, job, command, interval)
     raise typer.Exit(code)

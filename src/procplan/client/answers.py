@@ -85,6 +85,8 @@ class Job:
     reason_text: str | None = None
     queue_position: int = 0
     estimated_start: datetime | None = None
+    waits_for_jobs: tuple[str, ...] = ()  # ``waits_for`` on the wire: who is in its way
+    waits_for_bookings: tuple[int, ...] = ()
     borrowed: bool = False
     preempt_at: datetime | None = None
     exit_code: int | None = None
@@ -109,6 +111,9 @@ def parse_job(payload: Payload) -> Job:
     inner = payload.get("job")
     value: Payload = inner if isinstance(inner, Mapping) else payload
     get = value.get
+    waits = get("waits_for")
+    if not isinstance(waits, Mapping):
+        waits = {}
     return Job(
         id=str(get("id", get("job_id", "?"))),
         state=text_of(get("state")) or "",
@@ -135,6 +140,8 @@ def parse_job(payload: Payload) -> Job:
         reason_text=text_of(get("reason_text")),
         queue_position=int_of(get("queue_position")) or 0,
         estimated_start=aware_moment(get("estimated_start")),
+        waits_for_jobs=texts_of(waits.get("jobs")),
+        waits_for_bookings=ints_of(waits.get("bookings")),
         borrowed=get("borrowed") is True,
         preempt_at=aware_moment(get("preempt_at")),
         exit_code=int_of(get("exit_code")),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import attrgetter
 from types import MappingProxyType
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 
 from procplan.core.model import Booking, Topology
 from procplan.core.timeutil import DAY, MINUTE, Instant
@@ -25,6 +25,18 @@ OPEN_END: Instant = 1 << 62
 RELEASE_BOOKING = "release_booking"
 
 DEFAULT_TENANT = "default"
+
+
+class Blockers(NamedTuple):
+    """What a waiting job waits for, as the planner saw it (ids, ascending): the jobs that
+    hold the GPUs it will get (running, being stopped for it, or queued ahead of it with a
+    reservation there) and the bookings in the way (or its own booking, not begun yet)."""
+
+    jobs: tuple[int, ...] = ()
+    bookings: tuple[int, ...] = ()
+
+
+NO_BLOCKERS = Blockers()
 
 
 class JobState(StrEnum):
@@ -156,6 +168,7 @@ class JobStatus:
     reason: Reason | None = None
     estimated_start: Instant | None = None
     queue_position: int | None = None
+    waits_for: Blockers = NO_BLOCKERS
     exit_code: int | None = None
     requeues: int = 0
     pid: int | None = None
@@ -183,6 +196,7 @@ class StatusChange(TypedDict, total=False):
     reason: Reason | None
     estimated_start: Instant | None
     queue_position: int | None
+    waits_for: Blockers
     exit_code: int | None
     requeues: int
     pid: int | None
@@ -258,6 +272,7 @@ class Job:
     reason: Reason | None = None
     estimated_start: Instant | None = None
     queue_position: int | None = None  # 1-based place of a pending job, as last written
+    waits_for: Blockers = NO_BLOCKERS  # what a pending job waits for, as last written
     exit_code: int | None = None
     requeues: int = 0
     pid: int | None = None  # the client's (interactive) or the agent's launched process
@@ -460,12 +475,14 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class PendingInfo:
-    """Why a pending job waits, its queue position (1-based) and estimated start (or
-    ``None`` when unknown: beyond the reservation depth, or never without a change)."""
+    """Why a pending job waits, its queue position (1-based), estimated start (or ``None``
+    when unknown: beyond the reservation depth, or never without a change) and what it
+    waits for (known where the start is: jobs with an estimate, its own booking)."""
 
     reason: Reason
     position: int
     estimated_start: Instant | None = None
+    waits_for: Blockers = NO_BLOCKERS
 
 
 @dataclass(frozen=True, slots=True)

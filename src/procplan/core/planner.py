@@ -27,6 +27,8 @@ from operator import attrgetter
 
 from procplan.core.availability import Cluster
 from procplan.core.jobs import (
+    NO_BLOCKERS,
+    Blockers,
     Job,
     JobKind,
     Notice,
@@ -60,6 +62,7 @@ from procplan.core.preemption import (
 from procplan.core.priority import PriorityModel, order_pending
 from procplan.core.quota import QuotaBook, Verdict
 from procplan.core.timeutil import Instant
+from procplan.core.waits import WaitBook, own_booking
 
 __all__ = ["plan"]
 
@@ -76,36 +79,47 @@ _ANYONE = "\x00"
 
 
 def _pending_infos(
-    job_ids: list[int], reasons: list[Reason], estimates: list[Instant | None]
+    job_ids: list[int],
+    reasons: list[Reason],
+    estimates: list[Instant | None],
+    blockers: dict[int, Blockers],
 ) -> dict[int, PendingInfo]:
-    """``PendingInfo`` per waiting job, positions in queue order.
+    """``PendingInfo`` per waiting job, positions in queue order; ``blockers`` maps a place
+    in the columns to what that job waits for (most wait for nothing the plan can name).
 
     A plan over 10,000 waiting jobs builds 10,000 of these; the frozen dataclass's
-    ``__init__`` (three ``object.__setattr__`` calls) was a sixth of the plan's time, so the
-    slots are filled directly. Equal to the normal construction as long as PendingInfo has
-    exactly these slots and no ``__post_init__`` (checked below; otherwise the normal path).
+    ``__init__`` (one ``object.__setattr__`` call per field) was a sixth of the plan's time,
+    so the slots are filled directly. Equal to the normal construction as long as
+    PendingInfo has exactly these slots and no ``__post_init__`` (checked below; otherwise
+    the normal path).
     """
     rows = zip(job_ids, reasons, estimates, strict=True)
     if not _FAST_INFO:
         return {
-            job_id: PendingInfo(reason, position, estimate)
-            for position, (job_id, reason, estimate) in enumerate(rows, start=1)
+            job_id: PendingInfo(reason, i + 1, estimate, blockers.get(i, NO_BLOCKERS))
+            for i, (job_id, reason, estimate) in enumerate(rows)
         }
-    new, cls = object.__new__, PendingInfo
-    set_reason, set_position, set_estimate = _INFO_SETTERS
+    new, cls, nothing = object.__new__, PendingInfo, NO_BLOCKERS
+    set_reason, set_position, set_estimate, set_waits = _INFO_SETTERS
     out: dict[int, PendingInfo] = {}
     for position, (job_id, reason, estimate) in enumerate(rows, start=1):
         info = new(cls)
         set_reason(info, reason)
         set_position(info, position)
         set_estimate(info, estimate)
+        set_waits(info, nothing)
         out[job_id] = info
+    for i, waits in blockers.items():
+        set_waits(out[job_ids[i]], waits)
     return out
 
 
-_FAST_INFO = PendingInfo.__slots__ == ("reason", "position", "estimated_start") and not hasattr(
-    PendingInfo, "__post_init__"
-)
+_FAST_INFO = PendingInfo.__slots__ == (
+    "reason",
+    "position",
+    "estimated_start",
+    "waits_for",
+) and not hasattr(PendingInfo, "__post_init__")
 _INFO_SETTERS = tuple(getattr(PendingInfo, name).__set__ for name in PendingInfo.__slots__)
 
 
@@ -131,11 +145,12 @@ class _Pass:
         self.starts: list[Start] = []
         self.preemptions: list[Preemption] = []
         self.notices: list[Notice] = []
-        # Waiting jobs in queue order, as three columns (not 10,000 tuples: every object
+        # Waiting jobs in queue order, as four columns (not 10,000 tuples: every object
         # that outlives the pass is work for the garbage collector).
         self.wait_ids: list[int] = []
         self.wait_reasons: list[Reason] = []
         self.wait_estimates: list[Instant | None] = []
+        self.wait_blockers: dict[int, Blockers] = {}  # by place in the columns
         self.stopping: set[int] = set()  # GPUs of jobs already being stopped
         self.running: list[tuple[Job, tuple[int, ...]]] = []
         self.reserved = 0
@@ -145,14 +160,16 @@ class _Pass:
         self.top_reserved: float = float("-inf")
         self.preempt_tried = False
         self.node_jobs: list[int] | None = None  # see _node_jobs
-        self.pending_ids: set[int] | None = None  # see _held_back
+        self.pending_by: dict[int, int | None] | None = None  # see _held_back
         # Per shape: "could it start now?" summaries by booking owner (``core.nowfit``), and
         # which summary each user reads (see ``_owner``).
         self.fits: dict[Shape, dict[str, NowFit]] = {}
         self.owners: dict[Shape, dict[str, str]] = {}
+        self.holder = [0] * len(self.cluster.gpu_ids)  # GPU -> the job holding it (0: none)
         self._hold_running()
         self.cluster.index_free()
         self.booking_users = self._booking_users()
+        self.waits = WaitBook(self.cluster, snapshot.running, self.holder)
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -160,7 +177,7 @@ class _Pass:
         """Mark running jobs' GPUs held; stop open-ended ones a foreign booking reached.
         (Runs for every running job: the common case, a job with a time limit, is inline.)"""
         cluster, policy, now = self.cluster, self.policy, self.now
-        index, busy = cluster.index, cluster.busy
+        index, busy, holder = cluster.index, cluster.busy, self.holder
         floor = now + 1  # a GPU still held is never free in this cycle, even if overdue
         for job in self.snapshot.running:
             try:
@@ -177,7 +194,9 @@ class _Pass:
             else:
                 until = self._watch_open_ended(job, gpus)
             until = max(until, floor)
+            job_id = job.id
             for g in gpus:
+                holder[g] = job_id
                 if busy[g] < until:
                     busy[g] = until
 
@@ -211,7 +230,9 @@ class _Pass:
 
     def run(self) -> Plan:
         self._walk(order_pending(self.snapshot.pending, self.model))
-        pending = _pending_infos(self.wait_ids, self.wait_reasons, self.wait_estimates)
+        pending = _pending_infos(
+            self.wait_ids, self.wait_reasons, self.wait_estimates, self.wait_blockers
+        )
         return Plan(tuple(self.starts), tuple(self.preemptions), tuple(self.notices), pending)
 
     # -- one job --------------------------------------------------------------------------
@@ -226,15 +247,24 @@ class _Pass:
         for job in queue:
             shape = shapes.get(shape_key(job)) or make_shape(job)
             if shape.reason is not None:
-                wait(job.id, shape.reason, shape.estimate)
+                waits = own_booking(job, shape.reason, shape.estimate)
+                wait(job.id, shape.reason, shape.estimate, waits)
                 continue
             verdict = check(job.tenant, job.gpu_count) if job.tenant in limited else _OK
             if verdict is _OK or verdict is _BORROW:
                 self._visit(job, shape, verdict is _BORROW)
             else:
-                wait(job.id, _QUOTA_REASON[verdict], None)
+                wait(job.id, _QUOTA_REASON[verdict], None, self.waits.quota(job.tenant))
 
-    def _wait(self, job_id: int, reason: Reason, estimate: Instant | None) -> None:
+    def _wait(
+        self,
+        job_id: int,
+        reason: Reason,
+        estimate: Instant | None,
+        waits: Blockers | None = None,
+    ) -> None:
+        if waits is not None and waits is not NO_BLOCKERS:
+            self.wait_blockers[len(self.wait_ids)] = waits
         self.wait_ids.append(job_id)
         self.wait_reasons.append(reason)
         self.wait_estimates.append(estimate)
@@ -252,7 +282,7 @@ class _Pass:
             fit = self._fit(shape, job.user, job.booking_id)
         fits = fit.open if length is None else length <= fit.limit  # NowFit.fits, inline
         if job.preempted_by is not None and self._held_back(job):
-            self._wait(job.id, _RESOURCES, None)
+            self._wait(job.id, _RESOURCES, None, Blockers((job.preempted_by,)))
             return
         if fits and self._try_start(job, shape, borrowed):
             return
@@ -268,12 +298,15 @@ class _Pass:
 
     def _held_back(self, job: Job) -> bool:
         """The job was preempted, within the thrash window, for a job that still waits: it
-        does not start (it would take back the GPUs freed for that job; ADR 0011)."""
-        if self.pending_ids is None:
-            self.pending_ids = {other.id for other in self.snapshot.pending}
+        does not start (it would take back the GPUs freed for that job; ADR 0011). Unless
+        that job was last preempted for this one: two jobs holding each other back would
+        both wait on idle GPUs for the whole window, so then the queue order decides."""
+        if self.pending_by is None:
+            self.pending_by = {other.id: other.preempted_by for other in self.snapshot.pending}
         at = job.last_preempted_at
         recent = at is not None and at > self.now - self.policy.thrash_window_s
-        return recent and job.preempted_by in self.pending_ids
+        by = job.preempted_by
+        return recent and by in self.pending_by and self.pending_by[by] != job.id
 
     def _fit(self, shape: Shape, user: str, booking_id: int | None) -> NowFit:
         """The shape's NowFit for this booking owner, kept current with the change log; a
@@ -355,6 +388,7 @@ class _Pass:
         if self.node_jobs is not None:
             for n, _ in placement:
                 self.node_jobs[n] += 1
+        self.waits.start(job, gpus)
         node_ids = tuple(cluster.node_ids[n] for n, _ in placement)
         gpu_ids = tuple(cluster.gpu_ids[g] for g in gpus)
         self.starts.append(Start(job.id, node_ids, gpu_ids, claim_end, borrowed))
@@ -379,15 +413,16 @@ class _Pass:
             return
         self.reserved += 1
         if found is None:  # never, as things stand (GPUs held open-ended or blocked)
-            self._wait(job.id, reason, None)
+            self._wait(job.id, reason, None, self.waits.open_ended(chain(*shape.nodes.values())))
             return
         at, placement = found
         gpus = [g for _, node_gpus in placement for g in node_gpus]
-        self.cluster.reserve(gpus, at, want.ends(at)[1])
+        waits = self.waits.blockers(gpus, at, want)
+        self.waits.reserve(job.id, gpus, at, want.ends(at)[1])
         self.top_reserved = max(self.top_reserved, self.model.class_of(job))
         if at <= soon and self.stopping.intersection(gpus):
             reason = Reason.PREEMPTING  # it starts on GPUs of jobs already being stopped
-        self._wait(job.id, reason, at)
+        self._wait(job.id, reason, at, waits)
 
     def _preempt(
         self, job: Job, shape: Shape, want: Want, found: tuple[Instant, Placement] | None
@@ -421,9 +456,10 @@ class _Pass:
             cluster.release_at(victim.gpus, at)
             self.stopping.update(victim.gpus)
         gpus = [g for _, node_gpus in placement for g in node_gpus]
-        cluster.reserve(gpus, now, want.ends(at)[1])
+        waits = self.waits.blockers(gpus, at, want)
+        self.waits.reserve(job.id, gpus, now, want.ends(at)[1])
         self._reserved_by(job)
-        self._wait(job.id, Reason.PREEMPTING, at)
+        self._wait(job.id, Reason.PREEMPTING, at, waits)
         return True
 
     def _victims(
@@ -454,9 +490,10 @@ class _Pass:
         if found is not None and found[0] <= start:
             return False
         gpus = [g for _, node_gpus in placement for g in node_gpus]
-        self.cluster.reserve(gpus, start, want.ends(start)[1])
+        waits = self.waits.blockers(gpus, start, want)
+        self.waits.reserve(job.id, gpus, start, want.ends(start)[1])
         self._reserved_by(job)
-        self._wait(job.id, Reason.MIN_RUNTIME, start)
+        self._wait(job.id, Reason.MIN_RUNTIME, start, waits)
         return True
 
     def _reserved_by(self, job: Job) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 
 from procplan.core.jobs import (
+    NO_BLOCKERS,
     OPEN_END,
     Job,
     JobKind,
@@ -63,7 +64,7 @@ _ACTIVE_GPUS = (
 _START = StatusUpdate(
     (
         "state", "started_at", "node_ids", "gpu_ids", "borrowed", "lease_expires_at", "reason",
-        "estimated_start", "queue_position", "version",
+        "estimated_start", "queue_position", "waits_for", "version",
     ),
     jobs.c.state == JobState.PENDING.value,
 )  # fmt: skip
@@ -74,7 +75,7 @@ _PREEMPT = StatusUpdate(
     jobs.c.preempt_at.is_(None),
 )
 _PENDING_INFO = StatusUpdate(
-    ("reason", "estimated_start", "queue_position", "version"),
+    ("reason", "estimated_start", "queue_position", "waits_for", "version"),
     jobs.c.state == JobState.PENDING.value,
 )
 
@@ -152,13 +153,19 @@ def _write(
         conn.execute(
             _PENDING_INFO.statement,
             [
-                _PENDING_INFO.params(
-                    j, {"reason": r, "estimated_start": e, "queue_position": p, "version": version}
-                )
-                for j, (r, e, p) in pending.items()
+                _PENDING_INFO.params(j, _pending_change(info, version))
+                for j, info in pending.items()
             ],
         )
     return ApplyResult(started, skipped, preempted, True)
+
+
+def _pending_change(info: Info, version: int) -> StatusChange:
+    reason, estimate, position, waits = info
+    return {
+        "reason": reason, "estimated_start": estimate, "queue_position": position,
+        "waits_for": waits, "version": version,
+    }  # fmt: skip
 
 
 # ---- starts ------------------------------------------------------------------------------
@@ -254,7 +261,8 @@ def _start(
         "lease_expires_at": (
             now + lease_ttl_s if job.kind is JobKind.INTERACTIVE else job.lease_expires_at
         ),
-        "reason": None, "estimated_start": None, "queue_position": None, "version": version,
+        "reason": None, "estimated_start": None, "queue_position": None,
+        "waits_for": NO_BLOCKERS, "version": version,
     }  # fmt: skip
     try:
         with conn.begin_nested():

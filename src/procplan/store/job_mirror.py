@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam
 
-from procplan.core.jobs import Job, JobState, PendingInfo, Reason, Tenant
+from procplan.core.jobs import Blockers, Job, JobState, PendingInfo, Reason, Tenant
 from procplan.core.timeutil import Instant
 from procplan.store.engine import Store
 from procplan.store.job_rows import ACTIVE_JOBS, job_select, row_to_job
@@ -30,8 +30,8 @@ from procplan.store.job_writes import JOBS_VERSION
 from procplan.store.tables import jobs, tenants
 from procplan.store.tenants_repo import TENANT_SELECT, row_to_tenant
 
-# (reason, estimated_start, queue_position) as last written.
-Info = tuple[Reason | None, Instant | None, int | None]
+# (reason, estimated_start, queue_position, waits_for) as last written.
+Info = tuple[Reason | None, Instant | None, int | None, Blockers]
 
 _CHANGED = job_select().where(jobs.c.version > bindparam("after"))
 _CHANGED_SKIPPING_LOCAL = _CHANGED.where(
@@ -106,7 +106,9 @@ class JobMirror:
             other.drop(job_id)
             queue.put(job)  # replaced in place when it was already there
             self._versions[job_id] = version
-            self._info[job_id] = (job.reason, job.estimated_start, job.queue_position)
+            self._info[job_id] = (
+                job.reason, job.estimated_start, job.queue_position, job.waits_for
+            )  # fmt: skip
         self._tenants = tuple(row_to_tenant(row) for row in tenant_rows)
         self._version = max(self._version, newest)
         self._local = {v for v in self._local if v > self._version}
@@ -160,7 +162,7 @@ class JobMirror:
             for job_id, info in planned.items():
                 if job_id not in pending:
                     continue
-                new = (info.reason, info.estimated_start, info.position)
+                new = (info.reason, info.estimated_start, info.position, info.waits_for)
                 old = info_now.get(job_id)
                 if old == new:
                     continue
@@ -177,7 +179,7 @@ EAGER_POSITIONS = 100
 
 
 def _only_deep_position_moved(old: Info | None, new: Info) -> bool:
-    if old is None or old[:2] != new[:2]:
+    if old is None or old[:2] != new[:2] or old[3] != new[3]:
         return False
     return min(old[2] or 0, new[2] or 0) > EAGER_POSITIONS
 

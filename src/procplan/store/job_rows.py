@@ -19,7 +19,9 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 
 from procplan.core.jobs import (
+    NO_BLOCKERS,
     STATUS_FIELDS,
+    Blockers,
     Job,
     JobKind,
     JobState,
@@ -76,6 +78,7 @@ JOB_COLUMNS = (
     jobs.c.preemptions,
     jobs.c.preempted_by,
     jobs.c.last_preempted_at,
+    jobs.c.waits_for,
     jobs.c.version,  # the last two: ``JobMirror`` reads them by position
     jobs.c.queue_position,
 )
@@ -106,7 +109,7 @@ def row_to_job(row: Sequence[Any]) -> Job:
      limit, node_id, booking_id, submitted, started, ended, alloc_nodes, claimed, borrowed,
      preempt_at, reason, estimate, exit_code, requeues, command, workdir, env, stdout, stderr,
      array_id, array_index, pid, host, lease, message, extra, preemptions, preempted_by,
-     last_preempted_at, version, position) = row  # fmt: skip
+     last_preempted_at, waits_for, version, position) = row  # fmt: skip
     extra_map: dict[str, object] = json.loads(extra) if extra and extra != "{}" else {}
     return Job(
         id=jid, user=user, tenant=tenant, kind=_KINDS[kind], name=name, state=_STATES[state],
@@ -121,8 +124,22 @@ def row_to_job(row: Sequence[Any]) -> Job:
         stdout_path=stdout, stderr_path=stderr, array_id=array_id, array_index=array_index,
         pid=pid, host=host, lease_expires_at=lease, message=message, extra=extra_map,
         version=version, preemptions=preemptions, preempted_by=preempted_by,
-        last_preempted_at=last_preempted_at,
+        last_preempted_at=last_preempted_at, waits_for=decode_blockers(waits_for),
     )  # fmt: skip
+
+
+def encode_blockers(blockers: Blockers) -> str | None:
+    """``waits_for`` as stored: JSON with the two id lists, NULL when nothing is known."""
+    if blockers == NO_BLOCKERS:
+        return None
+    return json.dumps({"jobs": blockers.jobs, "bookings": blockers.bookings})
+
+
+def decode_blockers(text: str | None) -> Blockers:
+    if not text:
+        return NO_BLOCKERS
+    stored = json.loads(text)
+    return Blockers(tuple(stored.get("jobs", ())), tuple(stored.get("bookings", ())))
 
 
 def _pid_started(extra: Mapping[str, object]) -> float | None:
@@ -143,7 +160,7 @@ CLAIMED_FIELDS = frozenset({"gpu_ids"})
 # ids.
 _COLUMNS = {"node_ids": "alloc_nodes"}
 _ENCODERS: dict[str, Callable[[Any], object]] = {
-    "state": _value, "reason": _value, "node_ids": join_ids,
+    "state": _value, "reason": _value, "node_ids": join_ids, "waits_for": encode_blockers,
 }  # fmt: skip
 STATUS_COLUMNS: Mapping[str, tuple[str, Callable[[Any], object] | None]] = {
     name: (_COLUMNS.get(name, name), _ENCODERS.get(name))

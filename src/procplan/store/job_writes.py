@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, case, select, update
 from procplan.core.errors import NotFound
 from procplan.core.fairshare import add_usage
 from procplan.core.jobs import (
+    NO_BLOCKERS,
     SPEC_FIELDS,
     Job,
     JobKind,
@@ -147,7 +148,8 @@ def finish_job(
     change: StatusChange = {
         "state": state, "ended_at": now, "exit_code": exit_code,
         "message": message or job.message, "lease_expires_at": None, "reason": None,
-        "estimated_start": None, "queue_position": None, "version": version,
+        "estimated_start": None, "queue_position": None, "waits_for": NO_BLOCKERS,
+        "version": version,
     }  # fmt: skip
     ended = write_change(conn, job, change)
     conn.execute(_END_CLAIMS, {"j_id": job_id, "now": now})
@@ -181,7 +183,7 @@ def requeue_job(conn: Connection, job_id: int) -> Job:
         "state": JobState.PENDING, "requeues": job.requeues + 1, "started_at": None,
         "ended_at": None, "node_ids": (), "gpu_ids": (), "borrowed": False, "preempt_at": None,
         "reason": Reason.HELD, "estimated_start": None, "queue_position": None,
-        "exit_code": None, "pid": None, "host": None, "version": version,
+        "waits_for": NO_BLOCKERS, "exit_code": None, "pid": None, "host": None, "version": version,
     }  # fmt: skip
     return write_change(conn, job, change, pid_started=None)
 

@@ -204,6 +204,9 @@ jobs = Table(
     Column("reason", String(32), nullable=True),
     Column("estimated_start", BigInteger, nullable=True),
     Column("queue_position", Integer, nullable=True),
+    # What a pending job waits for (``core.jobs.Blockers``) as JSON, or NULL for nothing
+    # known (migration 0007).
+    Column("waits_for", Text, nullable=True),
     Column("exit_code", Integer, nullable=True),
     Column("requeues", Integer, nullable=False, default=0),
     Column("command", Text, nullable=False),  # JSON list of strings

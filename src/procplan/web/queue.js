@@ -59,6 +59,13 @@ function gpuText(job) {
   return job.gpu_type ? `${want} ${job.gpu_type}` : want;
 }
 
+// What the job waits for, as the planner saw it: the jobs and bookings in its way.
+function waitsLine(job) {
+  const waits = job.waits_for || {};
+  const names = [...(waits.jobs || []).map((id) => `#${id}`), ...(waits.bookings || []).map((id) => `booking ${id}`)];
+  return names.length ? el('div', { class: 'waits' }, `in the way: ${names.join(', ')}`) : null;
+}
+
 function pendingRow(job) {
   return el('tr', { dataset: { job: job.id } },
     el('td', { class: 'num' }, job.queue_position ? String(job.queue_position) : '—'),
@@ -66,7 +73,7 @@ function pendingRow(job) {
     el('td', { class: 'user' }, job.user),
     el('td', { class: 'name' }, job.name || '—'),
     el('td', { class: 'num' }, gpuText(job)),
-    el('td', { class: 'reason', title: job.reason || '' }, job.reason_text || job.reason || '—'),
+    el('td', { class: 'reason', title: job.reason || '' }, job.reason_text || job.reason || '—', waitsLine(job)),
     el('td', { class: 'eta' }, job.estimated_start ? fmtInstant(job.estimated_start) : 'unknown'),
     el('td', { class: 'actions-cell' }, cancelButton(job)));
 }

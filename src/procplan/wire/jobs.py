@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from procplan.core.jobs import REASON_TEXT, Job, JobState
+from procplan.core.jobs import NO_BLOCKERS, REASON_TEXT, Job, JobState
 from procplan.core.model import Topology
 from procplan.core.timeutil import Instant
 from procplan.wire.base import Json, iso_or_none
@@ -77,6 +77,13 @@ def _go_extras(job: Job) -> Json:
     }
 
 
+def _waits_for(job: Job) -> Json:
+    """What a pending job waits for: job ids as strings (as ``id``), booking ids as numbers
+    (as ``booking_id``); empty lists when nothing is known or it does not wait."""
+    waits = job.waits_for if job.state is JobState.PENDING else NO_BLOCKERS
+    return {"jobs": [str(j) for j in waits.jobs], "bookings": list(waits.bookings)}
+
+
 def _placement(job: Job, topology: Topology, now: Instant) -> Json:
     """Where it runs, or why it waits and until when."""
     return {
@@ -89,6 +96,7 @@ def _placement(job: Job, topology: Topology, now: Instant) -> Json:
         "queue_position": queue_position(job),
         "estimated_start": iso_or_none(job.estimated_start),
         "estimated_wait": estimated_wait_ns(job, now),
+        "waits_for": _waits_for(job),
         "borrowed": job.borrowed,
         "preempt_at": iso_or_none(job.preempt_at),
     }
@@ -119,6 +127,8 @@ def job_json(job: Job, topology: Topology, now: Instant, private: bool = True) -
         **_placement(job, topology, now),
         "exit_code": job.exit_code,
         "requeues": job.requeues,
+        "preemptions": job.preemptions,
+        "preempted_by": None if job.preempted_by is None else str(job.preempted_by),
         "command": list(job.command),
         "workdir": job.workdir,
         "env": dict(job.env) if private else None,
