@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     min_runtime_s: int = Field(default=300, ge=0)
     preempt_grace_s: int = Field(default=30, ge=0)
     booking_warning_s: int = Field(default=600, ge=0)
+    booking_notice_min: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="notify a booking's owner this long before it starts or ends",
+    )
+    notify_poll_s: float = Field(
+        default=0.5, gt=0, le=60, description="how often the notification sender looks for work"
+    )
     reserve_depth: int = Field(default=100, ge=0)
     preemption: bool = True
     max_preemptions: int = Field(
@@ -107,8 +116,26 @@ class Settings(BaseSettings):
     )
     max_requeues: int = Field(default=3, ge=0)
     idle_booking_minutes: int = Field(default=30, ge=1)
+    # ---- idle reclaim of booked GPUs (issue #14, ADR 0013); tenants may override ----
+    idle_reclaim: bool = Field(
+        default=False, description="warn, then release bookings whose GPUs sit idle"
+    )
+    idle_after_min: int = Field(default=30, ge=1, description="idle this long: warn the owner")
+    idle_memory_after_min: int = Field(
+        default=120, ge=1, description="the same for a GPU that holds memory at ~0 % use"
+    )
+    idle_util_pct: float = Field(default=5.0, ge=0, le=100)
+    idle_memory_mb: int = Field(default=500, ge=0)
+    idle_grace_min: int = Field(default=15, ge=0, description="from the warning to the release")
+    idle_check_s: int = Field(default=30, ge=1, le=3600)
     history_minutes_days: int = Field(default=14, ge=1)
     history_hours_days: int = Field(default=365, ge=1)
+    usage_busy_pct: float = Field(
+        default=5.0,
+        ge=0,
+        le=100,
+        description="usage reports: a history bucket whose mean utilization reaches this is busy",
+    )
     log_max_mb: int = Field(default=16, ge=1, le=4096)
 
     # ---- identity (issue #12, ADR 0009) ----

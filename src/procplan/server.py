@@ -28,6 +28,7 @@ from procplan.api.guard import BodyLimits
 from procplan.api.identity import IdentityConfig
 from procplan.config import Settings
 from procplan.core.bookings import BookingLimits
+from procplan.core.idle import IdleSettings
 from procplan.core.jobs import Policy
 from procplan.core.timeutil import DAY, HOUR, MINUTE
 from procplan.embedded import demo_cluster, embedded_agents, start_agents
@@ -41,12 +42,17 @@ from procplan.service.cycle import Scheduler
 from procplan.service.cycle_ports import ClusterHousekeeping, CycleClock, StoreSnapshots
 from procplan.service.events import EventBus
 from procplan.service.history import Retention
+from procplan.service.idle_reclaim import IdleReclaim
+from procplan.service.intrusions import IntrusionWatch
 from procplan.service.jobs import JobService, JobSettings
 from procplan.service.leases import Housekeeper
 from procplan.service.metrics import SchedulerMetrics
 from procplan.service.nodes import NodeService, NodeSettings
+from procplan.service.notify import NoteSender, NotifyService, preemption_warner
 from procplan.service.run_as import RunAsPolicy, current_account
 from procplan.service.topology_file import read_topology_file
+from procplan.service.usage import UsageService
+from procplan.service.usage_metrics import UsageCollector
 from procplan.service.waiting import JobWaiter
 from procplan.store.accounts_repo import AccountStore
 from procplan.store.engine import Store, display_url, make_engine
@@ -76,6 +82,8 @@ class Composed:
     audit: AuditLog
     events: EventBus
     housekeeper: Housekeeper
+    notify: NotifyService
+    sender: NoteSender
 
 
 def limits_from(settings: Settings) -> BookingLimits:
@@ -147,22 +155,34 @@ def compose(
     nodes = NodeService(
         store, clock, bookings, jobs, node_settings_from(settings, local_token), events
     )
+    IntrusionWatch(store, clock, nodes, bookings.active_at).watch(events)
     agent_jobs = AgentJobs(nodes, jobs, waiter, LogStore(store))
     metrics = SchedulerMetrics(jobs, nodes)
     housekeeper = Housekeeper(jobs, clock)
+    idle = IdleReclaim(bookings, nodes, clock, idle_settings_from(settings), settings.idle_check_s)
+    cycle_lock = CycleLock(store)
     scheduler = Scheduler(
         StoreSnapshots(jobs, bookings, nodes),
         jobs,
         CycleClock(clock),
-        CycleLock(store),
+        cycle_lock,
         job_settings.policy,
-        housekeeping=ClusterHousekeeping(housekeeper, nodes),
+        housekeeping=ClusterHousekeeping(housekeeper, nodes, idle),
         events=events,
         metrics=metrics,
+        warn=preemption_warner(store, clock, jobs.find),
         tick_s=settings.cycle_tick_s,
     )
+    usage = UsageService(store, clock, settings.usage_busy_pct)
+    notify = NotifyService(store, clock)
+    sender = NoteSender(
+        store, clock, lambda: cycle_lock.held, bookings.near, poll_s=settings.notify_poll_s,
+        lead_s=settings.booking_notice_min * 60,
+        describe_job=lambda job_id: usage.job_usage(job_id).efficiency.describe(),
+    )  # fmt: skip
     accounts = AccountService(AccountStore(store), clock, account_settings_from(settings))
     audit = AuditLog(AccountStore(store), clock, writes=jobs.write_batcher)
+    metrics.registry.register(UsageCollector(usage))
     context = AppContext(
         bookings=bookings,
         config_path=settings.config,
@@ -180,8 +200,11 @@ def compose(
         nodes=nodes,
         agent_jobs=agent_jobs,
         metrics=metrics,
+        notify=notify,
+        idle=idle,
         body_limits=BodyLimits(settings.max_body_bytes, settings.max_log_chunk_bytes),
         answer_bytes=settings.max_answer_bytes,
+        usage=usage,
     )
     app = create_app(
         context,
@@ -192,7 +215,7 @@ def compose(
     )
     return Composed(
         app, store, bookings, jobs, waiter, scheduler, nodes, metrics, local_token, accounts,
-        audit, events, housekeeper,
+        audit, events, housekeeper, notify, sender,
     )  # fmt: skip
 
 
@@ -208,6 +231,18 @@ def identity_from(settings: Settings, accounts: AccountService) -> IdentityConfi
         proxy_header=settings.auth_proxy_header,
         proxies=tuple(ipaddress.ip_network(net, strict=False) for net in settings.auth_proxies),
         open_compat_writes=settings.compat_writes == "open",
+    )
+
+
+def idle_settings_from(settings: Settings) -> IdleSettings:
+    """Idle reclaim's cluster settings (ADR 0013), in seconds."""
+    return IdleSettings(
+        enabled=settings.idle_reclaim,
+        after_s=settings.idle_after_min * MINUTE,
+        memory_after_s=settings.idle_memory_after_min * MINUTE,
+        util_pct=settings.idle_util_pct,
+        memory_mb=settings.idle_memory_mb,
+        grace_s=settings.idle_grace_min * MINUTE,
     )
 
 
@@ -255,6 +290,7 @@ def worker_app() -> FastAPI:
     composed.scheduler.start()  # every worker competes for the cycle lock; one wins
     composed.nodes.start_writer()
     composed.audit.start()
+    composed.sender.start()
     return composed.app
 
 
@@ -301,12 +337,14 @@ def serve(settings: Settings) -> None:
             composed.scheduler.start()
             composed.nodes.start_writer()
             composed.audit.start()
+            composed.sender.start()
             try:
                 _run_until_signal(composed, uvicorn.Config(composed.app, **common), settings)
             finally:
                 composed.scheduler.stop()
                 composed.nodes.stop_writer()
                 composed.audit.stop()
+                composed.sender.stop()
             return
         composed.store.dispose()
         with worker_handoff(worker_payload(settings, composed.local_token)):

@@ -13,8 +13,10 @@ BODILESS = {
     ("POST", "/api/reload_config"),
     ("POST", "/api/v1/bookings/{booking_id}/release"),
     ("POST", "/api/v1/bookings/{booking_id}/cancel"),
+    ("POST", "/api/v1/bookings/{booking_id}/keep"),
     ("POST", "/api/v1/jobs/{raw_id}/heartbeat"),
     ("POST", "/api/v1/users/{name}/login-link"),
+    ("POST", "/api/v1/notify/channels/{channel_id}/test"),
 }
 
 

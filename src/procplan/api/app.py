@@ -24,9 +24,12 @@ from procplan.api.routes import (
     v1_agents,
     v1_bookings,
     v1_cluster,
+    v1_idle,
     v1_jobs,
     v1_nodes,
+    v1_notify,
     v1_tenants,
+    v1_usage,
 )
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -73,6 +76,7 @@ def create_app(
     app.add_middleware(Guard, limits=context.body_limits)
     app.include_router(procplan_compat.router)
     app.include_router(v1_bookings.router)
+    app.include_router(v1_idle.router)
     app.include_router(v1_cluster.router)
     app.include_router(v1_jobs.router)
     app.include_router(v1_tenants.router)
@@ -80,6 +84,8 @@ def create_app(
     app.include_router(v1_agents.router)
     app.include_router(srun_compat.router)
     app.include_router(v1_accounts.router)
+    app.include_router(v1_usage.router)
+    app.include_router(v1_notify.router)
     root = (web_root or DEFAULT_WEB_ROOT).resolve()
     if not root.is_dir():
         raise ValueError(f"web root '{root}' does not exist or is not a directory")

@@ -14,10 +14,13 @@ from procplan.service.accounts import AccountService
 from procplan.service.agent_jobs import AgentJobs
 from procplan.service.audit import AuditLog
 from procplan.service.bookings import BookingService
+from procplan.service.idle_reclaim import IdleReclaim
 from procplan.service.jobs import JobService
 from procplan.service.metrics import SchedulerMetrics
 from procplan.service.nodes import NodeService
+from procplan.service.notify import NotifyService
 from procplan.service.run_as import RunAsPolicy
+from procplan.service.usage import UsageService
 from procplan.service.waiting import JobWaiter
 
 
@@ -40,6 +43,9 @@ class AppContext:
     nodes: NodeService | None = None
     agent_jobs: AgentJobs | None = None
     metrics: SchedulerMetrics | None = None
+    notify: NotifyService | None = None
+    idle: IdleReclaim | None = None
+    usage: UsageService | None = None
     run_as: RunAsPolicy = field(default_factory=RunAsPolicy)
     body_limits: BodyLimits = field(default_factory=BodyLimits)
     answer_bytes: int = 24 << 20  # the largest answer one request may get (lists are cut)

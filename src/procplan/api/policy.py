@@ -49,6 +49,10 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/v1/bookings/{booking_id}/release"): P.OWNER,
     ("POST", "/api/v1/bookings/{booking_id}/cancel"): P.OWNER,
     ("DELETE", "/api/v1/bookings/{booking_id}"): P.OWNER,
+    # idle reclaim (ADR 0013): the state is public like the booking; "keep" is the owner's
+    ("GET", "/api/v1/bookings/{booking_id}/idle"): P.PUBLIC,
+    ("POST", "/api/v1/bookings/{booking_id}/keep"): P.OWNER,
+    ("PUT", "/api/v1/tenants/{tenant_id}/idle-reclaim"): P.ADMIN,
     # ---- the cluster
     ("GET", "/api/v1/calendar"): P.PUBLIC,
     ("GET", "/health"): P.PUBLIC,
@@ -68,6 +72,11 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/nodes"): P.PUBLIC,
     ("GET", "/api/v1/nodes/{node_id}"): P.PUBLIC,
     ("GET", "/api/v1/nodes/{node_id}/history"): P.PUBLIC,
+    # ---- usage accounting (issue #14): the report like sreport, for everyone signed in
+    ("GET", "/api/v1/usage/report"): P.AUTHENTICATED,
+    ("GET", "/api/v1/usage/jobs"): P.PUBLIC,  # what the job list shows, plus GPU time
+    ("GET", "/api/v1/jobs/{raw_id}/usage"): P.PUBLIC,  # node history, per job
+    ("GET", "/api/v1/bookings/{booking_id}/usage"): P.PUBLIC,  # as the booking itself
     # ---- tenants: admins create them; managers run their members and quotas
     ("POST", "/api/v1/tenants"): P.ADMIN,
     ("GET", "/api/v1/tenants"): P.PUBLIC,
@@ -91,6 +100,11 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("PATCH", "/api/v1/users/{name}"): P.AUTHENTICATED,  # your password; the rest: admins
     ("DELETE", "/api/v1/users/{name}"): P.ADMIN,
     ("POST", "/api/v1/users/{name}/login-link"): P.ADMIN,
+    # notification channels: yours, or (admins) anyone's and the cluster's
+    ("GET", "/api/v1/notify/channels"): P.AUTHENTICATED,
+    ("POST", "/api/v1/notify/channels"): P.AUTHENTICATED,
+    ("POST", "/api/v1/notify/channels/{channel_id}/test"): P.OWNER,
+    ("DELETE", "/api/v1/notify/channels/{channel_id}"): P.OWNER,
     ("GET", "/api/v1/tokens"): P.AUTHENTICATED,
     ("POST", "/api/v1/tokens"): P.AUTHENTICATED,
     ("DELETE", "/api/v1/tokens/{token_id}"): P.AUTHENTICATED,  # yours, or anyone's as admin

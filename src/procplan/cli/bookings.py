@@ -1,4 +1,4 @@
-"""Booking commands of ``procplan``: book, bookings, release, extend.
+"""Booking commands of ``procplan``: book, bookings, release, keep, extend.
 
 Cancelling a booking is ``procplan cancel --booking ID`` (``jobs.cancel``): plain ``cancel``
 takes job ids, as the issue asks.
@@ -167,6 +167,14 @@ def release(booking_id: BookingId, url: UrlOption = None, act_as: AsOption = Non
     with connect(url, act_as=act_as) as client:
         booking = client.bookings.release(booking_id)
     typer.echo(f"Released {booking_summary(booking)}")
+
+
+def keep(booking_id: BookingId, url: UrlOption = None, act_as: AsOption = None) -> None:
+    """Keep a booking whose GPUs look idle: it will not be released as idle (ADR 0013)."""
+    with connect(url, act_as=act_as) as client:
+        answer = client.bookings.keep(booking_id)
+    booking = answer.get("booking")
+    typer.echo(f"Kept {booking_summary(booking if isinstance(booking, dict) else {})}")
 
 
 def extend(

@@ -29,6 +29,7 @@ from procplan.cli.common import (
 from procplan.cli.durations import parse_duration
 from procplan.cli.format import booking_summary
 from procplan.cli.jobview import detail_lines, priority_table, queue_table
+from procplan.cli.usage import efficiency_line, job_usage
 from procplan.client import ApiError, ProcPlanClient, Submitted
 from procplan.client.auth import TOKEN_ENV
 from procplan.core.jobs import parse_priority
@@ -294,10 +295,12 @@ def job(
     """Everything about one job: state, reason, position, estimated start, allocation."""
     with connect(url, raw=as_json) as client:
         answer = client.jobs.get(job_ident)
+        usage = None if as_json else job_usage(client, answer.id, bool(answer.started_at))
     if as_json:
         typer.echo(json.dumps(answer.raw, indent=2))
         return
-    typer.echo("\n".join(detail_lines(answer, utc_now())))
+    lines = detail_lines(answer, utc_now())
+    typer.echo("\n".join(lines if usage is None else [*lines, efficiency_line(usage)]))
 
 
 def cancel(

@@ -12,7 +12,19 @@ from typing import Annotated
 
 import typer
 
-from procplan.cli import accounts, bookings, jobs, nodes, run, tenants, tokens, users, views
+from procplan.cli import (
+    accounts,
+    bookings,
+    jobs,
+    nodes,
+    notify,
+    run,
+    tenants,
+    tokens,
+    usage,
+    users,
+    views,
+)
 from procplan.cli import agent as agent_cli
 from procplan.cli.serve import start_server
 
@@ -31,6 +43,7 @@ COMMAND_LINE = {"allow_interspersed_args": False}
 app.command()(bookings.book)
 app.command()(bookings.bookings)
 app.command()(bookings.release)
+app.command()(bookings.keep)
 app.command()(bookings.extend)
 app.command(context_settings=COMMAND_LINE)(run.run)
 app.command(context_settings=COMMAND_LINE)(jobs.submit)
@@ -49,7 +62,10 @@ app.command()(accounts.logout)
 app.command()(accounts.whoami)
 app.add_typer(users.app, name="user")
 app.add_typer(tokens.app, name="token")
+app.add_typer(notify.app, name="notify")
 app.command()(accounts.audit)
+app.command()(usage.report)
+app.command()(usage.history)
 
 
 def _text(path: Path | None) -> str | None:

@@ -252,3 +252,22 @@ def set_tenant(
             client.tenants.remove_member(name, user)
         tenant = client.tenants.get(name)
     typer.echo("\n".join(detail_lines(tenant)))
+
+
+IDLE_CHOICES: dict[str, bool | None] = {"on": True, "off": False, "cluster": None}
+
+
+@app.command("idle-reclaim")
+def idle_reclaim(
+    name: NameArg,
+    mode: Annotated[
+        str, typer.Argument(metavar="on|off|cluster", help="'cluster' follows the server setting")
+    ],
+    url: UrlOption = None,
+) -> None:
+    """Warn, then release idle bookings of the tenant's members, or never (admins; ADR 0013)."""
+    if mode not in IDLE_CHOICES:
+        usage_error(f"give on, off or cluster, not {terminal_text(mode)!r}", "MODE")
+    with connect(url) as client:
+        client.tenants.set_idle_reclaim(name, IDLE_CHOICES[mode])
+    typer.echo(f"Idle reclaim for tenant {terminal_text(name)}: {mode}")

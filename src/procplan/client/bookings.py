@@ -89,6 +89,16 @@ class BookingsApi:
         """``POST /api/v1/bookings/{id}/release``: complete now, freeing the future."""
         return self._transport.call("POST", f"{BOOKINGS}/{booking_id}/release")
 
+    def keep(self, booking_id: int) -> JsonDict:
+        """``POST /api/v1/bookings/{id}/keep``: never reclaim it as idle (ADR 0013); answers
+        ``{"booking": ..., "idle": ...}``."""
+        return self._transport.call("POST", f"{BOOKINGS}/{booking_id}/keep")
+
+    def idle(self, booking_id: int) -> JsonDict:
+        """``GET /api/v1/bookings/{id}/idle``: idle since, warned at, release at, kept,
+        and why it was released."""
+        return self._transport.call("GET", f"{BOOKINGS}/{booking_id}/idle")
+
     def cancel(self, booking_id: int) -> JsonDict:
         """``POST /api/v1/bookings/{id}/cancel``."""
         return self._transport.call("POST", f"{BOOKINGS}/{booking_id}/cancel")

@@ -22,8 +22,10 @@ from procplan.client.compat import CompatApi
 from procplan.client.errors import ApiError, InvalidResponse
 from procplan.client.jobs import JobsApi
 from procplan.client.nodes import NodesApi
+from procplan.client.notify import NotifyApi
 from procplan.client.tenants import TenantsApi
 from procplan.client.transport import OwnsTransport, Transport
+from procplan.client.usage import UsageApi
 
 JsonDict = dict[str, Any]
 
@@ -55,6 +57,8 @@ class ProcPlanClient(OwnsTransport):
         self.compat = CompatApi(self.transport)
         self.tenants = TenantsApi(self.transport)
         self.accounts = AccountsApi(self.transport)
+        self.notify = NotifyApi(self.transport)
+        self.usage = UsageApi(self.transport)
 
     @property
     def act_as(self) -> str | None:

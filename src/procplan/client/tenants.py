@@ -46,6 +46,13 @@ class TenantsApi:
             body=None if manager is None else {"manager": manager},
         )
 
+    def set_idle_reclaim(self, tenant_id: str, enabled: bool | None) -> JsonDict:
+        """``PUT /api/v1/tenants/{id}/idle-reclaim`` (admins, ADR 0013): reclaim idle
+        bookings of the tenant's members, or not; ``None`` follows the cluster setting."""
+        return self._transport.call(
+            "PUT", f"{TENANTS}/{segment(tenant_id)}/idle-reclaim", body={"enabled": enabled}
+        )
+
     def remove_member(self, tenant_id: str, user: str) -> JsonDict:
         """``DELETE /api/v1/tenants/{id}/members/{user}``."""
         return self._transport.call(

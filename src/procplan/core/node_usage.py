@@ -32,6 +32,7 @@ class ProcessKind(StrEnum):
 class GpuFlag(StrEnum):
     UNBOOKED_USE = "unbooked_use"  # in use without a booking or a job
     IDLE_BOOKING = "idle_booking"  # booked now, but idle for a while
+    IDLE_WARNED = "idle_warned"  # its booking was warned: released soon unless kept (ADR 0013)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ STATE_STYLE = {"online": "bold green", "offline": "bold red", "unmanaged": "yell
 FLAG_LABELS = {
     "unbooked_use": ("⚠ in use without booking", "bold red"),
     "idle_booking": ("⚠ booked but idle", "yellow"),
+    "idle_warned": ("⚠ idle: release pending", "bold yellow"),
 }
 
 FOREIGN_LABEL = ("⚠ foreign process", "magenta")

@@ -101,6 +101,13 @@ class SizeMemo:
         return size
 
 
+def released_end(current: Booking, now: Instant, *, whole_hours: bool = False) -> Instant:
+    """The end of a booking released at ``now`` (rule 5): rounded up to the next minute (hour
+    for ProcPlan clients), never outside ``[start, end]``. Idle reclaim uses it too."""
+    truncated = ceil_to(now, HOUR if whole_hours else MINUTE)
+    return min(current.end, max(current.start, truncated))
+
+
 # The caller's check on the booking it is about to change (an owner check): raises to refuse.
 Allowed = Callable[[Booking], None]
 
@@ -244,6 +251,10 @@ class BookingService:
         """The active bookings of these nodes (``None``: all) that hold ``at``."""
         return [b for b in self.bookings.window(node_ids, at, at + 1) if b.is_active]
 
+    def near(self, start: Instant, end: Instant) -> builtins.list[Booking]:
+        """Every booking that overlaps ``[start, end)`` (the notification sender's scan)."""
+        return self.bookings.window(None, start, end)
+
     def list(self, flt: BookingFilter) -> tuple[list[Booking], int]:
         return self.bookings.page(flt)
 
@@ -292,8 +303,7 @@ class BookingService:
         current = self.get_active(booking_id)
         if allowed is not None:
             allowed(current)
-        truncated = ceil_to(now, HOUR if whole_hours else MINUTE)
-        end = min(current.end, max(current.start, truncated))
+        end = released_end(current, now, whole_hours=whole_hours)
         booking = self.bookings.finish(booking_id, BookingStatus.COMPLETED, end, now)
         self._changed()
         return booking

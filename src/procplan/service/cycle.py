@@ -155,6 +155,7 @@ class Scheduler:
         housekeeping: Housekeeping | None = None,
         events: EventBus | None = None,
         metrics: CycleMetrics | None = None,
+        warn: Callable[[Sequence[Notice]], None] | None = None,
         planner: Planner = core_plan,
         debounce_s: float = 0.0005,
         min_interval_s: float = 0.01,
@@ -172,6 +173,7 @@ class Scheduler:
         self.housekeeping: Housekeeping = housekeeping or _NoHousekeeping()
         self.events = events if events is not None else EventBus()
         self.metrics = metrics
+        self.warn = warn  # tells the owners of the jobs a booking will preempt (ADR 0012)
         self.stats = CycleStats()
         self._planner = planner
         self._debounce_s = debounce_s
@@ -257,13 +259,16 @@ class Scheduler:
         self._announce(outcome.notices)
 
     def _announce(self, notices: Sequence[Notice]) -> None:
-        """Log each warning of an upcoming foreign booking once (the planner repeats them every
-        cycle while the booking is near; delivering them to people comes with notifications)."""
+        """Log each warning of an upcoming foreign booking once, and hand the new ones to
+        ``warn`` (the planner repeats them every cycle while the booking is near; the
+        outbox's keys make a warning that another leader already wrote a no-op)."""
+        new = []
         for notice in notices:
             key = (notice.job_id, notice.booking_id)
             if key in self._announced:
                 continue
             self._announced.add(key)
+            new.append(notice)
             LOG.warning(
                 "job %s runs open-ended on GPUs that booking %s claims from %s: "
                 "it will be preempted then",
@@ -273,6 +278,11 @@ class Scheduler:
             )
         if len(self._announced) > 10_000:
             self._announced.clear()
+        if new and self.warn is not None:
+            try:
+                self.warn(new)
+            except Exception:  # a lost warning must not stop scheduling; the log has it
+                LOG.exception("could not write %d preemption warning(s)", len(new))
 
     # ---- the background loop -------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from procplan.core.jobs import Job, Plan, Snapshot
 from procplan.core.timeutil import Instant
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock as WallClock
+from procplan.service.idle_reclaim import IdleReclaim
 from procplan.service.jobs import JobService
 from procplan.service.leases import Housekeeper
 from procplan.service.nodes import NodeService
@@ -147,17 +148,26 @@ class CycleClock:
 
 class ClusterHousekeeping:
     """Leases, watched PIDs and preemption deadlines (``leases.Housekeeper``), then the nodes
-    that stopped reporting and the history roll-up (``NodeService``)."""
+    that stopped reporting and the history roll-up (``NodeService``), then idle reclaim
+    (``IdleReclaim``, throttled by itself), whose releases the same cycle's plan then sees."""
 
-    def __init__(self, leases: Housekeeper, nodes: NodeService | None = None) -> None:
+    def __init__(
+        self,
+        leases: Housekeeper,
+        nodes: NodeService | None = None,
+        idle: IdleReclaim | None = None,
+    ) -> None:
         self.leases = leases
         self._nodes = nodes
+        self.idle = idle
 
     def run(self) -> None:
         self.leases.run()
         if self._nodes is not None:
             self._nodes.check_liveness()
             self._nodes.maintain()
+        if self.idle is not None:
+            self.idle.run()
 
     def signal_preempted(self, jobs: Sequence[Job]) -> None:
         self.leases.signal_preempted(jobs)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from procplan.core.jobs import Job
 from procplan.core.model import Booking, Gpu, Node
+from procplan.core.node_usage import GpuFlag
 from procplan.core.node_view import (
     AgentInfo,
     ClusterView,
@@ -24,6 +25,7 @@ from procplan.core.node_view import (
 from procplan.core.readings import GpuReading
 from procplan.core.timeutil import Instant
 from procplan.service.nodes import NodeService
+from procplan.store.idle_repo import IdleStore
 from procplan.store.nodes_repo import NodeStatus
 from procplan.wire.node_status import flags_of, foreign_of, processes_of, readings_of
 
@@ -35,13 +37,30 @@ def cluster_view(service: NodeService, node_id: str | None = None) -> ClusterVie
     statuses = service.statuses()
     running = service.running_by_node()
     booked = _bookings_now(service, now)
+    warned = _warned_gpus(service, booked)
     views = tuple(
         node_view(service, node, statuses.get(node.id), running.get(node.id, []),
-                  booked.get(node.id, []), now)
+                  booked.get(node.id, []), now, warned)
         for node in topology.nodes
         if node_id is None or node.id == node_id
     )  # fmt: skip
     return ClusterView(now=now, nodes=views)
+
+
+def _warned_gpus(service: NodeService, booked: Mapping[str, list[Booking]]) -> frozenset[str]:
+    """The GPUs of bookings in force whose owner was warned as idle (ADR 0013): one read of
+    their stored idle state."""
+    ids = [b.id for bookings in booked.values() for b in bookings]
+    if not ids:
+        return frozenset()
+    states = IdleStore(service.bookings.store, service.bookings.bookings.writes).states(ids)
+    return frozenset(
+        gpu
+        for bookings in booked.values()
+        for b in bookings
+        if (s := states.get(b.id)) is not None and s.warned_at is not None and not s.keep
+        for gpu in b.gpu_ids
+    )
 
 
 def _bookings_now(service: NodeService, now: Instant) -> dict[str, list[Booking]]:
@@ -58,6 +77,7 @@ def node_view(
     running: Sequence[Job],
     bookings: Sequence[Booking],
     now: Instant,
+    warned: frozenset[str] = frozenset(),
 ) -> NodeView:
     report: Mapping[str, Any] = status.report if status is not None else {}
     state: Liveness
@@ -74,7 +94,10 @@ def node_view(
         last_seen=None if status is None else status.last_seen,
         agent=None if status is None else _agent(status),
         read_error=report.get("read_error"),
-        gpus=tuple(_gpu_view(gpu, last, _holder(gpu.id, running, bookings)) for gpu in node.gpus),
+        gpus=tuple(
+            _gpu_view(gpu, last, _holder(gpu.id, running, bookings), gpu.id in warned)
+            for gpu in node.gpus
+        ),
     )
 
 
@@ -106,7 +129,7 @@ def _agent(status: NodeStatus) -> AgentInfo:
     )
 
 
-def _gpu_view(gpu: Gpu, last: _Last, holder: Job | Booking | None) -> GpuView:
+def _gpu_view(gpu: Gpu, last: _Last, holder: Job | Booking | None, warned: bool) -> GpuView:
     mine = [r for r in last.readings if r.index == gpu.index]
     main = next((r for r in mine if not r.mig), None)
     return GpuView(
@@ -114,7 +137,7 @@ def _gpu_view(gpu: Gpu, last: _Last, holder: Job | Booking | None) -> GpuView:
         memory_total_mb=(main.memory_total_mb if main is not None else None) or gpu.memory_mb,
         reading=main if last.live else None,
         foreign=gpu.id in last.foreign,
-        flags=tuple(last.flags.get(gpu.id, ())),
+        flags=(*last.flags.get(gpu.id, ()), *((GpuFlag.IDLE_WARNED.value,) if warned else ())),
         holder=holder,
         processes=tuple(p for p in last.processes if p.gpu_id == gpu.id),
         mig=tuple(r for r in mine if r.mig) if last.live else (),

@@ -33,12 +33,14 @@ from procplan.core.jobs import (
     StatusChange,
 )
 from procplan.core.ledger import Ask, Hold, Holder, judge
+from procplan.core.notes import ESTIMATE_MOVED_S, estimate_moved, job_preempted, job_started
 from procplan.core.timeutil import Instant
 from procplan.store.engine import Store
 from procplan.store.job_changes import StatusUpdate
 from procplan.store.job_mirror import Info, JobMirror
 from procplan.store.job_writes import next_jobs_version
 from procplan.store.ledger_holds import read_holds
+from procplan.store.outbox import enqueue
 from procplan.store.tables import claims, gpus, jobs, nodes
 
 
@@ -110,10 +112,26 @@ def apply_plan(
             if mirror.version != seen:  # someone wrote in between: compare again
                 written = mirror.changed_pending(plan.pending, all_positions=all_positions)
             result = _write(conn, store, plan, mirror.jobs(), written, now, lease_ttl_s, version)
+            _estimates_moved(conn, mirror, written, now)
     except _NothingChanged as nothing:
         return ApplyResult(skipped=nothing.skipped)
     mirror.note_pending(version, written)
     return result
+
+
+def _estimates_moved(
+    conn: Connection, mirror: JobMirror, written: Mapping[int, Info], now: Instant
+) -> None:
+    """Tell the owners of queued jobs whose estimated start moved by ``ESTIMATE_MOVED_S`` or
+    more (from one known estimate to another), with the write that moves it."""
+    jobs = mirror.jobs()
+    for job_id, (_, estimate, _, _) in written.items():
+        old = mirror.pending_info(job_id)
+        job = jobs.get(job_id)
+        if old is None or old[1] is None or estimate is None or job is None:
+            continue
+        if abs(estimate - old[1]) >= ESTIMATE_MOVED_S:
+            enqueue(conn, estimate_moved(job, old[1], estimate), now)
 
 
 def _preemptions(live: Mapping[int, Job], plan: Plan) -> list[Preemption]:
@@ -281,6 +299,7 @@ def _start(
                 )
     except IntegrityError:
         return None
+    enqueue(conn, job_started(started, now), now)
     return started
 
 
@@ -304,4 +323,5 @@ def _preempt(
         victim = _PREEMPT.write(conn, job, change)
         if victim is not None:
             done.append(victim)
+            enqueue(conn, job_preempted(victim, p.reason, False), now)
     return done

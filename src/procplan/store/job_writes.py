@@ -31,6 +31,7 @@ from procplan.core.jobs import (
     StatusChange,
 )
 from procplan.core.lifecycle import check_transition
+from procplan.core.notes import job_ended, job_preempted
 from procplan.core.timeutil import Instant
 from procplan.store.job_changes import StatusUpdate, write_change
 from procplan.store.job_rows import (
@@ -40,6 +41,8 @@ from procplan.store.job_rows import (
     row_to_job,
     submitted,
 )
+from procplan.store.logs_repo import tail_lines
+from procplan.store.outbox import enqueue
 from procplan.store.tables import claims, jobs, meta, tenants
 from procplan.store.users_repo import user_pk
 
@@ -153,6 +156,9 @@ def finish_job(
     }  # fmt: skip
     ended = write_change(conn, job, change)
     conn.execute(_END_CLAIMS, {"j_id": job_id, "now": now})
+    failed = state is not JobState.COMPLETED
+    tail = tail_lines(conn, job_id, job.requeues) if failed and job.kind is JobKind.BATCH else []
+    enqueue(conn, job_ended(ended, tail), now)
     if job.started_at is not None and job.gpu_count > 0:
         _fold_usage(
             conn, job.tenant, job.gpu_count * max(now - job.started_at, 0), now, half_life_s
@@ -185,7 +191,9 @@ def requeue_job(conn: Connection, job_id: int) -> Job:
         "reason": Reason.HELD, "estimated_start": None, "queue_position": None,
         "waits_for": NO_BLOCKERS, "exit_code": None, "pid": None, "host": None, "version": version,
     }  # fmt: skip
-    return write_change(conn, job, change, pid_started=None)
+    requeued = write_change(conn, job, change, pid_started=None)
+    enqueue(conn, job_preempted(requeued, job.message or "it stopped", True), job.ended_at or 0)
+    return requeued
 
 
 def heartbeat_job(conn: Connection, job_id: int, now: Instant, ttl_s: int) -> Job:

@@ -160,6 +160,23 @@ class LogStore:
             return int(conn.execute(delete(job_logs).where(job_logs.c.job_id == job_id)).rowcount)
 
 
+def tail_lines(conn: Connection, job_id: int, run: int, max_bytes: int = 4096) -> list[str]:
+    """The last lines of a run's log (its stderr when it wrote any, else its stdout): what a
+    failure notification quotes. Read in the caller's transaction."""
+    for stream in ("stderr", "stdout"):
+        key = {"job_id": job_id, "run": run, "stream": stream_key(stream)}
+        size = conn.execute(
+            select(job_log_heads.c.size).where(
+                *(job_log_heads.c[name] == value for name, value in key.items())
+            )
+        ).scalar()
+        if size:
+            data = _stitch(conn, key, max(int(size) - max_bytes, 0), int(size))
+            lines = data.decode(errors="replace").splitlines()
+            return lines[1:] if int(size) > max_bytes and len(lines) > 1 else lines
+    return []
+
+
 def _stitch(conn: Connection, key: dict[str, object], start: int, end: int) -> bytes:
     """The bytes of ``[start, end)`` from the chunks that overlap it."""
     if end <= start:

@@ -17,8 +17,10 @@ from sqlalchemy import Connection, bindparam, case, delete, or_, select, update
 
 from procplan.core.errors import Conflict
 from procplan.core.model import UNSPECIFIED_KIND, GpuDevice, Node
+from procplan.core.notes import node_changed
 from procplan.core.timeutil import Instant
 from procplan.store.engine import Store
+from procplan.store.outbox import enqueue
 from procplan.store.tables import gpus, node_status, nodes, upsert_insert
 from procplan.store.topology_repo import (
     AGENT,
@@ -199,7 +201,11 @@ class NodeStore:
             ]
             if not params:
                 return 0
-            return int(conn.execute(_REPORT, params).rowcount)
+            back = _coming_back(conn, known, pks)
+            matched = int(conn.execute(_REPORT, params).rowcount)
+            for node_id, seen in back:  # the admins hear of it with the change (ADR 0012)
+                enqueue(conn, node_changed(node_id, True, int(seen)), int(seen))
+            return matched
 
     def mark_offline(self, node_id: str, session: str, seen_before: float, now: Instant) -> bool:
         """Mark a node offline if it is online in ``session`` and was last seen before
@@ -207,7 +213,10 @@ class NodeStore:
         """
         params = {"node_id": node_id, "o_session": session, "o_before": seen_before, "o_now": now}
         with self.store.write() as conn:
-            return bool(conn.execute(_OFFLINE, params).rowcount == 1)
+            marked = bool(conn.execute(_OFFLINE, params).rowcount == 1)
+            if marked:
+                enqueue(conn, node_changed(node_id, False, now), now)
+            return marked
 
     def forget(self, node_id: str) -> bool:
         """Drop a node's status row (the node and its GPUs stay); whether there was one."""
@@ -225,6 +234,34 @@ class NodeStore:
             found = conn.execute(select(nodes.c.id, nodes.c.pk).where(nodes.c.id.in_(missing)))
             self._pks.update({node_id: pk for node_id, pk in found})
         return self._pks
+
+
+def _coming_back(
+    conn: Connection, reports: Sequence[ReportWrite], pks: Mapping[str, int]
+) -> list[tuple[str, float]]:
+    """The offline nodes these reports bring back (received after the node went offline, in
+    its registered session): ``_REPORT``'s revive rule, asked before it runs."""
+    down = conn.execute(
+        select(
+            node_status.c.node_pk,
+            node_status.c.session,
+            node_status.c.offline_since,
+            node_status.c.last_seen,
+        )
+        .where(node_status.c.node_pk.in_([pks[r.node_id] for r in reports]))
+        .where(node_status.c.online.is_(False))
+    ).all()
+    if not down:
+        return []
+    state = {pk: (session, since, seen) for pk, session, since, seen in down}
+    back = []
+    for r in reports:
+        found = state.get(pks[r.node_id])
+        if found is None or found[0] != r.session:
+            continue
+        if (found[1] or 0) <= r.last_seen and found[2] <= r.last_seen:
+            back.append((r.node_id, r.last_seen))
+    return back
 
 
 def _put_agent_node(conn: Connection, row: Any, node_id: str, now: Instant) -> tuple[int, bool]:

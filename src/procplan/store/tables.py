@@ -134,6 +134,12 @@ bookings = Table(
     # The ``ledger_version`` of the transaction that last wrote this row: lets every server
     # process bring its in-memory ledger up to date by reading only what changed.
     Column("version", BigInteger, nullable=False),
+    # Idle reclaim (migration 0009, ADR 0013): idle since, warned at, the owner's "keep",
+    # and why the leader released it. Not ledger state: writing them bumps no version.
+    Column("idle_since", BigInteger, nullable=True),
+    Column("idle_warned_at", BigInteger, nullable=True),
+    Column("idle_keep", Boolean, nullable=False, default=False, server_default=false()),
+    Column("released_reason", Text, nullable=True),
     Index("ix_bookings_node_start", "node_pk", "start_s"),
     Index("ix_bookings_start", "start_s"),
     Index("ix_bookings_user", "user_pk"),
@@ -160,6 +166,8 @@ tenants = Table(
     Column("usage_gpu_s", Float, nullable=False, default=0.0),
     Column("usage_at", BigInteger, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
+    # Idle reclaim for its members' bookings (ADR 0013): NULL follows the cluster setting.
+    Column("idle_reclaim", Boolean, nullable=True),
 )
 
 memberships = Table(
@@ -345,6 +353,59 @@ job_log_heads = Table(
     Column("truncated", Boolean, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("job_id", "run", "stream", name="pk_job_log_heads"),
+)
+
+
+# Notifications (migration 0008, ADR 0012). A channel is an apprise URL (it may hold a secret:
+# never shown back whole) of one user, or of the cluster when ``user_pk`` is NULL (admins
+# set those); ``events`` is a comma-separated list of event kinds or "*".
+notify_channels = Table(
+    "notify_channels",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("user_pk", Integer, ForeignKey("users.pk", ondelete="CASCADE"), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),
+    Column("label", String(128), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_sent_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", BigInteger, nullable=True),
+    Index("ix_notify_channels_user", "user_pk"),
+)
+
+# The transactional outbox: one row per event, written in the transaction of the change that
+# causes it; ``key`` deduplicates (an event already written is not written again). The
+# recipient is ``user_pk`` (NULL: the admins). ``done_at`` is set once every channel's
+# delivery ended (sent, or given up).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("kind", String(40), nullable=False),
+    Column("user_pk", Integer, ForeignKey("users.pk", ondelete="CASCADE"), nullable=True),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("done_at", BigInteger, nullable=True),
+    Index("ix_outbox_done", "done_at", "pk"),
+)
+
+# One event's delivery to one channel: at least once, retried with backoff until sent or
+# given up (``sent_at`` set, or ``attempts`` at the limit with ``error``).
+notify_deliveries = Table(
+    "notify_deliveries",
+    metadata,
+    Column("outbox_pk", Integer, ForeignKey("outbox.pk", ondelete="CASCADE"), nullable=False),
+    Column(
+        "channel_pk", Integer, ForeignKey("notify_channels.pk", ondelete="CASCADE"), nullable=False
+    ),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    PrimaryKeyConstraint("outbox_pk", "channel_pk", name="pk_notify_deliveries"),
 )
 
 

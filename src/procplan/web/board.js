@@ -9,7 +9,7 @@ import { showSession } from './session.js';
 const HISTORY_MS = 60_000;       // history is written per closed minute: once a minute is enough
 const HISTORY_SPAN_S = 3 * 3600; // the sparkline covers the last 3 hours
 const SVG = 'http://www.w3.org/2000/svg';
-const FLAG_TEXT = { unbooked_use: 'unbooked use', idle_booking: 'booked but idle' };
+const FLAG_TEXT = { unbooked_use: 'unbooked use', idle_booking: 'booked but idle', idle_warned: 'idle: release pending' };
 const STATE_TEXT = { online: 'online', offline: 'offline', unmanaged: 'no agent' };
 const $ = (id) => document.getElementById(id);
 

@@ -16,7 +16,7 @@ const STATUSES = ['active', 'completed', 'cancelled'];
 const LANE_STEP_PX = 20; // lane height (18 px, --lane-h) plus its gap
 const CHAR_PX = 6.6;
 const FOREIGN_ROW_PX = 37; // a GPU name with the "⚠ in use" badge under it     // rough width of a 12 px character, to decide where a label fits
-const FLAG_TEXT = { unbooked_use: 'in use without a booking or job', idle_booking: 'booked but idle' };
+const FLAG_TEXT = { unbooked_use: 'in use without a booking or job', idle_booking: 'booked but idle', idle_warned: 'idle: release pending' };
 
 const rendered = new WeakMap(); // table -> {viewKey, headKey, bodies: Map(nodeId -> {sig, body, rows})}
 

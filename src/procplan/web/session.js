@@ -75,6 +75,7 @@ export function renderSession(box, me, { signInLink = true } = {}) {
     if (isAdmin(me)) items.push(el('span', { class: 'role-badge', title: 'This account is an admin' }, 'admin'));
     if (me.via === 'peer') items.push(el('span', { class: 'session-via' }, '(this machine)'));
     items.push(auditLink(me));
+    items.push(notifyLink());
     if (me.via === 'session') {
       items.push(el('button', { type: 'button', class: 'sign-out', onclick: (ev) => leave(ev.currentTarget) }, 'Sign out'));
     } else if (signInLink) {
@@ -94,6 +95,12 @@ export function renderSession(box, me, { signInLink = true } = {}) {
   box.dataset.user = me.user || '';
   box.dataset.role = me.role || '';
   box.setAttribute('aria-busy', 'false');
+}
+
+/** The notification channels page (issue #14). */
+function notifyLink() {
+  const here = /\/notify\.html$/.test(window.location.pathname);
+  return el('a', { class: 'session-audit', href: 'notify.html', 'aria-current': here ? 'page' : null }, 'Notifications');
 }
 
 /** The audit page: every entry for an admin ("Audit log"), one's own for anyone else. */
