@@ -169,3 +169,21 @@ def test_booking_usage(client: TestClient, composed: Composed, clock: FakeClock)
     assert body["until"] == "2026-11-23T14:00:00+00:00"
     assert client.get("/api/v1/bookings/424242/usage").status_code == 404
     assert client.get("/api/v1/bookings/x/usage").status_code in (400, 404)
+
+
+def test_daily_reports_add_up_to_the_window(
+    client: TestClient, composed: Composed, clock: FakeClock
+) -> None:
+    build_scenario(client, composed, clock)
+    clock.set(T10 + 30 * H)  # the next day, so the window spans two UTC days
+    window = {"start": "2026-11-23T08:00:00Z", "end": "2026-11-25T00:00:00Z"}
+    daily = client.get("/api/v1/usage/daily", params={"by": "user", **window})
+    assert daily.status_code == 200, daily.text
+    days = daily.json()["days"]
+    assert [d["start"] for d in days] == ["2026-11-23T08:00:00+00:00", "2026-11-24T00:00:00+00:00"]
+    whole = client.get("/api/v1/usage/report", params={"by": "user", **window}).json()
+    for key in ("booked_s", "used_s", "job_s", "unbooked_s", "wait_s", "jobs"):
+        assert sum(d["total"][key] for d in days) == whole["total"][key], key
+    assert rows(days[0], "user")["alice"]["booked_gpu_hours"] == 4.0
+    too_long = {"start": "2026-01-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"}
+    assert client.get("/api/v1/usage/daily", params=too_long).status_code == 400

@@ -50,9 +50,7 @@ def test_add_test_and_remove_a_channel(
 ) -> None:
     url, got = receiver
     page.goto(cluster.url + "/notify.html")
-    expect(page.locator("#session .session-audit", has_text="Notifications")).to_have_attribute(
-        "aria-current", "page"
-    )
+    expect(page.locator("#session .session-notify")).to_have_attribute("aria-current", "page")
     page.fill("#notify-url", "nonsense://x")
     page.click("#notify-add button[type=submit]")
     expect(page.locator("#notify-problem")).to_contain_text("apprise")

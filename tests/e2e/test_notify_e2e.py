@@ -1,6 +1,11 @@
 """Notifications end to end (issue #14, ADR 0012): a real ``procplan server --demo``, a real
 SMTP server (aiosmtpd) and a webhook receiver, both on loopback, and apprise in between.
 
+The second test covers the events that time and agents cause: a booking that ends soon, a
+queued job whose estimate moves by an hour, someone else's process on a booked GPU (a node
+whose agent speaks the protocol from here), and that node going offline and coming back (to
+the lab's cluster channel).
+
 The test process is the server's admin (its own Unix user, by peer identity). It subscribes
 a JSON webhook and an e-mail address to every event, then causes them: a batch job that
 finishes, one that fails (its last log lines in the message), a job preempted and requeued
@@ -115,9 +120,11 @@ def mailbox() -> Iterator[Mailbox]:
     made.controller.stop()
 
 
-def api(url: str, method: str, path: str, token: str | None = None, **kw: Any) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    reply = httpx.request(method, url + path, headers=headers, timeout=30, **kw)
+def api(
+    url: str, method: str, path: str, token: str | None = None, headers: Any = None, **kw: Any
+) -> Any:
+    sent = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+    reply = httpx.request(method, url + path, headers=sent, timeout=30, **kw)
     assert reply.status_code < 300, reply.text
     return reply.json()
 
@@ -129,6 +136,9 @@ def submit(url: str, command: list[str], **fields: Any) -> int:
 
 def until(predicate: Any, timeout: float = 30.0) -> Any:
     return wait_until(predicate, timeout, step=0.05)
+
+
+TOKEN = "notify-e2e-token"
 
 
 def iso(moment: datetime) -> str:
@@ -201,3 +211,66 @@ def test_every_event_reaches_mail_and_webhook_once_across_a_kill_9(
     assert all(n == 1 for n in counts.values()), {t: n for t, n in counts.items() if n > 1}
     assert len(set(mailbox.subjects)) == len(mailbox.subjects), mailbox.subjects
     assert set(mailbox.subjects) >= set(hook.titles()) - {f"Job {urgent} cancelled"}
+
+
+def test_time_and_agents_cause_notes_too(tmp_path: Path, hook: Hook, mailbox: Mailbox) -> None:
+    env = {**SETTINGS, "PROCPLAN_AGENT_TOKEN": TOKEN}
+    args = ["--demo", "--database", str(tmp_path / "notify2.db")]
+    with ServerProcess(args, env=env, log_file=tmp_path / "server.log") as server:
+        url = server.url
+        api(url, "POST", "/api/v1/notify/channels", json={"url": hook.url, "events": "*"})
+        lab = {"url": mailbox.url, "cluster": True, "label": "lab"}  # node events by default
+        api(url, "POST", "/api/v1/notify/channels", json=lab)
+        api(url, "POST", "/api/v1/users", json={"name": "mallory"})
+
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        short = {"node_id": "node-a", "gpu_count": 1, "start": iso(now),
+                 "end": iso(now + timedelta(minutes=10)), "label": "short"}  # fmt: skip
+        ends = api(url, "POST", "/api/v1/bookings", json=short)["booking"]["id"]
+        until(lambda: any(t.startswith(f"Booking {ends} ends in") for t in hook.titles()))
+
+        width = len(api(url, "GET", "/api/v1/nodes/node-b")["gpus"])
+        hour = {"gpu_count": width, "time_limit_s": 3600}
+        submit(url, ["sleep", "600"], priority=1000, **hour)
+        waiting = submit(url, ["sleep", "600"], **hour)
+        until(lambda: api(url, "GET", f"/api/v1/jobs/{waiting}")["estimated_start"])
+        submit(url, ["sleep", "600"], priority=1000, **hour)  # goes first: an hour later
+        until(lambda: any(t.startswith(f"Job {waiting} now expected to start at")
+                          for t in hook.titles()))  # fmt: skip
+
+        agent = FakeAgent(url)
+        booked = {"node_id": "lab-box", "gpu_ids": ["lab-box-gpu0"], "start": iso(now),
+                  "end": iso(now + timedelta(hours=2)), "label": "mine"}  # fmt: skip
+        api(url, "POST", "/api/v1/bookings", json=booked)
+        agent.beat(user="mallory")
+        until(lambda: "mallory runs a process on your booked GPU lab-box-gpu0" in hook.titles())
+        until(lambda: "Node lab-box is offline" in mailbox.subjects)  # it went quiet
+        agent.beat(user="mallory")
+        until(lambda: "Node lab-box is back online" in mailbox.subjects)
+    assert "Node lab-box is offline" not in hook.titles()  # the lab's channel, not the user's
+
+
+class FakeAgent:
+    """A node agent speaking the protocol from here: ``lab-box``, two GPUs, 0.5 s interval."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.auth = {"Authorization": f"Bearer {TOKEN}"}
+        devices = [{"index": i, "uuid": f"GPU-LAB-{i}", "name": "NVIDIA A100", "memory_mb": 81920}
+                   for i in range(2)]  # fmt: skip
+        body = {"node_id": "lab-box", "hostname": "lab-box.example", "address": "10.0.0.9",
+                "agent_version": "0.1.0", "interval_s": 0.5, "os_user": "root", "pid": 4242,
+                "reader": "fake", "devices": devices}  # fmt: skip
+        self.session = api(url, "POST", "/api/v1/agents/register", json=body, headers=self.auth)[
+            "session"
+        ]
+
+    def beat(self, user: str) -> None:
+        readings = [{"index": i, "uuid": f"GPU-LAB-{i}", "utilization_pct": 90.0,
+                     "memory_used_mb": 4000, "memory_total_mb": 81920, "temperature_c": 60.0,
+                     "power_w": 200.0, "mig": False} for i in range(2)]  # fmt: skip
+        process = {"gpu_uuid": "GPU-LAB-0", "pid": 31337, "used_memory_mb": 4000, "user": user,
+                   "command": "python steal.py", "job_id": None, "ancestors": [1]}  # fmt: skip
+        body = {"session": self.session, "readings": readings, "processes": [process],
+                "jobs": [], "read_error": None}  # fmt: skip
+        api(self.url, "POST", "/api/v1/agents/lab-box/heartbeat", json=body, headers=self.auth)

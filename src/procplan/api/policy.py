@@ -74,6 +74,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/nodes/{node_id}/history"): P.PUBLIC,
     # ---- usage accounting (issue #14): the report like sreport, for everyone signed in
     ("GET", "/api/v1/usage/report"): P.AUTHENTICATED,
+    ("GET", "/api/v1/usage/daily"): P.AUTHENTICATED,
     ("GET", "/api/v1/usage/jobs"): P.PUBLIC,  # what the job list shows, plus GPU time
     ("GET", "/api/v1/jobs/{raw_id}/usage"): P.PUBLIC,  # node history, per job
     ("GET", "/api/v1/bookings/{booking_id}/usage"): P.PUBLIC,  # as the booking itself

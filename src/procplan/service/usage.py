@@ -33,6 +33,7 @@ __all__ = [
 DEFAULT_BUSY_PCT = 5.0
 MAX_WINDOW_DAYS = 400  # a year and a bit: hourly history is kept a year by default
 MAX_HISTORY_LIMIT = 1000
+MAX_DAILY_DAYS = 92  # a quarter of daily bars
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,20 +107,43 @@ class UsageService:
         by = parse_by(by) if isinstance(by, str) else by
         check_window(start, end)
         until = max(min(end, self.clock.now()), start)
-        if until > start:
-            # The reads run side by side: SQLite does its part without the GIL, so the claims
-            # are turned into objects while the history is being scanned.
-            with ThreadPoolExecutor(max_workers=3, thread_name_prefix="usage") as pool:
-                busy = pool.submit(self.repo.busy, start, until, self.busy_pct)
-                starts = pool.submit(self.repo.starts, start, until)
-                holds = self.repo.holds(start, until)
-                gpu_nodes = self.repo.gpu_nodes()
-                usage = account(start, until, holds, busy.result(), starts.result(), gpu_nodes)
-            rows = usage.grouped(by)
-            total = usage.total(None if by is By.NODE else rows)  # by node: jobs per node
-        else:
-            rows, total = {}, Totals()
-        return Report(by, start, end, until, self.busy_pct, rows, total)
+        return self._reports(by, [(start, end)], until)[0]
+
+    def daily(self, by: By | str, start: Instant, end: Instant) -> list[Report]:
+        """One report per UTC day of ``[start, end)`` (the Usage page's charts), from one read
+        of the window: the days add up to the report of the whole window."""
+        by = parse_by(by) if isinstance(by, str) else by
+        check_window(start, end, MAX_DAILY_DAYS)
+        first = start - start % DAY
+        days = [(max(d, start), min(d + DAY, end)) for d in range(first, end, DAY)]
+        return self._reports(by, days, max(min(end, self.clock.now()), start))
+
+    def _reports(
+        self, by: By, windows: list[tuple[Instant, Instant]], until: Instant
+    ) -> list[Report]:
+        """Reports of consecutive ``windows``, each counted up to ``until`` at most."""
+        start = windows[0][0]
+        if until <= start:
+            return [Report(by, s, e, s, self.busy_pct, {}, Totals()) for s, e in windows]
+        # The reads run side by side: SQLite does its part without the GIL, so the claims are
+        # turned into objects while the history is being scanned.
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="usage") as pool:
+            busy = pool.submit(self.repo.busy, start, until, self.busy_pct)
+            starts = pool.submit(self.repo.starts, start, until)
+            holds = self.repo.holds(start, until)
+            gpu_nodes = self.repo.gpu_nodes()
+            busy_spans, started = busy.result(), starts.result()
+        reports = []
+        for lo, hi in windows:
+            cut = max(min(hi, until), lo)
+            rows: dict[str, Totals] = {}
+            total = Totals()
+            if cut > lo:
+                usage = account(lo, cut, holds, busy_spans, started, gpu_nodes)
+                rows = usage.grouped(by)
+                total = usage.total(None if by is By.NODE else rows)  # by node: jobs per node
+            reports.append(Report(by, lo, hi, cut, self.busy_pct, rows, total))
+        return reports
 
     def booking_usage(self, booking_id: int) -> BookingUsage:
         """Booked, used and idle GPU time of one booking, up to now (``NotFound`` when there

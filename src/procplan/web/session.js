@@ -100,7 +100,7 @@ export function renderSession(box, me, { signInLink = true } = {}) {
 /** The notification channels page (issue #14). */
 function notifyLink() {
   const here = /\/notify\.html$/.test(window.location.pathname);
-  return el('a', { class: 'session-audit', href: 'notify.html', 'aria-current': here ? 'page' : null }, 'Notifications');
+  return el('a', { class: 'session-notify', href: 'notify.html', 'aria-current': here ? 'page' : null }, 'Notifications');
 }
 
 /** The audit page: every entry for an admin ("Audit log"), one's own for anyone else. */

@@ -15,6 +15,7 @@ from procplan.wire.base import Json, iso_or_none
 
 __all__ = [
     "booking_usage_json",
+    "daily_json",
     "finished_jobs_json",
     "job_usage_json",
     "report_json",
@@ -67,6 +68,27 @@ def report_json(
         "busy_threshold_pct": threshold_pct,
         "rows": [{by.value: key, **totals_json(totals)} for key, totals in rows.items()],
         "total": totals_json(total),
+    }
+
+
+def daily_json(
+    by: By,
+    threshold_pct: float,
+    days: Sequence[tuple[Instant, Instant, Mapping[str, Totals], Totals]],
+) -> Json:
+    """``GET /api/v1/usage/daily``: the report of each UTC day (the Usage page's charts)."""
+    return {
+        "by": by.value,
+        "busy_threshold_pct": threshold_pct,
+        "days": [
+            {
+                "start": to_iso(start),
+                "end": to_iso(end),
+                "rows": [{by.value: key, **totals_json(totals)} for key, totals in rows.items()],
+                "total": totals_json(total),
+            }
+            for start, end, rows, total in days
+        ],
     }
 
 

@@ -26,6 +26,7 @@ from procplan.core.timeutil import DAY, Instant
 from procplan.service.usage import UsageService
 from procplan.wire.usage import (
     booking_usage_json,
+    daily_json,
     finished_jobs_json,
     job_usage_json,
     report_json,
@@ -67,6 +68,18 @@ async def usage_report(request: Request) -> Response:
             report.total,
         )
     )
+
+
+@router.get("/usage/daily", openapi_extra=query_doc(ReportQuery))
+async def usage_daily(request: Request) -> Response:
+    """The report of each UTC day of ``[start, end)`` (at most 92 days; default the last 7),
+    for charts: the days add up to the report of the whole window."""
+    ask = read_query(request, ReportQuery)
+    service = _usage(ctx(request))
+    start, end = _window(service, ask.start, ask.end)
+    reports = await run_in_threadpool(service.daily, ask.by, start, end)
+    days = [(r.start, r.end, r.rows, r.total) for r in reports]
+    return json_response(daily_json(reports[0].by, service.busy_pct, days))
 
 
 @router.get("/usage/jobs", openapi_extra=query_doc(FinishedQuery))
