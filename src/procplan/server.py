@@ -155,7 +155,7 @@ def compose(
     nodes = NodeService(
         store, clock, bookings, jobs, node_settings_from(settings, local_token), events
     )
-    IntrusionWatch(store, clock, nodes, bookings.active_at).watch(events)
+    IntrusionWatch(store, clock, nodes, bookings.active_at, settings.notify_poll_s).watch(events)
     agent_jobs = AgentJobs(nodes, jobs, waiter, LogStore(store))
     metrics = SchedulerMetrics(jobs, nodes)
     housekeeper = Housekeeper(jobs, clock)

@@ -4,6 +4,7 @@ a GPU nobody booked, tells nobody."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from tests.conftest import admin_client, demo_settings
 from procplan.core.timeutil import to_iso
 from procplan.server import Composed, compose
 from procplan.store.channels_repo import ChannelStore
-from procplan.testing import FakeClock
+from procplan.testing import FakeClock, wait_until
 
 TOKEN = "intrusion-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -23,7 +24,7 @@ NODE = "lab-box"
 
 @pytest.fixture
 def composed(sqlite_url: str, clock: FakeClock) -> Iterator[Composed]:
-    built = compose(demo_settings(sqlite_url, agent_token=TOKEN), clock=clock)
+    built = compose(demo_settings(sqlite_url, agent_token=TOKEN, notify_poll_s=0.05), clock=clock)
     yield built
     built.store.dispose()
 
@@ -78,7 +79,16 @@ def test_the_booking_owner_hears_of_someone_elses_process(
 
     heartbeat(client, session, process(0, 777, "bob"))  # bob's own: fine
     heartbeat(client, session, process(1, 888, "mallory"))  # on a GPU nobody booked
-    assert notes(composed) == []
+    assert notes_after_a_check(composed) == []
     heartbeat(client, session, process(0, 999, "mallory"))
+    expected = [f"mallory runs a process on your booked GPU {NODE}-gpu0"]
+    wait_until(lambda: notes(composed) == expected, 10, step=0.02)
     heartbeat(client, session, process(0, 999, "mallory"))  # still there: told once
-    assert notes(composed) == [f"mallory runs a process on your booked GPU {NODE}-gpu0"]
+    assert notes_after_a_check(composed) == expected
+
+
+def notes_after_a_check(composed: Composed) -> list[str]:
+    """The notes once a check has run (the watch checks a moment after a change)."""
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: False, 0.2, step=0.05)  # longer than its delay: it has run
+    return notes(composed)

@@ -2,14 +2,17 @@
 
 The node service classifies every process its agents report; one that is neither a job's
 nor its booking owner's, on a GPU a booking holds now, is an intrusion. Such processes make
-their GPU foreign, so the check runs when the foreign GPUs change (``NODES_CHANGED``), over
-the processes the node service holds in memory, and writes a note per new intrusion (the
-outbox key names booking, GPU and PID: once, whichever server process sees it first).
+their GPU foreign, so the check runs after the foreign GPUs change (``NODES_CHANGED``), over
+the statuses the node service holds, and writes a note per new intrusion (the outbox key names
+booking, GPU and PID: once, whichever server process sees it first). The check is debounced
+(``delay_s`` after the first change, once for a burst): reading every node's status on each of
+300 agents' registrations made registering them all take twice as long.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 
 from procplan.core.model import Booking
@@ -21,7 +24,7 @@ from procplan.service.events import Event, EventBus
 from procplan.service.nodes import NodeService
 from procplan.store.engine import Store
 from procplan.store.outbox import enqueue
-from procplan.wire.node_status import processes_of
+from procplan.wire.node_status import foreign_of, processes_of
 
 LOG = logging.getLogger("procplan.notify")
 INTRUDERS = (ProcessKind.UNBOOKED.value, ProcessKind.STRAY.value)
@@ -37,14 +40,35 @@ class IntrusionWatch:
         clock: Clock,
         nodes: NodeService,
         bookings_at: Callable[[Sequence[str] | None, Instant], list[Booking]],
+        delay_s: float = 0.5,
     ) -> None:
         self.store, self.clock, self.nodes, self.bookings_at = store, clock, nodes, bookings_at
+        self.delay_s = delay_s
         self.told: set[str] = set()
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
 
     def watch(self, events: EventBus) -> None:
-        events.subscribe(Event.NODES_CHANGED, self.check)
+        events.subscribe(Event.NODES_CHANGED, self.soon)
 
-    def check(self, event: Event | None = None) -> int:
+    def soon(self, event: Event | None = None) -> None:
+        """Check ``delay_s`` from now, unless a check is already due (the bus callback: cheap)."""
+        with self._lock:
+            if self._timer is not None:
+                return
+            self._timer = threading.Timer(self.delay_s, self._due)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _due(self) -> None:
+        with self._lock:
+            self._timer = None
+        try:
+            self.check()
+        except Exception:  # the next change checks again
+            LOG.exception("checking for processes on booked GPUs failed")
+
+    def check(self) -> int:
         """Write a note for each intrusion not told yet; how many."""
         now = self.clock.now()
         notes = [n for n in self.intrusions(now) if n.key not in self.told]
@@ -61,6 +85,8 @@ class IntrusionWatch:
     def intrusions(self, now: Instant) -> list[Note]:
         found: list[Note] = []
         for node_id, status in self.nodes.statuses().items():
+            if not foreign_of(status.report):
+                continue
             seen = [p for p in processes_of(status.report) if p.kind in INTRUDERS and p.gpu_id]
             if not seen:
                 continue
