@@ -19,6 +19,7 @@ from procplan.cli import (
     nodes,
     notify,
     run,
+    sim,
     tenants,
     tokens,
     usage,
@@ -66,6 +67,7 @@ app.add_typer(notify.app, name="notify")
 app.command()(accounts.audit)
 app.command()(usage.report)
 app.command()(usage.history)
+app.command()(sim.sim)
 
 
 def _text(path: Path | None) -> str | None:

@@ -1,0 +1,64 @@
+"""Metrics of a replay (issue #15, item 3), as a pure function of the finished jobs.
+
+Definitions (all times in seconds; a job's JCT is ``end - submit``, its queueing delay is
+``start - submit``):
+
+- ``jct_avg`` / ``jct_median`` / ``jct_p99``: p99 is the nearest-rank percentile (the value
+  at rank ``ceil(0.99·n)``), so it is always a JCT that occurred.
+- ``queue_avg`` / ``queue_max``: queueing delay.
+- ``makespan``: last end minus first submission.
+- ``utilization``: busy GPU-seconds / (cluster GPUs × makespan), in ``[0, 1]``.
+- ``fairness``: Jain's index ``(Σx)² / (n·Σx²)`` over groups (VCs, or users), where ``x`` is
+  the group's mean *slowdown* (JCT / run time, ≥ 1). 1.0 means every group waited alike
+  relative to its jobs' lengths; ``1/n`` means one group bore all of it. Slowdown, not raw
+  JCT, so that groups with long jobs are not counted as treated unfairly for being long.
+
+Simulation speed is not here: it needs the real clock, which the CLI reads.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+
+from procplan.sim.engine import JobRecord
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile ``q`` in (0, 100] of non-empty ``values``."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def jain(values: Sequence[float]) -> float:
+    """Jain's fairness index of non-negative values; 1.0 for none or all zero."""
+    total, squares = sum(values), sum(v * v for v in values)
+    return 1.0 if squares == 0 else total * total / (len(values) * squares)
+
+
+def summarize(records: Sequence[JobRecord], cluster_gpus: int) -> dict[str, float]:
+    """The metrics above; all zero (fairness 1) when no job finished."""
+    if not records:
+        keys = ("jct_avg", "jct_median", "jct_p99", "queue_avg", "queue_max", "makespan")
+        return {**dict.fromkeys(keys, 0.0), "utilization": 0.0, "fairness": 1.0, "jobs": 0.0}
+    jcts = [float(r.end_s - r.submit_s) for r in records]
+    queues = [float(r.start_s - r.submit_s) for r in records]
+    makespan = max(r.end_s for r in records) - min(r.submit_s for r in records)
+    busy = sum(r.gpus * (r.end_s - r.start_s) for r in records)
+    slowdowns: dict[str, list[float]] = defaultdict(list)
+    for r, jct in zip(records, jcts, strict=True):
+        slowdowns[r.group].append(jct / max(r.end_s - r.start_s, 1))
+    return {
+        "jobs": float(len(records)),
+        "jct_avg": statistics.fmean(jcts),
+        "jct_median": float(statistics.median(jcts)),
+        "jct_p99": percentile(jcts, 99),
+        "queue_avg": statistics.fmean(queues),
+        "queue_max": max(queues),
+        "makespan": float(makespan),
+        "utilization": busy / (cluster_gpus * makespan) if cluster_gpus and makespan else 0.0,
+        "fairness": jain([statistics.fmean(v) for v in slowdowns.values()]),
+    }
