@@ -111,6 +111,7 @@ def policy_from(settings: Settings) -> Policy:
         preemption=settings.preemption,
         max_preemptions=settings.max_preemptions,
         thrash_window_s=settings.thrash_window_s,
+        drain_after_s=settings.drain_after_s,
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from procplan.sim.cluster import parse_nodes
-from procplan.sim.engine import JobRecord, LimitMode, simulate
+from procplan.sim.engine import SIM_POLICY, JobRecord, LimitMode, simulate
 from procplan.sim.metrics import summarize
 from procplan.sim.traces import TraceFormat, TraceJob, load_trace
 
@@ -39,10 +40,14 @@ def test_oracle_limits_backfill_a_job_that_ends_in_time() -> None:
     assert _times(result.records) == {1: (0, 100), 3: (2, 92), 2: (100, 150)}
 
 
-def test_unknown_durations_start_greedily() -> None:
-    result = simulate(THREE, parse_nodes("1x8"), LimitMode.NONE)
-    # Open-ended jobs give no estimate, so job 2 gets no reservation and job 3 jumps it.
+def test_unknown_durations_no_longer_starve_the_wide_job() -> None:
+    # Open-ended jobs give no estimate. Without a drain (ADR 0015) job 2 got no reservation
+    # and job 3 jumped it, as the issue saw; with it, job 2 keeps its place.
+    undrained = replace(SIM_POLICY, drain_after_s=10**9)
+    result = simulate(THREE, parse_nodes("1x8"), LimitMode.NONE, undrained)
     assert _times(result.records) == {1: (0, 100), 3: (2, 202), 2: (202, 252)}
+    result = simulate(THREE, parse_nodes("1x8"), LimitMode.NONE)
+    assert _times(result.records) == {1: (0, 100), 2: (100, 150), 3: (150, 350)}
 
 
 def test_jobs_wider_than_the_cluster_are_skipped() -> None:

@@ -30,10 +30,20 @@ def test_summary_by_hand() -> None:
     m = summarize(records, cluster_gpus=4)
     assert m["jobs"] == 2
     assert (m["jct_avg"], m["jct_median"], m["jct_p99"]) == (15, 15, 20)
-    assert (m["queue_avg"], m["queue_max"]) == (5, 10)
+    assert (m["queue_avg"], m["queue_max"], m["wide_queue_max"]) == (5, 10, 0)
     assert m["makespan"] == 20
     assert m["utilization"] == pytest.approx(40 / 80)
     assert m["fairness"] == pytest.approx(9 / 10)  # (1 + 2)² / (2 · (1 + 4))
+
+
+def test_the_longest_wait_of_a_wide_job() -> None:
+    records = [
+        JobRecord(1, submit_s=0, start_s=50, end_s=60, gpus=1, group="a"),
+        JobRecord(2, submit_s=0, start_s=30, end_s=40, gpus=8, group="a"),
+        JobRecord(3, submit_s=5, start_s=10, end_s=40, gpus=16, group="b"),
+    ]
+    m = summarize(records, cluster_gpus=16)
+    assert (m["queue_max"], m["wide_queue_max"]) == (50, 30)
 
 
 def test_summary_of_nothing() -> None:

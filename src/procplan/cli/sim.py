@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from procplan.cli.common import console, usage_error
 from procplan.sim.cluster import parse_nodes
-from procplan.sim.engine import LimitMode, simulate
+from procplan.sim.engine import SIM_POLICY, LimitMode, simulate
 from procplan.sim.metrics import summarize
 from procplan.sim.traces import TraceFormat, load_trace
 
@@ -31,6 +32,7 @@ _ROWS = (
     ("jct_p99", "JCT p99", "s"),
     ("queue_avg", "queueing delay average", "s"),
     ("queue_max", "queueing delay max", "s"),
+    ("wide_queue_max", "queueing delay max, jobs of 8+ GPUs", "s"),
     ("makespan", "makespan", "s"),
     ("utilization", "GPU utilization", ""),
     ("fairness", "Jain's fairness (group slowdown)", ""),
@@ -60,6 +62,14 @@ def sim(
         LimitMode,
         typer.Option(help="Time limits: oracle (the real duration) or none (open-ended)"),
     ] = LimitMode.ORACLE,
+    drain_after: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Seconds before a blocked job with no known start drains its GPUs "
+            "(default: the server's default, 0; a huge value turns draining off, ADR 0015)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Replay a job trace through the scheduler on a simulated cluster and print metrics."""
@@ -72,7 +82,8 @@ def sim(
     except ValueError as exc:
         usage_error(f"{trace}: {exc}", "TRACE")
     began = time.perf_counter()
-    result = simulate(jobs, topology, limits)
+    policy = SIM_POLICY if drain_after is None else replace(SIM_POLICY, drain_after_s=drain_after)
+    result = simulate(jobs, topology, limits, policy)
     wall = time.perf_counter() - began
     metrics: dict[str, float] = {
         **summarize(result.records, topology.gpu_count),

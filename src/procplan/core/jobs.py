@@ -418,6 +418,9 @@ class Policy:
     max_preemptions: int = 3
     # The same pair of jobs never swaps GPUs twice within this window (the thrash guard).
     thrash_window_s: int = 30 * MINUTE
+    # The first blocked job whose start is unknown (open-ended jobs hold what it needs) drains
+    # the GPUs it will use once it has waited this long: no new job takes them (ADR 0015).
+    drain_after_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)

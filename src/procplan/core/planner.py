@@ -28,11 +28,11 @@ from operator import attrgetter
 from procplan.core.availability import Cluster
 from procplan.core.jobs import (
     NO_BLOCKERS,
+    OPEN_END,
     Blockers,
     Job,
     JobKind,
     Notice,
-    PendingInfo,
     Plan,
     Policy,
     Preemption,
@@ -42,6 +42,7 @@ from procplan.core.jobs import (
 )
 from procplan.core.ledger.rules import Want
 from procplan.core.nowfit import NowFit, now_fit, now_fit_for_owner
+from procplan.core.pending_info import pending_infos
 from procplan.core.placement import (
     Placement,
     Shape,
@@ -55,6 +56,7 @@ from procplan.core.placement import (
 from procplan.core.preemption import (
     Candidate,
     booking_watch,
+    drain_pool,
     find_victims,
     victim_pool,
     worst_class,
@@ -76,51 +78,6 @@ _PRIORITY, _RESOURCES = Reason.PRIORITY, Reason.RESOURCES
 # Stands for "a user who owns no booking that matters now" in NowFit keys (not a user name:
 # those are printable).
 _ANYONE = "\x00"
-
-
-def _pending_infos(
-    job_ids: list[int],
-    reasons: list[Reason],
-    estimates: list[Instant | None],
-    blockers: dict[int, Blockers],
-) -> dict[int, PendingInfo]:
-    """``PendingInfo`` per waiting job, positions in queue order; ``blockers`` maps a place
-    in the columns to what that job waits for (most wait for nothing the plan can name).
-
-    A plan over 10,000 waiting jobs builds 10,000 of these; the frozen dataclass's
-    ``__init__`` (one ``object.__setattr__`` call per field) was a sixth of the plan's time,
-    so the slots are filled directly. Equal to the normal construction as long as
-    PendingInfo has exactly these slots and no ``__post_init__`` (checked below; otherwise
-    the normal path).
-    """
-    rows = zip(job_ids, reasons, estimates, strict=True)
-    if not _FAST_INFO:
-        return {
-            job_id: PendingInfo(reason, i + 1, estimate, blockers.get(i, NO_BLOCKERS))
-            for i, (job_id, reason, estimate) in enumerate(rows)
-        }
-    new, cls, nothing = object.__new__, PendingInfo, NO_BLOCKERS
-    set_reason, set_position, set_estimate, set_waits = _INFO_SETTERS
-    out: dict[int, PendingInfo] = {}
-    for position, (job_id, reason, estimate) in enumerate(rows, start=1):
-        info = new(cls)
-        set_reason(info, reason)
-        set_position(info, position)
-        set_estimate(info, estimate)
-        set_waits(info, nothing)
-        out[job_id] = info
-    for i, waits in blockers.items():
-        set_waits(out[job_ids[i]], waits)
-    return out
-
-
-_FAST_INFO = PendingInfo.__slots__ == (
-    "reason",
-    "position",
-    "estimated_start",
-    "waits_for",
-) and not hasattr(PendingInfo, "__post_init__")
-_INFO_SETTERS = tuple(getattr(PendingInfo, name).__set__ for name in PendingInfo.__slots__)
 
 
 def plan(snapshot: Snapshot, now: Instant, policy: Policy) -> Plan:
@@ -230,7 +187,7 @@ class _Pass:
 
     def run(self) -> Plan:
         self._walk(order_pending(self.snapshot.pending, self.model))
-        pending = _pending_infos(
+        pending = pending_infos(
             self.wait_ids, self.wait_reasons, self.wait_estimates, self.wait_blockers
         )
         return Plan(tuple(self.starts), tuple(self.preemptions), tuple(self.notices), pending)
@@ -413,7 +370,9 @@ class _Pass:
             return
         self.reserved += 1
         if found is None:  # never, as things stand (GPUs held open-ended or blocked)
-            self._wait(job.id, reason, None, self.waits.open_ended(chain(*shape.nodes.values())))
+            if not (first and self._drain(job, shape, want, reason)):
+                waits = self.waits.open_ended(chain(*shape.nodes.values()))
+                self._wait(job.id, reason, None, waits)
             return
         at, placement = found
         gpus = [g for _, node_gpus in placement for g in node_gpus]
@@ -474,6 +433,24 @@ class _Pass:
             if found is not None and (best is None or _victim_cost(found) < _victim_cost(best)):
                 best = found
         return best
+
+    def _drain(self, job: Job, shape: Shape, want: Want, reason: Reason) -> bool:
+        """No starvation behind open-ended jobs (ADR 0015): the first blocked job with no
+        known start, once it has waited ``drain_after_s``, takes the placement that the fewest
+        open-ended jobs hold and reserves its GPUs from now on, so no later job claims the
+        ones that free up; it starts when those jobs end."""
+        now = self.now
+        if now - job.submitted_at < self.policy.drain_after_s:
+            return False
+        pool = drain_pool(self.running, now)
+        chosen = self._victims(shape, want, pool, now + 1) if pool else None
+        if chosen is None:
+            return False
+        holders, placement = chosen
+        self.waits.reserve(job.id, [g for _, gs in placement for g in gs], now, OPEN_END)
+        self.top_reserved = max(self.top_reserved, self.model.class_of(job))
+        self._wait(job.id, reason, None, Blockers(tuple(sorted(c.job.id for c in holders))))
+        return True
 
     def _await_victims(
         self,

@@ -111,6 +111,16 @@ def victim_pool(
     return pool
 
 
+def drain_pool(running: Iterable[tuple[Job, tuple[int, ...]]], now: Instant) -> list[Candidate]:
+    """The open-ended running jobs, as the holders a drain waits for (ADR 0015): none is
+    stopped; the search for the fewest of them reuses ``find_victims``."""
+    return [
+        Candidate(job, 0.0, gpus, False, now)
+        for job, gpus in running
+        if job.time_limit_s is None and job.preempt_at is None and gpus
+    ]
+
+
 def swapped(job: Job, other: Job, window_start: Instant) -> bool:
     """``job`` was last preempted for ``other`` after ``window_start``: ``job`` may not take
     GPUs back from ``other`` (the thrash guard)."""

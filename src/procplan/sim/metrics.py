@@ -5,7 +5,9 @@ Definitions (all times in seconds; a job's JCT is ``end - submit``, its queueing
 
 - ``jct_avg`` / ``jct_median`` / ``jct_p99``: p99 is the nearest-rank percentile (the value
   at rank ``ceil(0.99·n)``), so it is always a JCT that occurred.
-- ``queue_avg`` / ``queue_max``: queueing delay.
+- ``queue_avg`` / ``queue_max``: queueing delay; ``wide_queue_max``: the longest queueing
+  delay of a *wide* job (``WIDE_GPUS`` or more: a whole 8-GPU node), the starvation measure
+  of issue #15 item 4 (0 when the trace has none).
 - ``makespan``: last end minus first submission.
 - ``utilization``: busy GPU-seconds / (cluster GPUs × makespan), in ``[0, 1]``.
 - ``fairness``: Jain's index ``(Σx)² / (n·Σx²)`` over groups (VCs, or users), where ``x`` is
@@ -25,6 +27,8 @@ from collections.abc import Sequence
 
 from procplan.sim.engine import JobRecord
 
+WIDE_GPUS = 8
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile ``q`` in (0, 100] of non-empty ``values``."""
@@ -42,7 +46,8 @@ def jain(values: Sequence[float]) -> float:
 def summarize(records: Sequence[JobRecord], cluster_gpus: int) -> dict[str, float]:
     """The metrics above; all zero (fairness 1) when no job finished."""
     if not records:
-        keys = ("jct_avg", "jct_median", "jct_p99", "queue_avg", "queue_max", "makespan")
+        keys = ("jct_avg", "jct_median", "jct_p99", "queue_avg", "queue_max", "wide_queue_max",
+                "makespan")  # fmt: skip
         return {**dict.fromkeys(keys, 0.0), "utilization": 0.0, "fairness": 1.0, "jobs": 0.0}
     jcts = [float(r.end_s - r.submit_s) for r in records]
     queues = [float(r.start_s - r.submit_s) for r in records]
@@ -58,6 +63,9 @@ def summarize(records: Sequence[JobRecord], cluster_gpus: int) -> dict[str, floa
         "jct_p99": percentile(jcts, 99),
         "queue_avg": statistics.fmean(queues),
         "queue_max": max(queues),
+        "wide_queue_max": max(
+            (q for r, q in zip(records, queues, strict=True) if r.gpus >= WIDE_GPUS), default=0.0
+        ),
         "makespan": float(makespan),
         "utilization": busy / (cluster_gpus * makespan) if cluster_gpus and makespan else 0.0,
         "fairness": jain([statistics.fmean(v) for v in slowdowns.values()]),
