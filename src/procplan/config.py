@@ -94,7 +94,9 @@ class Settings(BaseSettings):
         default=1800, ge=0, description="the same pair of jobs never swaps GPUs twice within this"
     )
     drain_after_s: int = Field(
-        default=0, ge=0, description="after this wait, the first blocked job whose start is "
+        default=0,
+        ge=0,
+        description="after this wait, the first blocked job whose start is "
         "unknown drains the GPUs it needs (no starvation of wide jobs; ADR 0015)",
     )
     foreign_gpus_blocked: bool = True
