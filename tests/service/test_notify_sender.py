@@ -13,8 +13,7 @@ import pytest
 from procplan.core.identity import Principal, Role, Via
 from procplan.core.jobs import JobKind, JobRequest, JobState
 from procplan.core.model import BookingRequest
-from procplan.core.notes import NoteKind, job_started, node_changed
-from procplan.core.timeutil import to_datetime
+from procplan.core.notes import NoteKind, job_started, node_changed, when_text
 from procplan.server import Composed
 from procplan.service.notify import NoteSender, NotifyService
 from procplan.store.outbox import MAX_ATTEMPTS, enqueue
@@ -231,10 +230,5 @@ def test_a_queued_job_hears_when_its_estimate_moves(
     submit("bob", 1000)  # goes ahead of alice's job: an hour later
     composed.scheduler.run_once()
     sender.run_once()
-    assert postbox.titles() == [f"Job {waiting} now expected to start at "
-                                f"{_when(composed.jobs.get(waiting).estimated_start)}"]  # fmt: skip
-
-
-def _when(at: int | None) -> str:
-    assert at is not None
-    return to_datetime(at).strftime("%Y-%m-%d %H:%M UTC")
+    moved_to = composed.jobs.get(waiting).estimated_start or 0
+    assert postbox.titles() == [f"Job {waiting} now expected to start at {when_text(moved_to)}"]

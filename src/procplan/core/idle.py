@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from procplan.core.model import Booking
-from procplan.core.notes import Note, NoteKind
-from procplan.core.timeutil import MINUTE, Instant, to_datetime
+from procplan.core.notes import Note, NoteKind, when_text
+from procplan.core.timeutil import MINUTE, Instant
 
 __all__ = [
     "Action",
@@ -172,10 +172,10 @@ def booking_idle(booking: Booking, state: IdleState, release_at: Instant) -> Not
     gpus = ", ".join(booking.gpu_ids)
     return Note(
         f"booking:{booking.id}:idle:{since}", NoteKind.BOOKING_IDLE, booking.user,
-        f"Booking {booking.id}: GPUs idle, released at {_when(release_at)}",
+        f"Booking {booking.id}: GPUs idle, released at {when_text(release_at)}",
         f"The GPUs of booking {booking.id} ({booking.label or 'no label'}) on "
-        f"{booking.node_id} ({gpus}) have been idle since {_when(since)}. The rest of the "
-        f"booking will be released at {_when(release_at)} so others can use them.\n"
+        f"{booking.node_id} ({gpus}) have been idle since {when_text(since)}. The rest of the "
+        f"booking will be released at {when_text(release_at)} so others can use them.\n"
         f"To keep it: procplan keep {booking.id}  (or start using the GPUs).",
     )  # fmt: skip
 
@@ -186,9 +186,5 @@ def booking_released(booking: Booking, reason: str, at: Instant) -> Note:
         f"booking:{booking.id}:released:idle", NoteKind.BOOKING_RELEASED, booking.user,
         f"Booking {booking.id} was released (idle)",
         f"Booking {booking.id} on {booking.node_id} ({', '.join(booking.gpu_ids)}) was "
-        f"released at {_when(at)}: {reason}.",
+        f"released at {when_text(at)}: {reason}.",
     )  # fmt: skip
-
-
-def _when(at: Instant) -> str:
-    return to_datetime(at).strftime("%Y-%m-%d %H:%M UTC")

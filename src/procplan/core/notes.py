@@ -29,6 +29,7 @@ __all__ = [
     "job_started",
     "node_changed",
     "parse_kinds",
+    "when_text",
 ]
 
 LOG_TAIL_LINES = 10
@@ -97,7 +98,7 @@ def job_started(job: Job, at: Instant) -> Note:
     return Note(
         f"job:{job.id}:{job.requeues}:started", NoteKind.JOB_STARTED, job.user,
         f"Job {job.id} {_name(job)}started{again}",
-        f"Job {job.id} started at {_when(at)} on {where} ({gpus}).",
+        f"Job {job.id} started at {when_text(at)} on {where} ({gpus}).",
     )  # fmt: skip
 
 
@@ -136,9 +137,9 @@ def estimate_moved(job: Job, before: Instant, after: Instant) -> Note:
     return Note(
         f"job:{job.id}:{job.requeues}:estimate:{after // ESTIMATE_MOVED_S}",
         NoteKind.ESTIMATE_MOVED, job.user,
-        f"Job {job.id} {_name(job)}now expected to start at {_when(after)}",
-        f"The estimated start of job {job.id} moved {way}: from {_when(before)} to "
-        f"{_when(after)}.",
+        f"Job {job.id} {_name(job)}now expected to start at {when_text(after)}",
+        f"The estimated start of job {job.id} moved {way}: from {when_text(before)} to "
+        f"{when_text(after)}.",
     )  # fmt: skip
 
 
@@ -146,9 +147,9 @@ def job_preempt_warning(job: Job, booking_id: int, at: Instant) -> Note:
     """Ledger rule 3 ahead of time: a foreign booking begins on the job's GPUs."""
     return Note(
         f"job:{job.id}:{job.requeues}:warning:{booking_id}", NoteKind.PREEMPT_WARNING, job.user,
-        f"Job {job.id} {_name(job)}will be preempted at {_when(at)}",
+        f"Job {job.id} {_name(job)}will be preempted at {when_text(at)}",
         f"Job {job.id} runs without a time limit on GPUs that booking {booking_id} claims "
-        f"from {_when(at)}: it will be stopped then. Save your work before that.",
+        f"from {when_text(at)}: it will be stopped then. Save your work before that.",
     )  # fmt: skip
 
 
@@ -161,7 +162,7 @@ def booking_soon(booking: Booking, starts: bool, minutes: int) -> Note:
         f"booking:{booking.id}:{verb}:{at}", kind, booking.user,
         f"Booking {booking.id} {verb} in {minutes} min",
         f"Booking {booking.id} ({booking.label or 'no label'}) on {booking.node_id} ({gpus}) "
-        f"{verb} at {_when(at)}.",
+        f"{verb} at {when_text(at)}.",
     )  # fmt: skip
 
 
@@ -172,7 +173,7 @@ def foreign_process(booking: Booking, user: str | None, pid: int, gpu_id: str) -
         f"{user or 'Someone'} runs a process on your booked GPU {gpu_id}",
         f"Process {pid} of {user or 'an unknown user'} runs on {gpu_id} of {booking.node_id}, "
         f"which booking {booking.id} ({booking.label or 'no label'}) holds for you until "
-        f"{_when(booking.end)}.",
+        f"{when_text(booking.end)}.",
     )  # fmt: skip
 
 
@@ -181,7 +182,7 @@ def node_changed(node_id: str, online: bool, at: Instant) -> Note:
     state = "back online" if online else "offline"
     return Note(
         f"node:{node_id}:{kind.value}:{at}", kind, None, f"Node {node_id} is {state}",
-        f"Node {node_id} is {state} since {_when(at)}.",
+        f"Node {node_id} is {state} since {when_text(at)}.",
     )  # fmt: skip
 
 
@@ -189,5 +190,6 @@ def _name(job: Job) -> str:
     return f"({job.name}) " if job.name else ""
 
 
-def _when(at: Instant) -> str:
+def when_text(at: Instant) -> str:
+    """An instant as notes write it: to the minute, in UTC."""
     return to_datetime(at).strftime("%Y-%m-%d %H:%M UTC")

@@ -64,7 +64,7 @@ from procplan.core.preemption import (
 from procplan.core.priority import PriorityModel, order_pending
 from procplan.core.quota import QuotaBook, Verdict
 from procplan.core.timeutil import Instant
-from procplan.core.waits import WaitBook, own_booking
+from procplan.core.waits import WaitBook, gpus_of, own_booking
 
 __all__ = ["plan"]
 
@@ -339,7 +339,7 @@ class _Pass:
     def _start(self, job: Job, placement: Placement, borrowed: bool) -> None:
         cluster = self.cluster
         claim_end = job.claim_end(self.now)
-        gpus = [g for _, node_gpus in placement for g in node_gpus]
+        gpus = gpus_of(placement)
         cluster.start(gpus, claim_end)
         self.quota.add(job.tenant, job.gpu_count)
         if self.node_jobs is not None:
@@ -375,9 +375,7 @@ class _Pass:
                 self._wait(job.id, reason, None, waits)
             return
         at, placement = found
-        gpus = [g for _, node_gpus in placement for g in node_gpus]
-        waits = self.waits.blockers(gpus, at, want)
-        self.waits.reserve(job.id, gpus, at, want.ends(at)[1])
+        gpus, waits = self.waits.promise(job.id, placement, at, at, want)
         self.top_reserved = max(self.top_reserved, self.model.class_of(job))
         if at <= soon and self.stopping.intersection(gpus):
             reason = Reason.PREEMPTING  # it starts on GPUs of jobs already being stopped
@@ -414,9 +412,7 @@ class _Pass:
             self.preemptions.append(Preemption(victim.job.id, job.id, reason))
             cluster.release_at(victim.gpus, at)
             self.stopping.update(victim.gpus)
-        gpus = [g for _, node_gpus in placement for g in node_gpus]
-        waits = self.waits.blockers(gpus, at, want)
-        self.waits.reserve(job.id, gpus, now, want.ends(at)[1])
+        _, waits = self.waits.promise(job.id, placement, now, at, want)
         self._reserved_by(job)
         self._wait(job.id, Reason.PREEMPTING, at, waits)
         return True
@@ -447,7 +443,7 @@ class _Pass:
         if chosen is None:
             return False
         holders, placement = chosen
-        self.waits.reserve(job.id, [g for _, gs in placement for g in gs], now, OPEN_END)
+        self.waits.reserve(job.id, gpus_of(placement), now, OPEN_END)
         self.top_reserved = max(self.top_reserved, self.model.class_of(job))
         self._wait(job.id, reason, None, Blockers(tuple(sorted(c.job.id for c in holders))))
         return True
@@ -466,9 +462,7 @@ class _Pass:
         start = max(v.ready_at for v in young) + self.policy.preempt_grace_s
         if found is not None and found[0] <= start:
             return False
-        gpus = [g for _, node_gpus in placement for g in node_gpus]
-        waits = self.waits.blockers(gpus, start, want)
-        self.waits.reserve(job.id, gpus, start, want.ends(start)[1])
+        _, waits = self.waits.promise(job.id, placement, start, start, want)
         self._reserved_by(job)
         self._wait(job.id, Reason.MIN_RUNTIME, start, waits)
         return True

@@ -17,9 +17,10 @@ from itertools import chain
 from procplan.core.availability import Cluster
 from procplan.core.jobs import NO_BLOCKERS, OPEN_END, Blockers, Job, Reason
 from procplan.core.ledger.rules import Want
+from procplan.core.placement import Placement
 from procplan.core.timeutil import Instant
 
-__all__ = ["MAX_BLOCKERS", "WaitBook", "own_booking"]
+__all__ = ["MAX_BLOCKERS", "WaitBook", "gpus_of", "own_booking"]
 
 # At most this many jobs and bookings are named as what one job waits for (a wide gang can
 # wait for dozens of small jobs; the first ids say enough).
@@ -64,6 +65,17 @@ class WaitBook:
         for g in gpus:
             self.promised.setdefault(g, []).append((job_id, start, end))
 
+    def promise(
+        self, job_id: int, placement: Placement, start: Instant, at: Instant, want: Want
+    ) -> tuple[list[int], Blockers]:
+        """Reserve ``placement`` for a blocked job that starts there at ``at`` (held for it
+        from ``start``: now when victims are being stopped for it): its GPUs, and who is in
+        its way before ``at``."""
+        gpus = gpus_of(placement)
+        waits = self.blockers(gpus, at, want)
+        self.reserve(job_id, gpus, start, want.ends(at)[1])
+        return gpus, waits
+
     def blockers(self, gpus: Sequence[int], at: Instant, want: Want) -> Blockers:
         """Who holds ``gpus`` before ``at``, when a job wanting ``want`` starts there."""
         holder, promised, now = self.holder, self.promised, self.cluster.now
@@ -100,6 +112,11 @@ class WaitBook:
         found = Blockers(_first(set(self.tenants.get(tenant, ()))))
         self.quota_waits[tenant] = found
         return found
+
+
+def gpus_of(placement: Placement) -> list[int]:
+    """The GPU indices of a placement, node by node."""
+    return [g for _, node_gpus in placement for g in node_gpus]
 
 
 def _first(ids: set[int]) -> tuple[int, ...]:

@@ -46,6 +46,7 @@ __all__ = ["Deliver", "NoteSender", "NotifyService", "apprise_deliver", "preempt
 Deliver = Callable[[str, str, str], str | None]
 MAX_ERROR = 500
 JOB_ENDS = (NoteKind.JOB_FINISHED, NoteKind.JOB_FAILED)
+MAX_REMEMBERED = 10_000
 MAX_URL = 2000
 
 
@@ -152,6 +153,9 @@ class NoteSender:
         self.channels = ChannelStore(store)
         self.poll_s, self.lead_s = poll_s, lead_s
         self.describe_job = describe_job  # a job's efficiency line (``UsageService``)
+        # Keys of the time-caused notes this sender already wrote: a booking stays "soon" for
+        # many passes, and writing its note again each pass was a write transaction per pass.
+        self.written: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -174,10 +178,14 @@ class NoteSender:
                 notes.append(booking_soon(booking, True, _minutes(booking.start - now)))
             elif booking.start <= now < booking.end <= horizon:
                 notes.append(booking_soon(booking, False, _minutes(booking.end - now)))
+        notes = [note for note in notes if note.key not in self.written]
         if notes:
             with self.store.write() as conn:
                 for note in notes:
                     enqueue(conn, note, now)
+            if len(self.written) > MAX_REMEMBERED:
+                self.written.clear()
+            self.written.update(note.key for note in notes)
 
     def send_due(self) -> int:
         sent = 0

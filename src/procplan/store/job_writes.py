@@ -31,7 +31,7 @@ from procplan.core.jobs import (
     StatusChange,
 )
 from procplan.core.lifecycle import check_transition
-from procplan.core.notes import job_ended, job_preempted
+from procplan.core.notes import NoteKind, job_ended, job_preempted
 from procplan.core.timeutil import Instant
 from procplan.store.job_changes import StatusUpdate, write_change
 from procplan.store.job_rows import (
@@ -42,7 +42,7 @@ from procplan.store.job_rows import (
     submitted,
 )
 from procplan.store.logs_repo import tail_lines
-from procplan.store.outbox import enqueue
+from procplan.store.outbox import enqueue, listener
 from procplan.store.tables import claims, jobs, meta, tenants
 from procplan.store.users_repo import user_pk
 
@@ -156,8 +156,10 @@ def finish_job(
     }  # fmt: skip
     ended = write_change(conn, job, change)
     conn.execute(_END_CLAIMS, {"j_id": job_id, "now": now})
-    failed = state is not JobState.COMPLETED
-    tail = tail_lines(conn, job_id, job.requeues) if failed and job.kind is JobKind.BATCH else []
+    tail: list[str] = []  # a failed batch job's last log lines, read only for someone's note
+    failed_batch = state is not JobState.COMPLETED and job.kind is JobKind.BATCH
+    if failed_batch and listener(conn, NoteKind.JOB_FAILED, job.user)[0]:
+        tail = tail_lines(conn, job_id, job.requeues)
     enqueue(conn, job_ended(ended, tail), now)
     if job.started_at is not None and job.gpu_count > 0:
         _fold_usage(

@@ -20,7 +20,15 @@ from procplan.core.timeutil import Instant
 from procplan.store.channels_repo import recipients
 from procplan.store.tables import notify_channels, notify_deliveries, outbox, upsert_insert, users
 
-__all__ = ["Pending", "claim_delivery", "due_notes", "enqueue", "finish_note", "record"]
+__all__ = [
+    "Pending",
+    "claim_delivery",
+    "due_notes",
+    "enqueue",
+    "finish_note",
+    "listener",
+    "record",
+]
 
 MAX_ATTEMPTS = 8
 _ANY_CHANNEL = select(notify_channels.c.pk).limit(1)
@@ -45,14 +53,8 @@ def enqueue(conn: Connection, note: Note, now: Instant) -> None:
     (no channel of its recipient or of the cluster subscribes to its kind) is not kept: the
     outbox holds only work for the sender (and a cluster without channels pays one tiny
     query per event)."""
-    if conn.execute(_ANY_CHANNEL).first() is None:
-        return
-    user_pk: int | None = None
-    if note.user is not None and note.kind not in ADMIN_KINDS:
-        user_pk = conn.execute(select(users.c.pk).where(users.c.name == note.user)).scalar()
-        if user_pk is None:
-            return
-    if not recipients(conn, note.kind, user_pk):
+    listening, user_pk = listener(conn, note.kind, note.user)
+    if not listening:
         return
     row = {
         "key": note.key[:200], "kind": note.kind.value, "user_pk": user_pk,
@@ -60,6 +62,20 @@ def enqueue(conn: Connection, note: Note, now: Instant) -> None:
     }  # fmt: skip
     statement = upsert_insert(conn.dialect.name, outbox).values(row)
     conn.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+
+
+def listener(conn: Connection, kind: NoteKind, user: str | None) -> tuple[bool, int | None]:
+    """Whether a note of ``kind`` for ``user`` would reach any channel, and the recipient's
+    user key (``None``: the admins). Callers whose note costs work to write (a job's log
+    tail) ask first."""
+    if conn.execute(_ANY_CHANNEL).first() is None:
+        return False, None
+    user_pk: int | None = None
+    if user is not None and kind not in ADMIN_KINDS:
+        user_pk = conn.execute(select(users.c.pk).where(users.c.name == user)).scalar()
+        if user_pk is None:
+            return False, None
+    return bool(recipients(conn, kind, user_pk)), user_pk
 
 
 def due_notes(conn: Connection, limit: int = 100) -> list[Pending]:
