@@ -7,12 +7,13 @@ come from the environment (``PROCPLAN_PORT=9000``) or from keyword arguments (CL
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +23,15 @@ from pydantic_settings import (
 
 APP_NAME = "procplan"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# A root path: "/seg" or "/seg/seg", each segment URL-safe without quoting (RFC 3986
+# unreserved characters), so that it needs no escaping in a URL, a cookie path or HTML.
+_ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+# First segments the server itself serves: a root path starting with one would make
+# "is this request under the prefix?" ambiguous (``api.prefix``).
+RESERVED_ROOTS = frozenset(
+    {"api", "docs", "redoc", "openapi.json", "static-docs", "acquire", "status", "jobs",
+     "health", "metrics"}
+)  # fmt: skip
 
 
 def default_data_dir() -> Path:
@@ -45,6 +55,16 @@ class Settings(BaseSettings):
     demo: bool = False
     workers: int = Field(default=1, ge=1, le=64, description="server processes")
     settings_file: Path | None = Field(default=None, exclude=True)
+    # ---- behind a reverse proxy, and HTTPS (issue #16, ADR 0019) ----
+    root_path: str = Field(
+        default="",
+        description="the path prefix a reverse proxy serves ProcPlan under, e.g. '/procplan' "
+        "for https://host/procplan/ (the proxy may strip it or pass it on)",
+    )
+    ssl_certfile: Path | None = Field(
+        default=None, description="serve HTTPS with this certificate (PEM; chain after the leaf)"
+    )
+    ssl_keyfile: Path | None = Field(default=None, description="the certificate's private key")
 
     max_booking_days: int = Field(default=31, ge=1)
     max_past_minutes: int = Field(default=60, ge=0)
@@ -67,11 +87,24 @@ class Settings(BaseSettings):
         default=None, description="node id of the server's own host (default: host name)"
     )
     lease_ttl_s: int = Field(default=30, ge=3, le=3600)
+    pid_watch: Literal["pidfd", "poll"] = Field(
+        default="pidfd",
+        description="how the exit of a client watched by PID (srun's /acquire, `procplan run` "
+        "here) is noticed: 'pidfd' at once (Linux >= 5.3; falls back to polling where "
+        "unavailable), 'poll' once a second (ADR 0016)",
+    )
     cycle_tick_s: float = Field(default=1.0, gt=0, le=60)
     weight_age: float = Field(default=1000.0, ge=0)
     max_age_hours: float = Field(default=24.0, gt=0)
     weight_fairshare: float = Field(default=1000.0, ge=0)
     weight_size: float = Field(default=0.0, ge=0)
+    weight_length: float = Field(
+        default=0.0,
+        ge=0,
+        description="favours short time limits (log scale, 0 at length_ref_hours and for "
+        "open-ended jobs); keep it <= weight_age so waits stay bounded (ADR 0017)",
+    )
+    length_ref_hours: float = Field(default=168.0, gt=0)
     fairshare_half_life_hours: float = Field(default=24.0, gt=0)
     min_runtime_s: int = Field(default=300, ge=0)
     preempt_grace_s: int = Field(default=30, ge=0)
@@ -98,6 +131,11 @@ class Settings(BaseSettings):
         ge=0,
         description="after this wait, the first blocked job whose start is "
         "unknown drains the GPUs it needs (no starvation of wide jobs; ADR 0015)",
+    )
+    backfill: bool = Field(
+        default=True,
+        description="jobs may start ahead of a blocked one when they delay no reservation; "
+        "off: strict priority order, nothing passes the first blocked job",
     )
     foreign_gpus_blocked: bool = True
 
@@ -179,6 +217,27 @@ class Settings(BaseSettings):
     def _strip_host(cls, value: str) -> str:
         return value.strip()
 
+    @field_validator("root_path")
+    @classmethod
+    def _check_root_path(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("", "/"):
+            return ""
+        if not _ROOT_PATH.fullmatch(value) or any(s in (".", "..") for s in value.split("/")):
+            raise ValueError(
+                f"root_path '{value[:100]}' must look like '/procplan' or '/a/b': a leading "
+                "'/', no trailing '/', letters, digits and . _ ~ - only"
+            )
+        if value.split("/")[1] in RESERVED_ROOTS:
+            raise ValueError(f"root_path '{value}' starts with a path the server serves")
+        return value
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> Settings:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("HTTPS needs both ssl_certfile and ssl_keyfile")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -207,6 +266,11 @@ class Settings(BaseSettings):
     def local_node_id(self) -> str:
         """The node id of this host: ``local_node`` or the host name."""
         return self.local_node or socket.gethostname()
+
+    @property
+    def tls(self) -> bool:
+        """True when the server speaks HTTPS itself (``ssl_certfile``/``ssl_keyfile``)."""
+        return self.ssl_certfile is not None
 
     @property
     def exposed(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -107,7 +108,17 @@ def server_url(settings: Settings) -> str:
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return f"{'https' if settings.tls else 'http'}://{host}:{settings.port}"
+
+
+def own_certificate(certfile: Path) -> ssl.SSLContext:
+    """TLS for an embedded agent: it trusts exactly its server's own certificate (the leaf
+    in ``certfile`` is a trust anchor, whoever issued it) and checks no name, because it
+    reaches the server by address on this host, which the certificate need not list."""
+    context = ssl.create_default_context(cafile=str(certfile))
+    context.check_hostname = False
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
 
 
 def state_dir(settings: Settings, node_id: str) -> Path:
@@ -129,6 +140,7 @@ def embedded_agents(
     if settings.local_agent == "off":
         return []
     url = server_url(settings)
+    tls = own_certificate(settings.ssl_certfile) if settings.ssl_certfile is not None else None
 
     def config(node_id: str) -> AgentConfig:
         return AgentConfig(
@@ -141,6 +153,9 @@ def embedded_agents(
             # The server decided who may run as root when it accepted the job (run_as.py):
             # the demo runs every job as the server's own user, root or not.
             allow_root_jobs=settings.allow_root_jobs or settings.demo,
+            # The demo's jobs end with the server (a demo leaves no processes behind).
+            stop_jobs_on_exit=settings.demo,
+            tls=tls,
         )
 
     if settings.demo:
@@ -180,7 +195,8 @@ def embedded_agents(
 
 def start_agents(agents: list[EmbeddedAgent]) -> Callable[[], None]:
     """Run each agent in a daemon thread; returns the function that stops them all (their
-    jobs keep running, as with a real agent)."""
+    jobs keep running, as with a real agent, except ``--demo``'s: ``stop_jobs_on_exit``).
+    Calling it again, from any thread, waits for the same stop."""
     stop = threading.Event()
     threads = []
     for agent in agents:

@@ -11,9 +11,12 @@ import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -102,6 +105,8 @@ def policy_from(settings: Settings) -> Policy:
         max_age_s=int(settings.max_age_hours * HOUR),
         weight_fairshare=settings.weight_fairshare,
         weight_size=settings.weight_size,
+        weight_length=settings.weight_length,
+        length_ref_s=int(settings.length_ref_hours * HOUR),
         half_life_s=int(settings.fairshare_half_life_hours * HOUR),
         min_runtime_s=settings.min_runtime_s,
         preempt_grace_s=settings.preempt_grace_s,
@@ -112,6 +117,7 @@ def policy_from(settings: Settings) -> Policy:
         max_preemptions=settings.max_preemptions,
         thrash_window_s=settings.thrash_window_s,
         drain_after_s=settings.drain_after_s,
+        backfill=settings.backfill,
     )
 
 
@@ -158,10 +164,13 @@ def compose(
     )
     IntrusionWatch(store, clock, nodes, bookings.active_at, settings.notify_poll_s).watch(events)
     agent_jobs = AgentJobs(nodes, jobs, waiter, LogStore(store))
-    metrics = SchedulerMetrics(jobs, nodes)
-    housekeeper = Housekeeper(jobs, clock)
-    idle = IdleReclaim(bookings, nodes, clock, idle_settings_from(settings), settings.idle_check_s)
     cycle_lock = CycleLock(store)
+    metrics = SchedulerMetrics(jobs, nodes, leading=lambda: cycle_lock.held)
+    housekeeper = Housekeeper(
+        jobs, clock, pidfd=settings.pid_watch == "pidfd", leading=lambda: cycle_lock.held
+    )
+    jobs.watch_client = housekeeper.watch
+    idle = IdleReclaim(bookings, nodes, clock, idle_settings_from(settings), settings.idle_check_s)
     scheduler = Scheduler(
         StoreSnapshots(jobs, bookings, nodes),
         jobs,
@@ -174,6 +183,7 @@ def compose(
         warn=preemption_warner(store, clock, jobs.find),
         tick_s=settings.cycle_tick_s,
     )
+    housekeeper.wake = scheduler.wake_housekeeping  # a watched client exited (ADR 0016)
     usage = UsageService(store, clock, settings.usage_busy_pct)
     notify = NotifyService(store, clock)
     sender = NoteSender(
@@ -213,6 +223,7 @@ def compose(
         identity_from(settings, accounts),
         allowed_host_names(settings.host, settings.allowed_hosts),
         tuple(settings.allowed_origins),
+        served_under=settings.root_path,
     )
     return Composed(
         app, store, bookings, jobs, waiter, scheduler, nodes, metrics, local_token, accounts,
@@ -292,7 +303,26 @@ def worker_app() -> FastAPI:
     composed.nodes.start_writer()
     composed.audit.start()
     composed.sender.start()
+    _before_stop_signals(composed.waiter.close)
     return composed.app
+
+
+def _before_stop_signals(action: Callable[[], None]) -> None:
+    """Run ``action`` on a thread when SIGTERM or SIGINT arrives, then the handler uvicorn has
+    installed: a ``--workers`` process wakes its long polls at once, as a single server does
+    (``_run_until_signal``). uvicorn loads the app factory after installing its handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+
+        def handler(sig: int, frame: FrameType | None, then: Any = previous) -> None:
+            threading.Thread(target=action, name="procplan-stop", daemon=True).start()
+            then(sig, frame)
+
+        signal.signal(signum, handler)
 
 
 def serve(settings: Settings) -> None:
@@ -315,9 +345,11 @@ def serve(settings: Settings) -> None:
             "--agent-token T), or try `procplan server --demo` for a simulated cluster"
         )
     LOG.info(
-        "ProcPlan on http://%s:%s (database %s)",
+        "ProcPlan on %s://%s:%s%s/ (database %s)",
+        "https" if settings.tls else "http",
         settings.host,
         settings.port,
+        settings.root_path,
         display_url(composed.store.engine.url),
     )
     common: dict[str, Any] = {
@@ -329,6 +361,7 @@ def serve(settings: Settings) -> None:
         "timeout_graceful_shutdown": 5,
         # Local clients are who the kernel says they are (ADR 0009).
         "http": "procplan.peercred:PeerHttpProtocol",
+        **tls_options(settings),
     }
     stop_agents = start_agents(agents)
     try:
@@ -340,9 +373,11 @@ def serve(settings: Settings) -> None:
             composed.audit.start()
             composed.sender.start()
             try:
-                _run_until_signal(composed, uvicorn.Config(composed.app, **common), settings)
+                config = uvicorn.Config(composed.app, **common)
+                _run_until_signal(composed, config, settings, stop_agents)
             finally:
                 composed.scheduler.stop()
+                composed.housekeeper.close()
                 composed.nodes.stop_writer()
                 composed.audit.stop()
                 composed.sender.stop()
@@ -356,6 +391,14 @@ def serve(settings: Settings) -> None:
         stop_agents()
 
 
+def tls_options(settings: Settings) -> dict[str, str]:
+    """uvicorn's options for HTTPS (none without a certificate). The Unix socket, when there
+    is one, speaks TLS too: uvicorn applies one SSL context to every listener."""
+    if settings.ssl_certfile is None or settings.ssl_keyfile is None:
+        return {}
+    return {"ssl_certfile": str(settings.ssl_certfile), "ssl_keyfile": str(settings.ssl_keyfile)}
+
+
 def print_login_link(accounts: AccountService, settings: Settings) -> None:
     """Like Jupyter's token URL: a one-time link that signs the server's own user (its first
     admin) in from a browser on another machine. Printed to the terminal, never logged."""
@@ -364,9 +407,10 @@ def print_login_link(accounts: AccountService, settings: Settings) -> None:
     secret = accounts.login_link(owner)
     host = socket.getfqdn() if settings.host in ("0.0.0.0", "::") else settings.host
     minutes = accounts.settings.link_s // 60
+    scheme = "https" if settings.tls else "http"
     print(
         f"\nSign in as {owner} (admin) from another machine, once, within {minutes} minutes:\n"
-        f"    http://{host}:{settings.port}/login.html#link={secret}\n"
+        f"    {scheme}://{host}:{settings.port}{settings.root_path}/login.html#link={secret}\n"
         "On this machine you are signed in already. More links: "
         "`procplan user login-link NAME`.\n",
         file=sys.stderr,
@@ -374,29 +418,69 @@ def print_login_link(accounts: AccountService, settings: Settings) -> None:
     )
 
 
-def _listeners(config: Any, settings: Settings) -> list[socket.socket]:
-    """The TCP socket, plus the Unix socket when one is configured."""
-    sockets = [config.bind_socket()]
+def _listeners(config: Any, settings: Settings) -> tuple[list[socket.socket], list[socket.socket]]:
+    """The TCP socket (HTTPS with a certificate), and the Unix socket when one is configured
+    (plain HTTP always: its clients are on this host, and ``unix://`` URLs speak HTTP)."""
+    tcp = [config.bind_socket()]
+    local: list[socket.socket] = []
     if settings.unix_socket is not None:
         from procplan.peercred import unix_listener
 
-        sockets.append(unix_listener(settings.unix_socket))
+        local.append(unix_listener(settings.unix_socket))
         LOG.info("also listening on %s", settings.unix_socket)
-    return sockets
+    return tcp, local
 
 
-def _run_until_signal(composed: Composed, config: Any, settings: Settings) -> None:
+def _run_until_signal(
+    composed: Composed, config: Any, settings: Settings, stop_agents: Callable[[], None]
+) -> None:
     """uvicorn, with the cycle stopped as soon as a shutdown signal arrives: during the
     graceful shutdown no agent can reach us, and a cycle still running would call their
-    nodes offline and requeue jobs that are fine (their long polls are still being served)."""
+    nodes offline and requeue jobs that are fine (their long polls are still being served).
+    The same signal wakes every long poll (``JobWaiter.close``: each answers at once, so the
+    graceful shutdown waits for none) and stops the embedded agents alongside (``--demo``'s
+    end their jobs). The signal is not raised again after the shutdown: ``serve`` still has
+    its own cleanup to do, and the exit is a normal one (status 0)."""
+    import asyncio
+
     import uvicorn
+
+    tcp, local = _listeners(config, settings)
+
+    def wind_down() -> None:  # on a thread: a signal handler must not wait for locks
+        composed.waiter.close()
+        stop_agents()
 
     class _Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             composed.scheduler.request_stop()
+            if not self.should_exit:
+                threading.Thread(target=wind_down, name="procplan-stop", daemon=True).start()
             super().handle_exit(sig, frame)
+            captured = getattr(self, "_captured_signals", None)  # uvicorn >= 0.29 re-raises
+            if isinstance(captured, list):
+                captured.clear()
 
-    _Server(config).run(sockets=_listeners(config, settings))
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            # uvicorn gives every socket it is handed the same SSL context: the Unix socket
+            # is served here, beside it, without one (uvicorn's shutdown closes it too).
+            await super().startup(sockets=sockets)
+            if self.should_exit:
+                return
+            loop = asyncio.get_running_loop()
+            for sock in local:
+
+                def protocol() -> asyncio.Protocol:
+                    made: asyncio.Protocol = config.http_protocol_class(
+                        config=config, server_state=self.server_state, app_state=self.lifespan.state
+                    )
+                    return made
+
+                self.servers.append(
+                    await loop.create_server(protocol, sock=sock, backlog=config.backlog)
+                )
+
+    _Server(config).run(sockets=tcp)
 
 
 if __name__ == "__main__":  # pragma: no cover

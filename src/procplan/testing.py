@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -60,13 +61,21 @@ class ServerProcess:
     """
 
     def __init__(
-        self, args: list[str], env: dict[str, str] | None = None, log_file: Path | None = None
+        self,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        log_file: Path | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.args = args
         self.env = env or {}
         self.log_file = log_file
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # ``tls``: the server speaks HTTPS (``args`` name its certificate); the health check
+        # verifies it with this context.
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
@@ -115,7 +124,8 @@ class ServerProcess:
         import httpx
 
         try:
-            return httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200
+            verify = self.tls if self.tls is not None else True
+            return httpx.get(f"{self.url}/health", timeout=1.0, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -17,6 +17,8 @@ BODILESS = {
     ("POST", "/api/v1/jobs/{raw_id}/heartbeat"),
     ("POST", "/api/v1/users/{name}/login-link"),
     ("POST", "/api/v1/notify/channels/{channel_id}/test"),
+    ("POST", "/api/v1/nodes/{node_id}/resume"),
+    ("POST", "/api/v1/nodes/{node_id}/remove"),
 }
 
 

@@ -10,7 +10,8 @@ from starlette.testclient import TestClient
 from procplan.server import Composed
 
 ROW_KEYS = [
-    "job_id", "position", "user", "tenant", "priority", "age", "fairshare", "size", "effective",
+    "job_id", "position", "user", "tenant", "priority", "age", "fairshare", "size", "length",
+    "effective",
 ]  # fmt: skip
 
 
@@ -38,7 +39,7 @@ def test_pending_jobs_in_queue_order_with_their_parts(
     assert [r["position"] for r in rows] == [1, 2, 3]
     assert list(rows[0]) == ROW_KEYS
     for row in rows:
-        parts = row["priority"] + row["age"] + row["fairshare"] + row["size"]
+        parts = row["priority"] + row["age"] + row["fairshare"] + row["size"] + row["length"]
         assert abs(parts - row["effective"]) < 0.02
     assert rows[0]["priority"] > rows[1]["priority"] > rows[2]["priority"]
     # The same order the cycle wrote as positions.

@@ -62,7 +62,7 @@ def test_events_a_channel_subscribes_with() -> None:
     assert parse_kinds("*") is None and parse_kinds("") is None
     assert parse_kinds("job.failed, booking") == {
         NoteKind.JOB_FAILED, NoteKind.BOOKING_STARTS, NoteKind.BOOKING_ENDS, NoteKind.BOOKING_IDLE,
-        NoteKind.BOOKING_RELEASED, NoteKind.FOREIGN_PROCESS,
+        NoteKind.BOOKING_RELEASED, NoteKind.FOREIGN_PROCESS, NoteKind.NODE_DRAINING,
     }  # fmt: skip
     with pytest.raises(ValueError, match=r"unknown event 'job\.exploded'"):
         parse_kinds("job.exploded")

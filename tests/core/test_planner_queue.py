@@ -109,6 +109,18 @@ def test_backfill_fills_the_gap_but_never_delays_the_top_job() -> None:
     assert result.pending[2].estimated_start == NOW + 2 * HOUR
 
 
+def test_without_backfill_nothing_passes_the_first_blocked_job() -> None:
+    """``Policy.backfill`` off is strict order (Slurm's sched/builtin, the simulator's FIFO):
+    job 3 would fit beside the reservation, but waits behind the blocked top job."""
+    busy = [running(90, ["n0-g0"], started_at=NOW - HOUR, time_limit_s=2 * HOUR)]
+    pending = [job(1, priority=500, gpu_count=2), job(3, time_limit_s=HOUR)]
+    strict = replace(POLICY, backfill=False, preemption=False)
+    result = run_with(snap(topo(2), pending, busy), policy=strict)
+    assert started(result) == {}
+    assert result.pending[3].reason is Reason.PRIORITY
+    assert result.pending[1].estimated_start == NOW + HOUR
+
+
 def test_open_ended_jobs_do_not_backfill_onto_reserved_gpus() -> None:
     busy = [running(90, ["n0-g0"], started_at=NOW - HOUR, time_limit_s=2 * HOUR)]
     pending = [job(1, priority=500, gpu_count=2), job(2, time_limit_s=None)]

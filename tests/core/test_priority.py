@@ -6,7 +6,13 @@ import pytest
 from planner_kit import NOW, job, running, snap, topo
 
 from procplan.core.jobs import Policy, Tenant
-from procplan.core.priority import PriorityModel, age_factor, order_pending, tenant_usage
+from procplan.core.priority import (
+    PriorityModel,
+    age_factor,
+    length_factor,
+    order_pending,
+    tenant_usage,
+)
 from procplan.core.timeutil import DAY, HOUR
 
 ONLY_PRIORITY = Policy(weight_age=0.0, weight_fairshare=0.0, weight_size=0.0)
@@ -125,3 +131,23 @@ def test_queue_order_matches_effective_priority() -> None:
     model = PriorityModel(state, NOW, policy)
     expected = sorted(pending, key=lambda j: (-model.effective(j), j.submitted_at, j.id))
     assert ids(order_pending(pending, model)) == ids(expected)
+
+
+def test_the_length_factor_puts_short_limits_first_but_age_still_bounds_waits() -> None:
+    """``weight_length`` (ADR 0017): among jobs that waited alike, the shorter time limit goes
+    first; with ``weight_length <= weight_age`` a job that waited ``max_age_s`` is never
+    passed by a newer one, however short."""
+    policy = Policy(weight_age=1000.0, max_age_s=DAY, weight_fairshare=0.0, weight_length=1000.0)
+    assert length_factor(None, 7 * DAY) == 0.0
+    assert length_factor(30, 7 * DAY) == 1.0 and length_factor(8 * DAY, 7 * DAY) == 0.0
+    assert length_factor(600, 7 * DAY) > length_factor(3600, 7 * DAY) > 0.0
+    long_old = job(1, submitted_at=NOW - DAY, time_limit_s=6 * DAY)
+    long_new = job(2, submitted_at=NOW - 60, time_limit_s=6 * DAY)
+    short_new = job(3, submitted_at=NOW - 60, time_limit_s=60)
+    open_new = job(4, submitted_at=NOW - 60, time_limit_s=None)
+    snapshot = snap(topo(8), [open_new, long_new, short_new, long_old])
+    model = PriorityModel(snapshot, NOW, policy)
+    assert [j.id for j in order_pending(snapshot.pending, model)] == [1, 3, 2, 4]
+    # Off by default: the server's queue order is unchanged.
+    default = PriorityModel(snapshot, NOW, Policy(weight_fairshare=0.0))
+    assert [j.id for j in order_pending(snapshot.pending, default)] == [1, 2, 3, 4]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+from sim_kit import TRACES, needs_trace
 from typer.testing import CliRunner
 
 from procplan.cli.main import app
 
-SMOKE = "/work/shared/traces/tiresias_60_job.csv"
+SMOKE = str(TRACES / "tiresias_60_job.csv")
 
 # The shared trace files live outside the repository: skip where they are absent.
-needs_traces = pytest.mark.skipif(not Path(SMOKE).exists(), reason="trace files not here")
+needs_traces = needs_trace("tiresias_60_job.csv")
 
 
 @needs_traces
@@ -22,8 +22,8 @@ def test_json_output() -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert (out["gpus"], out["limits"]) == (16, "oracle")
-    metrics = out["metrics"]
+    assert (out["gpus"], out["limits"], list(out["runs"])) == (16, "oracle", ["procplan"])
+    metrics = out["runs"]["procplan"]
     assert (metrics["jobs"], metrics["skipped"], metrics["unplaced"]) == (60, 0, 0)
     assert metrics["events"] == 120 and metrics["events_per_s"] > 0
     assert 0 < metrics["utilization"] <= 1
@@ -35,7 +35,7 @@ def test_table_output_with_limit() -> None:
     args += ["--limits", "none"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "5 jobs on 1x8 (none limits)" in result.output
+    assert "5 jobs on 1x8, 8 GPUs (none limits)" in result.output
     assert "JCT p99" in result.output
 
 
@@ -48,3 +48,40 @@ def test_bad_nodes_and_bad_trace_are_usage_errors(tmp_path: Path) -> None:
     wide = {"COLUMNS": "300"}  # Rich wraps the error box at the terminal width
     bad_row = CliRunner().invoke(app, ["sim", str(trace), "--format", "tiresias"], env=wide)
     assert bad_row.exit_code == 2 and "line 2" in bad_row.output
+
+
+@needs_traces
+def test_policies_side_by_side_with_bookings_failures_and_plots(tmp_path: Path) -> None:
+    args = ["sim", SMOKE, "--format", "tiresias", "--nodes", "4x4", "--json", "--seed", "3"]
+    args += ["--policy", "fifo", "--policy", "srtf", "--policy", "las"]
+    args += ["--bookings", "0.25", "--mtbf-hours", "0.2", "--repair-hours", "0.05"]
+    args += ["--plot", str(tmp_path / "plots")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.output)["runs"]
+    assert list(runs) == ["fifo", "srtf", "las"]
+    for metrics in runs.values():
+        assert metrics["jobs"] == 60 and metrics["bookings"] >= 1
+        assert metrics["bookings_honoured"] == 1.0 and metrics["lost_runs"] >= 1
+    assert runs["srtf"]["preempted"] > 0 and runs["fifo"]["preempted"] == 0
+    for name in ("jct_cdf.svg", "queue.svg"):
+        assert (tmp_path / "plots" / name).read_text().lstrip().startswith("<?xml")
+
+
+@needs_traces
+def test_helios_partitions_and_a_cluster_file() -> None:
+    traces = Path(SMOKE).parent
+    csv = traces / "philly_pollux_jobs.csv"
+    args = ["sim", str(csv), "--format", "philly", "--limit", "300", "--json"]
+    by_vc = CliRunner().invoke(
+        app, [*args, "--vc-nodes", str(traces / "philly_vc_nodes_helios_qssf.csv")]
+    )
+    assert by_vc.exit_code == 0, by_vc.output
+    out = json.loads(by_vc.output)
+    assert out["gpus"] == 352 * 8
+    assert out["runs"]["procplan"]["jobs"] + out["dropped"] == 300
+    machines = CliRunner().invoke(
+        app, [*args, "--cluster", str(traces / "philly_cluster_machine_list.csv")]
+    )
+    assert machines.exit_code == 0, machines.output
+    assert json.loads(machines.output)["gpus"] == 2490

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
+from sim_kit import TRACES, needs_trace
 
 from procplan.sim.cluster import parse_nodes
 from procplan.sim.engine import SIM_POLICY, JobRecord, LimitMode, simulate
 from procplan.sim.metrics import summarize
 from procplan.sim.traces import TraceFormat, TraceJob, load_trace
 
-SMOKE = Path("/work/shared/traces/tiresias_60_job.csv")
+SMOKE = TRACES / "tiresias_60_job.csv"
 
 # The shared trace files live outside the repository: skip where they are absent.
-needs_traces = pytest.mark.skipif(not SMOKE.exists(), reason="trace files not here")
+needs_traces = needs_trace(SMOKE.name)
 
 # One 8-GPU node. Job 1 (4 GPUs, 100 s) starts at once; job 2 (8 GPUs) must wait for it;
 # job 3 (4 GPUs, 200 s) fits beside job 1 at t=2, but would then delay job 2.
@@ -43,7 +42,7 @@ def test_oracle_limits_backfill_a_job_that_ends_in_time() -> None:
 def test_unknown_durations_no_longer_starve_the_wide_job() -> None:
     # Open-ended jobs give no estimate. Without a drain (ADR 0015) job 2 got no reservation
     # and job 3 jumped it, as the issue saw; with it, job 2 keeps its place.
-    undrained = replace(SIM_POLICY, drain_after_s=10**9)
+    undrained = replace(SIM_POLICY, planner=replace(SIM_POLICY.planner, drain_after_s=10**9))
     result = simulate(THREE, parse_nodes("1x8"), LimitMode.NONE, undrained)
     assert _times(result.records) == {1: (0, 100), 3: (2, 202), 2: (202, 252)}
     result = simulate(THREE, parse_nodes("1x8"), LimitMode.NONE)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from sim_kit import TRACES, needs_trace
 
 from procplan.sim.traces import (
     DEFAULT_GROUP,
@@ -15,14 +14,11 @@ from procplan.sim.traces import (
     parse_tiresias,
 )
 
-TRACES = Path("/work/shared/traces")
 TIRESIAS_HEADER = "job_id,num_gpu,submit_time,iterations,model_name,duration,interval\n"
 PHILLY_HEADER = "timestamp,duration,num_gpus,gpu_time,cluster\n"
 
 # The shared trace files live outside the repository: skip where they are absent.
-needs_traces = pytest.mark.skipif(
-    not (TRACES / "tiresias_60_job.csv").exists(), reason="trace files not here"
-)
+needs_traces = needs_trace("tiresias_60_job.csv")
 
 
 def test_tiresias_rows_become_jobs_relative_to_first_submit() -> None:

@@ -142,10 +142,11 @@ T = NOW - 10 * HOUR
 
 @pytest.fixture
 def legacy(db: Store) -> Iterator[Store]:
-    """``db`` taken down to revision 0004, with the demo topology."""
-    _migrate(db, "0004")
+    """``db`` taken down to revision 0004, with the demo topology (synced first: today's
+    ``sync_topology`` reads columns that later revisions added)."""
     with db.write() as conn:
         sync_topology(conn, demo_topology(), T)
+    _migrate(db, "0004")
     yield db
 
 

@@ -9,7 +9,7 @@ NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC
 
 
 def parts(job_id: int, effective: float = 1612.345) -> PriorityParts:
-    return PriorityParts(job_id, "alice", "vision", 100, 500.0, 1000 / 3, 12.3456, effective)
+    return PriorityParts(job_id, "alice", "vision", 100, 500.0, 1000 / 3, 12.3456, 2 / 3, effective)
 
 
 def test_row_keys_ids_as_text_and_two_decimals() -> None:
@@ -22,6 +22,7 @@ def test_row_keys_ids_as_text_and_two_decimals() -> None:
         "age": 500.0,
         "fairshare": 333.33,
         "size": 12.35,
+        "length": 0.67,
         "effective": 1612.35,
     }
 

@@ -8,7 +8,8 @@ next to nothing.
 
 ``run_agent(config, stop_event)`` is the blocking entry point of ``procplan agent`` and of the
 server's embedded agent (which runs it in a thread and sets ``stop_event`` to stop it). A
-graceful stop leaves the jobs running: a restarted agent adopts them.
+graceful stop leaves the jobs running: a restarted agent adopts them (``--demo``'s embedded
+agents, ``stop_jobs_on_exit``, end theirs instead).
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ class AgentDaemon:
         self.reader, self.reader_name = reader, reader_name
         self.launcher = launcher
         self.shipper = shipper or LogShipper()
-        self.client = AgentClient(config.server_url, config.token)
-        self.poll_client = AgentClient(config.server_url, config.token)
+        verify = config.tls if config.tls is not None else True
+        self.client = AgentClient(config.server_url, config.token, verify=verify)
+        self.poll_client = AgentClient(config.server_url, config.token, verify=verify)
         self.machine = AgentMachine(config.interval_s)
         self.own_processes = host.OwnProcesses()  # which GPU processes are our jobs'
         self.address = config.address or host.local_address(config.server_url)
@@ -130,7 +132,8 @@ class AgentDaemon:
 
     def _dispatch(self, event: m.Event | None) -> None:
         if event is None:
-            log.info("stopping; running jobs keep running and are adopted on restart")
+            log.info("stopping; %s", "ending the jobs started here" if self.config.stop_jobs_on_exit
+                     else "running jobs keep running and are adopted on restart")  # fmt: skip
             self._stopping = True
         else:
             self._handle(event)
@@ -172,6 +175,8 @@ class AgentDaemon:
         threading.Thread(target=target, name=f"procplan-agent-{name}", daemon=True).start()
 
     async def _shutdown(self) -> None:
+        if self.config.stop_jobs_on_exit:
+            await asyncio.to_thread(self.launcher.stop_all)
         session, events = self.machine.session, self.machine.pending_events
         if session is not None and events and self.exit_code == 0:
             done = asyncio.get_running_loop().create_future()
@@ -198,6 +203,8 @@ class AgentDaemon:
             log.info("server %s reachable again", self.config.server_url)
 
     def _network_failed(self, what: str, exc: ClientError) -> None:
+        if self._stopping:  # a call cut short by our own stop (its client is closed)
+            return
         if not self._unreachable:
             self._unreachable = True
             log.warning("%s failed: %s (retrying; jobs keep running)", what, exc)

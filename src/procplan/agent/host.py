@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import psutil
 
 from procplan.agent.protocol import Key, RunningJob
 from procplan.agent.smi import describe_pid
+from procplan.client import server_urls
 from procplan.core.model import GpuDevice
 from procplan.core.readings import GpuProcess, GpuReader, GpuReading
 
@@ -47,6 +49,12 @@ class AgentConfig:
     address: str | None = None
     poll_wait_s: float = POLL_WAIT_S
     allow_root_jobs: bool = False  # jobs of a uid-0 account run only when True
+    # ``--demo``'s embedded agents: the jobs end with the agent (a real agent leaves them running
+    # and adopts them on restart).
+    stop_jobs_on_exit: bool = False
+    # How the server's HTTPS certificate is checked: None is the system's CAs (or
+    # $SSL_CERT_FILE); the server's embedded agents trust exactly its own certificate.
+    tls: ssl.SSLContext | None = None
 
 
 def default_state_dir(node_id: str) -> Path:
@@ -55,8 +63,8 @@ def default_state_dir(node_id: str) -> Path:
 
 def local_address(server_url: str) -> str:
     """The local IP that reaches the server (a UDP "connect" sends nothing), else the host
-    name."""
-    parts = urlsplit(server_url)
+    name; of a list of servers, the first (they share one network in practice)."""
+    parts = urlsplit(server_urls(server_url)[0])
     host = parts.hostname or "127.0.0.1"
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)

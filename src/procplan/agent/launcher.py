@@ -47,6 +47,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MASTER_PORT_BASE = 29500
 INHERITED = ("PATH", "LANG", "LC_ALL", "TZ")  # from the agent, unless the job sets them
 _CREATE_TIME_SLACK = 0.05
+STOP_GRACE_S = 1.0  # ``stop_all``: SIGTERM, then SIGKILL after this
 ROOT_REFUSED = (
     "jobs do not run as root on this node; start the agent with --allow-root-jobs to permit it"
 )
@@ -367,6 +368,30 @@ class Launcher:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._records[key].pgid, signal.SIGKILL)
         return ended
+
+    def stop_all(self, grace_s: float = STOP_GRACE_S) -> list[Key]:
+        """End every job this launcher tracks: SIGTERM to its process group, SIGKILL to what is
+        left after ``grace_s``; returns the jobs that were signalled. Only for agents whose jobs
+        end with them (``--demo``): a real agent's stop leaves its jobs running."""
+        live = [key for key, record in self._records.items() if self._alive(key, record)]
+        for key in live:
+            self.signal(key, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and any(
+            self._alive(key, self._records[key]) for key in live
+        ):
+            time.sleep(0.02)
+            for child in self._children.values():
+                child.poll()
+        for key in live:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._records[key].pgid, signal.SIGKILL)
+        for child in self._children.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=1.0)
+        for job_id, run in live:
+            log.info("job %s run %s: stopped with the agent", job_id, run)
+        return live
 
     def forget(self, key: Key) -> None:
         """The job's exit is reported: drop its state file and record."""

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from procplan.api.prefix import route_path
 from procplan.api.responses import error_response, is_native_path
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -86,7 +87,7 @@ class CrossSite:
             await self.app(scope, receive, send)
             return
         status, message, code = problem
-        native = is_native_path(scope.get("path", ""))
+        native = is_native_path(route_path(scope))
         await error_response(message, status, code if native else None)(scope, receive, send)
 
     def problem(self, scope: Scope) -> tuple[int, str, str] | None:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from procplan.api.boundary import first_problem
+from procplan.api.prefix import route_path
 from procplan.api.responses import error_response, is_native_path
 from procplan.core.errors import DomainError
 
@@ -23,7 +24,7 @@ _HTTP_CODES = {
 
 
 def is_native(request: Request) -> bool:
-    return is_native_path(request.url.path)
+    return is_native_path(route_path(request.scope))
 
 
 def _respond(request: Request, message: str, status: int, code: str) -> Response:

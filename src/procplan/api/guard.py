@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from procplan.api.prefix import route_path
 from procplan.api.responses import error_response, is_native_path
 from procplan.core.errors import DomainError
 
@@ -84,7 +85,7 @@ class Guard:
         request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         if scope.get("method") not in _BODILESS:
-            limit = self.limits.for_path(scope.get("path", ""))
+            limit = self.limits.for_path(route_path(scope))
             declared = _declared_length(scope)
             if declared is not None and declared > limit:
                 message = too_large_message(limit)
@@ -140,7 +141,7 @@ async def _send_error(
     send: Send, scope: Scope, request_id: str, status: int, message: str, code: str
 ) -> None:
     """The error shape of ``api.errors`` (``code`` on native routes only) plus the id."""
-    native = is_native_path(str(scope.get("path", "")))
+    native = is_native_path(route_path(scope))
     response = error_response(message, status, code if native else None, request_id)
     response.headers["X-Request-ID"] = request_id
     await response(scope, _no_body, send)

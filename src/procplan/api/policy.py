@@ -72,6 +72,10 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/nodes"): P.PUBLIC,
     ("GET", "/api/v1/nodes/{node_id}"): P.PUBLIC,
     ("GET", "/api/v1/nodes/{node_id}/history"): P.PUBLIC,
+    # node maintenance (ADR 0020): what the cluster may run is the admins' decision
+    ("POST", "/api/v1/nodes/{node_id}/drain"): P.ADMIN,
+    ("POST", "/api/v1/nodes/{node_id}/resume"): P.ADMIN,
+    ("POST", "/api/v1/nodes/{node_id}/remove"): P.ADMIN,
     # ---- usage accounting (issue #14): the report like sreport, for everyone signed in
     ("GET", "/api/v1/usage/report"): P.AUTHENTICATED,
     ("GET", "/api/v1/usage/daily"): P.AUTHENTICATED,
@@ -114,9 +118,12 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/openapi.json"): P.PUBLIC,
     ("GET", "/docs"): P.PUBLIC,
     ("GET", "/docs/oauth2-redirect"): P.PUBLIC,
+    ("GET", "/redoc"): P.PUBLIC,
 }
 # The web UI's static files (the mount at "/") are public: the pages ask the API who you are.
+# So are the documentation pages' scripts and styles (Swagger UI, ReDoc) under DOCS_ASSETS.
 STATIC_POLICY = P.PUBLIC
+DOCS_ASSETS = "/static-docs"
 
 
 def app_routes(routes: Iterable[BaseRoute]) -> Iterator[tuple[str, str, BaseRoute]]:

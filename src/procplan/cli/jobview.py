@@ -42,7 +42,7 @@ STATE_STYLE = {
     "lost": "red",
 }
 PRIORITY_COLUMNS = (
-    "POS", "ID", "USER", "TENANT", "PRIORITY", "AGE", "FAIRSHARE", "SIZE", "EFFECTIVE",
+    "POS", "ID", "USER", "TENANT", "PRIORITY", "AGE", "FAIRSHARE", "SIZE", "LENGTH", "EFFECTIVE",
 )  # fmt: skip
 QUEUE_COLUMNS = (
     "ID", "USER", "TENANT", "STATE", "GPUS", "NODE", "REASON", "ETA", "TIME", "NAME",
@@ -237,6 +237,7 @@ def priority_table(rows: Sequence[PriorityRow]) -> Table:
             _number(row.age),
             _number(row.fairshare),
             _number(row.size),
+            _number(row.length),
             _number(row.effective),
         )
     return table

@@ -16,6 +16,7 @@ from procplan.cli import (
     accounts,
     bookings,
     jobs,
+    node_admin,
     nodes,
     notify,
     run,
@@ -27,6 +28,7 @@ from procplan.cli import (
     views,
 )
 from procplan.cli import agent as agent_cli
+from procplan.cli import db as db_cli
 from procplan.cli.serve import start_server
 
 app = typer.Typer(
@@ -58,6 +60,7 @@ app.command("agent")(agent_cli.agent)
 app.command()(nodes.nodes)
 app.command()(nodes.logs)
 app.command()(nodes.top)
+app.add_typer(node_admin.app, name="node")  # drain, resume, remove, list (ADR 0020)
 app.command()(accounts.login)
 app.command()(accounts.logout)
 app.command()(accounts.whoami)
@@ -68,6 +71,9 @@ app.command()(accounts.audit)
 app.command()(usage.report)
 app.command()(usage.history)
 app.command()(sim.sim)
+app.add_typer(db_cli.app, name="db")
+app.command()(db_cli.backup)
+app.command()(db_cli.restore)
 
 
 def _text(path: Path | None) -> str | None:
@@ -118,6 +124,19 @@ def server(
     allow_root_jobs: Annotated[
         bool, typer.Option("--allow-root-jobs", help="Batch jobs may run as root")
     ] = False,
+    root_path: Annotated[
+        str | None,
+        typer.Option(
+            help="Path prefix a reverse proxy serves ProcPlan under, e.g. /procplan "
+            "(pages, API and /docs then live at https://host/procplan/)"
+        ),
+    ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM)")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="The HTTPS certificate's private key (PEM)")
+    ] = None,
 ) -> None:
     """Run a ProcPlan server (options override PROCPLAN_* variables and the settings file)."""
     code = start_server(
@@ -135,6 +154,9 @@ def server(
             "local_agent": None if local_agent is None else ("auto" if local_agent else "off"),
             "unix_socket": _text(unix_socket),
             "allow_root_jobs": True if allow_root_jobs else None,
+            "root_path": root_path,
+            "ssl_certfile": _text(ssl_certfile),
+            "ssl_keyfile": _text(ssl_keyfile),
         }
     )
     if code:

@@ -14,6 +14,7 @@ import queue
 import signal
 import socket
 import threading
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import FrameType
@@ -40,8 +41,15 @@ from procplan.cli.jobs import (
     TimeOpt,
 )
 from procplan.cli.jobview import status_line
-from procplan.cli.supervise import FORWARDED, handling, heartbeat_interval, say, supervise
-from procplan.client import ApiError, ClientError, Job, ProcPlanClient
+from procplan.cli.supervise import (
+    FORWARDED,
+    handling,
+    heartbeat_interval,
+    lease_ttl,
+    say,
+    supervise,
+)
+from procplan.client import ApiError, ClientError, Job, ProcPlanClient, ServerUnreachable
 from procplan.present import MESSAGE_LIMIT, terminal_text
 
 WAIT_TIMEOUT_S = 25.0  # one long poll; well under the 30 s lease that each wait renews
@@ -49,6 +57,10 @@ WAKE_S = 1.0
 """How often the main thread wakes while a poll is out: a signal wakes it at once when the
 kernel hands it to the main thread, as it does unless another thread happens to take it;
 Python then runs its handler only at the main thread's next Python step."""
+RETRY_S = (0.5, 1.0, 2.0)
+"""Pauses before polling again after the server could not be reached (then the last, again):
+short, because another server of the list may take over within seconds (ADR 0021)."""
+PROXY_DOWN = (502, 503, 504)  # what a proxy in front of a failing server answers meanwhile
 
 
 def pick_node(node_ids: list[str], host: str) -> str | None:
@@ -139,6 +151,18 @@ class Inbox:
             raise event
         return event
 
+    def pause(self, seconds: float) -> Signalled | None:
+        """Sleep ``seconds`` unless a signal comes first (then return it); no poll is out."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = self._events.get(timeout=min(left, WAKE_S))
+            except queue.Empty:
+                continue
+            if isinstance(event, Signalled):
+                return event
+        return None
+
 
 class StatusDisplay:
     """One status line on stderr: a Rich spinner line on a terminal, else a plain line each
@@ -181,16 +205,46 @@ def withdraw(client: ProcPlanClient, ident: str) -> None:
         say(f"withdrew job {ident}")
 
 
+def transient(exc: ClientError) -> bool:
+    """A failure that may pass while the job waits: no server answered (one is restarting,
+    or the leader died and the list's next server takes over), or a proxy says so."""
+    return isinstance(exc, ServerUnreachable) or (
+        isinstance(exc, ApiError) and exc.status in PROXY_DOWN
+    )
+
+
+def poll_through_outages(client: ProcPlanClient, job: Job, inbox: Inbox) -> Job | Signalled:
+    """One long poll; transient failures are retried after a short pause for as long as the
+    job's lease would last (each answered poll renews it). Past that the server has ended
+    the job anyway, so the last failure is raised."""
+    give_up = time.monotonic() + lease_ttl(job)
+    failures = 0
+    while True:
+        try:
+            return inbox.poll(client, job.id, job.version)
+        except ClientError as exc:
+            if not transient(exc) or time.monotonic() >= give_up:
+                raise
+            if failures == 0:
+                say(f"lost the server ({exc}); retrying")
+            pause = RETRY_S[min(failures, len(RETRY_S) - 1)]
+            failures += 1
+        caught = inbox.pause(min(pause, max(give_up - time.monotonic(), 0.0)))
+        if caught is not None:
+            return caught
+
+
 def wait_for_start(client: ProcPlanClient, job: Job, inbox: Inbox) -> Job:
-    """Long-poll until the job leaves ``pending``. A signal caught by ``inbox`` withdraws it
-    and exits 128 + signal, also when the job started meanwhile (its command has not run).
-    A job that ends without running exits 1 with the server's words."""
+    """Long-poll until the job leaves ``pending``, through server outages (``poll_through_
+    outages``). A signal caught by ``inbox`` withdraws it and exits 128 + signal, also when
+    the job started meanwhile (its command has not run). A job that ends without running
+    exits 1 with the server's words."""
     ident = job.id
     caught = inbox.signalled()
     with StatusDisplay() as display:
         while caught is None and job.state == "pending":
             display.show(status_line(job, utc_now()))
-            event = inbox.poll(client, ident, job.version)
+            event = poll_through_outages(client, job, inbox)
             if isinstance(event, Signalled):
                 caught = event
             else:

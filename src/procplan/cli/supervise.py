@@ -29,6 +29,10 @@ from procplan.present.jobs import node_text
 DEFAULT_LEASE_TTL_S = 30.0
 MAX_HEARTBEAT_S = 10.0
 MIN_HEARTBEAT_S = 0.2
+RETRY_HEARTBEAT_S = 1.0
+"""After a failed heartbeat the next comes this soon (or at the interval, if shorter): with
+two missed beats of a 10 s interval the lease would lapse, and another server of the list
+usually answers within seconds (ADR 0021)."""
 GRACE_S = 30.0  # SIGTERM, then SIGKILL after this (the server's preemption grace)
 FORWARDED = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -64,17 +68,18 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def heartbeat_interval(job: Job) -> float:
-    """A third of the lease TTL, capped at 10 s.
-
-    The TTL is read from two server instants of the submitted job (``lease_expires_at`` −
-    ``submitted_at``), so a skewed client clock does not matter; 30 s when they are missing.
-    """
+def lease_ttl(job: Job) -> float:
+    """The job's lease TTL in seconds, read from two server instants of the submitted job
+    (``lease_expires_at`` − ``submitted_at``), so a skewed client clock does not matter;
+    30 s when they are missing."""
     lease, submitted = job.lease_expires_at, job.submitted_at
     ttl = (lease - submitted).total_seconds() if lease and submitted else 0.0
-    if ttl <= 0:
-        ttl = DEFAULT_LEASE_TTL_S
-    return min(max(ttl / 3, MIN_HEARTBEAT_S), MAX_HEARTBEAT_S)
+    return ttl if ttl > 0 else DEFAULT_LEASE_TTL_S
+
+
+def heartbeat_interval(job: Job) -> float:
+    """A third of the lease TTL, capped at 10 s."""
+    return min(max(lease_ttl(job) / 3, MIN_HEARTBEAT_S), MAX_HEARTBEAT_S)
 
 
 def stop_reason(beat: Lease) -> str | None:
@@ -106,6 +111,7 @@ class Watchdog:
         self._interval, self._grace = interval, grace
         self._done = threading.Event()
         self._warned = False
+        self._failing = False  # the last heartbeat got no answer: the next comes sooner
         self._thread = threading.Thread(
             target=self._watch, name=f"procplan-heartbeat-{ident}", daemon=True
         )
@@ -121,21 +127,25 @@ class Watchdog:
     def _watch(self) -> None:
         reason = None
         while reason is None:
-            if self._done.wait(self._interval):
+            if self._done.wait(self._next_wait()):
                 return
             reason = self._check()
         say(f"{reason}; sending SIGTERM to the command")
         self._child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self._grace
         while (left := deadline - time.monotonic()) > 0:
-            if self._done.wait(min(self._interval, left)):
+            if self._done.wait(min(self._next_wait(), left)):
                 return
             self._check()
         say(f"the command is still running after {self._grace:g} s; sending SIGKILL")
         self._child.kill()
 
+    def _next_wait(self) -> float:
+        return min(self._interval, RETRY_HEARTBEAT_S) if self._failing else self._interval
+
     def _check(self) -> str | None:
         """One heartbeat; unreachable servers and odd answers are retried, not fatal."""
+        self._failing = False
         try:
             return stop_reason(self._client.jobs.heartbeat(self._job_id))
         except ApiError as exc:
@@ -143,6 +153,7 @@ class Watchdog:
                 return f"the server no longer runs job {self._job_id} ({exc.message})"
             self._warn(f"heartbeat refused: {exc.message}")
         except ServerUnreachable as exc:
+            self._failing = True
             self._warn(f"heartbeat failed: {exc.reason}")
         except ClientError as exc:
             self._warn(f"heartbeat failed: {exc}")

@@ -22,7 +22,7 @@ from procplan.client.errors import (
 )
 from procplan.client.jobs import LOG_PAGE
 from procplan.client.procplan_client import ProcPlanClient
-from procplan.client.transport import DEFAULT_URL, URL_ENV, USER_HEADER, resolve_url
+from procplan.client.transport import DEFAULT_URL, URL_ENV, USER_HEADER, resolve_url, server_urls
 
 __all__ = [
     "DEFAULT_URL",
@@ -44,4 +44,5 @@ __all__ = [
     "format_time",
     "parse_job",
     "resolve_url",
+    "server_urls",
 ]

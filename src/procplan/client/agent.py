@@ -18,7 +18,7 @@ import orjson
 
 from procplan.client.auth import Credential
 from procplan.client.errors import ApiError, error_from
-from procplan.client.transport import WAIT_SLACK_S, OwnsTransport, Transport, segment
+from procplan.client.transport import WAIT_SLACK_S, OwnsTransport, Transport, Verify, segment
 
 JsonDict = dict[str, Any]
 AGENTS = "/api/v1/agents"
@@ -36,9 +36,11 @@ class OffsetMismatch(ApiError):
 class AgentClient(OwnsTransport):
     """A client that authenticates as a node agent; usable as a context manager."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, token: str, timeout: float = 10.0, *, verify: Verify = True
+    ) -> None:
         self.transport = Transport(
-            base_url, timeout=timeout, credential=Credential(token, source="agent")
+            base_url, timeout=timeout, credential=Credential(token, source="agent"), verify=verify
         )
 
     def agent_register(self, body: Mapping[str, Any]) -> JsonDict:

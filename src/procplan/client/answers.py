@@ -200,6 +200,7 @@ class PriorityRow:
     age: float | None = None
     fairshare: float | None = None
     size: float | None = None
+    length: float | None = None
     effective: float | None = None
     raw: Payload = field(default_factory=dict, repr=False, compare=False)
 
@@ -229,6 +230,7 @@ def parse_priority_row(value: Payload) -> PriorityRow:
         age=float_of(get("age")),
         fairshare=float_of(get("fairshare")),
         size=float_of(get("size")),
+        length=float_of(get("length")),
         effective=float_of(get("effective")),
         raw=value,
     )

@@ -54,6 +54,23 @@ class NodesApi:
         }
         return self._transport.call("GET", f"{NODES}/{segment(node_id)}/history", params=params)
 
+    # ---- maintenance (admins, ADR 0020) ---------------------------------------------------
+
+    def drain(self, node_id: str, reason: str | None = None) -> JsonDict:
+        """``POST /api/v1/nodes/{id}/drain``: no new jobs or bookings start there; the
+        answer is the node's maintenance state and the bookings whose owners were told."""
+        body = {} if reason is None else {"reason": reason}
+        return self._transport.call("POST", f"{NODES}/{segment(node_id)}/drain", body=body)
+
+    def resume(self, node_id: str) -> JsonDict:
+        """``POST /api/v1/nodes/{id}/resume``: undo a drain or a removal."""
+        return self._transport.call("POST", f"{NODES}/{segment(node_id)}/resume", body={})
+
+    def remove(self, node_id: str) -> JsonDict:
+        """``POST /api/v1/nodes/{id}/remove``: retire the node, history kept (409
+        ``node_in_use`` while jobs run or bookings have not ended)."""
+        return self._transport.call("POST", f"{NODES}/{segment(node_id)}/remove", body={})
+
     def cluster_status(self) -> JsonDict:
         """``GET /api/v1/cluster/status``: GPU, node and job totals (the Go scheduler's shape)."""
         return self._transport.call("GET", "/api/v1/cluster/status")

@@ -8,11 +8,21 @@ mapping of failures to ``errors`` exist once. A part never holds an ``httpx`` ob
 ``request``/``call`` are for JSON routes; ``send`` returns the response as it is (any status)
 for the few routes whose bodies are not JSON (job logs, shipped agent logs, the notifier's
 ProcPlan-exact output), and ``check``/``decode`` give those the same error mapping.
+
+Several servers on one database (high availability, ADR 0021): the base URL may be a
+comma-separated list (``http://a:8080,http://b:8080``). ``send`` tries the current server and,
+when it cannot be reached, the next ones; the server that answers becomes current. A request
+goes to another server only when it surely never reached the first one (the connection was
+refused or never opened) or when it is a safe read (GET, HEAD): a write whose connection broke
+after it was sent may have been applied, so that stays ``ServerUnreachable`` and the caller
+decides. One URL behaves exactly as before.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
+import threading
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -30,6 +40,20 @@ USER_HEADER = "X-ProcPlan-User"  # "act for this user": only admins may send it
 UNIX_BASE_URL = "http://localhost"  # what httpx addresses over a Unix socket (Host: localhost)
 
 JsonDict = dict[str, Any]
+Verify = ssl.SSLContext | bool
+"""How an https server's certificate is checked: ``True`` against the system's CAs, or the
+file ``$SSL_CERT_FILE`` (or directory ``$SSL_CERT_DIR``) names; an ``SSLContext`` as it says."""
+
+FAILOVER_CONNECT_S = 3.0
+"""Connect timeout when there are several servers: a host that is down (no refusal, the
+packets vanish) must not hold a request for the whole timeout before the next server is
+tried. A single server keeps the one timeout it always had."""
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+"""Methods sent again to the next server after a connection broke mid-request: they change
+nothing, so a second delivery cannot apply anything twice."""
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)
+"""Failures that prove the request never reached a server (refused, no route, connect timed
+out, a scheme httpx cannot speak): any method may go to the next one."""
 
 WAIT_SLACK_S = 10.0
 """Extra read time for a long poll beyond its own timeout (``wait`` plus this), so that a wait
@@ -44,6 +68,13 @@ def resolve_url(explicit: str | None) -> str:
     return DEFAULT_URL
 
 
+def server_urls(base_url: str) -> list[str]:
+    """The base URLs of ``base_url``: one URL, or a comma-separated list of them (several
+    servers on one database), each without trailing slash; empty entries are skipped."""
+    urls = [part.strip().rstrip("/") for part in base_url.split(",")]
+    return [url for url in urls if url] or [base_url.strip().rstrip("/")]
+
+
 def segment(value: object) -> str:
     """One URL path segment: user, tenant and node names may hold characters that need
     quoting; job ids may be given as ints and are sent as text."""
@@ -56,12 +87,16 @@ def drop_none(values: Mapping[str, Any]) -> JsonDict:
 
 
 class Transport:
-    """One connection pool to one server, with the headers every request carries.
+    """A connection pool per server, with the headers every request carries.
 
-    ``credential`` is what the client proves itself with; by default (``discover``) the one
-    ``auth.resolve_credential`` finds (``$PROCPLAN_TOKEN``, then ``procplan login``'s), else
-    none (the server's host then knows us by our Unix user). ``act_as`` sends
-    ``X-ProcPlan-User``: a request to act for that user, which only admins may make.
+    ``base_url`` is one URL or a comma-separated list (see the module docstring); the
+    attribute ``base_url`` is the server in use now (for messages), ``base_urls`` all of
+    them. ``credential`` is what the client proves itself with; by default (``discover``) the
+    one ``auth.resolve_credential`` finds (``$PROCPLAN_TOKEN``, then ``procplan login``'s,
+    saved under the URL text exactly as given, so a list signs in once for all its servers,
+    which share their accounts through the database), else none (the server's host then
+    knows us by our Unix user). ``act_as`` sends ``X-ProcPlan-User``: a request to act for
+    that user, which only admins may make.
     """
 
     def __init__(
@@ -72,27 +107,58 @@ class Transport:
         *,
         credential: Credential | None = None,
         discover: bool = True,
+        verify: Verify = True,
     ) -> None:
-        self.base_url = base_url.strip().rstrip("/")
+        self.base_urls = server_urls(base_url)
+        self._current = 0
         self.act_as = act_as or None
         if credential is None and discover:
-            credential = resolve_credential(self.base_url)
+            credential = resolve_credential(base_url.strip().rstrip("/"))
         self.credential = credential
         headers = {"Accept": "application/json"}
         if self.act_as is not None:
             headers[USER_HEADER] = self.act_as
         if credential is not None:
             headers.update(credential.headers())
-        socket_path = unix_socket_path(self.base_url)
-        self._http = httpx.Client(
-            base_url=UNIX_BASE_URL if socket_path is not None else self.base_url,
-            timeout=timeout,
-            headers=headers,
-            transport=httpx.HTTPTransport(uds=socket_path) if socket_path is not None else None,
-        )
+        self._headers = headers
+        self._timeout = timeout
+        self._verify = verify
+        self._clients: dict[int, httpx.Client] = {}
+        self._clients_lock = threading.Lock()  # the agent and ``procplan run`` send from threads
+        self._http(0)  # the first server's pool now: a bad URL fails at construction, as before
+
+    @property
+    def base_url(self) -> str:
+        """The server requests go to now: the last one that answered."""
+        return self.base_urls[self._current]
+
+    def _http(self, index: int) -> httpx.Client:
+        """The pool of server ``index``, made on first use (most runs never fail over)."""
+        with self._clients_lock:
+            client = self._clients.get(index)
+            if client is None:
+                url = self.base_urls[index]
+                socket_path = unix_socket_path(url)
+                client = httpx.Client(
+                    base_url=UNIX_BASE_URL if socket_path is not None else url,
+                    timeout=self._timeout_of(self._timeout),
+                    headers=self._headers,
+                    transport=httpx.HTTPTransport(uds=socket_path) if socket_path else None,
+                    verify=self._verify,
+                )
+                self._clients[index] = client
+            return client
+
+    def _timeout_of(self, seconds: float) -> float | httpx.Timeout:
+        if len(self.base_urls) == 1:
+            return seconds
+        return httpx.Timeout(seconds, connect=min(seconds, FAILOVER_CONNECT_S))
 
     def close(self) -> None:
-        self._http.close()
+        with self._clients_lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
 
     def send(
         self,
@@ -107,23 +173,34 @@ class Transport:
         """Send one request and return the response as it is (any status); only transport
         failures raise: ``ServerUnreachable`` when no answer came, ``InvalidResponse`` when one
         came that httpx cannot decode (a broken content encoding). ``None`` parameters are left
-        out; ``timeout`` replaces the client's for this call only (long polls need more)."""
-        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        try:
-            return self._http.request(
-                method,
-                path,
-                params=drop_none(params or {}),
-                content=content,
-                headers=headers,
-                **extra,
-            )
-        except httpx.TimeoutException as exc:
-            raise ServerUnreachable(self.base_url, f"timed out ({exc})") from exc
-        except httpx.DecodingError as exc:
-            raise InvalidResponse(self.base_url + path, str(exc) or "undecodable body") from exc
-        except (httpx.RequestError, httpx.InvalidURL) as exc:
-            raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
+        out; ``timeout`` replaces the client's for this call only (long polls need more).
+
+        With several servers each is tried at most once, from the current one on, as the
+        module docstring says; the error raised is the last server's."""
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": self._timeout_of(timeout)}
+        first = self._current
+        count = len(self.base_urls)
+        for step in range(count):
+            index = (first + step) % count
+            url = self.base_urls[index]
+            try:
+                response = self._http(index).request(
+                    method,
+                    path,
+                    params=drop_none(params or {}),
+                    content=content,
+                    headers=headers,
+                    **extra,
+                )
+            except httpx.DecodingError as exc:
+                raise InvalidResponse(url + path, str(exc) or "undecodable body") from exc
+            except (httpx.RequestError, httpx.InvalidURL) as exc:
+                if step + 1 < count and _may_retry(method, exc):
+                    continue
+                raise _unreachable(url, exc) from exc
+            self._current = index
+            return response
+        raise AssertionError("unreachable: the last server's failure raises")  # pragma: no cover
 
     @staticmethod
     def check(response: httpx.Response) -> httpx.Response:
@@ -180,6 +257,19 @@ class Transport:
         if not isinstance(data, dict):
             raise InvalidResponse(self.base_url + path, "expected a JSON object")
         return data
+
+
+def _may_retry(method: str, exc: Exception) -> bool:
+    """May the request that failed with ``exc`` go to the next server?"""
+    if isinstance(exc, NEVER_SENT):
+        return True
+    return method.upper() in SAFE_METHODS and isinstance(exc, httpx.TransportError)
+
+
+def _unreachable(url: str, exc: Exception) -> ServerUnreachable:
+    if isinstance(exc, httpx.TimeoutException):
+        return ServerUnreachable(url, f"timed out ({exc})")
+    return ServerUnreachable(url, str(exc) or type(exc).__name__)
 
 
 class OwnsTransport:

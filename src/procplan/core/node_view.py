@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from procplan.core.jobs import Job
+from procplan.core.maintenance import Drain, SchedState
 from procplan.core.model import Booking, Gpu, Node
 from procplan.core.readings import GpuReading
 from procplan.core.timeutil import Instant
@@ -65,7 +66,8 @@ class GpuView:
 @dataclass(frozen=True, slots=True)
 class NodeView:
     """One node now; ``hostname``, ``address``, ``last_seen`` and ``agent`` are ``None`` for a
-    node no agent ever reported for."""
+    node no agent ever reported for. ``sched_state`` and ``reason`` are the ``sinfo``-like
+    summary (``core.maintenance``): ``state`` stays the agent's liveness."""
 
     node: Node
     state: Liveness
@@ -75,6 +77,9 @@ class NodeView:
     agent: AgentInfo | None
     read_error: object  # the agent's last GPU read error, if any
     gpus: tuple[GpuView, ...]
+    sched_state: SchedState = "idle"
+    reason: str | None = None  # the drain's reason, or why the node is down
+    drain: Drain | None = None
 
 
 @dataclass(frozen=True, slots=True)

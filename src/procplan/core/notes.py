@@ -20,6 +20,7 @@ __all__ = [
     "ADMIN_KINDS",
     "Note",
     "NoteKind",
+    "booking_node_draining",
     "booking_soon",
     "estimate_moved",
     "foreign_process",
@@ -44,6 +45,7 @@ class NoteKind(StrEnum):
     BOOKING_IDLE = "booking.idle"  # your booked GPUs are idle (and will be released)
     BOOKING_RELEASED = "booking.released"  # ... and were released
     FOREIGN_PROCESS = "booking.foreign"  # someone else's process runs on your booked GPUs
+    NODE_DRAINING = "booking.draining"  # the node of your booking is being drained (ADR 0020)
     JOB_STARTED = "job.started"
     JOB_FINISHED = "job.finished"
     JOB_FAILED = "job.failed"
@@ -174,6 +176,24 @@ def foreign_process(booking: Booking, user: str | None, pid: int, gpu_id: str) -
         f"Process {pid} of {user or 'an unknown user'} runs on {gpu_id} of {booking.node_id}, "
         f"which booking {booking.id} ({booking.label or 'no label'}) holds for you until "
         f"{when_text(booking.end)}.",
+    )  # fmt: skip
+
+
+def booking_node_draining(
+    booking: Booking, reason: str | None, by: str | None, at: Instant
+) -> Note:
+    """An admin drained the node of your (current or future) booking: the booking stays, but
+    the node is going into maintenance, so its owner may want to book elsewhere. Keyed by the
+    drain's instant: a node drained again after a resume tells the owner again."""
+    why = f": {reason}" if reason else ""
+    who = f" by {by}" if by else ""
+    return Note(
+        f"booking:{booking.id}:draining:{at}", NoteKind.NODE_DRAINING, booking.user,
+        f"Node {booking.node_id} of booking {booking.id} is being drained",
+        f"Node {booking.node_id} was drained{who} at {when_text(at)}{why}. Your booking "
+        f"{booking.id} ({booking.label or 'no label'}, {when_text(booking.start)} to "
+        f"{when_text(booking.end)}) stays, but no new job or booking starts there until an "
+        "admin resumes the node: you may want to book elsewhere.",
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ One pass over the pending queue in priority order (``core.priority``), backfill 
 2. Start now if a placement exists whose claim hits no foreign booking and no reservation
    made earlier in this pass, so a backfilled job never delays a higher one's estimate.
    A zero-GPU (CPU-only) job claims nothing and starts at once on a node that can run it.
+   With ``Policy.backfill`` off, no job starts after the first blocked one (strict order).
 3. Otherwise the job is blocked. The first blocked job may preempt (``core.preemption``);
    the first ``reserve_depth`` blocked jobs get a reservation at their earliest start, which
    is also their estimated start; later ones get a reason and no estimate.
@@ -240,6 +241,9 @@ class _Pass:
         fits = fit.open if length is None else length <= fit.limit  # NowFit.fits, inline
         if job.preempted_by is not None and self._held_back(job):
             self._wait(job.id, _RESOURCES, None, Blockers((job.preempted_by,)))
+            return
+        if fits and self.preempt_tried and not self.policy.backfill:
+            self._wait(job.id, _PRIORITY, None)  # strict order: nothing passes a blocked job
             return
         if fits and self._try_start(job, shape, borrowed):
             return

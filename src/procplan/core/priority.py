@@ -1,9 +1,10 @@
 """Effective priority: Slurm's multifactor formula, evaluated once per cycle.
 
-``effective = priority + tier + w_age·age + w_fairshare·fairshare + w_size·size`` (see
-``Policy``). Every factor is a function of the snapshot and ``now`` only, never of how many
-cycles ran: a job that waited an hour has the same age factor whether the cycle ticked once a
-second or once a minute, so event-driven cycles and the periodic tick agree.
+``effective = priority + tier + w_age·age + w_fairshare·fairshare + w_size·size +
+w_length·length`` (see ``Policy``). Every factor is a function of the snapshot and ``now``
+only, never of how many cycles ran: a job that waited an hour has the same age factor whether
+the cycle ticked once a second or once a minute, so event-driven cycles and the periodic tick
+agree.
 
 The planner orders the pending queue with it and the preemption search compares running jobs
 with it, so both see one number per job.
@@ -11,6 +12,7 @@ with it, so both see one number per job.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from operator import attrgetter
 
@@ -21,6 +23,7 @@ from procplan.core.timeutil import Instant
 __all__ = [
     "PriorityModel",
     "age_factor",
+    "length_factor",
     "order_pending",
     "tenant_of",
     "tenant_usage",
@@ -28,6 +31,7 @@ __all__ = [
 
 
 _tenant_of_job = attrgetter("tenant")
+_limit_of = attrgetter("time_limit_s")
 
 
 def tenant_of(tenants: Mapping[str, Tenant], tenant_id: str) -> Tenant:
@@ -46,6 +50,22 @@ def age_factor(submitted_at: Instant, now: Instant, max_age_s: int) -> float:
     if waited <= 0:
         return 0.0
     return min(1.0, waited / max_age_s)
+
+
+def length_factor(limit_s: int | None, ref_s: int) -> float:
+    """1 for a time limit of a minute or less, falling with the logarithm of the limit to 0
+    at ``ref_s``; 0 for an open-ended job. Logarithmic, so a 1-minute job is ahead of a
+    10-minute one by as much as a 1-hour job of a 10-hour one: shortest-limit-first, the
+    order that cuts the average completion time most (ADR 0016), without letting seconds of
+    difference between long jobs matter."""
+    if limit_s is None:
+        return 0.0
+    if limit_s <= _MINUTE or ref_s <= _MINUTE:
+        return 1.0 if limit_s <= ref_s else 0.0
+    return max(0.0, 1.0 - math.log(limit_s / _MINUTE) / math.log(ref_s / _MINUTE))
+
+
+_MINUTE = 60
 
 
 def tenant_usage(snapshot: Snapshot, now: Instant) -> dict[str, float]:
@@ -81,11 +101,14 @@ class PriorityModel:
 
     __slots__ = (
         "_fixed",
+        "_length",
+        "_length_ref",
         "_max_age",
         "_now",
         "_tiers",
         "_w_age",
         "_w_fairshare",
+        "_w_length",
         "_w_size_per_gpu",
     )
 
@@ -106,6 +129,9 @@ class PriorityModel:
         self._w_fairshare = policy.weight_fairshare
         self._max_age = policy.max_age_s
         self._now = now
+        self._w_length = policy.weight_length
+        self._length_ref = policy.length_ref_s
+        self._length: dict[int | None, float] = {None: 0.0}  # time limit -> weighted factor
 
     def tenant_part(self, tenant: str) -> float:
         """Tier plus weighted fair-share of ``tenant`` (an unseen tenant used nothing)."""
@@ -117,6 +143,14 @@ class PriorityModel:
         fair-share and size factors. Only a strictly higher class may preempt (ADR 0011):
         those factors order the queue, they never justify stopping running work."""
         return job.priority + self._tiers.get(job.tenant, 0)
+
+    def length_part(self, limit_s: int | None) -> float:
+        """``w_length · length_factor`` of a time limit (cached: most jobs share a few)."""
+        part = self._length.get(limit_s)
+        if part is None:
+            part = self._w_length * length_factor(limit_s, self._length_ref)
+            self._length[limit_s] = part
+        return part
 
     def effective(self, job: Job) -> float:
         """The job's effective priority at ``now`` (``age_factor`` inlined: this runs for
@@ -134,6 +168,7 @@ class PriorityModel:
             + self._fixed.get(job.tenant, self._w_fairshare)
             + self._w_age * age
             + self._w_size_per_gpu * job.gpu_count
+            + self.length_part(job.time_limit_s)
         )
 
     def queue(self, jobs: Iterable[Job]) -> list[Job]:
@@ -147,6 +182,9 @@ class PriorityModel:
         items = list(jobs)
         now, w_age, w_size = self._now, self._w_age, self._w_size_per_gpu
         fixed, default = self._fixed, self._w_fairshare
+        # The length part per distinct time limit (a queue has few), or none when unweighted.
+        limits = set(map(_limit_of, items)) if self._w_length else ()
+        lengths = {limit: self.length_part(limit) for limit in limits}
         max_age: float = self._max_age if self._max_age > 0 else 1e-9  # <= 0: full age
         negated = [
             -(
@@ -155,6 +193,7 @@ class PriorityModel:
                 + w_age
                 * (min(1.0, (now - job.submitted_at) / max_age) if now > job.submitted_at else 0.0)
                 + w_size * job.gpu_count
+                + (lengths[job.time_limit_s] if lengths else 0.0)
             )
             for job in items
         ]

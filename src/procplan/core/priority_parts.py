@@ -2,7 +2,7 @@
 
 ``PriorityModel.effective`` is one number; people asking "why did that tenant go first" need
 its terms: the class (the job's priority plus its tenant's tier), and the weighted age,
-fair-share and size factors (``core.priority``'s formula). ``priority_parts`` reads them off
+fair-share, size and length factors (``core.priority``'s formula). ``priority_parts`` reads them off
 the same model the planner builds for the same snapshot, in the planner's queue order, and
 ``effective`` is the model's own number, so the table never disagrees with the cycle.
 """
@@ -21,7 +21,7 @@ __all__ = ["PriorityParts", "priority_parts"]
 @dataclass(frozen=True, slots=True)
 class PriorityParts:
     """One pending job's effective priority and its weighted terms (``class_ + age +
-    fairshare + size`` equals ``effective`` up to float rounding)."""
+    fairshare + size + length`` equals ``effective`` up to float rounding)."""
 
     job_id: int
     user: str
@@ -30,6 +30,7 @@ class PriorityParts:
     age: float
     fairshare: float
     size: float
+    length: float
     effective: float
 
 
@@ -45,6 +46,7 @@ def _parts(
         age=policy.weight_age * age_factor(job.submitted_at, now, policy.max_age_s),
         fairshare=model.tenant_part(job.tenant) - tier,
         size=size * job.gpu_count,
+        length=model.length_part(job.time_limit_s),
         effective=model.effective(job),
     )
 

@@ -178,6 +178,17 @@ def node_state_text(node: Payload) -> Text:
     return Text(state, style=style)
 
 
+def sched_text(node: Payload) -> Text:
+    """``  drained: disk swap`` (ADR 0020): the server's sinfo-like state word when it says
+    more than liveness does (a drain), with its reason; nothing otherwise."""
+    state = node.get("sched_state")
+    if state not in ("draining", "drained"):
+        return Text()
+    reason = node.get("reason")
+    text = f"  {capped(state)}" + (f": {capped(reason)}" if reason else "")
+    return Text(text, style="bold yellow")
+
+
 def node_header(node: Payload) -> Text:
     """``gpu-01  online  gpu-01.lab  2s ago  nvml``: who, how, when last heard."""
     line = Text()
@@ -186,6 +197,7 @@ def node_header(node: Payload) -> Text:
     if name and name != node.get("id"):
         line.append(f" ({capped(name)})")
     line.append("  ").append_text(node_state_text(node))
+    line.append_text(sched_text(node))
     if node.get("hostname"):
         line.append(f"  {capped(node['hostname'])}")
     if node.get("state") == "online" and node.get("last_seen_age_s") is not None:

@@ -3,7 +3,8 @@
 One cycle (``Scheduler.run_once``):
 
 1. **housekeeping**: end lapsed leases, dead clients' jobs, overdue preemptions, nodes that
-   stopped reporting (``Housekeeping``; at most every ``housekeeping_s`` in the loop);
+   stopped reporting (``Housekeeping``; at most every ``housekeeping_s`` in the loop, or at
+   once after ``wake_housekeeping``: a watched client exited);
 2. **snapshot**: the planner's whole input for ``now`` (``Snapshots.build``);
 3. **plan**: ``core.planner.plan``, pure;
 4. **apply**: one transaction that re-checks every start (``PlanWriter.apply``); a start that no
@@ -187,6 +188,7 @@ class Scheduler:
         self._probe_s = probe_s
         self._lock_retry_s = lock_retry_s
         self._wakeup = threading.Event()
+        self._housekeep = threading.Event()  # ``wake_housekeeping``: run phase 1 next cycle
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen: Hashable = None
@@ -205,7 +207,9 @@ class Scheduler:
         """
         timer = _PhaseTimer(self.clock.monotonic)
         began = timer.began
-        if housekeeping or began >= self._next_housekeeping:
+        asked = self._housekeep.is_set()
+        if housekeeping or asked or began >= self._next_housekeeping:
+            self._housekeep.clear()  # before the run: a later ask gets the next cycle
             self.housekeeping.run()  # 1
             self._next_housekeeping = began + self._housekeeping_s
             timer.lap(Phase.HOUSEKEEPING, began)
@@ -289,6 +293,12 @@ class Scheduler:
     def wake(self, event: Event | None = None) -> None:
         """Something changed in this process: run a cycle soon (debounced). The bus calls it
         with the event; it must stay this cheap."""
+        self._wakeup.set()
+
+    def wake_housekeeping(self) -> None:
+        """A watched client exited (``service.pidfd``): run a cycle soon, with housekeeping
+        even if it ran less than ``housekeeping_s`` ago. Safe from any thread."""
+        self._housekeep.set()
         self._wakeup.set()
 
     def start(self) -> None:

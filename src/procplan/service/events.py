@@ -14,7 +14,8 @@ event                 published by (after the commit)             subscribers (i
 ``TENANTS_CHANGED``   ``TenantService``: tenants and members       the cycle, the waiters
 ``LEDGER_CHANGED``    ``BookingService``: booking writes           the cycle
 ``NODES_CHANGED``     ``NodeService`` (registration, offline,      the cycle
-                      foreign GPUs), ``BookingService`` (topology)
+                      foreign GPUs, drain/resume/remove),
+                      ``BookingService`` (topology)
 ``PLAN_APPLIED``      the cycle's publish phase, when its apply    the waiters (never the cycle:
                       wrote something                              it would wake itself)
 ====================  ==========================================  =============================

@@ -80,6 +80,9 @@ class JobService:
             self.tenants_store, clock, settings.policy.half_life_s, self.events
         )
         self._limits = dataclasses.replace(settings.limits, max_array_size=settings.max_array_size)
+        # Called with each new job that names a client PID, after the commit: ``compose``
+        # wires the housekeeper's pidfd watch (``leases.Housekeeper.watch``).
+        self.watch_client: Callable[[Job], None] | None = None
 
     def _changed(self) -> None:
         self.events.publish(Event.JOBS_CHANGED)
@@ -107,6 +110,9 @@ class JobService:
         lease = now + self.settings.lease_ttl_s if req.kind is JobKind.INTERACTIVE else None
         created = self.jobs.submit(_rows(req, tenant.id, lease), now)
         self._changed()
+        if self.watch_client is not None and req.pid is not None:
+            for job in created:
+                self.watch_client(job)
         return created
 
     @staticmethod

@@ -7,7 +7,9 @@ Each cycle the housekeeper ends what is no longer alive before the planner looks
 - a job whose client runs on this host (``srun``'s ``/acquire``, ``procplan run`` here) is
   also watched by PID, so a dead client is noticed within ``pid_check_s`` instead of the TTL.
   The process start time is remembered, so a PID reused by another process is not mistaken
-  for the client; a PID owned by another user counts as alive (COMPAT §2);
+  for the client; a PID owned by another user counts as alive (COMPAT §2). Where the kernel
+  has pidfds, the process's exit is also seen at once (``service.pidfd``, ADR 0016): the
+  watcher wakes the cycle, whose housekeeping ends the job and hands its GPUs over at once;
 - a preempted job still running after the grace period is ended (``preempted``; batch jobs go
   back to the queue), after a SIGKILL to its watched PID.
 
@@ -24,7 +26,7 @@ import os
 import pwd
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import psutil
 
@@ -32,6 +34,7 @@ from procplan.core.errors import DomainError
 from procplan.core.jobs import Job, JobKind, JobState
 from procplan.service.clock import Clock
 from procplan.service.jobs import JobService
+from procplan.service.pidfd import PidfdWatcher
 from procplan.service.processes import process_owner_uid
 
 LOG = logging.getLogger("procplan.leases")
@@ -104,22 +107,62 @@ def expected_uid(job: Job) -> int | None:
 
 
 class Housekeeper:
-    """Ends lapsed, dead and overdue jobs; see the module docstring."""
+    """Ends lapsed, dead and overdue jobs; see the module docstring.
 
-    def __init__(self, jobs: JobService, clock: Clock, pid_check_s: float = 1.0) -> None:
+    ``pidfd``: also watch client PIDs through pidfds (``Settings.pid_watch``); ``wake``: what
+    a watched client's exit calls (``compose`` sets the scheduler's ``wake_housekeeping``);
+    ``leading``: whether this process runs the cycle (only then are pidfds opened at
+    submission: another process's housekeeping would never end the job)."""
+
+    def __init__(
+        self,
+        jobs: JobService,
+        clock: Clock,
+        pid_check_s: float = 1.0,
+        *,
+        pidfd: bool = True,
+        leading: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.jobs = jobs
         self.clock = clock
         self.pids = PidWatch()
         self.pid_check_s = pid_check_s
         self._next_pid_check = 0.0
+        self.wake: Callable[[], object] = lambda: None
+        self._leading = leading
+        self.exits = PidfdWatcher(self._exited) if pidfd else None
 
     def run(self) -> None:
         now = self.clock.now()
         self._lapse_leases(now)
-        if time.monotonic() >= self._next_pid_check:
-            self._check_pids()
+        exited = self.exits.take_exited() if self.exits is not None else set()
+        if exited or time.monotonic() >= self._next_pid_check:
+            self._check_pids(exited)
             self._next_pid_check = time.monotonic() + self.pid_check_s
         self._end_overdue_preemptions(now)
+
+    def watch(self, job: Job) -> None:
+        """Watch a new job's client through a pidfd from now on (``JobService.submit``
+        calls it after the commit; polling covers whatever this does not)."""
+        if self._watched_here(job) and self._leading():
+            try:
+                self._open_pidfd(job)
+            except Exception:  # the job is committed: polling still watches it
+                LOG.exception("job %s: could not watch pid %s", job.id, job.pid)
+
+    def _open_pidfd(self, job: Job) -> None:
+        """A pidfd on the job's client, kept once the process is known to be the client
+        (its start time is the one first seen: ``PidWatch``)."""
+        if self.exits is not None and job.pid is not None:
+            self.exits.watch(job.id, job.pid, lambda: self.pids.alive(job))
+
+    def close(self) -> None:
+        """Stop the pidfd watcher's thread and close its fds (the server stops)."""
+        if self.exits is not None:
+            self.exits.close()
+
+    def _exited(self) -> None:
+        self.wake()
 
     def _watched_here(self, job: Job) -> bool:
         return job.pid is not None and job.host == self.jobs.settings.local_host
@@ -131,10 +174,20 @@ class Housekeeper:
                 continue
             self._end(job, "lease expired: the client stopped sending heartbeats")
 
-    def _check_pids(self) -> None:
-        for job in self.jobs.watched_here():
-            if not self.pids.alive(job):
+    def _check_pids(self, exited: set[int]) -> None:
+        """End the jobs whose client is gone: ``exited`` (their pidfd said so) or found
+        dead by polling. The others get a pidfd when they have none yet (jobs submitted
+        before a restart or in another process), and pidfds of jobs that ended some other
+        way are closed."""
+        mark = self.exits.mark() if self.exits is not None else 0
+        watched = self.jobs.watched_here()
+        for job in watched:
+            if job.id in exited or not self.pids.alive(job):
                 self._end(job, f"client process {job.pid} exited")
+            else:
+                self._open_pidfd(job)
+        if self.exits is not None:
+            self.exits.retain({job.id for job in watched}, mark)
 
     def _end(self, job: Job, why: str) -> None:
         if job.state is JobState.PENDING:
@@ -143,7 +196,12 @@ class Housekeeper:
             self._finish(job, JobState.COMPLETED, why)  # srun execs: its PID ending is the end
         else:
             self._finish(job, JobState.LOST, why)
-        self.pids.forget(job.id)
+        self._forget(job.id)
+
+    def _forget(self, job_id: int) -> None:
+        self.pids.forget(job_id)
+        if self.exits is not None:
+            self.exits.forget(job_id)
 
     def _end_overdue_preemptions(self, now: int) -> None:
         for job in self.jobs.overdue_preemptions(now):
@@ -152,7 +210,7 @@ class Housekeeper:
             ended = self._finish(job, JobState.PREEMPTED, job.message or "preempted")
             if ended is not None and ended.kind is JobKind.BATCH:
                 self.jobs.requeue(job.id)
-            self.pids.forget(job.id)
+            self._forget(job.id)
 
     def signal_preempted(self, jobs: Sequence[Job]) -> None:
         """The cycle just decided these preemptions: SIGTERM the watched clients now (other

@@ -4,15 +4,18 @@ The GPU gauges use the names and labels of NVIDIA's dcgm-exporter (``DCGM_FI_DEV
 with ``gpu``, ``UUID``, ``device``, ``modelName``, ``Hostname``) so that existing Grafana
 dashboards work unchanged; a ``node`` label is added for clusters whose host names differ
 from node ids. Gauges are computed at scrape time from the same document as
-``/api/v1/nodes``; histograms (wait time, cycle duration and the time of each of its phases)
-are observed as things happen.
+``/api/v1/nodes`` (and the queue: depth, and the longest wait so far of a pending job);
+histograms (wait time, cycle duration and the time of each of its phases)
+are observed as things happen. ``procplan_cycle_leader`` says whether this server holds the
+cycle lock (ADR 0021): with several servers on one database exactly one shows 1, and a
+dashboard sees a failover as that 1 moving.
 Each server gets its own registry, so several servers in one process (tests) do not clash.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -45,7 +48,10 @@ PHASE_BUCKETS = (0.0005, 0.001, 0.0025, *CYCLE_BUCKETS)
 class SchedulerMetrics:
     """The registry of one server: live gauges plus the cycle's histograms."""
 
-    def __init__(self, jobs: JobService, nodes: NodeService) -> None:
+    def __init__(
+        self, jobs: JobService, nodes: NodeService, leading: Callable[[], bool] | None = None
+    ) -> None:
+        """``leading``: whether this process holds the cycle lock now (the gauge reads it)."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.wait_seconds = Histogram(
             "procplan_job_wait_seconds",
@@ -70,6 +76,8 @@ class SchedulerMetrics:
         )
         self._phase_seconds = {phase: phase_seconds.labels(phase.value) for phase in Phase}
         self.registry.register(_LiveCollector(jobs, nodes))
+        if leading is not None:
+            self.registry.register(_LeaderCollector(leading))
 
     def cycle(self, seconds: float) -> None:
         self.cycle_seconds.observe(seconds)
@@ -107,6 +115,7 @@ class _LiveCollector(Collector):
         for reason, n in sorted(Counter(_reason(j) for j in pending).items()):
             depth.add_metric([reason], n)
         yield depth
+        yield _oldest_pending(pending, self.jobs.clock.now())
         yield GaugeMetricFamily(
             "procplan_jobs_running", "Jobs holding GPUs now.", value=len(running)
         )
@@ -121,6 +130,37 @@ class _LiveCollector(Collector):
         for tenant in sorted(set(held) | {t.id for t in self.jobs.list_tenants()}):
             by_tenant.add_metric([tenant], held.get(tenant, 0))
         yield by_tenant
+
+
+class _LeaderCollector(Collector):
+    """``procplan_cycle_leader``: 1 in the process that runs the scheduling cycle, else 0."""
+
+    def __init__(self, leading: Callable[[], bool]) -> None:
+        self.leading = leading
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "procplan_cycle_leader",
+            "1 when this server holds the cycle lock and runs the scheduling cycle, else 0.",
+            value=1.0 if self.leading() else 0.0,
+        )
+
+
+def _oldest_pending(pending: Sequence[Job], now: Instant) -> Metric:
+    """How long the longest-waiting pending job of each reason has waited so far (the wait
+    histogram only sees jobs once they start): what a "queue wait too long" alert reads."""
+    oldest = GaugeMetricFamily(
+        "procplan_queue_oldest_pending_seconds",
+        "Seconds the longest-waiting pending job has waited so far, by reason.",
+        labels=["reason"],
+    )
+    waited: dict[str, int] = {}
+    for job in pending:
+        reason = _reason(job)
+        waited[reason] = max(waited.get(reason, 0), max(now - job.submitted_at, 0))
+    for reason, seconds in sorted(waited.items()):
+        oldest.add_metric([reason], float(seconds))
+    return oldest
 
 
 def _reason(job: Job) -> str:

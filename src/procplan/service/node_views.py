@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from procplan.core.jobs import Job
+from procplan.core.maintenance import DOWN_REASON, Drain, sched_state
 from procplan.core.model import Booking, Gpu, Node
 from procplan.core.node_usage import GpuFlag
 from procplan.core.node_view import (
@@ -38,9 +39,10 @@ def cluster_view(service: NodeService, node_id: str | None = None) -> ClusterVie
     running = service.running_by_node()
     booked = _bookings_now(service, now)
     warned = _warned_gpus(service, booked)
+    drains = service.maintenance.drains()
     views = tuple(
         node_view(service, node, statuses.get(node.id), running.get(node.id, []),
-                  booked.get(node.id, []), now, warned)
+                  booked.get(node.id, []), now, warned, drains.get(node.id))
         for node in topology.nodes
         if node_id is None or node.id == node_id
     )  # fmt: skip
@@ -78,6 +80,7 @@ def node_view(
     bookings: Sequence[Booking],
     now: Instant,
     warned: frozenset[str] = frozenset(),
+    drain: Drain | None = None,
 ) -> NodeView:
     report: Mapping[str, Any] = status.report if status is not None else {}
     state: Liveness
@@ -86,6 +89,14 @@ def node_view(
     else:
         state = "online" if service.is_online(status, float(now)) else "offline"
     last = _Last.of(report, live=state != "offline")
+    gpus = tuple(
+        _gpu_view(gpu, last, _holder(gpu.id, running, bookings), gpu.id in warned)
+        for gpu in node.gpus
+    )
+    in_use = sum(1 for gpu in gpus if gpu.in_use)
+    busy = bool(running) or bool(bookings)
+    word = sched_state(liveness=state, drain=drain, busy=busy, gpus_in_use=in_use, gpus=len(gpus))
+    reason = drain.reason if drain is not None else DOWN_REASON if word == "down" else None
     return NodeView(
         node=node,
         state=state,
@@ -94,10 +105,10 @@ def node_view(
         last_seen=None if status is None else status.last_seen,
         agent=None if status is None else _agent(status),
         read_error=report.get("read_error"),
-        gpus=tuple(
-            _gpu_view(gpu, last, _holder(gpu.id, running, bookings), gpu.id in warned)
-            for gpu in node.gpus
-        ),
+        gpus=gpus,
+        sched_state=word,
+        reason=reason,
+        drain=drain,
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from procplan.core.errors import Conflict, DomainError, NotFound, Unauthorized
 from procplan.core.jobs import Job, JobKind, JobState, NodeState
+from procplan.core.maintenance import NodeRecord
 from procplan.core.model import Booking, Node, Topology
 from procplan.core.node_endings import MAX_ENDING_S, EndedJob, attributions, settle_endings
 from procplan.core.node_reports import Registered, Registration, Report
@@ -40,6 +41,7 @@ from procplan.service.clock import Clock
 from procplan.service.events import Event, EventBus
 from procplan.service.history import HistoryKeeper, Retention
 from procplan.service.jobs import JobService
+from procplan.service.maintenance import NodeMaintenance, with_drains
 from procplan.store.engine import Store
 from procplan.store.history_repo import HistoryStore
 from procplan.store.nodes_repo import AgentRegistration, NodeStatus, NodeStore, ReportWrite
@@ -98,6 +100,7 @@ class NodeService:
         self.history = HistoryKeeper(HistoryStore(store), settings.retention)
         self.started = float(clock.now())
         self.events = events if events is not None else EventBus()
+        self.maintenance = NodeMaintenance(store, clock, bookings, self.events)  # ADR 0020
         self._lock = threading.Lock()
         self._live: dict[str, LiveNode] = {}
         self._cache: tuple[float, dict[str, NodeStatus]] | None = None
@@ -355,8 +358,8 @@ class NodeService:
     def planner_view(
         self, now: float
     ) -> tuple[dict[str, NodeState], frozenset[str], frozenset[str] | None]:
-        """Node states, foreign GPUs and the nodes that run batch jobs (those whose agent
-        reports; ``None`` when ``batch_requires_agent`` is off) for the planner."""
+        """Node states (drained nodes ``draining``), foreign GPUs and the nodes that run batch
+        jobs (those whose agent reports; ``None`` when ``batch_requires_agent`` is off)."""
         states: dict[str, NodeState] = {}
         foreign: set[str] = set()
         for node_id, status in self.statuses().items():
@@ -367,7 +370,18 @@ class NodeService:
         batch = None
         if self.settings.batch_requires_agent:
             batch = frozenset(node for node, state in states.items() if state.up)
-        return states, frozenset(foreign), batch
+        return with_drains(states, self.maintenance.drains()), frozenset(foreign), batch
+
+    def remove(self, node_id: str) -> NodeRecord:
+        """Retire the node (ADR 0020) and forget its agent's session here and in the store."""
+        running = [job.id for job in self.running_by_node().get(node_id, [])]
+        return self.maintenance.remove(node_id, running, self._forget)
+
+    def _forget(self, node_id: str) -> None:
+        self.nodes.forget(node_id)
+        with self._lock:
+            self._live.pop(node_id, None)
+            self._cache = None
 
     # ---- the leader's housekeeping ---------------------------------------------------------
 

@@ -8,6 +8,9 @@ noticed by one prober
 thread per process, which re-reads the committed ``jobs_version`` every ``probe_s`` while
 anyone waits (one indexed read, however many waiters: 300 agents' long polls must not mean
 6,000 reads a second) and wakes everyone when it moved.
+
+``close()`` (the server is stopping) wakes every waiter for good: each wait answers at once
+with what it has (its timeout answer), so a shutdown never waits for a long poll.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class JobWaiter:
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._prober: threading.Thread | None = None
         self.generation = 0  # counts ``notify()`` calls: answers computed before one are stale
+        self.closed = False  # ``close()``d: waits answer at once
         if events is not None:
             events.subscribe(WAKES_WAITERS, self.notify)
 
@@ -56,6 +60,12 @@ class JobWaiter:
         for loop, woken in waiters:
             with contextlib.suppress(RuntimeError):  # a closed loop: its waiter is gone
                 loop.call_soon_threadsafe(woken.set)
+
+    def close(self) -> None:
+        """The server is stopping: wake every waiter, and let no wait block from now on
+        (safe from any thread, a signal handler included)."""
+        self.closed = True
+        self.notify()
 
     async def wait(self, job_id: int, seen_version: int | None, timeout_s: float) -> Job:
         """The job once its ``version`` exceeds ``seen_version`` (at once when that is
@@ -72,7 +82,8 @@ class JobWaiter:
 
     async def wait_until(self, ready: Callable[[], T | None], timeout_s: float) -> T | None:
         """``ready()``'s first non-``None`` answer, asked at once and again whenever the job
-        queue may have changed; ``None`` after ``timeout_s`` without one."""
+        queue may have changed; ``None`` after ``timeout_s`` without one, or at once once
+        the waiter is ``closed``."""
         deadline = time.monotonic() + max(timeout_s, 0.0)
         event = asyncio.Event()
         entry = (asyncio.get_running_loop(), event)
@@ -83,7 +94,7 @@ class JobWaiter:
             found = ready()
             while found is None:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self.closed:
                     return None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), remaining)

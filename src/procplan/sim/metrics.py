@@ -1,7 +1,8 @@
 """Metrics of a replay (issue #15, item 3), as a pure function of the finished jobs.
 
-Definitions (all times in seconds; a job's JCT is ``end - submit``, its queueing delay is
-``start - submit``):
+Definitions (all times in seconds; a job's JCT is ``end - submit``, its queueing delay is the
+part of it the job held no GPUs, ``JCT - held``: ``start - submit`` for a job that ran once,
+and time spent back in the queue after a preemption or a node failure counts too):
 
 - ``jct_avg`` / ``jct_median`` / ``jct_p99``: p99 is the nearest-rank percentile (the value
   at rank ``ceil(0.99·n)``), so it is always a JCT that occurred.
@@ -9,9 +10,10 @@ Definitions (all times in seconds; a job's JCT is ``end - submit``, its queueing
   delay of a *wide* job (``WIDE_GPUS`` or more: a whole 8-GPU node), the starvation measure
   of issue #15 item 4 (0 when the trace has none).
 - ``makespan``: last end minus first submission.
-- ``utilization``: busy GPU-seconds / (cluster GPUs × makespan), in ``[0, 1]``.
+- ``utilization``: GPU-seconds held (lost work included) / (cluster GPUs × makespan).
+- ``preempted``: the share of jobs stopped at least once by a preemption.
 - ``fairness``: Jain's index ``(Σx)² / (n·Σx²)`` over groups (VCs, or users), where ``x`` is
-  the group's mean *slowdown* (JCT / run time, ≥ 1). 1.0 means every group waited alike
+  the group's mean *slowdown* (JCT / time held, ≥ 1). 1.0 means every group waited alike
   relative to its jobs' lengths; ``1/n`` means one group bore all of it. Slowdown, not raw
   JCT, so that groups with long jobs are not counted as treated unfairly for being long.
 
@@ -48,14 +50,16 @@ def summarize(records: Sequence[JobRecord], cluster_gpus: int) -> dict[str, floa
     if not records:
         keys = ("jct_avg", "jct_median", "jct_p99", "queue_avg", "queue_max", "wide_queue_max",
                 "makespan")  # fmt: skip
-        return {**dict.fromkeys(keys, 0.0), "utilization": 0.0, "fairness": 1.0, "jobs": 0.0}
+        rest = {"utilization": 0.0, "fairness": 1.0, "jobs": 0.0, "preempted": 0.0}
+        return {**dict.fromkeys(keys, 0.0), **rest}
     jcts = [float(r.end_s - r.submit_s) for r in records]
-    queues = [float(r.start_s - r.submit_s) for r in records]
+    held = [r.held_s for r in records]
+    queues = [jct - h for jct, h in zip(jcts, held, strict=True)]
     makespan = max(r.end_s for r in records) - min(r.submit_s for r in records)
-    busy = sum(r.gpus * (r.end_s - r.start_s) for r in records)
+    busy = sum(r.gpus * h for r, h in zip(records, held, strict=True))
     slowdowns: dict[str, list[float]] = defaultdict(list)
-    for r, jct in zip(records, jcts, strict=True):
-        slowdowns[r.group].append(jct / max(r.end_s - r.start_s, 1))
+    for r, jct, h in zip(records, jcts, held, strict=True):
+        slowdowns[r.group].append(jct / max(h, 1))
     return {
         "jobs": float(len(records)),
         "jct_avg": statistics.fmean(jcts),
@@ -69,4 +73,5 @@ def summarize(records: Sequence[JobRecord], cluster_gpus: int) -> dict[str, floa
         "makespan": float(makespan),
         "utilization": busy / (cluster_gpus * makespan) if cluster_gpus and makespan else 0.0,
         "fairness": jain([statistics.fmean(v) for v in slowdowns.values()]),
+        "preempted": sum(1 for r in records if r.preemptions) / len(records),
     }

@@ -36,6 +36,7 @@ from procplan.core.timeutil import DAY, Instant
 from procplan.store.engine import Store
 from procplan.store.ledger_holds import check_booking, read_holds
 from procplan.store.ledger_mirror import BookingMirror
+from procplan.store.maintenance_repo import refuse_if_draining
 from procplan.store.rows import booking_select, row_to_booking
 from procplan.store.tables import bookings, claims, gpus, meta, nodes, users
 from procplan.store.users_repo import user_pk as _user_pk
@@ -131,6 +132,7 @@ class BookingStore:
             check(None if found is None else _as_node(req.node_id, found[1]))
             if found is None:  # pragma: no cover - check() rejects unknown nodes
                 raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
+            refuse_if_draining(conn, found[0], req.node_id)
             return _choose_gpus(conn, req, found[1])
 
     def get(self, booking_id: int) -> Booking | None:
@@ -195,6 +197,7 @@ class BookingStore:
                 raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
             node_pk, gpu_pks = found
             _lock_node(self.store, conn, node_pk)
+            refuse_if_draining(conn, node_pk, req.node_id)  # ADR 0020
             chosen, preempted = _choose_gpus(conn, req, gpu_pks)
             booking_id = _insert(conn, req, node_pk, chosen, gpu_pks, now, self._user_pks)
             return booking_id, chosen, preempted

@@ -4,6 +4,14 @@ SQLite: an exclusive ``flock`` on ``<db>-cycle.lock`` (every process sharing the
 the kernel drops it when the holder dies). PostgreSQL: a session-level advisory lock held on a
 dedicated connection (the server drops it when that connection ends). Processes that do not
 hold it only serve requests and try again now and then, so a dead leader is replaced.
+
+A leader that dies (``kill -9``, a crash) closes its socket and PostgreSQL ends the session at
+once. A leader whose host vanishes (power, network) sends nothing: PostgreSQL would only notice
+at the kernel's TCP keepalive, two hours by default, and no other server could lead until then.
+So the lock's session asks for keepalives of its own (``LOCK_KEEPALIVES``: the session ends
+about 11 s after the leader's host stops answering; ADR 0021). Safety never rests on the lock:
+every start is re-checked in its transaction and PostgreSQL's exclusion constraints refuse
+overlapping claims, so two servers that both believe they lead cannot claim a GPU twice.
 """
 
 from __future__ import annotations
@@ -19,6 +27,14 @@ from sqlalchemy.exc import DBAPIError
 from procplan.store.engine import Store
 
 _PG_LOCK_KEY = (2, 1)  # (class, object) of the advisory lock; class 1 is the per-node lock
+LEADER_LOCK_KEY = _PG_LOCK_KEY  # restore checks that no server holds it (store.pg_backup)
+LOCK_KEEPALIVES = {
+    "tcp_keepalives_idle": 5,
+    "tcp_keepalives_interval": 2,
+    "tcp_keepalives_count": 3,
+}
+"""Server-side TCP keepalives of the lock's session, in seconds and probes (PostgreSQL ignores
+them on a Unix socket, where a vanished peer cannot happen)."""
 
 
 class CycleLock:
@@ -61,6 +77,8 @@ class CycleLock:
     def _advisory_lock(self) -> bool:
         conn = self._store.engine.connect()
         try:
+            for name, value in LOCK_KEEPALIVES.items():
+                conn.execute(text("SELECT set_config(:n, :v, false)"), {"n": name, "v": str(value)})
             got = conn.execute(
                 text("SELECT pg_try_advisory_lock(:a, :b)"),
                 {"a": _PG_LOCK_KEY[0], "b": _PG_LOCK_KEY[1]},
@@ -92,7 +110,10 @@ class CycleLock:
             os.close(self._fd)
             self._fd = None
         if self._conn is not None:
+            # Invalidated, not returned to the pool: the session (and the advisory lock it
+            # holds) must end, or another server could not take the lock while it idles there.
             with contextlib.suppress(DBAPIError):  # the connection may already be gone
+                self._conn.invalidate()
                 self._conn.close()
             self._conn = None
         self._held = False

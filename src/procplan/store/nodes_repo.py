@@ -76,7 +76,7 @@ class ReportWrite:
 
 
 _NODE_ROW = select(
-    nodes.c.pk, nodes.c.name, nodes.c.position, nodes.c.retired, nodes.c.source
+    nodes.c.pk, nodes.c.name, nodes.c.position, nodes.c.retired, nodes.c.source, nodes.c.removed_at
 ).where(nodes.c.id == bindparam("node_id"))
 _NODE_PK = select(nodes.c.pk).where(nodes.c.id == bindparam("node_id")).scalar_subquery()
 _STATUS = select(
@@ -147,6 +147,12 @@ class NodeStore:
             conn.execute(TOPOLOGY_VERSION.with_for_update())
             row = conn.execute(_NODE_ROW, {"node_id": reg.node_id}).first()
             warnings: list[str] = []
+            if row is not None and row.removed_at is not None:
+                raise Conflict(
+                    f"node '{reg.node_id}' was removed by an admin: it stays out of the "
+                    f"cluster until `procplan node resume {reg.node_id}`",
+                    code="node_removed",
+                )
             if row is not None and row.source == CONFIG and not row.retired:
                 pk = row.pk
                 changed = _match_config_gpus(conn, pk, reg, warnings)

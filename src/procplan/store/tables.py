@@ -56,6 +56,12 @@ nodes = Table(
     # 'config' (the JSON config or --demo names it) or 'agent' (an agent registered it): a
     # config reload retires only config nodes it no longer names (ADR 0006).
     Column("source", String(16), nullable=False, default="config", server_default="config"),
+    # Maintenance (ADR 0020): drained (no new starts or bookings) since ``drained_at``, why
+    # and by whom; ``removed_at``: an admin removed it (also ``retired``, kept so until resume).
+    Column("drain_reason", String(256), nullable=True),
+    Column("drained_at", BigInteger, nullable=True),
+    Column("drained_by", String(128), nullable=True),
+    Column("removed_at", BigInteger, nullable=True),
 )
 
 gpus = Table(

@@ -86,11 +86,13 @@ def _sync_nodes(
     conn: Connection, wanted: Iterable[Node], now: Instant
 ) -> tuple[dict[str, int], set[int]]:
     """Upsert the config's nodes; return their pks and the pks of agent nodes left alone."""
-    existing = {row.id: row for row in conn.execute(select(nodes.c.pk, nodes.c.id, nodes.c.source))}
+    query = select(nodes.c.pk, nodes.c.id, nodes.c.source, nodes.c.removed_at)
+    existing = {row.id: row for row in conn.execute(query)}
     keep: dict[str, int] = {}
     for position, node in enumerate(wanted):
-        values = {"name": node.name, "position": position, "retired": False, "source": CONFIG}
         row = existing.get(node.id)
+        removed = row is not None and row.removed_at is not None  # an admin's: until resume
+        values = {"name": node.name, "position": position, "retired": removed, "source": CONFIG}
         if row is None:
             pk = conn.execute(
                 nodes.insert().values(id=node.id, created_at=now, **values).returning(nodes.c.pk)

@@ -1,5 +1,8 @@
 // api.js — JSON calls to ProcPlan's native API (/api/v1). A failed call throws ApiError
 // carrying the server's {"error", "status", "code"} message, ready to show in a toast.
+// Paths are relative ('api/v1/...', no leading slash): the pages live next to each other at
+// the site's root, so they resolve to /api/v1/... there and to /procplan/api/v1/... when a
+// reverse proxy serves ProcPlan under /procplan/ (root_path, ADR 0019).
 // Who the requests act as is proven to the server, never claimed here: the session cookie of
 // a web sign-in (HttpOnly: this code never sees it) or, on the server's own host, the kernel.
 
@@ -64,54 +67,54 @@ function remember(path, etag, reply) {
 }
 
 export async function getNodes() {
-  return (await request('GET', '/api/v1/nodes', undefined, { conditional: true })).data.nodes;
+  return (await request('GET', 'api/v1/nodes', undefined, { conditional: true })).data.nodes;
 }
 
 /** The calendar of [start, end) as {data, text}; the text lets callers skip re-renders. */
 export function getCalendar(startIso, endIso, nodeIds = []) {
   const query = new URLSearchParams({ start: startIso, end: endIso });
   if (nodeIds.length) query.set('node_ids', nodeIds.join(','));
-  return request('GET', `/api/v1/calendar?${query}`, undefined, { conditional: true });
+  return request('GET', `api/v1/calendar?${query}`, undefined, { conditional: true });
 }
 
 export async function createBooking(payload) {
-  return (await request('POST', '/api/v1/bookings', payload)).data;
+  return (await request('POST', 'api/v1/bookings', payload)).data;
 }
 
 /** What POST /api/v1/bookings would do with `payload`, without booking (4xx: it would fail). */
 export async function checkBooking(payload) {
-  return (await request('POST', '/api/v1/bookings/check', payload)).data;
+  return (await request('POST', 'api/v1/bookings/check', payload)).data;
 }
 
 export async function releaseBooking(id) {
-  return (await request('POST', `/api/v1/bookings/${encodeURIComponent(id)}/release`)).data;
+  return (await request('POST', `api/v1/bookings/${encodeURIComponent(id)}/release`)).data;
 }
 
 export async function cancelBooking(id) {
-  return (await request('POST', `/api/v1/bookings/${encodeURIComponent(id)}/cancel`)).data;
+  return (await request('POST', `api/v1/bookings/${encodeURIComponent(id)}/cancel`)).data;
 }
 
 /** Move the booking's end (extend or shorten); `endIso` is the new end. */
 export async function changeBookingEnd(id, endIso) {
-  return (await request('PATCH', `/api/v1/bookings/${encodeURIComponent(id)}`, { end: endIso })).data;
+  return (await request('PATCH', `api/v1/bookings/${encodeURIComponent(id)}`, { end: endIso })).data;
 }
 
 /** Running jobs as {data, text} (the text lets callers skip re-renders). */
 export function getRunningJobs() {
-  return request('GET', '/api/v1/jobs?state=running&limit=1000', undefined, { conditional: true });
+  return request('GET', 'api/v1/jobs?state=running&limit=1000', undefined, { conditional: true });
 }
 
 /** Who the server takes this browser for: GET /api/v1/me ({user: null} when nobody). */
 export async function getMe() {
-  return (await request('GET', '/api/v1/me')).data;
+  return (await request('GET', 'api/v1/me')).data;
 }
 
 /** Sign in with {user, password} or {link}; the server sets the session cookie. */
 export async function signIn(credentials) {
-  return (await request('POST', '/api/v1/session', credentials)).data;
+  return (await request('POST', 'api/v1/session', credentials)).data;
 }
 
 /** End the web session (the server revokes it and clears the cookie). */
 export async function signOut() {
-  return (await request('DELETE', '/api/v1/session')).data;
+  return (await request('DELETE', 'api/v1/session')).data;
 }

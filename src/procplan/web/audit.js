@@ -92,7 +92,7 @@ async function load() {
   $('summary').textContent = 'Loading…';
   $('status').textContent = '';
   try {
-    const { data } = await request('GET', `/api/v1/audit?${query}`);
+    const { data } = await request('GET', `api/v1/audit?${query}`);
     if (mine !== asked) return;
     render(data.entries || [], Number(data.total) || 0, offset, user);
   } catch (err) {

@@ -18,7 +18,7 @@ const history = new Map(); // node id -> {at: ms fetched, series: Map(gpu id -> 
 
 async function refresh() {
   try {
-    const { data } = await fetchJson('/api/v1/nodes');
+    const { data } = await fetchJson('api/v1/nodes');
     render(data);
     setStatus($('status'), null, `Updated ${new Date().toISOString().slice(11, 19)} UTC · refreshes every ${REFRESH_MS / 1000} s`);
     loadHistory(data.nodes); // in the background; sparklines fill in when it answers
@@ -62,6 +62,7 @@ function nodeCard(node) {
     el('div', { class: 'node-head' },
       el('h3', { id: titleId }, node.name || node.id),
       el('span', { class: 'state' }),
+      el('span', { class: 'sched', hidden: true }),
       el('span', { class: 'node-meta' })),
     el('p', { class: 'read-error', hidden: true }),
     el('div', { class: 'table-wrap' },
@@ -76,6 +77,14 @@ function updateCard(card, node) {
   const state = card.querySelector('.state');
   state.className = `state state-${node.state}`;
   state.textContent = STATE_TEXT[node.state] || node.state;
+  // ADR 0020: a drain is shown with its reason (as text: the reason is an admin's input).
+  const sched = card.querySelector('.sched');
+  const drained = node.sched_state === 'draining' || node.sched_state === 'drained';
+  card.dataset.sched = node.sched_state || '';
+  sched.hidden = !drained;
+  sched.className = `sched sched-${drained ? node.sched_state : 'none'}`;
+  sched.textContent = drained ? (node.reason ? `${node.sched_state}: ${node.reason}` : node.sched_state) : '';
+  sched.title = drained && node.drained_by ? `drained by ${node.drained_by} ${fmtInstant(node.drained_at)}` : '';
   const meta = [];
   if (node.hostname && node.hostname !== node.name) meta.push(node.hostname);
   if (node.address) meta.push(node.address);
@@ -156,7 +165,7 @@ async function loadHistory(nodes) {
       start: new Date((end - HISTORY_SPAN_S) * 1000).toISOString(), end: new Date(end * 1000).toISOString(),
     });
     try {
-      const { data } = await fetchJson(`/api/v1/nodes/${encodeURIComponent(node.id)}/history?${query}`);
+      const { data } = await fetchJson(`api/v1/nodes/${encodeURIComponent(node.id)}/history?${query}`);
       history.set(node.id, { at: now, series: new Map(data.series.map((s) => [s.gpu, s.points])), version: now });
     } catch {
       /* no history (yet): the sparkline stays empty and the next minute tries again */

@@ -11,15 +11,17 @@ const user = $('login-user');
 const password = $('login-password');
 const submit = $('login-submit');
 
-/** Where to go after signing in: `?next=` when it stays on this site, else the planner. */
+/** Where to go after signing in: `?next=` when it stays on this site, else the planner
+ * ('./': next to this page, so under a reverse proxy's path prefix too). */
 function nextPage() {
+  const home = './';
   const asked = new URLSearchParams(window.location.search).get('next');
-  if (!asked || !asked.startsWith('/') || asked.startsWith('//') || asked.startsWith('/\\')) return '/';
+  if (!asked || !asked.startsWith('/') || asked.startsWith('//') || asked.startsWith('/\\')) return home;
   try {
     const target = new URL(asked, window.location.origin);
-    return target.origin === window.location.origin ? `${target.pathname}${target.search}${target.hash}` : '/';
+    return target.origin === window.location.origin ? `${target.pathname}${target.search}${target.hash}` : home;
   } catch {
-    return '/';
+    return home;
   }
 }
 

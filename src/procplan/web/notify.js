@@ -8,7 +8,7 @@ import { fmtInstant } from './live.js';
 import { isAdmin, showSession } from './session.js';
 
 const $ = (id) => document.getElementById(id);
-const BASE = '/api/v1/notify/channels';
+const BASE = 'api/v1/notify/channels';
 
 let me = null;
 

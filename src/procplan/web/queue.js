@@ -20,8 +20,8 @@ showSession().then((found) => {
 async function refresh() {
   try {
     const [pending, running] = await Promise.all([
-      fetchJson(`/api/v1/jobs?state=pending&limit=${LIMIT}`),
-      fetchJson(`/api/v1/jobs?state=running&limit=${LIMIT}`),
+      fetchJson(`api/v1/jobs?state=pending&limit=${LIMIT}`),
+      fetchJson(`api/v1/jobs?state=running&limit=${LIMIT}`),
     ]);
     render(pending.data, running.data);
     setStatus($('status'), null, `Updated ${new Date().toISOString().slice(11, 19)} UTC · refreshes every ${REFRESH_MS / 1000} s`);
@@ -113,7 +113,7 @@ function cancelButton(job) {
       if (!window.confirm(`${verb} job #${job.id}${job.name ? ` "${job.name}"` : ''}${whose}?`)) return;
       event.currentTarget.disabled = true;
       try {
-        await fetchJson(`/api/v1/jobs/${encodeURIComponent(job.id)}`, { method: 'DELETE' });
+        await fetchJson(`api/v1/jobs/${encodeURIComponent(job.id)}`, { method: 'DELETE' });
         toast(`Job #${job.id} cancelled.`, 'success');
       } catch (err) {
         toast(err.message, 'error');

@@ -41,7 +41,7 @@ async function load() {
   const start = new Date(end.getTime() - days * 86400_000);
   const query = new URLSearchParams({ by, start: start.toISOString(), end: end.toISOString() });
   try {
-    const { data } = await request('GET', `/api/v1/usage/daily?${query}`);
+    const { data } = await request('GET', `api/v1/usage/daily?${query}`);
     last = data;
     render(data);
     problem('');

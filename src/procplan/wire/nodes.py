@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from procplan.core.jobs import Job
+from procplan.core.maintenance import NodeRecord
 from procplan.core.model import Booking
 from procplan.core.node_view import AgentInfo, ClusterView, GpuView, NodesSummary, NodeView
 from procplan.core.timeutil import Instant, to_iso
 from procplan.wire.base import Json
 from procplan.wire.bookings import booking_holder
 
-__all__ = ["cluster_json", "history_json", "node_json"]
+__all__ = ["cluster_json", "history_json", "maintenance_json", "node_json"]
 
 
 def cluster_json(view: ClusterView) -> Json:
@@ -32,7 +33,7 @@ def cluster_json(view: ClusterView) -> Json:
 
 def node_json(view: NodeView, now: Instant) -> Json:
     """One node; ``last_seen_age_s`` is counted from ``now``."""
-    last_seen = view.last_seen
+    last_seen, drain = view.last_seen, view.drain
     return {
         "id": view.node.id,
         "name": view.node.name,
@@ -45,6 +46,11 @@ def node_json(view: NodeView, now: Instant) -> Json:
         "agent": None if view.agent is None else _agent(view.agent),
         "read_error": view.read_error,
         "gpus": [_gpu(gpu) for gpu in view.gpus],
+        # ADR 0020: sinfo's STATE and REASON; ``state`` above stays the agent's liveness.
+        "sched_state": view.sched_state,
+        "reason": view.reason,
+        "drained_at": None if drain is None else to_iso(drain.since),
+        "drained_by": None if drain is None else drain.by,
     }
 
 
@@ -143,4 +149,20 @@ def history_json(
             {"gpu": gpu_id, "index": index[gpu_id], "points": [list(p) for p in pts]}
             for gpu_id, pts in series
         ],
+    }
+
+
+def maintenance_json(record: NodeRecord) -> Json:
+    """The answer of ``POST /api/v1/nodes/{id}/drain|resume|remove`` (ADR 0020): the node's
+    maintenance state after the change, and the bookings whose owners a drain told."""
+    drain = record.drain
+    return {
+        "node": record.node_id,
+        "drained": drain is not None,
+        "reason": None if drain is None else drain.reason,
+        "drained_at": None if drain is None else to_iso(drain.since),
+        "drained_by": None if drain is None else drain.by,
+        "removed": record.removed_at is not None,
+        "removed_at": None if record.removed_at is None else to_iso(record.removed_at),
+        "notified_bookings": [b.id for b in record.notified],
     }

@@ -30,6 +30,7 @@ def priority_json(parts: PriorityParts, position: int) -> Json:
         "age": round(parts.age, DECIMALS),
         "fairshare": round(parts.fairshare, DECIMALS),
         "size": round(parts.size, DECIMALS),
+        "length": round(parts.length, DECIMALS),
         "effective": round(parts.effective, DECIMALS),
     }
 

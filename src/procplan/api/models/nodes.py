@@ -1,4 +1,4 @@
-"""Queries of the node, history, log and calendar routes."""
+"""Queries of the node, history, log and calendar routes; the body of a node drain."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from procplan.api.models.fields import (
     MAX_ITEMS,
+    MAX_LABEL,
     MAX_NAME,
     Checked,
     Integer,
@@ -76,3 +77,14 @@ class LogQuery(BaseModel):
     limit: Annotated[int, Integer(1, MAX_LOG_LIMIT)] = DEFAULT_LOG_LIMIT
     run: Annotated[int | None, Integer(0, 1_000_000)] = None  # default: every run, in order
     rank: Annotated[int, Integer(0, 9_999)] = 0  # a multi-node job's node rank
+
+
+class NodeDrain(BaseModel):
+    """``POST /api/v1/nodes/{id}/drain``: why (shown in ``procplan nodes``, the board and
+    the owners' notes, so printable characters only, like a booking label)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str | None, Name(MAX_LABEL, empty_ok=True)] = Field(
+        default=None, description="why the node is drained (empty or absent: no reason)"
+    )

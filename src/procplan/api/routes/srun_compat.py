@@ -87,8 +87,8 @@ async def _cancel_quietly(context: AppContext, job_id: int) -> None:
 
 
 async def _until_started(request: Request, context: AppContext, job: Job) -> Job | None:
-    """Block until the job leaves ``pending``; ``None`` when the client hung up first (the
-    job is then cancelled: nobody is left to use the GPUs)."""
+    """Block until the job leaves ``pending``; ``None`` when the client hung up first or the
+    server is stopping (the job is then cancelled: nobody is left to use the GPUs)."""
     version: int | None = None
     renewed = time.monotonic()
     while job.state is JobState.PENDING:
@@ -99,6 +99,9 @@ async def _until_started(request: Request, context: AppContext, job: Job) -> Job
             job, renewed = await renew_lease(context, job), time.monotonic()
         job = await context.waiter.wait(job.id, version, POLL_S)
         version = job.version
+        if context.waiter.closed and job.state is JobState.PENDING:
+            await _cancel_quietly(context, job.id)  # the server is stopping: nobody waits
+            return None
     return job
 
 
@@ -111,6 +114,8 @@ async def acquire(request: Request) -> Response:
     req = await run_in_threadpool(_acquire_request, context, ask, who)
     created = await run_in_threadpool(context.jobs.submit, req)
     job = await _until_started(request, context, created[0])
+    if job is None and context.waiter.closed:
+        return error_response("the server is stopping; try again when it is back", 503)
     if job is None:
         return error_response("client disconnected before GPUs were allocated", 499)
     if job.state is not JobState.RUNNING:

@@ -18,6 +18,7 @@ from procplan.api.identity import SESSION_COOKIE, principal
 from procplan.api.models.accounts import ListQuery, SignIn, TokenCreate, UserCreate, UserPatch
 from procplan.api.models.fields import INT32_MAX, MAX_NAME
 from procplan.api.policy import PolicedRoute
+from procplan.api.prefix import root_path
 from procplan.api.responses import json_response
 from procplan.core.errors import Forbidden, Unauthorized
 from procplan.core.identity import Principal, Role
@@ -54,6 +55,13 @@ async def me(request: Request) -> Response:
     return json_response(me_json(await principal(request)))
 
 
+def cookie_path(request: Request) -> str:
+    """The session cookie's path: the root path under a reverse proxy's prefix (the browser
+    then sends it to this site's pages only, not to other sites on the same host), else
+    ``/``."""
+    return root_path(request.scope) or "/"
+
+
 @router.post("/session", openapi_extra=body_doc(SignIn, required=True))
 async def sign_in(request: Request) -> Response:
     """Sign in with a password or a one-time login link: sets the session cookie
@@ -77,7 +85,7 @@ async def sign_in(request: Request) -> Response:
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
-        path="/",
+        path=cookie_path(request),
     )
     return response
 
@@ -89,7 +97,7 @@ async def sign_out(request: Request) -> Response:
     if secret:
         await run_in_threadpool(ctx(request).accounts.revoke_secret, secret)
     response = json_response(signed_out())
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path=cookie_path(request))
     return response
 
 

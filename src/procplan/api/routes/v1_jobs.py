@@ -115,7 +115,7 @@ async def wait_renewing(
         job = await context.waiter.wait(job_id, seen, slice_s)
         if seen is None or job.version > seen or job.state.is_finished:
             return job
-        if slice_s >= remaining:
+        if slice_s >= remaining or context.waiter.closed:  # closed: the server is stopping
             return job
 
 

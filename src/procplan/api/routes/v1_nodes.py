@@ -1,6 +1,7 @@
-"""Node routes: live state (``/api/v1/nodes``), history, and stored job logs.
+"""Node routes: live state (``/api/v1/nodes``), history, maintenance, and stored job logs.
 
-The cluster view is gathered by ``service.node_views`` and rendered by ``wire.nodes``.
+The cluster view is gathered by ``service.node_views`` and rendered by ``wire.nodes``. Drain,
+resume and remove (ADR 0020) are the admins' (``api.policy``) and audited.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from procplan.api.boundary import query_doc, read_query
+from procplan.api.boundary import body_doc, query_doc, read_body, read_query
 from procplan.api.deps import AppContext, ctx
 from procplan.api.identity import principal
 from procplan.api.models.fields import MAX_NAME
-from procplan.api.models.nodes import HistoryQuery, LogQuery
+from procplan.api.models.nodes import HistoryQuery, LogQuery, NodeDrain
+from procplan.api.ownership import audit
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import conditional_json, json_response
 from procplan.api.routes.v1_jobs import job_id_of
@@ -26,7 +28,7 @@ from procplan.service.history import METRIC_NAMES, check_range, series
 from procplan.service.node_views import cluster_view
 from procplan.service.nodes import NodeService
 from procplan.store.logs_repo import check_stream
-from procplan.wire.nodes import cluster_json, history_json, node_json
+from procplan.wire.nodes import cluster_json, history_json, maintenance_json, node_json
 
 router = APIRouter(prefix="/api/v1", tags=["nodes"], route_class=PolicedRoute)
 
@@ -83,6 +85,37 @@ async def history(node_id: NodeId, request: Request) -> Response:
     index = {g.id: g.index for g in gpus}
     unit, step = METRIC_NAMES[metric][1], max(step, resolution)
     return json_response(history_json(node_id, metric, unit, agg, step, start, end, points, index))
+
+
+@router.post("/nodes/{node_id}/drain", openapi_extra=body_doc(NodeDrain))
+async def drain_node(node_id: NodeId, request: Request) -> Response:
+    """No new job or booking starts on the node; running jobs finish, bookings stay and
+    their owners are told. Draining again replaces the reason."""
+    ask = await read_body(request, NodeDrain)
+    who = await principal(request)
+    maintenance = _nodes(ctx(request)).maintenance
+    record = await run_in_threadpool(maintenance.drain, node_id, ask.reason or None, who.name)
+    audit(request, who, "node.drain", f"node {node_id}", None, ask.reason or "")
+    return json_response(maintenance_json(record))
+
+
+@router.post("/nodes/{node_id}/resume")
+async def resume_node(node_id: NodeId, request: Request) -> Response:
+    """Undo a drain (and a removal): the node takes new jobs and bookings again."""
+    who = await principal(request)
+    record = await run_in_threadpool(_nodes(ctx(request)).maintenance.resume, node_id)
+    audit(request, who, "node.resume", f"node {node_id}", None)
+    return json_response(maintenance_json(record))
+
+
+@router.post("/nodes/{node_id}/remove")
+async def remove_node(node_id: NodeId, request: Request) -> Response:
+    """Retire the node (its history stays; ``resume`` brings it back); refused with
+    ``node_in_use`` while a job runs there or a booking has not ended."""
+    who = await principal(request)
+    record = await run_in_threadpool(_nodes(ctx(request)).remove, node_id)
+    audit(request, who, "node.remove", f"node {node_id}", None)
+    return json_response(maintenance_json(record))
 
 
 @router.get("/jobs/{job_id}/logs", openapi_extra=query_doc(LogQuery))

@@ -20,17 +20,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("role", sa.String(16), nullable=False, server_default="user"))
-        batch.add_column(sa.Column("unix_user", sa.String(128), nullable=True))
-        batch.add_column(sa.Column("password_hash", sa.Text, nullable=True))
-        batch.add_column(
-            sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("memberships") as batch:
-        batch.add_column(
-            sa.Column("manager", sa.Boolean, nullable=False, server_default=sa.false())
-        )
+    # Added in place, never by a batch copy: on SQLite a copy drops ``users``, which bookings,
+    # jobs and memberships reference, and ``foreign_keys=ON`` refuses that as soon as they
+    # hold rows (found by tests/store/test_upgrade_paths.py; the result is the same schema).
+    op.add_column("users", sa.Column("role", sa.String(16), nullable=False, server_default="user"))
+    op.add_column("users", sa.Column("unix_user", sa.String(128), nullable=True))
+    op.add_column("users", sa.Column("password_hash", sa.Text, nullable=True))
+    op.add_column(
+        "users", sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false())
+    )
+    op.add_column(
+        "memberships",
+        sa.Column("manager", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
     op.create_table(
         "credentials",
         sa.Column("pk", sa.Integer, autoincrement=True),
