@@ -1,7 +1,8 @@
-"""Where the shared trace files are, for the simulator's tests.
+"""Where the trace files are, for the simulator's tests.
 
-They sit beside the checkout (``<repo>/../shared/traces``) or inside it; a test that needs one
-skips where it is absent (the traces are not part of the repository)."""
+The shared traces sit beside the checkout (``<repo>/../shared/traces``) or inside it; the
+60-job smoke trace also ships with the tests (``data/``), so its end-to-end replay always runs.
+A test that needs a file found in neither place skips."""
 
 from __future__ import annotations
 
@@ -16,6 +17,16 @@ TRACES = next(
 )
 
 
-def needs_trace(name: str) -> pytest.MarkDecorator:
-    """Skip the test where ``TRACES / name`` is absent."""
-    return pytest.mark.skipif(not (TRACES / name).exists(), reason=f"trace file {name} not here")
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def trace_file(name: str) -> Path:
+    """The shared copy of ``name``, else the one shipped in ``data/``."""
+    shared = TRACES / name
+    return shared if shared.exists() else DATA / name
+
+
+def needs_trace(*names: str) -> pytest.MarkDecorator:
+    """Skip the test where one of ``names`` is in neither place."""
+    missing = [name for name in names if not trace_file(name).exists()]
+    return pytest.mark.skipif(bool(missing), reason=f"trace files {missing} not here")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from sim_kit import TRACES, needs_trace
+from sim_kit import needs_trace, trace_file
 
 from procplan.sim.traces import (
     AlibabaSkipped,
@@ -17,7 +17,7 @@ from procplan.sim.traces import (
     parse_alibaba_pods,
 )
 
-PODS = TRACES / "alibaba_openb_pod_list_default.csv"
+PODS = trace_file("alibaba_openb_pod_list_default.csv")
 needs_pods = needs_trace(PODS.name)
 
 HEADER = (

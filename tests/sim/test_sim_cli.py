@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sim_kit import TRACES, needs_trace
+from sim_kit import needs_trace, trace_file
 from typer.testing import CliRunner
 
 from procplan.cli.main import app
 
-SMOKE = str(TRACES / "tiresias_60_job.csv")
+SMOKE = str(trace_file("tiresias_60_job.csv"))
 
-# The shared trace files live outside the repository: skip where they are absent.
+# The smoke trace ships with the tests too; the larger ones skip where they are absent.
 needs_traces = needs_trace("tiresias_60_job.csv")
 
 
@@ -68,20 +68,21 @@ def test_policies_side_by_side_with_bookings_failures_and_plots(tmp_path: Path) 
         assert (tmp_path / "plots" / name).read_text().lstrip().startswith("<?xml")
 
 
-@needs_traces
+@needs_trace(
+    "philly_pollux_jobs.csv", "philly_vc_nodes_helios_qssf.csv", "philly_cluster_machine_list.csv"
+)
 def test_helios_partitions_and_a_cluster_file() -> None:
-    traces = Path(SMOKE).parent
-    csv = traces / "philly_pollux_jobs.csv"
+    csv = trace_file("philly_pollux_jobs.csv")
     args = ["sim", str(csv), "--format", "philly", "--limit", "300", "--json"]
     by_vc = CliRunner().invoke(
-        app, [*args, "--vc-nodes", str(traces / "philly_vc_nodes_helios_qssf.csv")]
+        app, [*args, "--vc-nodes", str(trace_file("philly_vc_nodes_helios_qssf.csv"))]
     )
     assert by_vc.exit_code == 0, by_vc.output
     out = json.loads(by_vc.output)
     assert out["gpus"] == 352 * 8
     assert out["runs"]["procplan"]["jobs"] + out["dropped"] == 300
     machines = CliRunner().invoke(
-        app, [*args, "--cluster", str(traces / "philly_cluster_machine_list.csv")]
+        app, [*args, "--cluster", str(trace_file("philly_cluster_machine_list.csv"))]
     )
     assert machines.exit_code == 0, machines.output
     assert json.loads(machines.output)["gpus"] == 2490

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sim_kit import TRACES, needs_trace
+from sim_kit import needs_trace, trace_file
 
 from procplan.sim.cluster import parse_nodes
 from procplan.sim.engine import SIM_POLICY, JobRecord, LimitMode, simulate
 from procplan.sim.metrics import summarize
 from procplan.sim.traces import TraceFormat, TraceJob, load_trace
 
-SMOKE = TRACES / "tiresias_60_job.csv"
+SMOKE = trace_file("tiresias_60_job.csv")
 
 # The shared trace files live outside the repository: skip where they are absent.
 needs_traces = needs_trace(SMOKE.name)

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from sim_kit import TRACES, needs_trace
+from sim_kit import needs_trace, trace_file
 
 from procplan.core.model import Gpu
 from procplan.sim.cluster import (
@@ -18,7 +18,11 @@ from procplan.sim.cluster import (
 from procplan.sim.engine import simulate
 from procplan.sim.traces import TraceJob
 
-needs_traces = needs_trace("philly_cluster_machine_list.csv")
+needs_traces = needs_trace(
+    "philly_cluster_machine_list.csv",
+    "alibaba_openb_node_list_gpu_node.csv",
+    "philly_vc_nodes_helios_qssf.csv",
+)
 
 MACHINES = "machineId, number of GPUs, single GPU mem\nm0,2, 12GB\nm7,8, 24GB\n"
 ALIBABA_NODES = (
@@ -100,7 +104,7 @@ def test_a_vc_without_jobs_still_gets_its_cluster() -> None:
 @needs_traces
 def test_the_real_cluster_files() -> None:
     philly = parse_philly_machines(
-        (TRACES / "philly_cluster_machine_list.csv").read_text(encoding="utf-8")
+        trace_file("philly_cluster_machine_list.csv").read_text(encoding="utf-8")
     )
     assert (len(philly.nodes), philly.gpu_count) == (552, 2490)
     assert Counter((len(n.gpus), n.gpus[0].kind) for n in philly.nodes) == {
@@ -108,11 +112,11 @@ def test_the_real_cluster_files() -> None:
         (8, "24GB"): 231,
     }
     alibaba = parse_alibaba_nodes(
-        (TRACES / "alibaba_openb_node_list_gpu_node.csv").read_text(encoding="utf-8")
+        trace_file("alibaba_openb_node_list_gpu_node.csv").read_text(encoding="utf-8")
     )
     assert (len(alibaba.nodes), alibaba.gpu_count) == (1213, 6212)
     assert Counter(len(n.gpus) for n in alibaba.nodes) == {1: 24, 2: 518, 4: 54, 8: 617}
     assert Counter(n.gpus[0].kind for n in alibaba.nodes)["G2"] == 549
-    vcs = parse_vc_nodes((TRACES / "philly_vc_nodes_helios_qssf.csv").read_text(encoding="utf-8"))
+    vcs = parse_vc_nodes(trace_file("philly_vc_nodes_helios_qssf.csv").read_text(encoding="utf-8"))
     assert (len(vcs), sum(vcs.values())) == (11, 352)
     assert vcs["6214e9"] == 64

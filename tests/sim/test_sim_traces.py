@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sim_kit import TRACES, needs_trace
+from sim_kit import needs_trace, trace_file
 
 from procplan.sim.traces import (
     DEFAULT_GROUP,
@@ -66,7 +66,7 @@ def test_a_missing_column_is_an_error() -> None:
 
 @needs_traces
 def test_the_smoke_trace_loads_sixty_jobs() -> None:
-    jobs = load_trace(TRACES / "tiresias_60_job.csv", TraceFormat.TIRESIAS)
+    jobs = load_trace(trace_file("tiresias_60_job.csv"), TraceFormat.TIRESIAS)
     assert len(jobs) == 60
     assert (jobs[0].submit_s, jobs[-1].submit_s) == (0, 1779)
     assert sorted({j.gpus for j in jobs}) == [1, 2, 4, 8]
