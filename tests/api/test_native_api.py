@@ -32,6 +32,8 @@ BOOKING_KEYS = [
     "created_at",
 ]
 NOW_ISO = "2026-11-23T10:00:00+00:00"
+CORE_KEYS = ["error", "status", "code"]
+CONFLICT_KEYS = ["holders", "next_free"]
 
 
 def at(day: int, hour: int, minute: int = 0) -> str:
@@ -43,7 +45,9 @@ def assert_v1_error(response: Any, status: int, code: str | None = None) -> dict
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == JSON_TYPE
     body = response.json()
-    assert list(body.keys()) == ["error", "status", "code"], body
+    keys = list(body.keys())
+    # A refused booking adds who is in the way and the next free window (issue #17).
+    assert keys in (["error", "status", "code"], [*CORE_KEYS, *CONFLICT_KEYS]), body
     assert body["status"] == status
     assert isinstance(body["error"], str) and body["error"]
     assert isinstance(body["code"], str) and body["code"]
@@ -426,11 +430,30 @@ def test_release_truncates_to_the_next_minute(client: TestClient, clock: FakeClo
     assert_v1_error(client.post(f"/api/v1/bookings/{booking['id']}/release"), 404)
 
 
-def test_release_of_a_future_booking_frees_all_of_it(client: TestClient) -> None:
+def test_release_before_start_is_refused_cancel_instead(client: TestClient) -> None:
+    """Issue #17 item 3: releasing a booking that has not begun left a zero-length
+    "completed" booking (00:00 -> 00:00); it is refused and the booking stays as it was."""
     booking = created(client, start=at(24, 10), end=at(24, 14))
-    released = client.post(f"/api/v1/bookings/{booking['id']}/release").json()
-    assert released["status"] == "completed"
+    body = assert_v1_error(
+        client.post(f"/api/v1/bookings/{booking['id']}/release"), 409, "not_started"
+    )
+    assert "cancel" in body["error"] and "not started" in body["error"]
+    unchanged = client.get(f"/api/v1/bookings/{booking['id']}").json()
+    assert (unchanged["status"], unchanged["start"], unchanged["end"]) == (
+        "active",
+        at(24, 10),
+        at(24, 14),
+    )
+    assert create(client, user="bob", start=at(24, 10), end=at(24, 14)).status_code == 409
+    assert client.post(f"/api/v1/bookings/{booking['id']}/cancel").status_code == 200
     created(client, user="bob", start=at(24, 10), end=at(24, 14))
+
+
+def test_release_at_the_start_instant_is_allowed(client: TestClient) -> None:
+    booking = created(client, start=at(23, 10), end=at(23, 14))  # now is 10:00 exactly
+    released = client.post(f"/api/v1/bookings/{booking['id']}/release")
+    assert released.status_code == 200, released.text
+    assert released.json()["status"] == "completed"
 
 
 @pytest.mark.parametrize("how", ["post", "delete"])
@@ -665,3 +688,60 @@ def test_largest_storable_id_is_a_plain_404(client: TestClient) -> None:
         "bookings": [],
         "total": 0,
     }
+
+
+# ---------------------------------------------- conflicts say who and when next (issue #17)
+
+
+def test_conflict_names_holders_and_next_free(client: TestClient) -> None:
+    first = created(client, user="bob", label="BB", start=at(23, 12), end=at(23, 14))
+    created(client, user="bob", start=at(23, 15), end=at(23, 16))
+    refused = create(client, start=at(23, 13), end=at(23, 15))  # 2 h: 14-15 is too short
+    body = assert_v1_error(refused, 409, "gpu_conflict")
+    assert list(body) == [*CORE_KEYS, *CONFLICT_KEYS]
+    assert body["holders"] == [
+        {
+            "gpu_id": "node-a-gpu0",
+            "kind": "booking",
+            "id": first["id"],
+            "user": "bob",
+            "label": "BB",
+            "start": at(23, 12),
+            "end": at(23, 14),
+        }
+    ]
+    assert body["next_free"] == {
+        "start": at(23, 16),
+        "end": at(23, 18),
+        "gpu_ids": ["node-a-gpu0"],
+    }
+    assert body["error"].startswith("GPU 'node-a-gpu0' is already booked for the requested window")
+    assert "bob (BB)" in body["error"] and f"next free: node-a-gpu0 {at(23, 16)}" in body["error"]
+    # The preview answers the same refusal, and the suggestion books.
+    assert (
+        client.post(
+            "/api/v1/bookings/check",
+            json={
+                "node_id": "node-a",
+                "gpu_ids": ["node-a-gpu0"],
+                "start": at(23, 13),
+                "end": at(23, 15),
+            },
+            headers=USER,
+        ).json()["next_free"]
+        == body["next_free"]
+    )
+    created(client, start=at(23, 16), end=at(23, 18))
+
+
+def test_no_free_gpus_suggests_a_window_for_the_count(client: TestClient) -> None:
+    gpus = client.get("/api/v1/nodes/node-a").json()["gpus"]
+    everything = [g["id"] for g in gpus]
+    created(client, user="bob", gpu_ids=everything, start=at(23, 12), end=at(23, 14))
+    body = assert_v1_error(create(client, gpu_count=2), 409, "no_free_gpus")
+    assert body["next_free"] == {
+        "start": at(23, 14),
+        "end": at(23, 16),
+        "gpu_ids": everything[:2],
+    }
+    assert {h["gpu_id"] for h in body["holders"]} == set(everything)

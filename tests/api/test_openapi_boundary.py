@@ -16,6 +16,7 @@ BODILESS = {
     ("POST", "/api/v1/bookings/{booking_id}/keep"),
     ("POST", "/api/v1/jobs/{raw_id}/heartbeat"),
     ("POST", "/api/v1/users/{name}/login-link"),
+    ("POST", "/api/v1/feeds"),  # makes a feed secret for the caller
     ("POST", "/api/v1/notify/channels/{channel_id}/test"),
     ("POST", "/api/v1/nodes/{node_id}/resume"),
     ("POST", "/api/v1/nodes/{node_id}/remove"),

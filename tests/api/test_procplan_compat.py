@@ -811,6 +811,18 @@ def test_mark_done_responses(client: TestClient) -> None:
     )
 
 
+def test_mark_done_of_a_future_booking_keeps_its_documented_answer(client: TestClient) -> None:
+    """COMPAT.md section 1: ``mark_done`` answers 200 ``completed`` for any active booking,
+    also one that has not begun (the native release refuses that, issue #17 item 3); the
+    end is truncated to the start, so the whole window is free again."""
+    made = booked(client, start="2026-11-24T10:00:00+00:00", end="2026-11-24T14:00:00+00:00")
+    response = client.post("/api/mark_done", json={"booking_id": made["booking_id"]})
+    assert response.status_code == 200
+    assert response.json() == {"booking_id": made["booking_id"], "status": "completed"}
+    again = booked(client, start="2026-11-24T10:00:00+00:00", end="2026-11-24T14:00:00+00:00")
+    assert again["gpu_ids"] == made["gpu_ids"]
+
+
 def test_mark_done_accepts_integer_string(client: TestClient) -> None:
     booking_id = booked(client)["booking_id"]
     response = client.post("/api/mark_done", json={"booking_id": str(booking_id)})

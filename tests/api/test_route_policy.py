@@ -58,10 +58,30 @@ def concrete(path: str) -> str:
 def test_nobody_reaches_a_protected_route(composed: Composed) -> None:
     with TestClient(composed.app) as anon:
         for (method, path), policy in POLICIES.items():
-            if policy in (Policy.PUBLIC, Policy.AGENT):
+            if policy in (Policy.PUBLIC, Policy.AGENT, Policy.FEED):
                 continue
             answer = anon.request(method, concrete(path), json={})
             assert answer.status_code == 401, (method, path, answer.text)
+
+
+def test_feed_routes_want_the_feed_secret_not_a_session(composed: Composed) -> None:
+    """``Policy.FEED`` (ADR 0022): a signed-in user's token or none, a wrong secret or an API
+    token in its place all get the same 404 as a path that does not exist."""
+    feeds = [path for (_m, path), policy in POLICIES.items() if policy is Policy.FEED]
+    assert feeds
+    with signed_in(composed, "mallory") as mallory, TestClient(composed.app) as anon:
+        missing = anon.get("/api/v1/no-such-route").json()
+        bearer = mallory.headers["Authorization"].removeprefix("Bearer ")
+        for path in feeds:
+            for client, query in (
+                (anon, ""),
+                (mallory, ""),
+                (anon, "?token=ppf_x"),
+                (anon, f"?token={bearer}"),
+            ):
+                answer = client.get(concrete(path) + query)
+                assert answer.status_code == 404, (path, query, answer.text)
+                assert answer.json() == missing
 
 
 def test_agent_routes_want_the_agent_token(composed: Composed) -> None:

@@ -125,6 +125,7 @@ def test_planner_on_a_phone_tap_to_book(phone: Any, cluster: Cluster) -> None:
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     wrap = phone.locator("#grid-wrap")
     assert wrap.evaluate("(e) => e.scrollWidth > e.clientWidth"), "the week fits: no test"
+    phone.locator("#controls-toggle").tap()  # the rarer controls are folded away
     for control in ("#week-prev", "#week-today", "#week-next", "#date-pick", "#view-year"):
         on_screen(phone, phone.locator(control))
         assert phone.locator(control).bounding_box()["height"] >= MIN_TARGET_PX
@@ -204,6 +205,7 @@ def test_sign_in_on_a_phone(phone: Any, cluster: Cluster) -> None:
     password.fill("dana's passphrase")
     phone.get_by_role("button", name="Sign in").tap()
     phone.wait_for_url(cluster.url + "/")
+    phone.locator("#controls-toggle").tap()  # the account is among the folded controls
     session = phone.locator("#session")
     expect(session).to_contain_text("Signed in as dana")
     sign_out = session.get_by_role("button", name="Sign out")

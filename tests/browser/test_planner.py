@@ -192,7 +192,10 @@ def test_conflict_shows_the_server_error(page: Any, cluster: Cluster) -> None:
     form = page.locator("#booking-dialog")
     form.locator("input[name=label]").fill("clashes with bob")
     form.get_by_role("button", name="Book").click()
-    expect(page.locator(".toast-error span")).to_have_text(message)
+    error = form.locator(".form-error[role=alert]")  # inside the dialog, not behind it
+    expect(error).to_have_text(message)
+    expect(error).to_be_focused()
+    expect(page.locator(".toast-error")).to_have_count(0)
     expect(form).to_be_visible()  # kept open so the user can change the slot
     expect(track(page, 2).locator("button.bar")).to_have_count(1)
 
@@ -399,7 +402,7 @@ def test_live_refresh_shows_bookings_made_elsewhere(page: Any, cluster: Cluster)
 
 
 def test_planner_screenshot(page: Any, cluster: Cluster) -> None:
-    """Week after next, with a few realistic bookings (written only with
+    """Week after next at 1400×900, with a few realistic bookings (written only with
     ``PROCPLAN_SCREENSHOTS=1``)."""
     plan = [
         ([0, 1, 2, 3], (0, 9), (0, 18), "alice", "high", "llama-70b finetune"),
@@ -412,6 +415,7 @@ def test_planner_screenshot(page: Any, cluster: Cluster) -> None:
     for gpus, (d0, h0), (d1, h1), user, priority, label in plan:
         book(cluster, [gpu(i) for i in gpus], at(2, d0, h0), at(2, d1, h1), user=user,
              priority=priority, label=label)  # fmt: skip
+    page.set_viewport_size({"width": 1400, "height": 900})
     open_planner(page, cluster, weeks_ahead=2)
     expect(page.locator("#grid button.bar", has_text="llama-70b finetune")).to_have_count(4)
     screenshot(page, "planner-week.png")

@@ -55,13 +55,16 @@ def test_running_job_is_drawn_on_its_gpu_row(
     expect(track).to_contain_text(f"job {job_id} · {USER}")
     expect(job_bar).to_have_attribute("aria-label", re.compile(f"^Running job {job_id} "))
     expect(job_bar).to_have_attribute("data-user", USER)
-    # A distinct style: not a booking bar, no priority colour, dashed outline.
+    # A distinct style: not a booking bar, no priority colour, hatched; the part still to run
+    # (up to its time limit) dashed.
     assert "bar" not in (job_bar.get_attribute("class") or "").split()
     assert job_bar.get_attribute("data-booking") is None
     style = job_bar.evaluate(
         "e => { const s = getComputedStyle(e); return [s.borderTopStyle, s.backgroundImage]; }"
     )
-    assert style[0] == "dashed" and style[1].startswith("repeating-linear-gradient"), style
+    assert style[1].startswith("repeating-linear-gradient"), style
+    projected = job_bar.locator(".job-projected")
+    assert projected.evaluate("e => getComputedStyle(e).borderTopStyle") == "dashed"
     expect(page.locator(".legend")).to_contain_text("Running job")
 
     # Click: read-only details of the job.

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from tests.conftest import demo_settings, token_for
 
+from procplan.cli.durations import set_display_zone
 from procplan.client.auth import AS_ENV, TOKEN_ENV
 from procplan.core.identity import Role
 from procplan.server import Composed, compose
@@ -121,6 +122,9 @@ def private_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     monkeypatch.delenv(AS_ENV, raising=False)
+    # times are typed and shown in UTC unless a test picks a zone (``--tz``, ``PROCPLAN_TZ``)
+    monkeypatch.setenv("PROCPLAN_TZ", "UTC")
+    set_display_zone("UTC")
     return config / "procplan"
 
 

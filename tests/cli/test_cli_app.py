@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -36,7 +37,14 @@ def cli(fake_server):
     return invoke
 
 
+NODE_A = {
+    "id": "node-a",
+    "gpus": [{"id": f"node-a-gpu{i}", "index": i, "kind": "A100"} for i in range(4)],
+}
+
+
 def test_book_sends_native_request_and_prints_summary(cli, fake_server):
+    fake_server.add("GET", "/api/v1/nodes/node-a", 200, NODE_A)
     fake_server.add(
         "POST", "/api/v1/bookings", 201, {"booking": BOOKING, "conflicts_with_jobs": []}
     )
@@ -46,7 +54,7 @@ def test_book_sends_native_request_and_prints_summary(cli, fake_server):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout == f"Booked {SUMMARY}\n"
-    assert fake_server.requests[0].json() == {
+    assert fake_server.calls("POST", "/api/v1/bookings")[0].json() == {
         "node_id": "node-a",
         "gpu_ids": ["node-a-gpu0", "node-a-gpu1"],
         "start": "2026-11-24T09:00:00+00:00",
@@ -54,7 +62,7 @@ def test_book_sends_native_request_and_prints_summary(cli, fake_server):
         "priority": "high",
         "label": "AB",
     }
-    headers = fake_server.requests[0].headers
+    headers = fake_server.calls("POST", "/api/v1/bookings")[0].headers
     assert "X-ProcPlan-User" not in headers  # nobody to act for: the server knows who we are
     assert "Authorization" not in headers and "Cookie" not in headers
 
@@ -86,7 +94,7 @@ def test_book_defaults_to_one_gpu_starting_now(cli, fake_server):
         ["book", "node-a"],
         ["book", "node-a", "--duration", "1h", "--end", "2030-01-01T00:00"],
         ["book", "node-a", "--duration", "soon"],
-        ["book", "node-a", "--duration", "1h", "--start", "tomorrow"],
+        ["book", "node-a", "--duration", "1h", "--start", "next week"],
         ["extend", "7"],
     ],
 )
@@ -159,7 +167,7 @@ def test_cancel_booking_refused_exits_1(cli, fake_server):
     error = {"error": "Booking 8 does not exist", "status": 404}
     fake_server.add("POST", "/api/v1/bookings/7/cancel", 200, BOOKING)
     fake_server.add("POST", "/api/v1/bookings/8/cancel", 404, error)
-    result = cli("cancel", "--booking", "8", "7")
+    result = cli("cancel", "--booking", "8", "--booking", "7")
     assert result.exit_code == 1
     assert result.stdout.startswith("Cancelled #7 node-a")
     assert result.stderr == "error: booking 8: Booking 8 does not exist\n"
@@ -240,3 +248,81 @@ def test_book_dry_run_asks_the_check_route_and_books_nothing(cli, fake_server):
     )
     assert result.stderr == "warning: open-ended job 7 of bob holds on node-a-gpu0: SIGTERM at 9\n"
     assert [r.path for r in fake_server.requests] == ["/api/v1/bookings/check"]
+
+
+# -- issue #17: the command line as people use it ---------------------------------------------
+
+
+def flat(output: str) -> str:
+    """A usage error's text without Rich's box and line breaks."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", output).split())
+
+
+def test_gpu_index_means_that_gpu_of_the_node(cli, fake_server):
+    fake_server.add("GET", "/api/v1/nodes/node-a", 200, NODE_A)
+    fake_server.add("POST", "/api/v1/bookings", 201, {"booking": BOOKING})
+    result = cli("book", "node-a", "--gpu", "3", "--gpu", "node-a-gpu1", "--duration", "1h")
+    assert result.exit_code == 0, result.output
+    assert fake_server.calls("POST", "/api/v1/bookings")[0].json()["gpu_ids"] == [
+        "node-a-gpu3",
+        "node-a-gpu1",
+    ]
+
+
+def test_unknown_gpu_lists_the_valid_ones(cli, fake_server):
+    fake_server.add("GET", "/api/v1/nodes/node-a", 200, NODE_A)
+    result = cli("book", "node-a", "--gpu", "7", "--duration", "1h")
+    assert result.exit_code == 2
+    message = flat(result.output)
+    assert "node node-a has no GPU '7'; its GPUs are: 0 (node-a-gpu0), 1 (node-a-gpu1), " in message
+    assert "2 (node-a-gpu2), 3 (node-a-gpu3)" in message
+    assert fake_server.calls("POST", "/api/v1/bookings") == []
+
+
+def test_too_many_gpus_says_how_many_the_node_has(cli, fake_server):
+    short = {"error": "Not enough GPUs available for the requested window", "status": 409}
+    fake_server.add("POST", "/api/v1/bookings", 409, {**short, "code": "not_enough_gpus"})
+    fake_server.add("GET", "/api/v1/nodes/node-a", 200, NODE_A)
+    result = cli("book", "node-a", "-n", "9", "--duration", "1h")
+    assert result.exit_code == 1
+    assert result.stderr == "error: node-a has 4 GPUs (asked for 9)\n"
+    fits = cli("book", "node-a", "-n", "3", "--duration", "1h")  # fits the node, not the window
+    assert fits.exit_code == 1
+    assert fits.stderr == "error: Not enough GPUs available for the requested window\n"
+
+
+def test_cancel_job_ids_and_booking_are_not_mixed(cli, fake_server):
+    result = cli("cancel", "17", "--booking", "5")
+    assert result.exit_code == 2
+    assert "give job ids or --booking, not both" in flat(result.output)
+    assert fake_server.requests == []
+
+
+def test_human_start_is_local_time_in_the_chosen_zone(cli, fake_server):
+    fake_server.add("POST", "/api/v1/bookings", 201, {"booking": BOOKING})
+    result = cli(
+        "--tz", "Europe/Berlin", "book", "node-a", "--start", "2026-11-24T10:00", "-d", "2h"
+    )
+    assert result.exit_code == 0, result.output
+    assert fake_server.requests[0].json()["start"] == "2026-11-24T09:00:00+00:00"
+    # shown back in that zone: BOOKING starts 09:00 UTC = 10:00 in Berlin
+    assert "2026-11-24 10:00 → 2026-11-24 12:00" in result.stdout
+    env = cli("book", "node-a", "--start", "tomorrow 09:00", "-d", "1h",
+              env={"PROCPLAN_TZ": "America/New_York"})  # fmt: skip
+    assert env.exit_code == 0, env.output
+    assert fake_server.requests[1].json()["start"].endswith("T14:00:00+00:00")  # 09:00 EST
+    bad = cli("--tz", "Mars/Base", "bookings")
+    assert bad.exit_code == 2
+    assert "unknown time zone 'Mars/Base'" in flat(bad.output)
+    fake_server.add("GET", "/api/v1/bookings", 200, {"bookings": [], "total": 0})
+    env_bad = cli("bookings", "--all", env={"PROCPLAN_TZ": "Mars/Base"})  # warned, not fatal
+    assert env_bad.exit_code == 0, env_bad.output
+    assert "unknown time zone 'Mars/Base'" in env_bad.stderr
+
+
+def test_shell_completion_is_available(monkeypatch):
+    # name the shell rather than let Typer detect the one running the tests
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
+    result = CliRunner().invoke(app, ["--show-completion", "bash"])
+    assert result.exit_code == 0, result.output
+    assert "complete" in result.stdout and "_PROCPLAN_COMPLETE" in result.stdout

@@ -110,3 +110,19 @@ def test_nobody_listening_is_server_unreachable(dead_url):
         client.nodes.list()
     assert info.value.url == dead_url
     assert info.value.reason
+
+
+def test_plain_http_pools_skip_the_ca_bundle_but_never_trust_tls():
+    """Issue #17: loading the CA bundle for a server that never speaks TLS cost every command
+    ~20 ms; the context it gets instead verifies with no CA, so it could trust nothing."""
+    import ssl
+
+    from procplan.client.transport import tls_verify
+
+    plain = tls_verify("http://127.0.0.1:8080", None, True)
+    assert isinstance(plain, ssl.SSLContext)
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
+    assert plain.get_ca_certs() == []
+    assert isinstance(tls_verify("unix:///run/p.sock", "/run/p.sock", True), ssl.SSLContext)
+    assert tls_verify("https://gpu-planner", None, True) is True
+    assert tls_verify("http://127.0.0.1:8080", None, False) is False

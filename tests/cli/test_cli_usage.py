@@ -57,6 +57,8 @@ def test_report_csv_and_json(cli, fake_server):
     assert [r["user"] for r in rows] == ["(unattributed)", "alice", "TOTAL"]
     assert rows[1]["booked_gpu_hours"] == "4.0" and rows[1]["idle_fraction"] == "0.5"
     assert json.loads(cli("report", "-o", "json").stdout)["by"] == "user"
+    assert json.loads(cli("report", "--json").stdout)["by"] == "user"  # issue #17
+    assert cli("report", "--json", "--format", "csv").exit_code == 2
 
 
 def test_report_bad_time_and_grouping_are_usage_errors(cli, fake_server):

@@ -122,3 +122,40 @@ def test_window(start: int, end: int, whole_hours: bool, expected: str) -> None:
 def test_window_ok() -> None:
     validate_window(NOW, NOW + 400 * DAY, LIMITS, whole_hours=True)
     validate_window(NOW + MINUTE, NOW + 2 * MINUTE, LIMITS, whole_hours=False)
+
+
+# ------------------------------------------------------------- release before start (#17)
+
+
+def test_check_started_refuses_a_booking_that_has_not_begun() -> None:
+    from procplan.core.bookings import check_started
+    from procplan.core.errors import Conflict
+    from procplan.core.model import Booking
+
+    booking = Booking(5, "node-a", ("g0",), 7200, 10800, "alice", "AB")
+    with pytest.raises(Conflict) as refused:
+        check_started(booking, 7199)
+    assert refused.value.code == "not_started" and refused.value.status == 409
+    assert "cancel" in refused.value.message and "1970-01-01T02:00:00" in refused.value.message
+    check_started(booking, 7200)  # from its first instant on it may be released
+    check_started(booking, 9000)
+
+
+# ------------------------------------------------------------- weekly series (#17)
+
+
+def test_weekly_occurrences_until_and_cap() -> None:
+    from procplan.core.bookings import MAX_OCCURRENCES, weekly_occurrences
+
+    week = 7 * DAY
+    assert weekly_occurrences(NOW, NOW + HOUR, NOW) == [(NOW, NOW + HOUR)]
+    three = weekly_occurrences(NOW, NOW + HOUR, NOW + 2 * week + HOUR)
+    assert three == [(NOW + i * week, NOW + i * week + HOUR) for i in range(3)]
+    assert len(weekly_occurrences(NOW, NOW + HOUR, NOW + 51 * week)) == MAX_OCCURRENCES
+    with pytest.raises(InvalidRequest) as many:
+        weekly_occurrences(NOW, NOW + HOUR, NOW + 52 * week)
+    assert many.value.code == "too_many_occurrences" and "53" in many.value.message
+    for end, until in ((NOW + week + 1, NOW + week), (NOW + HOUR, NOW - 1)):
+        with pytest.raises(InvalidRequest) as bad:
+            weekly_occurrences(NOW, end, until)
+        assert bad.value.code == "invalid_repeat"

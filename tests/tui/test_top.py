@@ -16,11 +16,23 @@ from typing import Any
 
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
+from textual.widgets._footer import FooterKey
 
 from procplan.client import ApiError, JobPage, ServerUnreachable, parse_job
 from procplan.client.answers import parse_job_page
-from procplan.tui.top import TopApp, TopData, client_source, displayable, gpu_rows
+from procplan.tui.top import (
+    GPU_COLUMNS,
+    ClientControls,
+    ConfirmCancel,
+    ProcessPanel,
+    TopApp,
+    TopData,
+    client_source,
+    displayable,
+    gpu_layout,
+    gpu_rows,
+)
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -426,3 +438,362 @@ def test_hostile_error_message_is_one_escaped_line():
         assert _control_free(status)
 
     drive(source, check)
+
+
+# -- issue #17 item 6: 80×24, sort, filter, cancel, processes ---------------------------------
+
+
+def many_gpus(nodes: int = 5, per_node: int = 4) -> TopData:
+    """``nodes`` × ``per_node`` GPUs; gpu-01-gpu0 is held by alice's job 17, gpu-01-gpu1 is
+    flagged, utilisation and memory vary so that every sort gives another order."""
+    payload = nodes_payload()
+    payload["nodes"] = []
+    for n in range(1, nodes + 1):
+        name = f"gpu-{n:02d}"
+        gpus = [
+            gpu(
+                name,
+                i,
+                utilization_pct=float((n * 7 + i * 13) % 100),
+                memory_used_mb=1024 * ((n * 5 + i * 11) % 80),
+            )
+            for i in range(per_node)
+        ]
+        payload["nodes"].append({"id": name, "name": name, "state": "online", "gpus": gpus})
+    first = payload["nodes"][0]["gpus"]
+    first[0]["holder"] = {"kind": "job", "job_id": 17, "user": "alice", "name": "train"}
+    first[0]["processes"] = [
+        {"pid": 4242, "user": "alice", "command": "python train.py", "used_memory_mb": 39000,
+         "kind": "job", "job_id": 17},
+        {"pid": 999, "user": "mallory", "command": "miner", "used_memory_mb": 1000,
+         "kind": "stray", "job_id": None},
+    ]  # fmt: skip
+    first[1].update(foreign=True, flags=["unbooked_use"])
+    first[2]["holder"] = {"kind": "job", "job_id": 30, "user": "bob", "name": "eval"}
+    return make_data(nodes=payload)
+
+
+class FakeControls:
+    """``whoami`` answers ``me``; ``cancel`` records the job ids (or raises ``error``)."""
+
+    def __init__(self, me: str | None) -> None:
+        self.me = me
+        self.cancelled: list[str] = []
+        self.error: Exception | None = None
+
+    def whoami(self) -> str | None:
+        return self.me
+
+    def cancel(self, job_id: str) -> None:
+        if self.error is not None:
+            raise self.error
+        self.cancelled.append(job_id)
+
+
+def drive_at(
+    size: tuple[int, int], source: Any, scenario: Scenario, controls: Any = None
+) -> TopApp:
+    async def main() -> TopApp:
+        app = TopApp(source, refresh_s=3600, controls=controls)
+        async with app.run_test(size=size) as pilot:
+            await settle(app, pilot)
+            await scenario(app, pilot)
+        return app
+
+    return asyncio.run(main())
+
+
+def screen_lines(table: DataTable[Any]) -> list[str]:
+    """What the table shows, line by line (header first)."""
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+def screen_text(app: TopApp) -> list[str]:
+    """The terminal as the user sees it, line by line."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def fits(app: TopApp, name: str) -> bool:
+    grid = table(app, name)
+    used = sum(column.get_render_width(grid) for column in grid.ordered_columns)
+    return used <= grid.scrollable_content_region.width and grid.region.right <= app.size.width
+
+
+def test_80x24_shows_holder_and_flags_and_every_gpu():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        gpus = table(app, "gpus")
+        assert [c.key.value for c in gpus.ordered_columns] == [
+            "node", "idx", "util", "memory", "holder", "flags",
+        ]  # fmt: skip
+        assert fits(app, "gpus")
+        lines = screen_lines(gpus)
+        assert "holder" in lines[0] and "flags" in lines[0]
+        assert 'job 17 alice "train"' in lines[1]
+        assert "⚠ unbooked" in lines[2]
+        shown = [line for line in lines[1:] if line.strip()]
+        assert len(shown) == 20  # all 20 GPUs on one screen
+        assert shown[-1].startswith(" gpu-05") and " 3 " in shown[-1]
+        footer = {key.key: key for key in app.query(FooterKey)}
+        for key in ("q", "s", "slash", "c", "enter", "f", "r"):
+            assert key in footer, key
+            assert footer[key].region.right <= 80 and footer[key].region.height > 0, key
+        screen = screen_text(app)
+        assert screen[0].rstrip().endswith("2 pending · 1 running")  # the summary fits
+        for entry in ("⏎ Processes", "q Quit", "s Sort", "/ Filter", "c Cancel", "r Refresh"):
+            assert entry in screen[-1], entry
+
+    drive_at((80, 24), FakeSource(many_gpus()), check)
+
+
+def test_80x24_more_gpus_are_reached_by_scrolling():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        gpus = table(app, "gpus")
+        assert gpus.size.height - 1 >= 20  # rows visible at once
+        assert not any("gpu-08" in line for line in screen_lines(gpus))
+        await press(app, pilot, "pagedown", "ctrl+end")
+        assert gpus.cursor_row == 31
+        assert keys(app, "gpus")[31] == "gpu-08-gpu3"
+        assert any(line.startswith(" gpu-08") and " 3 " in line for line in screen_lines(gpus))
+
+    drive_at((80, 24), FakeSource(many_gpus(8)), check)
+
+
+def test_120x40_shows_every_table_and_more_gpu_columns():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        for name in ("gpus", "queue", "running", "bookings"):
+            assert table(app, name).display and table(app, name).size.height > 2, name
+        columns = [c.key.value for c in table(app, "gpus").ordered_columns]
+        assert {"holder", "flags", "temp", "power"} <= set(columns)
+        assert fits(app, "gpus")
+        header = screen_lines(table(app, "gpus"))[0]
+        assert "holder" in header and "flags" in header
+
+    drive_at((120, 40), FakeSource(many_gpus()), check)
+
+
+def test_compact_keys_switch_the_single_table():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        assert not table(app, "queue").display
+        await press(app, pilot, "3")
+        assert table(app, "running").display and not table(app, "gpus").display
+        assert "Running (1 for GPUs)" in static_text(app, "summary")
+        await press(app, pilot, "1")
+        assert table(app, "gpus").display and not table(app, "running").display
+
+    drive_at((80, 24), FakeSource(many_gpus()), check)
+
+
+def test_s_cycles_the_sort_column():
+    data = make_data()
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        server = ["gpu-01-gpu0", "gpu-01-gpu1", "gpu-01-gpu2", "gpu-02-gpu0"]
+        assert keys(app, "gpus") == server
+        await press(app, pilot, "s")  # util, busiest first, no reading last
+        assert keys(app, "gpus") == ["gpu-01-gpu0", "gpu-02-gpu0", "gpu-01-gpu1", "gpu-01-gpu2"]
+        assert "sort: util" in static_text(app, "summary")
+        await press(app, pilot, "s")  # memory
+        assert keys(app, "gpus")[-1] == "gpu-01-gpu2"
+        assert "sort: memory" in static_text(app, "summary")
+        await press(app, pilot, "s")  # holder: held first
+        assert keys(app, "gpus")[0] == "gpu-01-gpu0"
+        await press(app, pilot, "s")  # back to node order
+        assert keys(app, "gpus") == server
+        assert "sort:" not in static_text(app, "summary")
+
+    drive_at((80, 24), FakeSource(data), check)
+
+
+def test_sort_by_memory_and_holder_on_many_gpus():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        await press(app, pilot, "s", "s")
+        assert app.data is not None
+        found = {key: gpu for key, gpu in gpus_of(app.data)}
+        used = [found[key]["memory_used_mb"] for key in keys(app, "gpus")]
+        assert used == sorted(used, reverse=True)
+        await press(app, pilot, "s")
+        assert keys(app, "gpus")[:2] == ["gpu-01-gpu0", "gpu-01-gpu2"]  # alice, bob
+
+    drive_at((80, 24), FakeSource(many_gpus()), check)
+
+
+def gpus_of(data: TopData) -> list[tuple[str, dict[str, Any]]]:
+    return [(g["id"], g) for node in data.nodes["nodes"] for g in node["gpus"]]
+
+
+def test_slash_filters_by_user_node_or_gpu():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        await press(app, pilot, "slash", *"alice", "enter")
+        assert keys(app, "gpus") == ["gpu-01-gpu0"]
+        assert "filter: alice" in static_text(app, "summary")
+        assert app.focused is table(app, "gpus")
+        field = app.query_one("#filter", Input)
+        await press(app, pilot, "slash")
+        assert field.value == "alice" and field.has_focus
+        field.value = "GPU-03"  # a node, case-insensitive
+        await press(app, pilot, "enter")
+        assert keys(app, "gpus") == [f"gpu-03-gpu{i}" for i in range(4)]
+        await press(app, pilot, "slash")
+        field.value = "gpu-02-gpu1"  # a GPU
+        await press(app, pilot, "enter")
+        assert keys(app, "gpus") == ["gpu-02-gpu1"]
+        await press(app, pilot, "slash", "escape")  # Esc clears the filter
+        assert len(keys(app, "gpus")) == 20
+        assert "filter" not in static_text(app, "summary")
+
+    drive_at((80, 24), FakeSource(many_gpus()), check)
+
+
+def test_c_confirms_then_cancels_own_job_through_the_client():
+    source = FakeSource(many_gpus())
+    controls = FakeControls("alice")
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        assert app.me == "alice"
+        await press(app, pilot, "c")  # cursor on gpu-01-gpu0: alice's job 17
+        assert isinstance(app.screen, ConfirmCancel)
+        question = app.screen.query_one("#dialog", Static).content
+        assert 'Cancel job 17 alice "train" on gpu-01-gpu0?' in question.plain
+        await press(app, pilot, "n")
+        assert not isinstance(app.screen, ConfirmCancel) and controls.cancelled == []
+        assert "not cancelled" in static_text(app, "status")
+        calls = source.calls
+        await press(app, pilot, "c", "y")
+        assert controls.cancelled == ["17"]
+        await settle(app, pilot)
+        assert source.calls == calls + 1  # refreshed after the cancel
+        controls.error = ApiError(403, "not yours")
+        await press(app, pilot, "c", "y")
+        assert static_text(app, "status") == "cannot cancel job 17: not yours"
+
+    drive_at((80, 24), source, check, controls)
+
+
+def test_c_is_not_offered_for_other_users_jobs_or_free_gpus():
+    controls = FakeControls("alice")
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        for row in (2, 3):  # bob's job 30, a free GPU
+            table(app, "gpus").move_cursor(row=row)
+            await press(app, pilot, "c")
+            assert not isinstance(app.screen, ConfirmCancel)
+            assert "only your own jobs (alice)" in static_text(app, "status")
+        assert controls.cancelled == []
+
+    drive_at((80, 24), FakeSource(many_gpus()), check, controls)
+
+
+def test_c_without_identity_offers_nothing():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        await press(app, pilot, "c")
+        assert not isinstance(app.screen, ConfirmCancel)
+        assert "did not say who you are" in static_text(app, "status")
+
+    drive_at((80, 24), FakeSource(many_gpus()), check, FakeControls(None))
+
+
+def test_c_in_the_running_table_cancels_own_job():
+    controls = FakeControls("alice")
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        await press(app, pilot, "3", "c")
+        assert isinstance(app.screen, ConfirmCancel)
+        await press(app, pilot, "y")
+        assert controls.cancelled == ["17"]
+
+    drive_at((80, 24), FakeSource(many_gpus()), check, controls)
+
+
+def test_enter_lists_the_gpus_processes():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        await press(app, pilot, "enter")
+        assert isinstance(app.screen, ProcessPanel)
+        procs = app.screen.query_one("#processes", DataTable)
+        rows = [[v.plain for v in procs.get_row(r.key)] for r in procs.ordered_rows]
+        assert rows == [
+            ["4242", "alice", "python train.py", "39000 MiB", "job 17"],
+            ["999", "mallory", "miner", "1000 MiB", "stray"],
+        ]
+        title = app.screen.query_one("#panel-title", Static).content
+        assert title.plain.startswith("gpu-01-gpu0 · NVIDIA H100 80GB HBM3 · job 17 alice")
+        await press(app, pilot, "escape")
+        assert not isinstance(app.screen, ProcessPanel)
+        await press(app, pilot, "down", "enter")
+        assert "no processes reported" in app.screen.query_one("#panel-title", Static).content.plain
+
+    drive_at((80, 24), FakeSource(many_gpus()), check)
+
+
+def test_hostile_strings_are_neutralised_in_the_new_widgets():
+    data = many_gpus()
+    first = data.nodes["nodes"][0]["gpus"][0]
+    first["holder"] = {"kind": "job", "job_id": 17, "user": TITLE, "name": CLEAR + BIDI}
+    first["processes"] = [
+        {"pid": 1, "user": TITLE, "command": CLEAR + BIDI + C0C1, "used_memory_mb": 5,
+         "kind": MARKUP, "job_id": None},
+    ]  # fmt: skip
+    first["model"] = MARKUP + BIDI
+    controls = FakeControls(TITLE)  # whoami's answer is server text too
+    controls.error = ApiError(409, f"no{TITLE}\n{BIDI}")
+
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        await press(app, pilot, "c")
+        question = app.screen.query_one("#dialog", Static).content
+        assert isinstance(question, Text) and _control_free(question.plain.split("\n\n")[0])
+        assert "job 17 \\x1b]0;pwned\\x07" in question.plain
+        await press(app, pilot, "y")
+        status = static_text(app, "status")
+        assert _control_free(status) and status.startswith("cannot cancel job 17: no\\x1b")
+        await press(app, pilot, "enter")
+        panel = app.screen
+        title = panel.query_one("#panel-title", Static).content
+        assert isinstance(title, Text) and _control_free(title.plain)
+        assert MARKUP in title.plain  # shown as text, never parsed
+        procs = panel.query_one("#processes", DataTable)
+        for row in procs.ordered_rows:
+            for value in procs.get_row(row.key):
+                assert isinstance(value, Text) and _control_free(value.plain), value
+        assert procs.get_row_at(0)[1].plain == "\\x1b]0;pwned\\x07"
+        await press(app, pilot, "escape")
+        for line in screen_lines(table(app, "gpus")):
+            assert _control_free(line), line
+
+    drive_at((80, 24), FakeSource(data), check, controls)
+
+
+def test_gpu_layout_keeps_columns_by_priority():
+    assert gpu_layout(80).keys == ("node", "idx", "util", "memory", "holder", "flags")
+    assert gpu_layout(60).keys == ("node", "idx", "util", "memory", "holder")
+    assert set(gpu_layout(116).keys) >= {"temp", "power"}
+    assert "model" in gpu_layout(130).keys
+    assert gpu_layout(200).keys == tuple(c.key for c in GPU_COLUMNS)
+    for width in (60, 80, 100, 120, 149):
+        used = sum(size + 2 for _, size in gpu_layout(width).columns if size is not None)
+        assert used <= width - 2, width
+
+
+def test_resizing_recomputes_the_layout():
+    async def check(app: TopApp, pilot: Pilot[None]) -> None:
+        assert "model" in keys_of_columns(app) and table(app, "queue").display
+        await pilot.resize_terminal(80, 24)
+        await settle(app, pilot)
+        assert "model" not in keys_of_columns(app) and not table(app, "queue").display
+        assert {"holder", "flags"} <= set(keys_of_columns(app)) and fits(app, "gpus")
+        assert len(keys(app, "gpus")) == 20  # rows put back under the new columns
+
+    drive_at((180, 50), FakeSource(many_gpus()), check)
+
+
+def keys_of_columns(app: TopApp) -> list[str | None]:
+    return [column.key.value for column in table(app, "gpus").ordered_columns]
+
+
+def test_client_controls_ask_the_client_like_whoami_and_cancel():
+    cancelled: list[str] = []
+    client = SimpleNamespace(
+        user_name=lambda: "alice", jobs=SimpleNamespace(cancel=cancelled.append)
+    )
+    controls = ClientControls(client)  # type: ignore[arg-type]
+    assert controls.whoami() == "alice"
+    controls.cancel("17")
+    assert cancelled == ["17"]

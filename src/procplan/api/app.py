@@ -34,6 +34,7 @@ from procplan.api.routes import (
     v1_agents,
     v1_bookings,
     v1_cluster,
+    v1_feeds,
     v1_idle,
     v1_jobs,
     v1_nodes,
@@ -118,6 +119,7 @@ def create_app(
         app.add_middleware(ServedUnder, root=served_under)
     app.include_router(procplan_compat.router)
     app.include_router(v1_bookings.router)
+    app.include_router(v1_feeds.router)
     app.include_router(v1_idle.router)
     app.include_router(v1_cluster.router)
     app.include_router(v1_jobs.router)

@@ -53,6 +53,12 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/bookings/{booking_id}/idle"): P.PUBLIC,
     ("POST", "/api/v1/bookings/{booking_id}/keep"): P.OWNER,
     ("PUT", "/api/v1/tenants/{tenant_id}/idle-reclaim"): P.ADMIN,
+    # calendar feeds (ADR 0022): the signed-in user makes or revokes their feed secret;
+    # calendar apps send no headers, so the feeds themselves prove the secret in the URL
+    ("POST", "/api/v1/feeds"): P.AUTHENTICATED,
+    ("DELETE", "/api/v1/feeds"): P.AUTHENTICATED,
+    ("GET", "/api/v1/feeds/user.ics"): P.FEED,
+    ("GET", "/api/v1/feeds/nodes/{node_id}.ics"): P.FEED,
     # ---- the cluster
     ("GET", "/api/v1/calendar"): P.PUBLIC,
     ("GET", "/health"): P.PUBLIC,
@@ -160,7 +166,7 @@ def policy_for(method: str, path: str) -> Policy:
 
 async def enforce(request: Request, policy: Policy) -> Principal | None:
     """Refuse what ``policy`` forbids; returns the principal when it had to be resolved."""
-    if policy in (P.PUBLIC, P.AGENT):
+    if policy in (P.PUBLIC, P.AGENT, P.FEED):
         return None
     principal = await principal_of(request)
     opened = identity_config(request).open_compat_writes
@@ -182,7 +188,7 @@ class PolicedRoute(APIRoute):
         handler = super().get_route_handler()
         (method,) = self.methods or {"GET"}
         policy = policy_for(method, self.path)
-        if policy in (P.PUBLIC, P.AGENT):
+        if policy in (P.PUBLIC, P.AGENT, P.FEED):
             return handler
 
         async def policed(request: Request) -> Response:

@@ -24,9 +24,12 @@ from procplan.cli.common import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     AsOption,
+    FormatOption,
+    OutputFormat,
     UrlOption,
     connect,
     fail,
+    output_format,
     print_rows,
     read_stdin_line,
     usage_error,
@@ -248,13 +251,15 @@ def audit(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many newer entries")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw entries")] = False,
+    fmt: FormatOption = None,
     url: UrlOption = None,
 ) -> None:
     """Who changed what, newest first (yours; an admin sees everyone's)."""
+    as_json = output_format(as_json, fmt) is OutputFormat.JSON
     with connect(url, raw=as_json) as client:
         page = client.accounts.audit(user=user, limit=limit, offset=offset or None)
     rows = page.get("entries") or []
-    if not print_rows(rows, as_json, "No audit entries.", audit_table):
+    if not print_rows(rows, as_json, "No audit entries.", audit_table, fmt):
         return
     total = page.get("total", len(rows))
     if isinstance(total, int) and total > offset + len(rows):

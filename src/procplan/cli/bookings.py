@@ -9,16 +9,35 @@ Every rule (conflicts, limits, ownership) is the server's, so its message is wha
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from procplan.cli.common import AsOption, UrlOption, connect, console, usage_error, utc_now, warn
-from procplan.cli.durations import parse_duration, parse_instant
+from procplan.cli.common import (
+    AsOption,
+    FormatOption,
+    JsonOption,
+    OutputFormat,
+    UrlOption,
+    connect,
+    console,
+    fail,
+    output_format,
+    print_csv,
+    usage_error,
+    utc_now,
+    warn,
+)
+from procplan.cli.durations import display_zone, parse_duration, parse_instant
 from procplan.cli.format import booking_summary, bookings_table, preview_summary
+from procplan.client import ApiError, ProcPlanClient
 from procplan.present import MESSAGE_LIMIT, capped, terminal_text
+
+# The server's codes for "not that many GPUs free in the window" (native and store checks).
+SHORT_OF_GPUS = ("not_enough_gpus", "no_free_gpus")
 
 
 class PriorityChoice(StrEnum):
@@ -38,7 +57,7 @@ BookingId = Annotated[int, typer.Argument(help="Booking id (as listed by 'procpl
 
 def _instant(text: str, option: str) -> datetime:
     try:
-        return parse_instant(text, utc_now())
+        return parse_instant(text, utc_now(), display_zone())
     except ValueError as exc:
         usage_error(str(exc), option)
 
@@ -59,21 +78,77 @@ def _gpu_selection(
     return (list(gpus), None) if gpus else (None, count or 1)
 
 
+def node_gpus(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The GPU objects of a ``/api/v1/nodes/{id}`` answer, in index order."""
+    gpus = [g for g in node.get("gpus") or [] if isinstance(g, dict)]
+    return sorted(gpus, key=lambda g: g["index"] if isinstance(g.get("index"), int) else 0)
+
+
+def resolve_gpus(node_id: str, node: dict[str, Any], wanted: list[str]) -> list[str]:
+    """``--gpu`` values as GPU ids: an id of the node as is, a number as the node's GPU of
+    that index (``--gpu 3`` on node-a is node-a's GPU 3). Anything else is a usage error
+    that lists the valid ones."""
+    gpus = node_gpus(node)
+    by_id = {str(g.get("id")): str(g.get("id")) for g in gpus}
+    by_index = {str(g.get("index")): str(g.get("id")) for g in gpus if g.get("index") is not None}
+    chosen = []
+    for text in wanted:
+        ident = by_id.get(text) or by_index.get(text.strip())
+        if ident is None:
+            valid = ", ".join(f"{g.get('index')} ({g.get('id')})" for g in gpus) or "none"
+            usage_error(f"node {node_id} has no GPU {text!r}; its GPUs are: {valid}", "--gpu")
+        chosen.append(ident)
+    return chosen
+
+
+def capacity_message(node_id: str, node: dict[str, Any], count: int) -> str | None:
+    """``node-a has 4 GPUs`` when ``count`` is more than the node has at all, else ``None``
+    (then the server's own message, about that window, is the right one)."""
+    total = len(node_gpus(node))
+    if count <= total:
+        return None
+    return f"error: {node_id} has {total} GPU{'s' if total != 1 else ''} (asked for {count})"
+
+
+def _book_call(client: ProcPlanClient, dry_run: bool, node: str, **request: Any) -> Any:
+    """Create (or check) the booking; a refusal for want of GPUs says how many the node has
+    when the count asked can never fit there."""
+    call = client.bookings.check if dry_run else client.bookings.create
+    try:
+        return call(node, **request)
+    except ApiError as exc:
+        count = request.get("gpu_count")
+        if exc.code not in SHORT_OF_GPUS or not count:
+            raise
+        try:
+            message = capacity_message(node, client.nodes.get(node), count)
+        except ApiError:
+            message = None
+        if message is None:
+            raise
+        fail(message)
+
+
 def book(
     node: Annotated[str, typer.Argument(help="Node id, e.g. node-a")],
     gpu: Annotated[
-        list[str] | None, typer.Option("--gpu", help="GPU id to book (repeatable)")
+        list[str] | None,
+        typer.Option("--gpu", help="GPU id, or the node's GPU index: --gpu 3 (repeatable)"),
     ] = None,
     count: Annotated[
         int | None, typer.Option("-n", "--count", min=1, help="Let the server pick N free GPUs")
     ] = None,
     start: Annotated[
-        str, typer.Option(help="ISO 8601 (naive = UTC) or 'now' (next whole minute)")
+        str,
+        typer.Option(
+            help="now, +2h, 'tomorrow 09:00', 'mon 14:00' or ISO 8601 (local time unless it "
+            "has a zone; --tz changes the zone)"
+        ),
     ] = "now",
     duration: Annotated[
         str | None, typer.Option("--duration", "-d", help="Length: 90m, 2h, 3d, 1d12h")
     ] = None,
-    end: Annotated[str | None, typer.Option(help="End time, ISO 8601 (naive = UTC)")] = None,
+    end: Annotated[str | None, typer.Option(help="End time, same forms as --start")] = None,
     priority: Annotated[PriorityChoice | None, typer.Option(help="Default: medium")] = None,
     label: Annotated[
         str | None, typer.Option(help="Text the calendar shows (default: your user name)")
@@ -87,17 +162,20 @@ def book(
     url: UrlOption = None,
     act_as: AsOption = None,
 ) -> None:
-    """Book GPUs of one node for a time window."""
+    """Book GPUs of one node for a time window (--gpu takes ids or the node's GPU indices)."""
     gpu_ids, gpu_count = _gpu_selection(gpu, count)
     if (duration is None) == (end is None):
         usage_error("give exactly one of --duration or --end", "--duration / --end")
     begin = _instant(start, "--start")
     minutes = int(_duration(duration, "--duration").total_seconds() // 60) if duration else None
     with connect(url, act_as=act_as) as client:
-        call = client.bookings.check if dry_run else client.bookings.create
-        answer = call(
+        if gpu_ids:
+            gpu_ids = resolve_gpus(node, client.nodes.get(node), gpu_ids)
+        answer = _book_call(
+            client,
+            dry_run,
             node,
-            begin,
+            start=begin,
             end=_instant(end, "--end") if end else None,
             duration_minutes=minutes,
             gpu_ids=gpu_ids,
@@ -132,16 +210,23 @@ def bookings(
     gpu: Annotated[str | None, typer.Option(help="Only bookings holding this GPU id")] = None,
     user: Annotated[str | None, typer.Option(help="Only this user's bookings")] = None,
     status: Annotated[StatusChoice | None, typer.Option(help="Only this status")] = None,
-    start: Annotated[str | None, typer.Option(help="Overlapping from (ISO 8601)")] = None,
-    end: Annotated[str | None, typer.Option(help="Overlapping until (ISO 8601)")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Overlapping from (same forms as book --start)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Overlapping until (same forms as book --start)")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows")] = 100,
+    as_json: JsonOption = False,
+    fmt: FormatOption = None,
     url: UrlOption = None,
     act_as: AsOption = None,
 ) -> None:
     """List bookings: yours by default, everyone's with --all."""
+    chosen = output_format(as_json, fmt)
     begin = _instant(start, "--start") if start else None
     finish = _instant(end, "--end") if end else None
-    with connect(url, act_as=act_as) as client:
+    with connect(url, raw=chosen is OutputFormat.JSON, act_as=act_as) as client:
         owner = user or (None if all_users else client.user_name())
         page = client.bookings.list(
             node=node,
@@ -152,7 +237,13 @@ def bookings(
             end=finish,
             limit=limit,
         )
+    if chosen is OutputFormat.JSON:
+        typer.echo(json.dumps(page, indent=2))
+        return
     rows = page.get("bookings") or []
+    if chosen is OutputFormat.CSV:
+        print_csv(bookings_table(rows))
+        return
     if not rows:
         typer.echo("No bookings.")
         return
@@ -179,7 +270,7 @@ def keep(booking_id: BookingId, url: UrlOption = None, act_as: AsOption = None) 
 
 def extend(
     booking_id: BookingId,
-    end: Annotated[str | None, typer.Option(help="New end, ISO 8601 (may shorten)")] = None,
+    end: Annotated[str | None, typer.Option(help="New end, like book --end (may shorten)")] = None,
     by: Annotated[str | None, typer.Option(help="Add this to the current end: 1h, 30m")] = None,
     url: UrlOption = None,
     act_as: AsOption = None,

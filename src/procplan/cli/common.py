@@ -15,15 +15,16 @@ shown), 2 means no server answered (or the command line was wrong, Click's usage
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from procplan.client import (
     ApiError,
@@ -35,6 +36,10 @@ from procplan.client import (
 from procplan.client.auth import TOKEN_ENV, Credential, resolve_act_as
 from procplan.client.transport import Transport
 from procplan.present import MESSAGE_LIMIT, clean_payload, terminal_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 2
@@ -67,6 +72,8 @@ def console() -> Console:
     Piped output gets a fixed wide width instead of Rich's 80 columns, so ``| grep`` and
     ``| less`` see whole rows rather than truncated cells.
     """
+    from rich.console import Console  # loads only for commands that draw
+
     width = None if sys.stdout.isatty() else PIPE_WIDTH
     return Console(highlight=False, width=width)
 
@@ -99,13 +106,57 @@ class DisplayClient(ProcPlanClient):
     transport_type = DisplayTransport
 
 
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the raw JSON (same as --format json)")
+]
+FormatOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        help="table (default), json (the server's answer) or csv (the table's columns)",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+
+
+def output_format(as_json: bool, fmt: OutputFormat | None) -> OutputFormat:
+    """``--json`` and ``--format`` as one choice; contradicting each other is a usage error."""
+    if as_json and fmt not in (None, OutputFormat.JSON):
+        usage_error(f"give either --json or --format {fmt}, not both", "--json / --format")
+    return OutputFormat.JSON if as_json else (fmt or OutputFormat.TABLE)
+
+
+def print_csv(table: Table) -> None:
+    """A Rich table as CSV on stdout: its column headers, then its cells as plain text (already
+    sanitised when the table was built; times as the table shows them)."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow([str(column.header) for column in table.columns])
+    cells = [[getattr(c, "plain", c) for c in column.cells] for column in table.columns]
+    writer.writerows(zip(*cells, strict=True))
+
+
 def print_rows(
-    rows: list[Any], as_json: bool, empty: str, table: Callable[[list[Any]], Any]
+    rows: list[Any],
+    as_json: bool,
+    empty: str,
+    table: Callable[[list[Any]], Any],
+    fmt: OutputFormat | None = None,
 ) -> bool:
-    """The one way list commands print: raw JSON, a line saying there is nothing, or the Rich
-    table ``table(rows)`` builds; ``True`` when a table was printed."""
-    if as_json:
+    """The one way list commands print: raw JSON, CSV of the table, a line saying there is
+    nothing, or the Rich table ``table(rows)`` builds; ``True`` when a table was printed."""
+    chosen = output_format(as_json, fmt)
+    if chosen is OutputFormat.JSON:
         typer.echo(json.dumps(rows, indent=2))
+        return False
+    if chosen is OutputFormat.CSV:
+        print_csv(table(rows))
         return False
     if not rows:
         typer.echo(empty)

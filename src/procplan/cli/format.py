@@ -1,19 +1,21 @@
 """Rich renderings of native API payloads (bookings, nodes) for the ``procplan`` commands.
 
 Rendering takes the wire dicts as they come and never recomputes server decisions; it only
-shortens timestamps to ``YYYY-MM-DD HH:MM`` (UTC) so tables fit a terminal. Server text goes
+shortens timestamps to ``YYYY-MM-DD HH:MM`` in the display zone (``--tz``, ``$PROCPLAN_TZ``,
+else local; ``durations.display_zone``) so tables fit a terminal. Server text goes
 through ``procplan.present``: cells are ``Text`` (never Rich markup), sanitised and capped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from procplan.cli.durations import display_zone, zone_name
 from procplan.present import capped, cell, joined
 
 Payload = Mapping[str, Any]
@@ -23,7 +25,7 @@ STATUS_STYLE = {"active": "green", "completed": "dim", "cancelled": "dim strike"
 
 
 def short_time(value: object) -> str:
-    """``YYYY-MM-DD HH:MM`` in UTC; anything unparsable is shown as received."""
+    """``YYYY-MM-DD HH:MM`` in the display zone; anything unparsable is shown as received."""
     if not isinstance(value, str):
         return "" if value is None else str(value)
     try:
@@ -31,7 +33,7 @@ def short_time(value: object) -> str:
     except ValueError:
         return value
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
+        moment = moment.astimezone(display_zone())
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
@@ -62,7 +64,7 @@ def preview_summary(preview: Payload) -> str:
 
 def bookings_table(bookings: Sequence[Payload]) -> Table:
     """Bookings as a table; every cell is a sanitised, capped ``Text``, never Rich markup."""
-    table = Table(title="Bookings (times UTC)", title_justify="left")
+    table = Table(title=f"Bookings (times {zone_name()})", title_justify="left")
     for column in ("ID", "Node", "GPUs", "Start", "End", "User", "Label", "Priority", "Status"):
         table.add_column(column, justify="right" if column == "ID" else "left")
     for booking in bookings:

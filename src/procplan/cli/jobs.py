@@ -18,9 +18,13 @@ import typer
 from procplan.cli.common import (
     EXIT_REFUSED,
     AsOption,
+    FormatOption,
+    OutputFormat,
     UrlOption,
     connect,
     console,
+    output_format,
+    print_csv,
     print_rows,
     usage_error,
     utc_now,
@@ -235,10 +239,12 @@ def queue(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw job list")] = False,
+    fmt: FormatOption = None,
     url: UrlOption = None,
     act_as: AsOption = None,
 ) -> None:
     """The job queue, like squeue: everyone's pending and running jobs by default."""
+    as_json = output_format(as_json, fmt) is OutputFormat.JSON
     if user and me:
         usage_error("give either --user or --me, not both", "--user / --me")
     if all_states and state:
@@ -252,6 +258,9 @@ def queue(
         )
     if as_json:
         typer.echo(json.dumps(page.raw, indent=2))
+        return
+    if fmt is OutputFormat.CSV:
+        print_csv(queue_table(page.jobs, utc_now()))
         return
     if not page.jobs:
         typer.echo("No jobs.")
@@ -267,6 +276,7 @@ def sprio(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's jobs")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many rows")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw rows")] = False,
+    fmt: FormatOption = None,
     url: UrlOption = None,
     act_as: AsOption = None,
 ) -> None:
@@ -274,12 +284,13 @@ def sprio(
     PRIORITY (job priority + tenant tier) + AGE + FAIRSHARE + SIZE = EFFECTIVE."""
     if user and me:
         usage_error("give either --user or --me, not both", "--user / --me")
+    as_json = output_format(as_json, fmt) is OutputFormat.JSON
     with connect(url, raw=as_json, act_as=act_as) as client:
         answer = client.jobs.priority(
             user=client.user_name() if me else user, tenant_id=tenant, limit=limit
         )
     rows: list[Any] = answer.raw if as_json else list(answer.rows)
-    shown = print_rows(rows, as_json, "No pending jobs.", priority_table)
+    shown = print_rows(rows, as_json, "No pending jobs.", priority_table, fmt)
     if shown and answer.total > len(answer.rows):
         typer.echo(f"Showing {len(answer.rows)} of {answer.total}; use --limit or filters.")
 
@@ -304,23 +315,38 @@ def job(
 
 
 def cancel(
-    ids: Annotated[list[str], typer.Argument(help="Job ids (booking ids with --booking)")],
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Job ids (as listed by 'procplan queue')", show_default=False),
+    ] = None,
     booking: Annotated[
-        bool, typer.Option("--booking", help="The ids are bookings: cancel those instead")
-    ] = False,
+        list[int] | None,
+        typer.Option(
+            "--booking",
+            metavar="ID",
+            help="Cancel this booking instead (repeatable); job ids may not be given with it",
+            show_default=False,
+        ),
+    ] = None,
     url: UrlOption = None,
     act_as: AsOption = None,
 ) -> None:
-    """Cancel jobs (pending ones are withdrawn, running ones stopped), or bookings."""
-    if booking:
-        bad = [text for text in ids if not text.isdigit()]
-        if bad:
-            usage_error(f"booking ids are integers: {', '.join(bad)}", "IDS")
+    """Cancel jobs (pending ones are withdrawn, running ones stopped): cancel 17 18; or
+    bookings: cancel --booking 5 (never both in one command)."""
+    if ids and booking:
+        usage_error(
+            f"give job ids or --booking, not both (jobs: {' '.join(ids)}; bookings: "
+            f"{' '.join(str(b) for b in booking)}); cancel each kind separately",
+            "IDS / --booking",
+        )
+    if not ids and not booking:
+        usage_error("give job ids to cancel, or --booking ID", "IDS / --booking")
+    targets = [str(b) for b in booking] if booking else list(ids or [])
     failures = 0
     with connect(url, act_as=act_as) as client:
-        for ident in ids:
+        for ident in targets:
             try:
-                typer.echo(_cancel_one(client, ident, booking))
+                typer.echo(_cancel_one(client, ident, bool(booking)))
             except ApiError as exc:
                 failures += 1
                 what = "booking" if booking else "job"

@@ -17,6 +17,7 @@ from datetime import datetime
 from rich.table import Table
 from rich.text import Text
 
+from procplan.cli.durations import zone_name
 from procplan.cli.format import short_time
 from procplan.client import Job
 from procplan.client.answers import PriorityRow
@@ -82,7 +83,7 @@ def waits_text(job: Job) -> str:
 
 
 def _clock(moment: datetime) -> str:
-    return short_time(moment.isoformat()) + " UTC"
+    return f"{short_time(moment.isoformat())} {zone_name()}"
 
 
 def _styled_state(state: object) -> Text:
@@ -132,7 +133,7 @@ def _when(moment: datetime | None, now: datetime, ahead: bool = False) -> str:
     if moment is None:
         return ""
     span = until(moment, now) if ahead else relative(moment, now)
-    return f"{short_time(moment.isoformat())} UTC ({span})"
+    return f"{short_time(moment.isoformat())} {zone_name()} ({span})"
 
 
 def _allocation(job: Job) -> str:

@@ -7,73 +7,121 @@ This module only assembles the app; commands live in ``bookings``, ``jobs``, ``r
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+from typer.models import CommandInfo
 
-from procplan.cli import (
-    accounts,
-    bookings,
-    jobs,
-    node_admin,
-    nodes,
-    notify,
-    run,
-    sim,
-    tenants,
-    tokens,
-    usage,
-    users,
-    views,
-)
-from procplan.cli import agent as agent_cli
-from procplan.cli import db as db_cli
-from procplan.cli.serve import start_server
+from procplan.cli.durations import ZONE_ENV, set_display_zone
 
-app = typer.Typer(
-    name="procplan",
-    help="Book, run and watch shared GPUs. Client commands talk to a ProcPlan server (--url).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-)
+if TYPE_CHECKING:  # Typer's own copy of Click
+    from typer._click.core import Command, Context
 
 # ``run`` and ``submit`` stop parsing options at the command: its own options stay its own
 # (``procplan run python train.py --lr 3``), with or without ``--``.
 COMMAND_LINE = {"allow_interspersed_args": False}
 
-app.command()(bookings.book)
-app.command()(bookings.bookings)
-app.command()(bookings.release)
-app.command()(bookings.keep)
-app.command()(bookings.extend)
-app.command(context_settings=COMMAND_LINE)(run.run)
-app.command(context_settings=COMMAND_LINE)(jobs.submit)
-app.command()(jobs.queue)
-app.command()(jobs.sprio)
-app.command()(jobs.job)
-app.command()(jobs.cancel)
-app.add_typer(tenants.app, name="tenant")
-app.command()(views.calendar)
-app.command("agent")(agent_cli.agent)
-app.command()(nodes.nodes)
-app.command()(nodes.logs)
-app.command()(nodes.top)
-app.add_typer(node_admin.app, name="node")  # drain, resume, remove, list (ADR 0020)
-app.command()(accounts.login)
-app.command()(accounts.logout)
-app.command()(accounts.whoami)
-app.add_typer(users.app, name="user")
-app.add_typer(tokens.app, name="token")
-app.add_typer(notify.app, name="notify")
-app.command()(accounts.audit)
-app.command()(usage.report)
-app.command()(usage.history)
-app.command()(sim.sim)
-app.add_typer(db_cli.app, name="db")
-app.command()(db_cli.backup)
-app.command()(db_cli.restore)
+# Every command, in help order: its name → (module of ``procplan.cli``, attribute, context
+# settings). A module is imported only when its command runs (or help lists it), so that
+# ``procplan bookings`` does not pay for the simulator, the agent or Rich tables at start-up.
+LAZY: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+    "book": ("bookings", "book", None),
+    "bookings": ("bookings", "bookings", None),
+    "release": ("bookings", "release", None),
+    "keep": ("bookings", "keep", None),
+    "extend": ("bookings", "extend", None),
+    "run": ("run", "run", COMMAND_LINE),
+    "submit": ("jobs", "submit", COMMAND_LINE),
+    "queue": ("jobs", "queue", None),
+    "sprio": ("jobs", "sprio", None),
+    "job": ("jobs", "job", None),
+    "cancel": ("jobs", "cancel", None),
+    "tenant": ("tenants", "app", None),
+    "calendar": ("views", "calendar", None),
+    "agent": ("agent", "agent", None),
+    "nodes": ("nodes", "nodes", None),
+    "logs": ("nodes", "logs", None),
+    "top": ("nodes", "top", None),
+    "node": ("node_admin", "app", None),  # drain, resume, remove, list (ADR 0020)
+    "login": ("accounts", "login", None),
+    "logout": ("accounts", "logout", None),
+    "whoami": ("accounts", "whoami", None),
+    "user": ("users", "app", None),
+    "token": ("tokens", "app", None),
+    "notify": ("notify", "app", None),
+    "audit": ("accounts", "audit", None),
+    "report": ("usage", "report", None),
+    "history": ("usage", "history", None),
+    "sim": ("sim", "sim", None),
+    "db": ("db", "app", None),
+    "backup": ("db", "backup", None),
+    "restore": ("db", "restore", None),
+}
+
+
+def load_command(name: str) -> Command:
+    """The Click command ``name`` of ``LAZY``, built from its module on first use."""
+    module_name, attribute, settings = LAZY[name]
+    target = getattr(importlib.import_module(f"procplan.cli.{module_name}"), attribute)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        group.name = name
+        return group
+    info = CommandInfo(name=name, callback=target, context_settings=settings)
+    return typer.main.get_command_from_info(
+        info,
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+
+
+class LazyGroup(TyperGroup):
+    """The ``procplan`` group: the commands of ``LAZY`` load when asked for."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*LAZY, *(name for name in super().list_commands(ctx) if name not in LAZY)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in LAZY:
+            command = self.commands[cmd_name] = load_command(cmd_name)
+        return command
+
+
+app = typer.Typer(
+    name="procplan",
+    cls=LazyGroup,
+    help="Book, run and watch shared GPUs. Client commands talk to a ProcPlan server (--url).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def main(
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            "--tz",
+            metavar="ZONE",
+            help="Time zone of the times you type and see, e.g. Europe/Berlin or UTC "
+            "(default: $PROCPLAN_TZ, else this machine's zone)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Book, run and watch shared GPUs. Client commands talk to a ProcPlan server (--url)."""
+    try:
+        set_display_zone(tz)
+    except ValueError as exc:
+        if tz:
+            raise typer.BadParameter(str(exc), param_hint="--tz") from None
+        # a bad $PROCPLAN_TZ must not stop `procplan server` or an agent: say so, go on
+        typer.echo(f"warning: {exc} (${ZONE_ENV}); using this machine's zone", err=True)
+        set_display_zone(None, use_env=False)
 
 
 def _text(path: Path | None) -> str | None:
@@ -139,6 +187,8 @@ def server(
     ] = None,
 ) -> None:
     """Run a ProcPlan server (options override PROCPLAN_* variables and the settings file)."""
+    from procplan.cli.serve import start_server
+
     code = start_server(
         {
             "host": host,

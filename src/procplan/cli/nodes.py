@@ -21,8 +21,17 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from procplan.cli.common import UrlOption, connect, console, usage_error, utc_now, warn
+from procplan.cli.common import (
+    AsOption,
+    UrlOption,
+    connect,
+    console,
+    usage_error,
+    utc_now,
+    warn,
+)
 from procplan.client import LOG_PAGE, ClientError, ProcPlanClient, resolve_url
+from procplan.client.auth import resolve_act_as
 from procplan.present import MESSAGE_LIMIT, LogFilter, terminal_text
 from procplan.present.gpus import ACTIVE_STATES, cluster_view
 
@@ -190,8 +199,10 @@ def top(
         float, typer.Option("--refresh", min=0.2, metavar="SECONDS", help="Refresh interval")
     ] = 2.0,
     url: UrlOption = None,
+    act_as: AsOption = None,
 ) -> None:
-    """A live dashboard: GPUs, queue, running jobs and today's bookings (q quits)."""
+    """A live dashboard: GPUs, queue, running jobs and today's bookings. Keys: s sort,
+    / filter, Enter a GPU's processes, c cancel your job, f flagged only, q quit."""
     from procplan.tui.top import run_top  # Textual loads only for this command
 
-    run_top(resolve_url(url), refresh)
+    run_top(resolve_url(url), refresh, resolve_act_as(act_as))

@@ -15,7 +15,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from procplan.cli.common import UrlOption, connect, fail, print_rows
+from procplan.cli.common import (
+    FormatOption,
+    OutputFormat,
+    UrlOption,
+    connect,
+    fail,
+    output_format,
+    print_rows,
+)
 from procplan.cli.format import short_time
 from procplan.core.notes import NoteKind
 from procplan.present import capped, cell
@@ -81,12 +89,14 @@ def add(
 @app.command("list")
 def list_channels(
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw list")] = False,
+    fmt: FormatOption = None,
     url: UrlOption = None,
 ) -> None:
     """Your channels and how their last delivery went (an admin's: everyone's)."""
+    as_json = output_format(as_json, fmt) is OutputFormat.JSON
     with connect(url, raw=as_json) as client:
         rows = client.notify.channels().get("channels") or []
-    print_rows(rows, as_json, "No notification channels.", channels_table)
+    print_rows(rows, as_json, "No notification channels.", channels_table, fmt)
 
 
 @app.command()

@@ -8,13 +8,23 @@ scheduler's field names (``max_concurrent_jobs``, ``fair_share_weight``, ``prior
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from procplan.cli.common import UrlOption, connect, console, usage_error
+from procplan.cli.common import (
+    FormatOption,
+    JsonOption,
+    OutputFormat,
+    UrlOption,
+    connect,
+    output_format,
+    print_rows,
+    usage_error,
+)
 from procplan.cli.format import short_time
 from procplan.present import capped, cell, joined, terminal_text
 
@@ -163,21 +173,24 @@ def create(
 
 
 @app.command("list")
-def list_tenants(url: UrlOption = None) -> None:
+def list_tenants(
+    as_json: JsonOption = False, fmt: FormatOption = None, url: UrlOption = None
+) -> None:
     """Every tenant with its usage against its quotas."""
-    with connect(url) as client:
+    raw = output_format(as_json, fmt) is OutputFormat.JSON
+    with connect(url, raw=raw) as client:
         rows = client.tenants.list().get("tenants") or []
-    if not rows:
-        typer.echo("No tenants.")
-        return
-    console().print(tenants_table(rows))
+    print_rows(rows, as_json, "No tenants.", tenants_table, fmt)
 
 
 @app.command()
-def show(name: NameArg, url: UrlOption = None) -> None:
+def show(name: NameArg, as_json: JsonOption = False, url: UrlOption = None) -> None:
     """One tenant: quotas, members and current usage."""
-    with connect(url) as client:
+    with connect(url, raw=as_json) as client:
         tenant = client.tenants.get(name)
+    if as_json:
+        typer.echo(json.dumps(tenant, indent=2))
+        return
     typer.echo("\n".join(detail_lines(tenant)))
 
 

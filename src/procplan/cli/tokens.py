@@ -16,15 +16,18 @@ import typer
 from rich.table import Table
 
 from procplan.cli.common import (
+    FormatOption,
+    OutputFormat,
     UrlOption,
     connect,
     fail,
+    output_format,
     print_rows,
     usage_error,
     utc_now,
     warn,
 )
-from procplan.cli.durations import parse_duration, parse_instant
+from procplan.cli.durations import display_zone, parse_duration, parse_instant
 from procplan.cli.format import short_time
 from procplan.client import format_time
 from procplan.present import capped, cell
@@ -37,7 +40,7 @@ SECRET_KEYS = ("token", "secret")  # never printed by a list, even if a server s
 
 def parse_expiry(text: str, now: datetime) -> tuple[str | None, int | None]:
     """``--expires``: a duration from now (``30d``, ``12h``) as ``expires_in_s``, or an
-    instant (ISO 8601, naive = UTC) as ``expires_at``."""
+    instant (ISO 8601, local time unless it has a zone) as ``expires_at``."""
     try:
         return None, int(parse_duration(text).total_seconds())
     except ValueError:
@@ -45,11 +48,11 @@ def parse_expiry(text: str, now: datetime) -> tuple[str | None, int | None]:
     if text.strip().lower() == "now":
         usage_error("a token that expires now is no token", "--expires")
     try:
-        return format_time(parse_instant(text, now)), None
+        return format_time(parse_instant(text, now, display_zone())), None
     except ValueError:
         usage_error(
             f"invalid --expires {text!r}: use a duration like 30d or 12h, or a time like "
-            "2027-01-01T00:00 (UTC)",
+            "2027-01-01T00:00",
             "--expires",
         )
 
@@ -119,9 +122,11 @@ def list_tokens(
         str | None, typer.Option(help="Only this user's (admins; default: yours, or all)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw list")] = False,
+    fmt: FormatOption = None,
     url: UrlOption = None,
 ) -> None:
     """Your tokens and sign-in sessions (an admin's: everyone's); never their secrets."""
+    as_json = output_format(as_json, fmt) is OutputFormat.JSON
     with connect(url, raw=as_json) as client:
         rows = client.accounts.tokens(user).get("tokens") or []
     rows = [
@@ -129,7 +134,7 @@ def list_tokens(
         for row in rows
         if isinstance(row, dict)
     ]
-    print_rows(rows, as_json, "No tokens.", lambda listed: tokens_table(listed, utc_now()))
+    print_rows(rows, as_json, "No tokens.", lambda listed: tokens_table(listed, utc_now()), fmt)
 
 
 @app.command()

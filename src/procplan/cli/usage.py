@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from procplan.cli.common import UrlOption, connect, console, usage_error, utc_now
-from procplan.cli.durations import parse_instant
+from procplan.cli.durations import display_zone, parse_instant, zone_name
 from procplan.cli.format import short_time
 from procplan.client import ApiError, ProcPlanClient
 from procplan.present import cell
@@ -43,8 +43,13 @@ FormatOption = Annotated[
     Format, typer.Option("--format", "-o", help="table, csv or json", case_sensitive=False)
 ]
 StartOption = Annotated[
-    str | None, typer.Option("--start", help="From (ISO 8601, UTC if naive); default 7 days ago")
+    str | None,
+    typer.Option(
+        "--start",
+        help="From (ISO 8601, 'mon 09:00', '+1d'...; local if no zone); default 7 days ago",
+    ),
 ]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json")]
 EndOption = Annotated[str | None, typer.Option("--end", help="Until (ISO 8601); default now")]
 
 # (column title, key in the row, how to show it)
@@ -80,10 +85,17 @@ def _iso(text: str | None, option: str) -> str | None:
     if text is None:
         return None
     try:
-        moment: datetime = parse_instant(text, utc_now())
+        moment: datetime = parse_instant(text, utc_now(), display_zone())
     except ValueError as exc:
         usage_error(str(exc), option)
     return moment.isoformat()
+
+
+def _format(fmt: Format, as_json: bool) -> Format:
+    """``--json`` is ``--format json``; with another --format it is a usage error."""
+    if as_json and fmt not in (Format.TABLE, Format.JSON):
+        usage_error(f"give either --json or --format {fmt.value}, not both", "--json / --format")
+    return Format.JSON if as_json else fmt
 
 
 def _csv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -99,6 +111,7 @@ def report(
     start: StartOption = None,
     end: EndOption = None,
     fmt: FormatOption = Format.TABLE,
+    as_json: JsonFlag = False,
     booking: Annotated[
         int | None, typer.Option("--booking", help="Only this booking: booked, used, idle")
     ] = None,
@@ -106,6 +119,7 @@ def report(
 ) -> None:
     """GPU-hours booked, used, idle while booked, run by jobs and used without booking; jobs
     started and their mean queue wait — per user, tenant or node (like sreport)."""
+    fmt = _format(fmt, as_json)
     if booking is not None:
         _booking_report(booking, fmt, url)
         return
@@ -123,7 +137,7 @@ def report(
         return
     table = Table(
         title=f"Usage by {key}, {short_time(answer.get('start'))} – "
-        f"{short_time(answer.get('until'))} UTC "
+        f"{short_time(answer.get('until'))} {zone_name()} "
         f"(busy: mean utilization ≥ {answer.get('busy_threshold_pct')}%)"
     )
     table.add_column(key)
@@ -149,7 +163,7 @@ def _booking_report(booking_id: int, fmt: Format, url: str | None) -> None:
         return
     typer.echo(
         f"Booking {answer.get('booking_id')}: {answer.get('booked_gpu_hours', 0):.2f} GPU-h "
-        f"booked until {short_time(answer.get('until'))} UTC, "
+        f"booked until {short_time(answer.get('until'))} {zone_name()}, "
         f"{answer.get('used_gpu_hours', 0):.2f} used, {answer.get('idle_gpu_hours', 0):.2f} "
         f"idle ({'-' if idle is None else f'{100 * idle:.0f}%'})"
     )
@@ -172,9 +186,11 @@ def history(
     end: EndOption = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 100,
     fmt: FormatOption = Format.TABLE,
+    as_json: JsonFlag = False,
     url: UrlOption = None,
 ) -> None:
     """Finished jobs, newest first, with wait, wall time and GPU-hours (like sacct)."""
+    fmt = _format(fmt, as_json)
     begin, until = _iso(start, "--start"), _iso(end, "--end")
     states = ",".join(s.value for s in state) if state else None
     with connect(url) as client:

@@ -18,9 +18,12 @@ import typer
 from rich.table import Table
 
 from procplan.cli.common import (
+    FormatOption,
+    OutputFormat,
     UrlOption,
     connect,
     fail,
+    output_format,
     print_rows,
     read_stdin_line,
     usage_error,
@@ -98,11 +101,12 @@ def add(
 
 
 @app.command("list")
-def list_users(as_json: JsonOpt = False, url: UrlOption = None) -> None:
+def list_users(as_json: JsonOpt = False, fmt: FormatOption = None, url: UrlOption = None) -> None:
     """Every user with role, Unix login, password and state."""
+    as_json = output_format(as_json, fmt) is OutputFormat.JSON
     with connect(url, raw=as_json) as client:
         rows = client.accounts.users().get("users") or []
-    print_rows(rows, as_json, "No users.", users_table)
+    print_rows(rows, as_json, "No users.", users_table, fmt)
 
 
 @app.command()

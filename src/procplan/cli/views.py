@@ -6,6 +6,7 @@ defaults to every node when this host is not a node, which is the common case on
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -40,6 +41,9 @@ def calendar(
     date: Annotated[
         str | None, typer.Option(help="One UTC day, YYYY-MM-DD (default: this week)")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the server's availability answers (JSON)")
+    ] = False,
     url: UrlOption = None,
 ) -> None:
     """Weekly GPU × day table (default: this host's node, or all nodes)."""
@@ -47,7 +51,7 @@ def calendar(
         start, end = week_window(date, utc_now())
     except ValueError as exc:
         usage_error(str(exc), "--date")
-    with connect(url) as client:
+    with connect(url, raw=as_json) as client:
         listed = client.compat.nodes().get("nodes") or []
         nodes = _choose_nodes([n for n in listed if isinstance(n, dict)], all_nodes, node)
         if not nodes:
@@ -56,4 +60,7 @@ def calendar(
             [str(n["id"]) for n in nodes], start, end, granularity="day"
         )
     payloads = answer.get("availability") or []
+    if as_json:
+        typer.echo(json.dumps(payloads, indent=2))
+        return
     typer.echo("\n".join(render_week_table(payload) for payload in payloads), nl=False)

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from procplan.core.errors import InvalidRequest
-from procplan.core.model import BookingRequest, Node
+from procplan.core.errors import Conflict, InvalidRequest
+from procplan.core.model import Booking, BookingRequest, Node
 from procplan.core.text import name_problem
-from procplan.core.timeutil import DAY, HOUR, MINUTE, RANGE_MESSAGE, Instant, in_range
+from procplan.core.timeutil import DAY, HOUR, MINUTE, RANGE_MESSAGE, Instant, in_range, to_iso
 
-__all__ = ["BookingLimits", "human_duration", "validate_request", "validate_window"]
+__all__ = [
+    "MAX_OCCURRENCES",
+    "BookingLimits",
+    "check_started",
+    "human_duration",
+    "validate_request",
+    "validate_window",
+    "weekly_occurrences",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +137,42 @@ def validate_window(
             f"Availability window must not be longer than {human_duration(limits.max_window_s)}",
             code="window_too_long",
         )
+
+
+def check_started(booking: Booking, now: Instant) -> None:
+    """An early release (rule 5) ends a booking that is running. One that has not begun has
+    nothing to end: releasing it would leave a zero-length "completed" booking, so the native
+    API refuses (409 ``not_started``) and points to cancel. ProcPlan's ``mark_done`` keeps its
+    documented 200 and does not call this."""
+    if now < booking.start:
+        raise Conflict(
+            f"Booking {booking.id} has not started yet (it starts {to_iso(booking.start)}): "
+            "cancel it instead of releasing it",
+            code="not_started",
+        )
+
+
+MAX_OCCURRENCES = 52
+WEEK = 7 * DAY
+
+
+def weekly_occurrences(
+    start: Instant, end: Instant, until: Instant, cap: int = MAX_OCCURRENCES
+) -> list[tuple[Instant, Instant]]:
+    """The windows of a weekly series: ``[start, end)`` and every week after whose start is
+    not after ``until`` (a date means through that day: the caller passes its last instant).
+    Refused (400) when a window is longer than a week (the series would overlap itself),
+    ``until`` is before the first start, or there would be more than ``cap``."""
+    if end - start > WEEK:
+        raise InvalidRequest(
+            "A weekly booking must not be longer than 7 days", code="invalid_repeat"
+        )
+    if until < start:
+        raise InvalidRequest("'repeat.until' must not be before the start", code="invalid_repeat")
+    count = (until - start) // WEEK + 1
+    if count > cap:
+        raise InvalidRequest(
+            f"The series would have {count} bookings; at most {cap} are allowed",
+            code="too_many_occurrences",
+        )
+    return [(start + i * WEEK, end + i * WEEK) for i in range(count)]

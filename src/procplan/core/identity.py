@@ -40,6 +40,7 @@ class Policy(StrEnum):
     TENANT_MANAGER = "tenant_manager"  # an admin or a manager of the path's tenant
     ADMIN = "admin"
     AGENT = "agent"  # the cluster's agent token, checked by the agent routes themselves
+    FEED = "feed"  # a calendar feed's URL secret, checked by the feed routes (ADR 0022)
 
 
 ANONYMOUS_NAME = "anonymous"  # the one user unproven compatibility writes act as
@@ -94,7 +95,7 @@ OPEN_COMPAT = Principal(ANONYMOUS_NAME, via=Via.OPEN)
 def require(principal: Principal, policy: Policy, tenant_id: str | None = None) -> None:
     """Refuse (401 or 403) what ``policy`` does not allow ``principal``; ``OWNER`` and
     ``COMPAT_WRITE`` only need someone here, the route checks the owner with ``may_change``."""
-    if policy in (Policy.PUBLIC, Policy.AGENT):
+    if policy in (Policy.PUBLIC, Policy.AGENT, Policy.FEED):
         return
     if policy is Policy.COMPAT_WRITE and principal.via is Via.OPEN:
         return

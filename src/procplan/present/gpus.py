@@ -39,6 +39,15 @@ FLAG_LABELS = {
 
 FOREIGN_LABEL = ("⚠ foreign process", "magenta")
 
+SHORT_FLAG_LABELS = {
+    "unbooked_use": ("⚠ unbooked", "bold red"),
+    "idle_booking": ("⚠ idle", "yellow"),
+    "idle_warned": ("⚠ releasing", "bold yellow"),
+}
+"""The same flags in a narrow column (``procplan top`` at 80 columns)."""
+
+SHORT_FOREIGN_LABEL = ("⚠ foreign", "magenta")
+
 PROCESS_STYLE = {"stray": "red", "unbooked": "red", "booked": "yellow"}
 
 
@@ -128,12 +137,14 @@ def holder_text(holder: object, now: datetime) -> str:
     return capped(holder.get("kind") or "")
 
 
-def flag_labels(gpu: Payload) -> list[tuple[str, str]]:
-    """``(text, style)`` for each flag the server raised; ``foreign`` when no flag says more."""
+def flag_labels(gpu: Payload, short: bool = False) -> list[tuple[str, str]]:
+    """``(text, style)`` for each flag the server raised; ``foreign`` when no flag says more;
+    ``short``: the narrow spellings (``⚠ unbooked``)."""
     flags = [capped(flag) for flag in gpu.get("flags") or []]
-    labels = [FLAG_LABELS.get(flag, (f"⚠ {flag}", "red")) for flag in flags]
+    known = SHORT_FLAG_LABELS if short else FLAG_LABELS
+    labels = [known.get(flag, (f"⚠ {flag}", "red")) for flag in flags]
     if gpu.get("foreign") and "unbooked_use" not in flags:
-        labels.insert(0, FOREIGN_LABEL)
+        labels.insert(0, SHORT_FOREIGN_LABEL if short else FOREIGN_LABEL)
     return labels
 
 

@@ -11,18 +11,25 @@ import builtins
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import replace
 
 from procplan.core import view_size
-from procplan.core.bookings import BookingLimits, validate_request, validate_window
+from procplan.core.bookings import (
+    BookingLimits,
+    check_started,
+    validate_request,
+    validate_window,
+    weekly_occurrences,
+)
 from procplan.core.calendar import group_by_node
 from procplan.core.errors import InvalidRequest, NotFound, check_answer_size
 from procplan.core.ledger import Preempted, Preview
 from procplan.core.model import Booking, BookingRequest, BookingStatus, Node, Topology
-from procplan.core.timeutil import HOUR, MINUTE, Instant, ceil_to
+from procplan.core.timeutil import DAY, HOUR, MINUTE, Instant, ceil_to, floor_to
 from procplan.core.views import Availability, Granularity, LedgerWindow
 from procplan.service.clock import Clock
 from procplan.service.events import Event, EventBus
-from procplan.store.bookings_repo import BookingFilter, BookingStore
+from procplan.store.bookings_repo import BookingFilter, BookingStore, Series
 from procplan.store.engine import Store
 from procplan.store.ledger_mirror import BookingMirror
 from procplan.store.topology_repo import (
@@ -272,6 +279,25 @@ class BookingService:
         self._changed()
         return booked
 
+    def book_weekly(self, req: BookingRequest, until: Instant, *, write: bool) -> Series:
+        """A weekly series (issue #17): ``req`` and its copies a week, two weeks ... later,
+        through the UTC day of ``until`` (at most ``MAX_OCCURRENCES``). Every occurrence is
+        validated and checked in one transaction; written all or nothing (``write``), and
+        only when none is refused (``Series.refused`` lists those that are)."""
+        now = self.clock.now()
+        last = floor_to(until, DAY) + DAY - 1
+        reqs = [
+            replace(req, start=s, end=e) for s, e in weekly_occurrences(req.start, req.end, last)
+        ]
+
+        def check(one: BookingRequest, node: Node | None) -> None:
+            validate_request(one, node, now, self.limits, whole_hours=False)
+
+        series = self.bookings.create_series(reqs, now, check, write=write)
+        if write and not series.refused:
+            self._changed()
+        return series
+
     def preview(self, req: BookingRequest, *, whole_hours: bool) -> Preview:
         """What ``book`` would do now (same validation, same GPU choice, same refusals),
         without writing anything: the client shows it before the user books."""
@@ -292,17 +318,26 @@ class BookingService:
         return check
 
     def release(
-        self, booking_id: int, *, whole_hours: bool, allowed: Allowed | None = None
+        self,
+        booking_id: int,
+        *,
+        whole_hours: bool,
+        allowed: Allowed | None = None,
+        refuse_unstarted: bool = False,
     ) -> Booking:
         """Early release: status completed, end truncated to now (rule 5 of the ledger).
 
         The end is rounded up to the next minute (next hour for ProcPlan clients, whose grid
         only knows hours) and never moves outside ``[start, end]``: the past stays history.
+        ``refuse_unstarted`` (the native API): a booking that has not begun is refused with
+        409 ``not_started`` (cancel it instead); ProcPlan's ``mark_done`` keeps completing it.
         """
         now = self.clock.now()
         current = self.get_active(booking_id)
         if allowed is not None:
             allowed(current)
+        if refuse_unstarted:
+            check_started(current, now)
         end = released_end(current, now, whole_hours=whole_hours)
         booking = self.bookings.finish(booking_id, BookingStatus.COMPLETED, end, now)
         self._changed()

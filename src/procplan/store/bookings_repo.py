@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +35,7 @@ from procplan.core.model import (
 )
 from procplan.core.timeutil import DAY, Instant
 from procplan.store.engine import Store
-from procplan.store.ledger_holds import check_booking, read_holds
+from procplan.store.ledger_holds import check_booking, read_holds, refusal
 from procplan.store.ledger_mirror import BookingMirror
 from procplan.store.maintenance_repo import refuse_if_draining
 from procplan.store.rows import booking_select, row_to_booking
@@ -107,6 +108,16 @@ _NEXT_LEDGER_VERSION = (
     .values(value=meta.c.value + 1)
     .returning(meta.c.value)
 )
+
+
+class Series(NamedTuple):
+    """A series' outcome: its bookings (ids 0 when nothing was written), the jobs they will
+    preempt (with the index of the booking that preempts each), and the refused occurrences
+    with their refusals (then nothing is written)."""
+
+    bookings: list[Booking]
+    preempted: list[tuple[int, Preempted]]
+    refused: list[tuple[BookingRequest, Conflict]]
 
 
 class BookingStore:
@@ -211,6 +222,59 @@ class BookingStore:
             req.priority, BookingStatus.ACTIVE, now,
         )  # fmt: skip
         return booking, preempted
+
+    def create_series(
+        self,
+        reqs: Sequence[BookingRequest],
+        now: Instant,
+        check: Callable[[BookingRequest, Node | None], None],
+        *,
+        write: bool,
+    ) -> Series:
+        """A weekly series (issue #17): every request checked against the ledger in one
+        transaction; written all together only when ``write`` and none is refused. The
+        requests are of one node and never overlap each other in time."""
+        node_id = reqs[0].node_id
+
+        def work(conn: Connection) -> Series:
+            found = _find_node_gpus(conn, node_id)
+            for req in reqs:
+                check(req, None if found is None else _as_node(node_id, found[1]))
+            if found is None:  # pragma: no cover - check() rejects unknown nodes
+                raise NotFound(f"Unknown node id '{node_id}'", code="unknown_node")
+            node_pk, gpu_pks = found
+            if write:
+                _lock_node(self.store, conn, node_pk)
+            refuse_if_draining(conn, node_pk, node_id)
+            plans: list[tuple[BookingRequest, tuple[str, ...]]] = []
+            preempted: list[tuple[int, Preempted]] = []
+            refused: list[tuple[BookingRequest, Conflict]] = []
+            for req in reqs:
+                try:
+                    chosen, jobs = _choose_gpus(conn, req, gpu_pks)
+                except Conflict as exc:
+                    refused.append((req, exc))
+                    continue
+                preempted.extend((len(plans), job) for job in jobs)
+                plans.append((req, chosen))
+            if refused or not write:
+                ids = [0] * len(plans)
+            else:
+                ids = [_insert(conn, r, node_pk, c, gpu_pks, now, self._user_pks) for r, c in plans]
+            made = [
+                Booking(i, r.node_id, c, r.start, r.end, r.user, r.label, r.priority,
+                        BookingStatus.ACTIVE, now)
+                for i, (r, c) in zip(ids, plans, strict=True)
+            ]  # fmt: skip
+            return Series(made, preempted, refused)
+
+        if not write:
+            with self.store.read() as conn:
+                return work(conn)
+        try:
+            return self.writes.run(work)
+        except IntegrityError as exc:
+            raise _overlap_conflict(exc) from exc
 
     def finish(
         self,
@@ -337,7 +401,16 @@ def _choose_gpus(
     candidates = [gpu_id for gpu_id in gpu_pks if verdicts[gpu_id].ok]
     chosen = select_free_gpus(booked, candidates, req.start, req.end, req.gpu_count or 0)
     if chosen is None:
-        raise Conflict("Not enough GPUs available for the requested window", code="no_free_gpus")
+        raise refusal(
+            conn,
+            gpu_pks,
+            list(gpu_pks),
+            ask,
+            "Not enough GPUs available for the requested window",
+            "no_free_gpus",
+            [h for v in verdicts.values() for h in v.blocking],
+            req.gpu_count or 0,
+        )
     return chosen, preempted_jobs(verdicts[gpu_id] for gpu_id in chosen)
 
 

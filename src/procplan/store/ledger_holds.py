@@ -14,12 +14,22 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
-from procplan.core.errors import Conflict
-from procplan.core.ledger import Ask, Hold, Holder, Preempted, Refusal, judge, preempted_jobs
+from procplan.core.ledger import (
+    HORIZON_S,
+    Ask,
+    BookingConflict,
+    Hold,
+    Holder,
+    Preempted,
+    Refusal,
+    judge,
+    next_free,
+    preempted_jobs,
+)
 from procplan.core.timeutil import Instant, to_iso
 from procplan.store.tables import bookings, claims, jobs, users
 
-__all__ = ["check_booking", "read_holds"]
+__all__ = ["check_booking", "read_holds", "refusal"]
 
 _booking_users = users.alias("booking_users")
 _job_users = users.alias("job_users")
@@ -80,14 +90,45 @@ def check_booking(
     verdicts = [judge(ask, holds.get(gpu_id, ())) for gpu_id in gpu_ids]
     for gpu_id, verdict in zip(gpu_ids, verdicts, strict=True):
         if verdict.refusal is Refusal.BOOKED:
-            raise Conflict(
-                f"GPU '{gpu_id}' is already booked for the requested window", code="gpu_conflict"
+            raise refusal(
+                conn,
+                gpu_pks,
+                gpu_ids,
+                ask,
+                f"GPU '{gpu_id}' is already booked for the requested window",
+                "gpu_conflict",
+                [h for v in verdicts for h in v.blocking],
             )
     in_the_way = [h for v in verdicts if v.refusal is Refusal.JOB_HOLDS for h in v.blocking]
     if in_the_way:
         first = min(in_the_way, key=lambda h: (h.gpu_id, h.holder_id))
-        raise Conflict(
+        raise refusal(
+            conn,
+            gpu_pks,
+            gpu_ids,
+            ask,
             f"GPU '{first.gpu_id}' is in use by job {first.holder_id} until {to_iso(first.end)}",
-            code="job_conflict",
+            "job_conflict",
+            in_the_way,
         )
     return preempted_jobs(verdicts)
+
+
+def refusal(
+    conn: Connection,
+    gpu_pks: Mapping[str, int],
+    gpu_ids: Sequence[str],
+    ask: Ask,
+    message: str,
+    code: str,
+    blocking: Sequence[Hold],
+    count: int | None = None,
+) -> BookingConflict:
+    """The refusal of ``ask`` with the holds in its way and where it would fit next: the
+    asked GPUs' holds over the look-ahead, read in the same transaction, searched by the
+    pure core (``next_free``). Only refusals pay for this read."""
+    asked = {g: gpu_pks[g] for g in gpu_ids if g in gpu_pks}
+    horizon = read_holds(conn, asked, ask.start, ask.start + HORIZON_S + (ask.end - ask.start))
+    suggestion = next_free(ask, horizon, list(asked), count)
+    holders = sorted(set(blocking), key=lambda h: (h.start, h.gpu_id, h.holder_id))
+    return BookingConflict(message, code, holders, suggestion)

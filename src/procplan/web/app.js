@@ -14,7 +14,7 @@ import { markMine, renderGrid, sameTrack, setFolded, updateNowLine } from './gri
 import { setupBookingDialog, setupDetails } from './panels.js';
 import { attachInteractions } from './select.js';
 import { bindSignInLink, mayChange, showSession, signInHref } from './session.js';
-import { DAY, fmtClock, toIso } from './time.js';
+import { DAY, MINUTE, fmtClock, toIso } from './time.js';
 import {
   GPU_COL_PX, makeView, scrollLeftFor, shiftView, tableWidth, todayColumn,
 } from './views.js';
@@ -140,10 +140,12 @@ function scrollToDate() {
   wrap.scrollLeft = scrollLeftFor(state.view, state.at, wrap.clientWidth);
 }
 
-/** What the grid draws of the running jobs (a job past its limit grows with "now", per hour). */
+/**
+ * What the grid draws of the running jobs: a job's bar is split at "now" (the time it has run,
+ * then its projected rest), so it is redrawn every few minutes while jobs run.
+ */
 function jobsKey(jobs, now) {
-  const overdue = jobs.some((j) => j.time_limit_s && Date.parse(j.started_at) + j.time_limit_s * 1000 < now);
-  return JSON.stringify([overdue ? Math.floor(now / 3_600_000) : 0,
+  return JSON.stringify([jobs.length ? Math.floor(now / 300_000) : 0,
     jobs.map((j) => [j.id, j.name, j.user, j.allocated_gpus, j.started_at, j.time_limit_s])]);
 }
 
@@ -211,7 +213,18 @@ function openBooking(selection) {
     toast('Sign in to book GPUs: the planner is read-only until you do.', 'error', { href: signInHref(), text: 'Sign in' });
     return;
   }
-  openDialog(node, selection);
+  openDialog(node, startingNow(selection, Date.now()));
+}
+
+/**
+ * A selection that holds the current moment starts now, to the minute (the native booking API's
+ * precision): a tap on today must not ask for the hours already gone, which the server refuses
+ * ("not more than 1 hour in the past").
+ */
+function startingNow(selection, now) {
+  const minute = Math.floor(now / MINUTE) * MINUTE;
+  if (selection.start < minute && minute < selection.end) return { ...selection, start: minute };
+  return selection;
 }
 
 /** One running job a booking will preempt (rule 4), as plain text. */
@@ -230,7 +243,10 @@ async function previewBooking(payload) {
   }
 }
 
-/** POST the booking; toast the result. Resolves true when the dialog may close. */
+/**
+ * POST the booking; toast the success. Resolves true when the dialog may close, else the
+ * server's message, which the dialog shows inside the form (a toast would sit behind it).
+ */
 async function submitBooking(payload) {
   try {
     const { booking, conflicts_with_jobs: conflicts = [] } = await createBooking(payload);
@@ -240,8 +256,7 @@ async function submitBooking(payload) {
     await refresh();
     return true;
   } catch (err) {
-    toast(err.message, 'error');
-    return false;
+    return err.message || 'The booking failed.';
   }
 }
 
@@ -317,6 +332,13 @@ function wireHeader() {
   mine.addEventListener('click', () => setMineOnly(mine.getAttribute('aria-pressed') !== 'true'));
   setMineOnly(loadPref(MINE_KEY, false) === true);
   bindShortcuts({ help: setupHelp(), today: () => go(null, Date.now(), 0) });
+  // On a phone the rarer controls fold away behind "More" (phone.css) so the grid is on screen.
+  const more = $('controls-toggle');
+  more.addEventListener('click', () => {
+    const open = document.body.classList.toggle('controls-open');
+    more.setAttribute('aria-expanded', String(open));
+    more.textContent = open ? 'Less ▴' : 'More ▾';
+  });
 }
 
 function startLiveRefresh() {

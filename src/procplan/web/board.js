@@ -85,20 +85,32 @@ function updateCard(card, node) {
   sched.className = `sched sched-${drained ? node.sched_state : 'none'}`;
   sched.textContent = drained ? (node.reason ? `${node.sched_state}: ${node.reason}` : node.sched_state) : '';
   sched.title = drained && node.drained_by ? `drained by ${node.drained_by} ${fmtInstant(node.drained_at)}` : '';
-  const meta = [];
-  if (node.hostname && node.hostname !== node.name) meta.push(node.hostname);
-  if (node.address) meta.push(node.address);
-  meta.push(`${node.gpu_count} GPU${node.gpu_count === 1 ? '' : 's'}`);
-  if (node.last_seen) meta.push(`last seen ${fmtDuration(node.last_seen_age_s)} ago`);
-  if (node.agent?.agent_version) meta.push(`agent ${node.agent.agent_version}`);
-  card.querySelector('.node-meta').textContent = meta.join(' · ');
-  card.querySelector('.node-meta').title = node.last_seen ? `last seen ${fmtInstant(node.last_seen)}` : '';
+  card.querySelector('.node-meta').textContent = nodeMeta(node).join(' · ');
+  const hover = [node.hostname ? `agent on host ${node.hostname}` : '', node.last_seen ? `last seen ${fmtInstant(node.last_seen)}` : ''];
+  card.querySelector('.node-meta').title = hover.filter(Boolean).join('; ');
   const readError = card.querySelector('.read-error');
   readError.hidden = !node.read_error;
   readError.textContent = node.read_error ? `GPU read error: ${node.read_error}` : '';
   const tbody = card.querySelector('tbody');
   const rows = syncRows(tbody, node.gpus, (g) => g.id, (g) => JSON.stringify(g), gpuRow);
   rows.forEach((row, i) => drawSpark(row, node.id, node.gpus[i].id));
+}
+
+/**
+ * The node's facts under its name. The agent's host name is shown only as "host …" where it
+ * says something: a simulated (demo) node's agent runs on whatever machine hosts the demo, and
+ * its name (e.g. "vm") read as the node's own name.
+ */
+function nodeMeta(node) {
+  const meta = [];
+  const version = node.agent?.version ?? node.agent?.agent_version;
+  if (node.agent?.reader === 'fake') meta.push('simulated GPUs');
+  else if (node.hostname && node.hostname !== node.name && node.hostname !== node.id) meta.push(`host ${node.hostname}`);
+  if (node.address) meta.push(node.address);
+  meta.push(`${node.gpu_count} GPU${node.gpu_count === 1 ? '' : 's'}`);
+  if (node.last_seen) meta.push(`last seen ${fmtDuration(node.last_seen_age_s)} ago`);
+  if (version) meta.push(`agent ${version}`);
+  return meta;
 }
 
 function gpuRow(gpu) {

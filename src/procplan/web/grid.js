@@ -15,6 +15,7 @@ const PRIORITIES = ['low', 'medium', 'high'];
 const STATUSES = ['active', 'completed', 'cancelled'];
 const LANE_STEP_PX = 20; // lane height (18 px, --lane-h) plus its gap
 const CHAR_PX = 6.6;
+const LABEL_INSIDE_PX = 56; // a bar this wide keeps its label inside ("drag bo…"), cut short if need be
 const FOREIGN_ROW_PX = 37; // a GPU name with the "⚠ in use" badge under it     // rough width of a 12 px character, to decide where a label fits
 const FLAG_TEXT = { unbooked_use: 'in use without a booking or job', idle_booking: 'booked but idle', idle_warned: 'idle: release pending' };
 
@@ -250,9 +251,12 @@ function countKinds(gpus) {
 function gpuRow(node, gpu, ctx, eager = false) {
   const usage = ctx.usage.get(gpu.id);
   const name = `GPU ${gpu.index} (${gpu.kind}) of ${node.name || node.id}`;
+  // The node's row names the model when all its GPUs share it; a row names it only when they
+  // differ (it did not fit beside "GPU 0" and was cut off), with the full name on hover.
+  const mixed = node.gpus.some((other) => other.kind !== gpu.kind);
   return el('tr', { class: 'gpu-row', dataset: { node: node.id, gpu: gpu.id } },
-    el('th', { scope: 'row', class: usage ? 'gpu-name gpu-foreign' : 'gpu-name', title: gpu.id },
-      `GPU ${gpu.index}`, el('span', { class: 'gpu-kind' }, gpu.kind), usage ? foreignBadge(usage) : null),
+    el('th', { scope: 'row', class: usage ? 'gpu-name gpu-foreign' : 'gpu-name', title: `${gpu.id}: ${gpu.kind}` },
+      `GPU ${gpu.index}`, mixed ? el('span', { class: 'gpu-kind' }, gpu.kind) : null, usage ? foreignBadge(usage) : null),
     el('td', {
       class: 'track', colspan: ctx.view.days, tabindex: -1, 'aria-label': name,
       'aria-describedby': 'cell-hint',
@@ -352,9 +356,17 @@ function jobBar(item, ctx) {
   const name = `Running job ${job.id}${job.name ? ` "${job.name}"` : ''} — ${job.user}, `
     + `started ${fmtDateTime(start)} UTC, ${until}`;
   const dataset = { job: String(job.id), user: job.user };
-  return placed(item, ctx, text, dataset, el('button', {
-    type: 'button', class: 'job-bar', title: name, 'aria-label': name, dataset,
-  }));
+  const bar = el('button', {
+    type: 'button', class: limited ? 'job-bar' : 'job-bar open-ended', title: name, 'aria-label': name, dataset,
+  });
+  // The time it has run is drawn solid; from now on to its time limit it is projected (dashed);
+  // with no time limit the projected part fades out at the view's end ("open-ended").
+  const nowAt = (percentOf(ctx.view, ctx.now) - item.left) / item.width;
+  if (nowAt < 1) {
+    const from = Math.max(0, nowAt) * 100;
+    bar.append(el('span', { class: 'job-projected', 'aria-hidden': 'true', style: { left: `${from}%` } }));
+  }
+  return placed(item, ctx, text, dataset, bar);
 }
 
 /**
@@ -366,12 +378,16 @@ function placed(item, ctx, text, dataset, bar) {
   const need = text.length * CHAR_PX + 10;
   const top = `${item.lane * LANE_STEP_PX + 4}px`;
   Object.assign(bar.style, { left: `${item.left}%`, width: `${item.width}%`, top });
-  if (item.width * pxPerPercent >= Math.min(need, 40)) { // a 40 px bar shows "drag b…"
+  const inside = item.width * pxPerPercent;
+  const after = item.roomAfter * pxPerPercent >= need || item.roomAfter >= item.roomBefore;
+  const room = (after ? item.roomAfter : item.roomBefore) * pxPerPercent;
+  // Inside when the label fits or the bar shows a good part of it; else beside when
+  // there is more room there ("res…" in a short bar said nothing); else inside, cut short.
+  // The tooltip always has all of it.
+  if (inside >= Math.min(need, LABEL_INSIDE_PX) || (room < Math.min(need, inside + 24) && inside >= 40)) {
     bar.append(el('span', { class: 'bar-text' }, text));
     return [bar];
   }
-  const after = item.roomAfter * pxPerPercent >= need || item.roomAfter >= item.roomBefore;
-  const room = (after ? item.roomAfter : item.roomBefore) * pxPerPercent;
   if (room < 24) return [bar];
   const style = after
     ? { left: `calc(${item.left + item.width}% + 3px)`, width: `calc(${item.roomAfter}% - 6px)`, top }

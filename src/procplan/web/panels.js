@@ -7,7 +7,7 @@ const LAST_KEY = 'procplan.lastBooking';
 
 /**
  * Wire the booking dialog. `submit(payload)` resolves true on success (dialog closes) or
- * false (dialog stays open so the user can fix it). `refocus(opener)` finds where focus goes
+ * an error message (shown inside the form; the dialog stays open so the user can fix it). `refocus(opener)` finds where focus goes
  * back on close (the opener or its replacement after a re-render). `check(payload)` resolves
  * to what booking would do (running jobs it would preempt, or why it would be refused) as
  * plain text, shown before the user books and after every change. Returns open(node, selection).
@@ -37,17 +37,17 @@ export function setupBookingDialog(dialog, submit, refocus = (opener) => opener,
     ev.preventDefault();
     const payload = readForm(form, node);
     if (typeof payload === 'string') {
-      form.querySelector('.form-error')?.remove();
-      form.querySelector('.actions').before(el('p', { class: 'form-error', role: 'alert' }, payload));
+      showError(form, payload);
       return;
     }
     const button = form.querySelector('[type=submit]');
     button.disabled = true;
     try {
-      if (await submit(payload)) {
+      const done = await submit(payload);
+      if (done === true) {
         savePref(LAST_KEY, { label: payload.label ?? '', priority: payload.priority });
         dialog.close();
-      }
+      } else showError(form, typeof done === 'string' ? done : 'The booking failed.');
     } finally {
       button.disabled = false;
     }
@@ -61,6 +61,17 @@ export function setupBookingDialog(dialog, submit, refocus = (opener) => opener,
     dialog.showModal();
     preview();
   };
+}
+
+/**
+ * Show `message` inside the form, above its buttons (role="alert": announced; focused, so
+ * that a keyboard user lands on it). Replaces an earlier one.
+ */
+function showError(form, message) {
+  form.querySelector('.form-error')?.remove();
+  const error = el('p', { class: 'form-error', role: 'alert', tabindex: '-1' }, message);
+  form.querySelector('.actions').before(error);
+  error.focus();
 }
 
 function fillForm(form, node, gpuIds, start, end) {

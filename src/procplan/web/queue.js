@@ -9,6 +9,8 @@ import { mayChange, showSession } from './session.js';
 
 const $ = (id) => document.getElementById(id);
 const LIMIT = 200;
+const RECENT = 50; // finished jobs shown, newest first
+const FINISHED = 'completed,failed,cancelled,preempted,lost';
 
 let me = null; // GET /api/v1/me: who may cancel which job (asked once, before the first poll)
 let refreshNow = () => {};
@@ -19,11 +21,13 @@ showSession().then((found) => {
 
 async function refresh() {
   try {
-    const [pending, running] = await Promise.all([
+    const [pending, running, recent] = await Promise.all([
       fetchJson(`api/v1/jobs?state=pending&limit=${LIMIT}`),
       fetchJson(`api/v1/jobs?state=running&limit=${LIMIT}`),
+      fetchJson(`api/v1/jobs?state=${FINISHED}&limit=${RECENT}`),
     ]);
     render(pending.data, running.data);
+    renderRecent(recent.data);
     setStatus($('status'), null, `Updated ${new Date().toISOString().slice(11, 19)} UTC · refreshes every ${REFRESH_MS / 1000} s`);
   } catch (err) {
     setStatus($('status'), err);
@@ -48,6 +52,33 @@ function render(pending, running) {
   const gpus = running.jobs.reduce((n, j) => n + (j.allocated_gpus?.length || j.gpu_count || 0), 0);
   $('summary').textContent = `${pending.total} pending · ${running.total} running on ${gpus} GPU${gpus === 1 ? '' : 's'}`
     + (user ? ` · you are ${user}` : (me ? ' · sign in to cancel your jobs' : ''));
+}
+
+/** The jobs that ended, newest first, each with its state and why it ended. */
+function renderRecent(page) {
+  const ended = (job) => Date.parse(job.completed_at || job.submitted_at || '') || 0;
+  const jobs = [...page.jobs].sort((a, b) => ended(b) - ended(a) || Number(b.id) - Number(a.id));
+  syncRows($('recent').tBodies[0], jobs, (j) => j.id, (j) => JSON.stringify(j), recentRow);
+  $('recent-count').textContent = `(${page.total})${page.total > jobs.length ? ` (showing ${jobs.length})` : ''}`;
+  $('recent-empty').hidden = jobs.length > 0;
+  $('recent').hidden = jobs.length === 0;
+}
+
+function endText(job) {
+  const parts = [];
+  if (job.exit_code !== null && job.exit_code !== undefined) parts.push(`exit code ${job.exit_code}`);
+  if (job.message) parts.push(job.message);
+  return parts.join(' · ') || '—';
+}
+
+function recentRow(job) {
+  return el('tr', { dataset: { job: job.id, state: job.state } },
+    jobCell(job),
+    el('td', { class: 'user' }, job.user),
+    el('td', { class: 'name' }, job.name || '—'),
+    el('td', { class: `job-state state-${job.state}` }, job.state),
+    el('td', {}, job.completed_at ? fmtInstant(job.completed_at) : '—'),
+    el('td', { class: 'reason' }, endText(job)));
 }
 
 function jobCell(job) {

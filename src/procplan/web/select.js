@@ -12,6 +12,7 @@ import { shownView } from './grid.js';
 import { percentOf, slotAt } from './views.js';
 
 const TAP_SLOP_PX = 10;
+const CLICK_AFTER_TAP_MS = 500;
 
 
 /**
@@ -62,6 +63,7 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
     if (tap && ev.pointerId === tap.id) {
       const chosen = { row: tap.point.row, time: clampDay(table, tap.point.time) };
       tap = null;
+      swallowNextClick(); // the tap's own click would land on the dialog opened under the finger
       onSelect(toSelection(rangeOf(chosen, chosen, DAY)));
       return;
     }
@@ -112,6 +114,19 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
       if (document.activeElement === td) showCursor(table, keys, announce, false);
     },
   };
+}
+
+/**
+ * Drop the click that a browser sends after a tap: it is dispatched where the finger was, and
+ * by then the booking dialog lies there (its Book button could be hit and book at once).
+ */
+function swallowNextClick() {
+  const swallow = (ev) => {
+    ev.preventDefault();
+    ev.stopPropagation();
+  };
+  window.addEventListener('click', swallow, { capture: true, once: true });
+  setTimeout(() => window.removeEventListener('click', swallow, { capture: true }), CLICK_AFTER_TAP_MS);
 }
 
 /** Handle one key on a track; true when it was ours (the cursor moved or a slot was chosen). */

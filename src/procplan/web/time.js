@@ -1,6 +1,7 @@
 // time.js — UTC-only date helpers. Instants are epoch milliseconds; the wire format is
 // ISO 8601 with an explicit offset (YYYY-MM-DDTHH:MM:SS+00:00).
 
+export const MINUTE = 60_000;
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
 export const WEEK = 7 * DAY;

@@ -10,6 +10,9 @@ ProcPlan's object ``B``   ``procplan_bookings``       availability hours and slo
 native ``BookingV1``      ``booking_v1``              every ``/api/v1/bookings`` answer
 native calendar claim     ``calendar_claims``         ``/api/v1/calendar``
 holder of a GPU           ``booking_holder``          ``/api/v1/nodes``
+refused booking (409)     ``booking_conflict``        ``POST /api/v1/bookings`` and ``/check``
+weekly series             ``weekly_json``,            ``POST /api/v1/bookings`` with ``repeat``
+                          ``weekly_refused``
 ========================  ==========================  =========================================
 
 The calendar shapes come in batches (a loop with locals, since they run per booking of a
@@ -20,13 +23,16 @@ bytes depend on it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
-from procplan.core.ledger import Preempted, Preview
-from procplan.core.model import Booking
+from procplan.core.errors import Conflict
+from procplan.core.ledger import BookingConflict, Hold, Holder, Preempted, Preview
+from procplan.core.model import Booking, BookingRequest
 from procplan.core.timeutil import to_iso
 from procplan.wire.base import ISO, PRIORITY_LABELS, STATUS_WIRE, Json
 
 __all__ = [
+    "booking_conflict",
     "booking_created",
     "booking_holder",
     "booking_v1",
@@ -36,6 +42,8 @@ __all__ = [
     "procplan_booked",
     "procplan_booking",
     "procplan_bookings",
+    "weekly_json",
+    "weekly_refused",
 ]
 
 
@@ -181,4 +189,80 @@ def booking_holder(b: Booking) -> Json:
         "user": b.user,
         "label": b.label,
         "end": to_iso(b.end),
+    }
+
+
+def _conflict_holder(h: Hold) -> Json:
+    """Who is in a refused booking's way. A job's name is not shown (only its id and user):
+    bookings' labels are public on the calendar, job names are not."""
+    return {
+        "gpu_id": h.gpu_id,
+        "kind": h.holder.value,
+        "id": h.holder_id,
+        "user": h.user,
+        "label": h.label if h.holder is Holder.BOOKING else "",
+        "start": to_iso(h.start),
+        "end": None if h.open_ended else to_iso(h.end),
+    }
+
+
+def booking_conflict(exc: BookingConflict) -> Json:
+    """Native 409 body of a refused booking (issue #17): the usual ``error``/``status``/
+    ``code`` (the message with who holds the GPUs and the next free window appended), then
+    ``holders`` and ``next_free`` (``{"start", "end", "gpu_ids"}`` or ``null``)."""
+    slot = exc.next_free
+    return {
+        "error": f"{exc.message} ({exc.hint()})",
+        "status": exc.status,
+        "code": exc.code,
+        "holders": [_conflict_holder(h) for h in exc.holders],
+        "next_free": None
+        if slot is None
+        else {"start": to_iso(slot.start), "end": to_iso(slot.end), "gpu_ids": list(slot.gpu_ids)},
+    }
+
+
+class SeriesLike(Protocol):
+    """``store.bookings_repo.Series`` as this module reads it (wire imports only core)."""
+
+    @property
+    def bookings(self) -> list[Booking]: ...
+    @property
+    def preempted(self) -> list[tuple[int, Preempted]]: ...
+    @property
+    def refused(self) -> list[tuple[BookingRequest, Conflict]]: ...
+
+
+def _refused_one(req: BookingRequest, exc: Conflict) -> Json:
+    body: Json = {"start": to_iso(req.start), "end": to_iso(req.end)}
+    if isinstance(exc, BookingConflict):
+        return {**body, **booking_conflict(exc)}
+    return {**body, "error": exc.message, "status": exc.status, "code": exc.code}
+
+
+def weekly_json(series: SeriesLike, grace_s: int) -> Json:
+    """A weekly series (issue #17): ``booking`` (the first, as a single booking's answer has
+    it), ``bookings`` (all; ids 0 in a dry run), ``conflicts_with_jobs`` and ``conflicts``
+    (the refused occurrences: ``start``, ``end`` and the refusal's error body)."""
+    made = series.bookings
+    return {
+        "booking": booking_v1(made[0]) if made else None,
+        "bookings": [booking_v1(b) for b in made],
+        "conflicts_with_jobs": [
+            preempted_json(job, made[i], grace_s) for i, job in series.preempted
+        ],
+        "conflicts": [_refused_one(req, exc) for req, exc in series.refused],
+    }
+
+
+def weekly_refused(series: SeriesLike) -> Json:
+    """409 of a series of which some occurrences are refused: nothing was booked."""
+    total = len(series.bookings) + len(series.refused)
+    first = series.refused[0][1]
+    return {
+        "error": f"{len(series.refused)} of {total} weekly bookings are refused, so none was "
+        f"made; the first: {first.message}",
+        "status": 409,
+        "code": "series_conflict",
+        "conflicts": [_refused_one(req, exc) for req, exc in series.refused],
     }

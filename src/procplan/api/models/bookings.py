@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -38,6 +38,17 @@ def _status(value: object) -> BookingStatus:
     raise ValueError("status must be one of active, completed, cancelled")
 
 
+class Repeat(BaseModel):
+    """``repeat``: a weekly series through the UTC day of ``until`` (issue #17)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: Literal["week"] = Field(description="only 'week'")
+    until: Annotated[Instant, Timestamp()] = Field(
+        description="a UTC date (or timestamp: its day counts); the last booking starts that day"
+    )
+
+
 class BookingCreate(BaseModel):
     """``POST /api/v1/bookings``: GPUs by id or by count; ``end`` or ``duration_minutes``."""
 
@@ -58,11 +69,15 @@ class BookingCreate(BaseModel):
     user: Annotated[str | None, Name(MAX_NAME, empty_ok=True)] = Field(
         default=None, description="default: the signed-in user (another user: admins only)"
     )
+    repeat: Repeat | None = Field(default=None, description="a weekly series, at most 52")
+    dry_run: bool = Field(default=False, description="with repeat: list, book nothing")
 
     @model_validator(mode="after")
     def _one_end(self) -> BookingCreate:
         if (self.end is None) == (self.duration_minutes is None):
             raise problem("give exactly one of 'end' and 'duration_minutes'")
+        if self.dry_run and self.repeat is None:
+            raise problem("'dry_run' goes with 'repeat'; preview one booking with /bookings/check")
         return self
 
     def end_instant(self) -> Instant:

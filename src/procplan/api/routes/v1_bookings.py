@@ -18,14 +18,18 @@ from procplan.api.ownership import acting, audit, owner_check, owner_name
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response, render_each
 from procplan.core.identity import Principal
+from procplan.core.ledger import BookingConflict
 from procplan.core.model import Booking, BookingRequest
 from procplan.store.bookings_repo import BookingFilter
 from procplan.wire.bookings import (
+    booking_conflict,
     booking_created,
     booking_preview,
     booking_v1,
     bookings_page,
     preempted_json,
+    weekly_json,
+    weekly_refused,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"], route_class=PolicedRoute)
@@ -68,9 +72,14 @@ async def create_booking(request: Request) -> Response:
     """Book GPUs of one node (rule 4: not over other users' time-limited jobs, 409);
     ``conflicts_with_jobs`` lists the open-ended jobs of others it will preempt when it
     begins (rule 3)."""
-    who, req = await _booking_request(request)
+    who, req, repeat = await _booking_request(request)
     context = ctx(request)
-    booking, preempted = await run_in_threadpool(context.bookings.book, req, whole_hours=False)
+    if repeat is not None:
+        return await _weekly(request, who, req, repeat)
+    try:
+        booking, preempted = await run_in_threadpool(context.bookings.book, req, whole_hours=False)
+    except BookingConflict as refused:
+        return json_response(booking_conflict(refused), refused.status)
     audit(request, who, "booking.create", f"booking {booking.id}", req.user, _window(booking))
     grace_s = context.jobs.settings.policy.preempt_grace_s
     conflicts = [preempted_json(job, booking, grace_s) for job in preempted]
@@ -81,18 +90,51 @@ async def create_booking(request: Request) -> Response:
 async def check_booking(request: Request) -> Response:
     """What ``POST /api/v1/bookings`` with this body would do now, without booking: the GPUs
     it would take and ``conflicts_with_jobs`` (200), or the same 4xx it would answer."""
-    _who, req = await _booking_request(request)
+    _who, req, repeat = await _booking_request(request)
     context = ctx(request)
-    preview = await run_in_threadpool(context.bookings.preview, req, whole_hours=False)
+    if repeat is not None:
+        return await _weekly(request, _who, req, (repeat[0], True))
+    try:
+        preview = await run_in_threadpool(context.bookings.preview, req, whole_hours=False)
+    except BookingConflict as refused:
+        return json_response(booking_conflict(refused), refused.status)
     return json_response(booking_preview(preview, context.jobs.settings.policy.preempt_grace_s))
 
 
-async def _booking_request(request: Request) -> tuple[Principal, BookingRequest]:
-    """The caller and the booking they ask for (themselves, or whom an admin books for)."""
+async def _weekly(
+    request: Request, who: Principal, req: BookingRequest, repeat: tuple[int, bool]
+) -> Response:
+    """A weekly series: 201 with every booking, 409 ``series_conflict`` listing every refused
+    occurrence (nothing booked), or with ``dry_run`` 200 with both lists, nothing booked."""
+    until, dry_run = repeat
+    context = ctx(request)
+    book = partial(context.bookings.book_weekly, write=not dry_run)
+    series = await run_in_threadpool(book, req, until)
+    grace_s = context.jobs.settings.policy.preempt_grace_s
+    body = weekly_json(series, grace_s)
+    if dry_run:
+        return json_response(body)
+    if series.refused:
+        return json_response(weekly_refused(series), 409)
+    for booking in series.bookings:
+        audit(request, who, "booking.create", f"booking {booking.id}", req.user, _window(booking))
+    return json_response(body, 201)
+
+
+async def _booking_request(
+    request: Request,
+) -> tuple[Principal, BookingRequest, tuple[int, bool] | None]:
+    """The caller, the booking they ask for (themselves, or whom an admin books for) and,
+    for a weekly series, its ``until`` and ``dry_run``."""
     ask = await read_body(request, BookingCreate)
     who = await acting(request, ask.user)
     user = owner_name(who)
-    return who, BookingRequest(
+    repeat = None if ask.repeat is None else (ask.repeat.until, ask.dry_run)
+    return who, _request(ask, user), repeat
+
+
+def _request(ask: BookingCreate, user: str) -> BookingRequest:
+    return BookingRequest(
         node_id=ask.node_id,
         start=ask.start,
         end=ask.end_instant(),
@@ -122,7 +164,10 @@ async def patch_booking(request: Request, booking_id: BookingId) -> Response:
 async def release_booking(request: Request, booking_id: BookingId) -> Response:
     who = await principal(request)
     release = partial(
-        ctx(request).bookings.release, whole_hours=False, allowed=owner_check(who, "booking")
+        ctx(request).bookings.release,
+        whole_hours=False,
+        allowed=owner_check(who, "booking"),
+        refuse_unstarted=True,
     )
     booking = await run_in_threadpool(release, known(booking_id))
     audit(request, who, "booking.release", f"booking {booking_id}", booking.user)

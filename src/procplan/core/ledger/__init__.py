@@ -4,6 +4,7 @@ Every conflict check, availability view, placement and report reads this package
 (DESIGN.md, "One ledger")."""
 
 from procplan.core.ledger.index import Ledger, select_free_gpus
+from procplan.core.ledger.nextfree import HORIZON_S, BookingConflict, Slot, next_free
 from procplan.core.ledger.rules import (
     Ask,
     Hold,
@@ -18,16 +19,20 @@ from procplan.core.ledger.rules import (
 )
 
 __all__ = [
+    "HORIZON_S",
     "Ask",
+    "BookingConflict",
     "Hold",
     "Holder",
     "Ledger",
     "Preempted",
     "Preview",
     "Refusal",
+    "Slot",
     "Verdict",
     "Want",
     "judge",
+    "next_free",
     "preempted_jobs",
     "select_free_gpus",
 ]
