@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,12 @@ def test_sign_in_and_book_through_the_proxy(page: Any, served: Served) -> None:
     label = page.locator("#week-label").text_content()
     page.click("#week-next")
     expect(page.locator("#week-label")).not_to_have_text(label or "")
+    # The label changes at once, the grid when next week's calendar has arrived: wait for it,
+    # or the keys would select a day of this week (in the past: refused).
+    today = datetime.now(UTC).date()
+    next_monday = today - timedelta(days=today.weekday()) + timedelta(days=7)
+    first_head = page.locator("#grid thead th.day-head").first
+    expect(first_head).to_contain_text(f"{next_monday.day} {next_monday:%b}")
     page.locator(f'tr.gpu-row[data-gpu="{NODE}-gpu0"] td.track').focus()
     page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")
