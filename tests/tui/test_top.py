@@ -21,18 +21,16 @@ from textual.widgets._footer import FooterKey
 
 from procplan.client import ApiError, JobPage, ServerUnreachable, parse_job
 from procplan.client.answers import parse_job_page
-from procplan.tui.top import (
+from procplan.tui.top import TopApp
+from procplan.tui.top_rows import (
     GPU_COLUMNS,
-    ClientControls,
-    ConfirmCancel,
-    ProcessPanel,
-    TopApp,
     TopData,
     client_source,
     displayable,
     gpu_layout,
     gpu_rows,
 )
+from procplan.tui.top_widgets import ClientControls, ConfirmCancel, ProcessPanel
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

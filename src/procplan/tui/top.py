@@ -31,621 +31,64 @@ never reads server text as markup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Protocol
+from datetime import UTC
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from procplan.client import ApiError, ClientError, Job, ProcPlanClient, ServerUnreachable
+from procplan.client import ApiError, ClientError, ProcPlanClient, ServerUnreachable
 from procplan.present import (
     MESSAGE_LIMIT,
     capped,
-    cell,
-    clean_payload,
-    clean_record,
     clean_rich,
     terminal_text,
 )
 from procplan.present.gpus import (
-    NONE,
-    PROCESS_STYLE,
-    STATE_STYLE,
-    age_text,
-    bar,
-    clock_text,
-    flag_labels,
     holder_text,
-    is_flagged,
-    memory_total,
     model_of,
-    number,
-    percent_of,
     summary_text,
 )
-from procplan.present.jobs import elapsed as elapsed_text
-from procplan.present.jobs import eta, gpus_text, human_span, indices_text, node_text
-
-Payload = Mapping[str, Any]
-Cell = str | Text
-Row = tuple[str, tuple[Cell, ...]]
-
-LIST_LIMIT = 500
-
-
-def _utc_now() -> datetime:
-    return datetime.now(tz=UTC)
-
-
-@dataclass(frozen=True)
-class TopData:
-    """One fetch: the ``/api/v1/nodes`` payload, pending and running jobs, today's bookings,
-    and the instant they describe (relative times are rendered against it)."""
-
-    nodes: Payload
-    pending: Sequence[Job] = ()
-    running: Sequence[Job] = ()
-    bookings: Sequence[Payload] = ()
-    at: datetime = field(default_factory=_utc_now)
-
-
-DataSource = Callable[[], TopData]
-"""Called in a worker thread; raises ``ClientError`` when the server cannot be asked."""
-
-
-def displayable(data: TopData) -> TopData:
-    """``data`` with every server string made terminal-safe (``present.clean_payload`` for
-    the JSON, ``present.clean_record`` for the typed jobs)."""
-    return replace(
-        data,
-        nodes=clean_payload(data.nodes),
-        pending=[clean_record(job) for job in data.pending],
-        running=[clean_record(job) for job in data.running],
-        bookings=clean_payload(data.bookings),
-    )
-
-
-def today(now: datetime) -> tuple[datetime, datetime]:
-    """The UTC day holding ``now``, as ``[start, end)``."""
-    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, start + timedelta(days=1)
-
-
-def client_source(client: ProcPlanClient, clock: Callable[[], datetime] = _utc_now) -> DataSource:
-    """A ``DataSource`` over HTTP: four GETs per refresh (nodes, pending, running, bookings
-    overlapping today, cancelled ones left out)."""
-
-    def fetch() -> TopData:
-        now = clock()
-        nodes = client.nodes.list()
-        pending = client.jobs.list(state="pending", limit=LIST_LIMIT).jobs
-        running = client.jobs.list(state="running", limit=LIST_LIMIT).jobs
-        start, end = today(now)
-        listed = client.bookings.list(start=start, end=end, limit=LIST_LIMIT).get("bookings")
-        bookings = [b for b in listed or [] if b.get("status") != "cancelled"]
-        bookings.sort(key=lambda b: (str(b.get("start")), str(b.get("id"))))
-        return TopData(nodes, pending, running, bookings, now)
-
-    return fetch
-
-
-# -- rows (pure) -----------------------------------------------------------------------------
-
-
-def _styled(text: str, style: str) -> Text:
-    """A span-styled ``Text``: Rich compares spans (not the base style) in ``==``, and the
-    table merge relies on that to notice a style change."""
-    value = Text(text)
-    if style and text:
-        value.stylize(style)
-    return value
-
-
-def _load(percent: float | None, label: str, width: int = 8) -> Text:
-    cell = bar(percent, width)
-    cell.append(f" {label}")
-    return cell
-
-
-def _memory(gpu: Payload, narrow: bool = False) -> Text:
-    used, total = gpu.get("memory_used_mb"), memory_total(gpu)
-    if narrow:  # ``███ 40/80G``
-        label = NONE if used is None else f"{used / 1024:.0f}"
-        label += f"/{total / 1024:.0f}G" if isinstance(total, int | float) else ""
-        return _load(percent_of(used, total), label, NARROW_BAR)
-    label = NONE if used is None else f"{used / 1024:.1f}"
-    label += f"/{total / 1024:.0f}G" if isinstance(total, int | float) else ""
-    return _load(percent_of(used, total), label)
-
-
-def _flags(gpu: Payload, narrow: bool = False) -> Text:
-    cell = Text()
-    separator = " " if narrow else "  "
-    for position, (text, style) in enumerate(flag_labels(gpu, short=narrow)):
-        cell.append((separator if position else "") + text, style=style)
-    return cell
-
-
-def _dimmed(value: Cell, dim: str) -> Cell:
-    """A node that is not online shows its last readings dimmed: they are not current."""
-    if not dim:
-        return value
-    if isinstance(value, Text):
-        value.stylize(dim)
-        return value
-    return _styled(value, dim)
-
-
-def _node_cell(node: Payload) -> Text:
-    state = str(node.get("state") or "")
-    name = str(node.get("id") or "?")
-    if state == "online":
-        return _styled(name, "")
-    suffix = f" ({state} {age_text(node.get('last_seen_age_s'))})" if state == "offline" else ""
-    return _styled(name + (suffix or f" ({state})"), STATE_STYLE.get(state, ""))
-
-
-@dataclass(frozen=True)
-class GpuColumn:
-    """One column of the GPU table: ``priority`` decides which columns stay when the terminal
-    is narrow (0 always stays); ``width`` is its width there (``flex`` columns take what is
-    left, at least ``width`` and at most ``most``)."""
-
-    key: str
-    label: str
-    priority: int
-    width: int
-    flex: bool = False
-    most: int = 0
-
-
-GPU_COLUMNS = (
-    GpuColumn("node", "node", 0, 10),
-    GpuColumn("idx", "#", 0, 2),
-    GpuColumn("model", "model", 7, 16),
-    GpuColumn("util", "util", 1, 8),
-    GpuColumn("memory", "mem", 2, 12),
-    GpuColumn("temp", "temp", 5, 4),
-    GpuColumn("power", "power", 6, 5),
-    GpuColumn("holder", "holder", 3, 14, flex=True, most=24),
-    GpuColumn("flags", "flags", 4, 10, flex=True, most=18),
+from procplan.present.jobs import node_text
+from procplan.tui.top_rows import (
+    SORTS,
+    WIDE,
+    Cell,
+    DataSource,
+    TopData,
+    booking_rows,
+    client_source,
+    displayable,
+    find_gpu,
+    gpu_key,
+    gpu_layout,
+    gpu_rows,
+    own_job,
+    process_rows,
+    queue_rows,
+    running_rows,
 )
-"""In display order. Kept first: GPU (node and index), util, memory, holder, flags; then
-temperature, power, model."""
-
-WIDE = 150
-"""From this many columns of table, every column is shown at its natural width."""
-
-NARROW_BAR = 3
-PADDING = 2  # a DataTable pads each cell by one on either side
-SCROLLBAR = 2
-
-
-@dataclass(frozen=True)
-class GpuLayout:
-    """Which GPU columns show and how wide (``None``: fit the content)."""
-
-    columns: tuple[tuple[GpuColumn, int | None], ...]
-    narrow: bool
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(column.key for column, _ in self.columns)
-
-
-def gpu_layout(width: int) -> GpuLayout:
-    """The columns that fit ``width`` cells (the table's inner width, scrollbar included):
-    every column at its natural width from ``WIDE`` on; below it, fixed narrow widths taken by
-    priority while they fit, flex columns shrunk to fit down to their least width."""
-    if width >= WIDE:
-        return GpuLayout(tuple((column, None) for column in GPU_COLUMNS), narrow=False)
-    room = width - SCROLLBAR
-    chosen: dict[str, int] = {}
-    for column in sorted(GPU_COLUMNS, key=lambda c: c.priority):
-        used = sum(w + PADDING for w in chosen.values())
-        wanted = column.most if column.flex else column.width
-        if used + wanted + PADDING <= room:
-            chosen[column.key] = wanted
-        elif column.flex and used + column.width + PADDING <= room:
-            chosen[column.key] = room - used - PADDING
-        elif column.priority == 0:
-            chosen[column.key] = column.width
-    spare = room - sum(w + PADDING for w in chosen.values())
-    if spare > 0 and "holder" in chosen:
-        chosen["holder"] += spare
-    columns = tuple((c, chosen[c.key]) for c in GPU_COLUMNS if c.key in chosen)
-    return GpuLayout(columns, narrow=True)
-
-
-SORTS = ("node", "util", "memory", "holder")
-"""``s`` cycles through these: server order (by node), busiest first, fullest memory first,
-then by holder (free GPUs last)."""
-
-
-def _sort_key(by: str, gpu: Payload, at: datetime) -> tuple[Any, ...]:
-    if by == "util":
-        util = gpu.get("utilization_pct")
-        return (0, -util) if isinstance(util, int | float) else (1, 0.0)
-    if by == "memory":
-        used = percent_of(gpu.get("memory_used_mb"), memory_total(gpu))
-        return (0, -used) if used is not None else (1, 0.0)
-    if by == "holder":
-        holder = holder_text(gpu.get("holder"), at)
-        return (0, holder.casefold()) if holder else (1, "")
-    return ()
-
-
-def matches(text: str, node: Payload, gpu: Payload | None, at: datetime) -> bool:
-    """Whether the filter ``text`` (case-insensitive) is in the node's id or name, the GPU's
-    id, index, uuid or model, its holder, or a user of one of its processes."""
-    needle = text.strip().casefold()
-    if not needle:
-        return True
-    fields: list[object] = [node.get("id"), node.get("name")]
-    if gpu is not None:
-        fields += [gpu.get("id"), gpu.get("uuid"), model_of(gpu)]
-        fields.append(f"{node.get('id')}:{gpu.get('index')}")
-        holder = gpu.get("holder")
-        fields.append(holder_text(holder, at))
-        if isinstance(holder, Mapping):
-            fields.append(holder.get("user"))
-        for process in gpu.get("processes") or []:
-            if isinstance(process, Mapping):
-                fields.append(process.get("user"))
-    return any(needle in str(field).casefold() for field in fields if field is not None)
-
-
-def _gpu_cells(
-    node: Payload, gpu: Payload, at: datetime, layout: GpuLayout | None
-) -> tuple[Cell, ...]:
-    narrow = layout is not None and layout.narrow
-    util = gpu.get("utilization_pct")
-    if narrow:
-        util_cell = _load(percent_of(util, 100), number(util, "%"), NARROW_BAR)
-    else:
-        util_cell = _load(percent_of(util, 100), number(util, "%"))
-    every: dict[str, Cell] = {
-        "node": _node_cell(node),
-        "idx": str(gpu.get("index", "")),
-        "model": model_of(gpu),
-        "util": util_cell,
-        "memory": _memory(gpu, narrow),
-        "temp": number(gpu.get("temperature_c"), "°C"),
-        "power": number(gpu.get("power_w"), " W" if not narrow else "W"),
-        "holder": holder_text(gpu.get("holder"), at),
-        "flags": _flags(gpu, narrow),
-    }
-    keys = layout.keys if layout is not None else tuple(c.key for c in GPU_COLUMNS)
-    return tuple(every[key] for key in keys)
-
-
-def gpu_rows(
-    data: TopData,
-    flagged_only: bool = False,
-    *,
-    layout: GpuLayout | None = None,
-    sort: str = "node",
-    text: str = "",
-) -> list[Row]:
-    """One row per GPU keyed by GPU id (a GPU-less node gets one ``node:ID`` row); nodes that
-    are not online are dimmed; ``flagged_only`` keeps foreign or flagged GPUs; ``text`` keeps
-    the rows it ``matches``; ``sort`` is one of ``SORTS`` (stable: ties keep server order);
-    ``layout`` picks the columns (every one when ``None``)."""
-    width = len(layout.columns) if layout is not None else len(GPU_COLUMNS)
-    entries: list[tuple[Payload, Payload | None]] = []
-    for node in data.nodes.get("nodes") or []:
-        gpus = [g for g in node.get("gpus") or [] if isinstance(g, Mapping)]
-        if not gpus and not flagged_only and matches(text, node, None, data.at):
-            entries.append((node, None))
-        for gpu in gpus:
-            if flagged_only and not is_flagged(gpu):
-                continue
-            if matches(text, node, gpu, data.at):
-                entries.append((node, gpu))
-    if sort != "node":
-        entries.sort(key=lambda e: _sort_key(sort, e[1], data.at) if e[1] else (2,))
-    rows: list[Row] = []
-    for owner, entry in entries:
-        if entry is None:
-            empty: tuple[Cell, ...] = (_node_cell(owner), "", _styled("no GPUs", "dim"))
-            rows.append((f"node:{owner.get('id')}", (empty + ("",) * width)[:width]))
-            continue
-        dim = "dim" if owner.get("state") != "online" else ""
-        cells = _gpu_cells(owner, entry, data.at, layout)
-        key = gpu_key(owner, entry)
-        rows.append((key, tuple(_dimmed(value, dim) for value in cells)))
-    return rows
-
-
-def gpu_key(node: Payload, gpu: Payload) -> str:
-    return str(gpu.get("id") or f"{node.get('id')}:{gpu.get('index')}")
-
-
-def find_gpu(data: TopData, key: str) -> tuple[Payload, Payload] | None:
-    """The node and GPU of the row ``key``."""
-    for node in data.nodes.get("nodes") or []:
-        for gpu in node.get("gpus") or []:
-            if isinstance(gpu, Mapping) and gpu_key(node, gpu) == key:
-                return node, gpu
-    return None
-
-
-def own_job(holder: object, me: str | None) -> str | None:
-    """The id of the job holding a GPU when that job is ``me``'s; ``None`` otherwise."""
-    if me is None or not isinstance(holder, Mapping) or holder.get("kind") != "job":
-        return None
-    if holder.get("user") != me or holder.get("job_id") is None:
-        return None
-    return str(holder["job_id"])
-
-
-def process_rows(gpu: Payload) -> list[Row]:
-    """A GPU's processes as the node agent reported them: pid, user, command, memory and
-    what they are (the job they belong to, or ``stray``/``unbooked``...)."""
-    rows: list[Row] = []
-    for position, process in enumerate(gpu.get("processes") or []):
-        if not isinstance(process, Mapping):
-            continue
-        memory = process.get("used_memory_mb")
-        job = process.get("job_id")
-        kind = str(process.get("kind") or "")
-        what = f"job {job}" if job is not None else kind
-        cells: tuple[Cell, ...] = (
-            str(process.get("pid", "")),
-            str(process.get("user") or "?"),
-            str(process.get("command") or ""),
-            number(memory, " MiB"),
-            _styled(what, PROCESS_STYLE.get(kind, "")),
-        )
-        rows.append((f"{position}:{process.get('pid')}", cells))
-    return rows
-
-
-def queue_rows(data: TopData) -> list[Row]:
-    """Pending jobs in queue order: the server's position, reason and estimated start."""
-    jobs = sorted(data.pending, key=lambda j: (j.queue_position or 1 << 30, j.id))
-    return [
-        (
-            job.id,
-            (
-                job.id,
-                job.user,
-                job.name,
-                gpus_text(job),
-                str(job.queue_position or ""),
-                _styled(job.reason or "", "yellow"),
-                eta(job, data.at),
-            ),
-        )
-        for job in jobs
-    ]
-
-
-def running_rows(data: TopData) -> list[Row]:
-    """Running jobs: where (node and GPU indices), for how long, and their time limit."""
-    rows: list[Row] = []
-    for job in data.running:
-        where = node_text(job)
-        indices = indices_text(job)
-        limit = job.time_limit_s
-        cells: tuple[Cell, ...] = (
-            job.id,
-            job.user,
-            job.name,
-            f"{where}:{indices}" if indices else where,
-            elapsed_text(job, data.at),
-            human_span(limit) if limit is not None else "none",
-        )
-        rows.append((job.id, cells))
-    return rows
-
-
-def booking_rows(data: TopData) -> list[Row]:
-    """Today's bookings: node, GPUs, owner, label and the span (UTC)."""
-    rows: list[Row] = []
-    for booking in data.bookings:
-        ident = str(booking.get("id", "?"))
-        status = str(booking.get("status") or "")
-        span = (
-            f"{clock_text(booking.get('start'), data.at)}–{clock_text(booking.get('end'), data.at)}"
-        )
-        cells: tuple[Cell, ...] = (
-            ident,
-            str(booking.get("node_id") or ""),
-            str(len(booking.get("gpu_ids") or [])),
-            str(booking.get("user") or ""),
-            str(booking.get("label") or ""),
-            span,
-            _styled(status, "" if status == "active" else "dim"),
-        )
-        rows.append((ident, cells))
-    return rows
-
-
-# -- merging rows into a DataTable -------------------------------------------------------------
-
-
-def _same(old: object, new: object) -> bool:
-    if isinstance(old, Text) and isinstance(new, Text):
-        return old.plain == new.plain and old.spans == new.spans and old.style == new.style
-    return type(old) is type(new) and old == new
-
-
-def _cursor_key(table: DataTable[Cell]) -> str | None:
-    if table.row_count == 0:
-        return None
-    try:
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    except Exception:  # the cursor can sit past the last row while rows change
-        return None
-
-
-def safe_cell(value: Cell) -> Text:
-    """A cell as Textual may show it: a plain ``str`` would be parsed as markup, so every cell
-    becomes a ``Text``, sanitised and capped at ``present.CELL_LIMIT``."""
-    return clean_rich(value) if isinstance(value, Text) else cell(value)
-
-
-def sync_table(table: DataTable[Cell], rows: Sequence[Row]) -> None:
-    """Make ``table`` show ``rows`` with the least change: rows whose key stays get only their
-    changed cells updated, vanished rows are removed, new rows appended; the table is rebuilt
-    only when the order of kept rows changes. The cursor stays on its row when that survives.
-    Every cell goes through ``safe_cell`` first."""
-    rows = [(key, tuple(safe_cell(value) for value in cells)) for key, cells in rows]
-    cursor = _cursor_key(table)
-    wanted = {key for key, _ in rows}
-    existing = [row.key.value for row in table.ordered_rows]
-    for key in existing:
-        if key not in wanted and key is not None:
-            table.remove_row(key)
-    kept = [key for key in existing if key in wanted]
-    if [key for key, _ in rows[: len(kept)]] != kept:
-        table.clear()
-        kept = []
-    kept_set = set(kept)
-    columns = [column.key for column in table.ordered_columns]
-    for key, cells in rows:
-        if key not in kept_set:
-            table.add_row(*cells, key=key)
-            continue
-        for column, old, new in zip(columns, table.get_row(key), cells, strict=True):
-            if not _same(old, new):
-                table.update_cell(key, column, new, update_width=True)
-    if cursor is not None and cursor in wanted:
-        row = table.get_row_index(cursor)
-        if row != table.cursor_row:
-            table.move_cursor(row=row, scroll=False)
-
-
-# -- the app -----------------------------------------------------------------------------------
-
-TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "gpus": (
-        "1 GPUs",
-        ("node", "idx", "model", "util", "memory", "temp", "power", "holder", "flags"),
-    ),
-    "queue": ("2 Queue", ("id", "user", "name", "gpus", "pos", "reason", "est. start")),
-    "running": ("3 Running", ("id", "user", "name", "node:gpus", "elapsed", "limit")),
-    "bookings": (
-        "4 Bookings today (UTC)",
-        ("id", "node", "gpus", "user", "label", "time", "status"),
-    ),
-}
-
+from procplan.tui.top_widgets import (
+    TABLES,
+    ClientControls,
+    ConfirmCancel,
+    Controls,
+    GpuTable,
+    ProcessPanel,
+    cursor_key,
+    short_summary,
+    sync_table,
+)
 
 COMPACT_HEIGHT = 36
 """Below this many lines only one table shows at a time (the GPUs first; ``2``–``4`` switch),
 so a 24-line terminal lists 20 GPUs at once."""
-
-
-class Controls(Protocol):
-    """What ``top`` may do besides reading: who am I, and cancel one of my jobs."""
-
-    def whoami(self) -> str | None: ...
-
-    def cancel(self, job_id: str) -> None: ...
-
-
-@dataclass
-class ClientControls:
-    """``Controls`` over HTTP, like ``procplan whoami`` and ``procplan cancel``."""
-
-    client: ProcPlanClient
-
-    def whoami(self) -> str | None:
-        return self.client.user_name()
-
-    def cancel(self, job_id: str) -> None:
-        self.client.jobs.cancel(job_id)
-
-
-class GpuTable(DataTable[Cell]):
-    """The GPU table: Enter opens the processes of the GPU under the cursor."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "app.processes", "Processes", key_display="⏎"),
-    ]
-
-
-class ConfirmCancel(ModalScreen[bool]):
-    """``Cancel job 17 (train) on gpu-01-gpu0?`` — ``y`` confirms, ``n`` or Escape does not."""
-
-    CSS = """
-    ConfirmCancel { align: center middle; }
-    #dialog { width: 60; max-width: 100%; height: auto; padding: 1 2;
-              border: thick $error; background: $surface; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes, cancel"),
-        Binding("n", "answer(False)", "No"),
-        Binding("escape", "answer(False)", "No", show=False),
-    ]
-
-    def __init__(self, question: Text) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        text = self.question.copy()
-        text.append("\n\n[y] yes, cancel it    [n] no", style="bold")
-        yield Static(text, id="dialog")
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
-
-
-class ProcessPanel(ModalScreen[None]):
-    """A GPU's processes (pid, user, command, memory, what they are), from the node report."""
-
-    CSS = """
-    ProcessPanel { align: center middle; }
-    #panel { width: 100%; height: 100%; border: round $accent; background: $surface; }
-    #panel-title { height: auto; padding: 0 1; }
-    #processes { height: 1fr; border: none; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("q", "close", "Close", show=False),
-    ]
-
-    def __init__(self, title: Text, rows: Sequence[Row]) -> None:
-        super().__init__()
-        self.title_text = title
-        self.rows = rows
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="panel"):
-            yield Static(self.title_text, id="panel-title")
-            table: DataTable[Cell] = DataTable(id="processes", cursor_type="row")
-            for column in ("pid", "user", "command", "memory", "what"):
-                table.add_column(column, key=column)
-            yield table
-        yield Footer()
-
-    def on_mount(self) -> None:
-        sync_table(self.query_one("#processes", DataTable), self.rows)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
-def short_summary(summary: object) -> str:
-    """``2 nodes · 5/16 GPUs used · 2 flagged``: the summary line for 80 columns."""
-    if not isinstance(summary, Mapping):
-        return "no summary"
-    text = f"{summary.get('nodes', 0)} nodes"
-    if summary.get("offline"):
-        text += f" ({summary['offline']} off)"
-    text += f" · {summary.get('gpus_in_use', 0)}/{summary.get('gpus', 0)} GPUs used"
-    flagged = summary.get("flagged_gpus")
-    return text + (f" · {flagged} flagged" if flagged else "")
 
 
 class TopScreen(Screen[None]):
@@ -907,7 +350,7 @@ class TopApp(App[None]):
 
     def _cursor_row(self, name: str) -> str | None:
         table = self._get(name)
-        return _cursor_key(table) if table.display else None
+        return cursor_key(table) if table.display else None
 
     def _focused_table(self) -> str:
         focused = self.focused
