@@ -37,7 +37,7 @@ from procplan.core.timeutil import DAY, Instant
 from procplan.store.engine import Store
 from procplan.store.ledger_holds import check_booking, read_holds, refusal
 from procplan.store.ledger_mirror import BookingMirror
-from procplan.store.maintenance_repo import refuse_if_draining
+from procplan.store.maintenance_repo import refuse_drained, refuse_if_draining
 from procplan.store.rows import booking_select, row_to_booking
 from procplan.store.tables import bookings, claims, gpus, meta, nodes, users
 from procplan.store.users_repo import user_pk as _user_pk
@@ -66,7 +66,7 @@ class BookingFilter:
 # more than executing them.
 _GET_BOOKING = booking_select().where(bookings.c.id == bindparam("booking_id"))
 _NODE_GPUS = (
-    select(nodes.c.pk, gpus.c.id, gpus.c.pk)
+    select(nodes.c.pk, gpus.c.id, gpus.c.pk, nodes.c.drained_at, nodes.c.drain_reason)
     .select_from(nodes)
     .outerjoin(gpus, (gpus.c.node_pk == nodes.c.pk) & gpus.c.retired.is_(False))
     .where(nodes.c.id == bindparam("node_id"))
@@ -140,11 +140,11 @@ class BookingStore:
         change the answer before the caller books."""
         with self.store.read() as conn:
             found = _find_node_gpus(conn, req.node_id)
-            check(None if found is None else _as_node(req.node_id, found[1]))
+            check(None if found is None else _as_node(req.node_id, found.gpu_pks))
             if found is None:  # pragma: no cover - check() rejects unknown nodes
                 raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
-            refuse_if_draining(conn, found[0], req.node_id)
-            return _choose_gpus(conn, req, found[1])
+            found.refuse_if_drained(req.node_id)
+            return _choose_gpus(conn, req, found.gpu_pks)
 
     def get(self, booking_id: int) -> Booking | None:
         with self.store.read() as conn:
@@ -203,12 +203,11 @@ class BookingStore:
 
         def work(conn: Connection) -> tuple[int, tuple[str, ...], list[Preempted]]:
             found = _find_node_gpus(conn, req.node_id)
-            check(None if found is None else _as_node(req.node_id, found[1]))
+            check(None if found is None else _as_node(req.node_id, found.gpu_pks))
             if found is None:  # pragma: no cover - check() rejects unknown nodes
                 raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
-            node_pk, gpu_pks = found
-            _lock_node(self.store, conn, node_pk)
-            refuse_if_draining(conn, node_pk, req.node_id)  # ADR 0020
+            node_pk, gpu_pks = found.pk, found.gpu_pks
+            _lock_node(self.store, conn, found, req.node_id)
             chosen, preempted = _choose_gpus(conn, req, gpu_pks)
             booking_id = _insert(conn, req, node_pk, chosen, gpu_pks, now, self._user_pks)
             return booking_id, chosen, preempted
@@ -239,13 +238,14 @@ class BookingStore:
         def work(conn: Connection) -> Series:
             found = _find_node_gpus(conn, node_id)
             for req in reqs:
-                check(req, None if found is None else _as_node(node_id, found[1]))
+                check(req, None if found is None else _as_node(node_id, found.gpu_pks))
             if found is None:  # pragma: no cover - check() rejects unknown nodes
                 raise NotFound(f"Unknown node id '{node_id}'", code="unknown_node")
-            node_pk, gpu_pks = found
+            node_pk, gpu_pks = found.pk, found.gpu_pks
             if write:
-                _lock_node(self.store, conn, node_pk)
-            refuse_if_draining(conn, node_pk, node_id)
+                _lock_node(self.store, conn, found, node_id)
+            else:
+                found.refuse_if_drained(node_id)
             plans: list[tuple[BookingRequest, tuple[str, ...]]] = []
             preempted: list[tuple[int, Preempted]] = []
             refused: list[tuple[BookingRequest, Conflict]] = []
@@ -331,8 +331,9 @@ class BookingStore:
         current = _get(conn, booking_id)
         if current is None or not current.is_active:
             raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
-        node_pk, gpu_pks = _node_gpus(conn, current.node_id)
-        _lock_node(self.store, conn, node_pk)
+        found = _node_gpus(conn, current.node_id)
+        gpu_pks = found.gpu_pks
+        _lock_node(self.store, conn, found)
         if new_end > current.end:
             ask = Ask.booking(current.user, current.end, new_end, own_id=booking_id)
             check_booking(conn, gpu_pks, current.gpu_ids, ask)  # jobs to preempt: not reported
@@ -354,15 +355,29 @@ def _get(conn: Connection, booking_id: int) -> Booking | None:
     return None if row is None else row_to_booking(row)
 
 
-def _find_node_gpus(conn: Connection, node_id: str) -> tuple[int, dict[str, int]] | None:
-    """The node's primary key and its active GPUs (id -> pk) in configuration order."""
+class NodeGpus(NamedTuple):
+    """A node as the booking writer reads it, in one query: its primary key, its active GPUs
+    (id -> pk) in configuration order, and its drain (ADR 0020)."""
+
+    pk: int
+    gpu_pks: dict[str, int]
+    drained_at: int | None
+    drain_reason: str | None
+
+    def refuse_if_drained(self, node_id: str) -> None:
+        refuse_drained(node_id, self.drained_at, self.drain_reason)
+
+
+def _find_node_gpus(conn: Connection, node_id: str) -> NodeGpus | None:
     rows = conn.execute(_NODE_GPUS, {"node_id": node_id}).all()
     if not rows:
         return None
-    return int(rows[0][0]), {gpu_id: pk for _, gpu_id, pk in rows if gpu_id is not None}
+    first = rows[0]
+    gpu_pks = {row[1]: row[2] for row in rows if row[1] is not None}
+    return NodeGpus(int(first[0]), gpu_pks, first[3], first[4])
 
 
-def _node_gpus(conn: Connection, node_id: str) -> tuple[int, dict[str, int]]:
+def _node_gpus(conn: Connection, node_id: str) -> NodeGpus:
     found = _find_node_gpus(conn, node_id)
     if found is None:
         raise NotFound(f"Unknown node id '{node_id}'", code="unknown_node")
@@ -374,10 +389,20 @@ def _as_node(node_id: str, gpu_pks: dict[str, int]) -> Node:
     return Node(node_id, node_id, tuple(Gpu(gpu_id, index=i) for i, gpu_id in enumerate(gpu_pks)))
 
 
-def _lock_node(store: Store, conn: Connection, node_pk: int) -> None:
-    """PostgreSQL: serialise check-then-write per node (SQLite already holds the write lock)."""
-    if not store.is_sqlite:
-        conn.execute(text("SELECT pg_advisory_xact_lock(1, :node)"), {"node": node_pk})
+def _lock_node(
+    store: Store, conn: Connection, node: NodeGpus, refuse_drained_as: str | None = None
+) -> None:
+    """PostgreSQL: serialise check-then-write per node (SQLite already holds the write lock).
+    With ``refuse_drained_as`` (the node id), a new booking: refuse a drained node (ADR 0020),
+    on PostgreSQL as read again under the lock (a drain may have committed while this waited),
+    on SQLite as ``node`` was read, already under the write lock."""
+    if store.is_sqlite:
+        if refuse_drained_as is not None:
+            node.refuse_if_drained(refuse_drained_as)
+        return
+    conn.execute(text("SELECT pg_advisory_xact_lock(1, :node)"), {"node": node.pk})
+    if refuse_drained_as is not None:
+        refuse_if_draining(conn, node.pk, refuse_drained_as)
 
 
 def _choose_gpus(

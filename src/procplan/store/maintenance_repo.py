@@ -7,10 +7,11 @@ their next read without a new counter. A drain writes its notes to the owners of
 current and future bookings in the same transaction (the outbox rule of ADR 0012: a note
 exists exactly when its change was committed).
 
-``refuse_if_draining`` is the booking writer's check, run inside the booking's own write
-transaction after the node lock (PostgreSQL: the per-node advisory lock, which a drain takes
-too; SQLite: the write lock), so a booking either sees the drain or is committed before the
-drain looks for the owners to tell.
+``refuse_drained`` is the booking writer's check, on the node row as read inside the booking's
+own write transaction after the node lock (SQLite: the write lock, already held when the
+writer read the node with its GPUs; PostgreSQL: the per-node advisory lock, which a drain takes
+too, so ``refuse_if_draining`` reads the row again under it). A booking either sees the drain
+or is committed before the drain looks for the owners to tell.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from procplan.store.rows import booking_select, row_to_booking
 from procplan.store.tables import bookings, nodes
 from procplan.store.topology_repo import BUMP_TOPOLOGY_VERSION, TOPOLOGY_VERSION
 
-__all__ = ["MaintenanceStore", "refuse_if_draining"]
+__all__ = ["MaintenanceStore", "refuse_drained", "refuse_if_draining"]
 
 _COLUMNS = (
     nodes.c.pk,
@@ -54,15 +55,21 @@ def _drain_of(row: Any) -> Drain | None:
 
 
 def refuse_if_draining(conn: Connection, node_pk: int, node_id: str) -> None:
-    """409 ``node_draining`` when the node is drained: no new booking starts there."""
+    """``refuse_drained`` on the node row read now (under PostgreSQL's node lock)."""
     row = conn.execute(
         select(nodes.c.drain_reason, nodes.c.drained_at).where(nodes.c.pk == node_pk)
     ).first()
-    if row is None or row.drained_at is None:
+    if row is not None:
+        refuse_drained(node_id, row.drained_at, row.drain_reason)
+
+
+def refuse_drained(node_id: str, drained_at: int | None, reason: str | None) -> None:
+    """409 ``node_draining`` when the node is drained: no new booking starts there."""
+    if drained_at is None:
         return
-    why = f" ({row.drain_reason})" if row.drain_reason else ""
+    why = f" ({reason})" if reason else ""
     raise Conflict(
-        f"Node '{node_id}' is drained for maintenance since {to_iso(int(row.drained_at))}{why}: "
+        f"Node '{node_id}' is drained for maintenance since {to_iso(int(drained_at))}{why}: "
         "no new bookings start there until an admin resumes it; book another node",
         code="node_draining",
     )
