@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "procplan-1.0"
@@ -47,3 +50,67 @@ def peer_year_cold_ms(work: Path, year: int, runs: int) -> float | None:
             raise RuntimeError("the peer's benchmark printed no total")
         totals.append(float(found.group(1)) * 1000)
     return statistics.median(totals)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_http(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ProcPlan 1.0's server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("ProcPlan 1.0's server did not listen within 60 s")
+
+
+def _http_total_ms(work: Path, year: int, url: str) -> float:
+    found = _MEDIAN.search(
+        _benchmark(work, year, "--mode", "http", "--url", url, "--warmup", "0", "--iterations", "1")
+    )
+    if found is None:
+        raise RuntimeError("the peer's benchmark printed no total")
+    return float(found.group(1)) * 1000
+
+
+def http_cold_ms(
+    work: Path, year: int, runs: int, ours: Callable[[], tuple[str, Callable[[], None]]]
+) -> tuple[float, float] | None:
+    """ProcPlan 1.0's own ``benchmark_read.py --mode http`` (one pass: ``/api/nodes``, then
+    every node's year at day granularity, one new connection per request, ``urllib``), run
+    against a freshly started ProcPlan 1.0 server and against a freshly started server of
+    ours (``ours()`` starts one and returns its URL and how to stop it), ``runs`` times each,
+    alternating; the medians in ms (peer, ours), or ``None`` without the peer. Call after
+    ``peer_year_cold_ms`` made the peer's config and database."""
+    if not (PEER / "procplan" / "server.py").exists() or runs < 1:
+        return None
+    peer_times, our_times = [], []
+    for _ in range(runs):
+        port = _free_port()
+        command = [
+            sys.executable, "-m", "procplan.server", "--config", str(work / "peer.json"),
+            "--database", str(work / "peer.db"), "--host", "127.0.0.1", "--port", str(port),
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(PEER)}
+        server = subprocess.Popen(
+            command, cwd=PEER, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            _wait_http(port, server)
+            peer_times.append(_http_total_ms(work, year, f"http://127.0.0.1:{port}"))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        url, stop = ours()
+        try:
+            our_times.append(_http_total_ms(work, year, url))
+        finally:
+            stop()
+    return statistics.median(peer_times), statistics.median(our_times)

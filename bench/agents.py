@@ -32,6 +32,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from _profile import flame_graph
 from _rawhttp import RawHttp
 from _servers import empty_loop_ms, machine, percentile
 from procplan.testing import FakeGpuReader, ServerProcess
@@ -128,7 +129,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def run_load(
-    server: ServerProcess, n: int, seconds: float, interval: float, show_slowest: int = 0
+    server: ServerProcess,
+    n: int,
+    seconds: float,
+    interval: float,
+    show_slowest: int = 0,
+    profile: Path | None = None,
 ) -> dict[str, float]:
     """Register all agents (timed), let them settle for two intervals, then measure."""
     start = time.monotonic()
@@ -146,9 +152,10 @@ async def run_load(
     window[0] = time.monotonic() + 2 * interval
     window[1] = window[0] + seconds
     await asyncio.sleep(max(0.0, window[0] - time.monotonic()))
-    cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
-    await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
-    cpu_after, wall_after = cpu_seconds(server.pid), time.monotonic()
+    with flame_graph(server.pid, profile, seconds):
+        cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
+        await asyncio.sleep(max(0.0, window[1] - time.monotonic()))
+        cpu_after, wall_after = cpu_seconds(server.pid), time.monotonic()
     await asyncio.gather(*tasks, return_exceptions=False)
     for began, took in sorted(sorted(SLOW, key=lambda x: -x[1])[:show_slowest]):
         print(f"slow heartbeat at +{began - window[0]:6.2f} s: {took * 1000:6.1f} ms")
@@ -178,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--show-slowest", type=int, default=0, help="print the N slowest")
+    parser.add_argument("--profile", type=Path, help="flame graph of the measured part (SVG)")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="procplan-agents-"))
@@ -188,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     with server:
         result = asyncio.run(
-            run_load(server, args.agents, args.seconds, args.interval, args.show_slowest)
+            run_load(
+                server, args.agents, args.seconds, args.interval, args.show_slowest, args.profile
+            )
         )
         time.sleep(1.5)  # the writer's last flush
     total_rows, per_minute = history_rows_per_minute(db)

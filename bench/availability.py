@@ -11,6 +11,9 @@
    (``GET /api/v1/calendar``), p50 over HTTP.
 4. ProcPlan 1.0 on part 1's workload in the same run (``_peer.py``: its own script, a fresh
    process per cold pass), and our cold pass's speed-up over it.
+5. The same script over HTTP (``--mode http``, cold: a freshly started server per pass), once
+   against ProcPlan 1.0's own server and once against ours, on part 1's data; the ratio
+   (issue #18's target: at least 4× faster against us).
 
 Ends with one ``SUMMARY`` line.
 """
@@ -23,12 +26,15 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peer import peer_year_cold_ms
+from _peer import http_cold_ms, peer_year_cold_ms
+from _profile import flame_graph
 from _rawhttp import RawHttp
 from _servers import machine, percentile, write_topology
 from procplan.config import Settings
@@ -246,8 +252,11 @@ def procplan_workload(work: Path, year: int, iterations: int) -> dict[str, float
     }
 
 
-def large_calendar(work: Path, year: int, bookings: int, iterations: int) -> dict[str, float]:
-    """Part 3: the native calendar of a week on 300 nodes × 8 GPUs with ``bookings``."""
+def large_calendar(
+    work: Path, year: int, bookings: int, iterations: int, profile: Path | None = None
+) -> dict[str, float]:
+    """Part 3: the native calendar of a week on 300 nodes × 8 GPUs with ``bookings``; with
+    ``profile``, then 5 s more of the same reads under py-spy (a flame graph)."""
     y_start, _ = year_window(year)
     db = f"sqlite:///{work / 'large.db'}"
     config = write_topology(work / "large.json", 300, 8)
@@ -258,6 +267,10 @@ def large_calendar(work: Path, year: int, bookings: int, iterations: int) -> dic
         week = y_start + 200 * DAY
         path = "/api/v1/calendar?" + query(start=week, end=week + 7 * DAY)
         samples, size = asyncio.run(http_samples(server.url, [("GET", path, None)], iterations))
+        if profile is not None:
+            rounds = max(1, int(5 / max(percentile(samples, 0.5), 1e-3)))
+            with flame_graph(server.pid, profile, 5):
+                asyncio.run(http_samples(server.url, [("GET", path, None)], rounds))
     print(f"large calendar: {count} bookings on 2400 GPUs")
     return {
         "calendar_week_300x8_100k_http_p50_ms": percentile(samples, 0.5) * 1000,
@@ -266,12 +279,19 @@ def large_calendar(work: Path, year: int, bookings: int, iterations: int) -> dic
     }
 
 
+def fresh_server(work: Path) -> tuple[str, Callable[[], None]]:
+    """A newly started server of ours on part 1's database (nothing of it warm)."""
+    server = ServerProcess(["--db-url", f"sqlite:///{work / 'procplan.db'}"]).start()
+    return server.url, server.stop
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--year", type=int, default=datetime.now(tz=UTC).year)
     parser.add_argument("--large-bookings", type=int, default=100_000)
     parser.add_argument("--peer-runs", type=int, default=3, help="ProcPlan 1.0 cold passes")
+    parser.add_argument("--profile", type=Path, help="flame graph of the large calendar (SVG)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="procplan-avail-"))
     figures = procplan_workload(work, args.year, args.iterations)
@@ -279,7 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     if peer is not None:
         figures["peer_year_day_10_nodes_cold_ms"] = peer
         figures["speedup_vs_peer_cold"] = peer / figures["year_day_10_nodes_inproc_cold_ms"]
-    figures.update(large_calendar(work, args.year, args.large_bookings, args.iterations))
+        both = http_cold_ms(work, args.year, args.peer_runs, partial(fresh_server, work))
+        if both is not None:
+            figures["peer_benchmark_read_http_cold_ms"] = both[0]
+            figures["ours_benchmark_read_http_cold_ms"] = both[1]
+            figures["benchmark_read_http_speedup"] = both[0] / both[1]
+    figures.update(
+        large_calendar(work, args.year, args.large_bookings, args.iterations, args.profile)
+    )
     print(f"machine: {machine()}")
     print(
         "SUMMARY "

@@ -22,6 +22,7 @@ import pytest
 from starlette.testclient import TestClient
 from tests.conftest import missing_dependency
 
+from procplan import peercred
 from procplan.api.identity import IdentityConfig
 from procplan.peercred import loopback_uid, unix_peer_uid
 from procplan.server import Composed
@@ -44,6 +45,24 @@ def test_the_socket_table_names_a_loopback_clients_uid() -> None:
             assert loopback_uid(peer, accepted.getsockname()) == os.geteuid()
             assert loopback_uid(("10.1.2.3", peer[1]), accepted.getsockname()) is None
             assert loopback_uid((peer[0], 1), accepted.getsockname()) is None  # no such socket
+
+
+def test_without_netlink_the_socket_table_answers_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where sock_diag is refused, the uid comes from ``/proc/net/tcp`` instead."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        accepted, peer = server.accept()
+        with client, accepted:
+            by_netlink = loopback_uid(peer, accepted.getsockname())
+
+            def refused(*_: object) -> None:
+                raise peercred._NetlinkRefused("test")
+
+            monkeypatch.setattr(peercred, "_diag_uid", refused)
+            assert loopback_uid(peer, accepted.getsockname()) == by_netlink == os.geteuid()
+            assert loopback_uid((peer[0], 1), accepted.getsockname()) is None
 
 
 def test_so_peercred_names_a_unix_socket_peer() -> None:

@@ -187,3 +187,25 @@ def test_daily_reports_add_up_to_the_window(
     assert rows(days[0], "user")["alice"]["booked_gpu_hours"] == 4.0
     too_long = {"start": "2026-01-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"}
     assert client.get("/api/v1/usage/daily", params=too_long).status_code == 400
+
+
+def test_daily_days_of_a_time_zone(
+    client: TestClient, composed: Composed, clock: FakeClock
+) -> None:
+    """``tz`` makes the days that zone's calendar days (the web page asks for the browser's):
+    alice's 10:00Z–14:00Z is 23:00–03:00 in Auckland (UTC+13), 1 h on the 23rd, 3 h on the 24th."""
+    build_scenario(client, composed, clock)
+    window = {"start": "2026-11-23T00:00:00+13:00", "end": "2026-11-25T00:00:00+13:00"}
+    daily = client.get(
+        "/api/v1/usage/daily", params={"by": "user", "tz": "Pacific/Auckland", **window}
+    )
+    assert daily.status_code == 200, daily.text
+    days = daily.json()["days"]
+    assert [d["start"] for d in days] == ["2026-11-22T11:00:00+00:00", "2026-11-23T11:00:00+00:00"]
+    assert [rows(d, "user")["alice"]["booked_gpu_hours"] for d in days] == [1.0, 3.0]
+    utc = client.get("/api/v1/usage/daily", params={"by": "user", **window}).json()["days"]
+    assert [d["start"][:13] for d in utc] == ["2026-11-22T11", "2026-11-23T00", "2026-11-24T00"]
+    for bad in ("Mars/Olympus", "../etc/passwd", "x" * 65):
+        reply = client.get("/api/v1/usage/daily", params={"tz": bad, **window})
+        assert reply.status_code == 400, (bad, reply.text)
+        assert reply.json()["code"] == "invalid_tz", reply.text

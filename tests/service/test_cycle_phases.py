@@ -53,6 +53,9 @@ class FakeSnapshots:
     def versions(self) -> int:
         return self.version
 
+    def has_jobs(self) -> bool:
+        return True
+
 
 class FakeWriter:
     """Applies scripted results in turn (the last one repeats); may raise instead."""

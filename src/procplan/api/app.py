@@ -107,6 +107,9 @@ def create_app(
         openapi_url=OPENAPI_URL,
         docs_url=None,  # served below, from local files
         redoc_url=None,
+        # No OpenTelemetry here (metrics are Prometheus'): without this, every request asks
+        # the global providers whether one was configured (issue #18).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = context
     app.state.identity = identity or IdentityConfig(context.accounts)

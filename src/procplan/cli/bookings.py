@@ -1,4 +1,5 @@
-"""Booking commands of ``procplan``: book, bookings, release, keep, extend.
+"""Booking commands of ``procplan``: book (``--weekly-until``: ``weekly``), bookings, release,
+keep, extend; ``edit`` is ``booking_edit``, calendar feeds ``feeds``.
 
 Cancelling a booking is ``procplan cancel --booking ID`` (``jobs.cancel``): plain ``cancel``
 takes job ids, as the issue asks.
@@ -32,9 +33,13 @@ from procplan.cli.common import (
     warn,
 )
 from procplan.cli.durations import display_zone, parse_duration, parse_instant
-from procplan.cli.format import booking_summary, bookings_table, preview_summary
+from procplan.cli.format import (
+    booking_summary,
+    bookings_table,
+    preempted_line,
+    preview_summary,
+)
 from procplan.client import ApiError, ProcPlanClient
-from procplan.present import MESSAGE_LIMIT, capped, terminal_text
 
 # The server's codes for "not that many GPUs free in the window" (native and store checks).
 SHORT_OF_GPUS = ("not_enough_gpus", "no_free_gpus")
@@ -55,14 +60,17 @@ class StatusChoice(StrEnum):
 BookingId = Annotated[int, typer.Argument(help="Booking id (as listed by 'procplan bookings')")]
 
 
-def _instant(text: str, option: str) -> datetime:
+def instant_arg(text: str, option: str) -> datetime:
+    """A human time argument (``now``, ``+2h``, ``tomorrow 09:00``, ISO 8601) in the display
+    zone; a usage error naming ``option`` otherwise."""
     try:
         return parse_instant(text, utc_now(), display_zone())
     except ValueError as exc:
         usage_error(str(exc), option)
 
 
-def _duration(text: str, option: str) -> timedelta:
+def duration_arg(text: str, option: str) -> timedelta:
+    """A length argument (``90m``, ``2h``, ``1d12h``); a usage error naming ``option``."""
     try:
         return parse_duration(text)
     except ValueError as exc:
@@ -159,6 +167,16 @@ def book(
             "--dry-run", help="Only show what would be booked and which jobs it would preempt"
         ),
     ] = False,
+    weekly_until: Annotated[
+        str | None,
+        typer.Option(
+            "--weekly-until",
+            metavar="DATE",
+            help="Also every week after, through this day (e.g. 2026-12-31): listed first, "
+            "then booked all or nothing",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
     url: UrlOption = None,
     act_as: AsOption = None,
 ) -> None:
@@ -166,42 +184,41 @@ def book(
     gpu_ids, gpu_count = _gpu_selection(gpu, count)
     if (duration is None) == (end is None):
         usage_error("give exactly one of --duration or --end", "--duration / --end")
-    begin = _instant(start, "--start")
-    minutes = int(_duration(duration, "--duration").total_seconds() // 60) if duration else None
-    with connect(url, act_as=act_as) as client:
+    begin = instant_arg(start, "--start")
+    minutes = int(duration_arg(duration, "--duration").total_seconds() // 60) if duration else None
+    until = instant_arg(weekly_until, "--weekly-until") if weekly_until else None
+    with connect(url, raw=as_json, act_as=act_as) as client:
         if gpu_ids:
             gpu_ids = resolve_gpus(node, client.nodes.get(node), gpu_ids)
-        answer = _book_call(
-            client,
-            dry_run,
-            node,
-            start=begin,
-            end=_instant(end, "--end") if end else None,
-            duration_minutes=minutes,
-            gpu_ids=gpu_ids,
-            gpu_count=gpu_count,
-            priority=priority.value if priority else None,
-            label=label,
-        )
+        request: dict[str, Any] = {
+            "start": begin,
+            "end": instant_arg(end, "--end") if end else None,
+            "duration_minutes": minutes,
+            "gpu_ids": gpu_ids,
+            "gpu_count": gpu_count,
+            "priority": priority.value if priority else None,
+            "label": label,
+        }
+        if until is not None:
+            from procplan.cli.weekly import book_weekly, series_until
+
+            repeat = series_until(begin, until)
+            book_weekly(client, node, request, repeat, dry_run=dry_run, as_json=as_json)
+            return
+        answer = _book_call(client, dry_run, node, **request)
+    _print_booked(answer, dry_run=dry_run, as_json=as_json)
+
+
+def _print_booked(answer: dict[str, Any], *, dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(answer, indent=2))
+        return
     if dry_run:
         typer.echo(f"Would book {preview_summary(answer)} (nothing booked: --dry-run)")
     else:
         typer.echo(f"Booked {booking_summary(answer.get('booking') or {})}")
     for job in answer.get("conflicts_with_jobs") or []:
         warn(preempted_line(job))
-
-
-def preempted_line(job: object) -> str:
-    """One job this booking will preempt (rule 4), as the server described it."""
-    if not isinstance(job, dict):
-        return f"warning: job {capped(job)} holds some of these GPUs now"
-    who = job.get("user")
-    owner = f" of {capped(who)}" if who else ""
-    gpus = ", ".join(capped(g) for g in job.get("gpu_ids") or [])
-    on = f" on {gpus}" if gpus else ""
-    action = job.get("action")
-    what = f": {terminal_text(action, MESSAGE_LIMIT)}" if action else ""
-    return f"warning: open-ended job {capped(job.get('job_id'))}{owner} holds{on}{what}"
 
 
 def bookings(
@@ -224,8 +241,8 @@ def bookings(
 ) -> None:
     """List bookings: yours by default, everyone's with --all."""
     chosen = output_format(as_json, fmt)
-    begin = _instant(start, "--start") if start else None
-    finish = _instant(end, "--end") if end else None
+    begin = instant_arg(start, "--start") if start else None
+    finish = instant_arg(end, "--end") if end else None
     with connect(url, raw=chosen is OutputFormat.JSON, act_as=act_as) as client:
         owner = user or (None if all_users else client.user_name())
         page = client.bookings.list(
@@ -278,8 +295,8 @@ def extend(
     """Move the end of a booking: --end sets it, --by adds to it."""
     if (end is None) == (by is None):
         usage_error("give exactly one of --end or --by", "--end / --by")
-    fixed_end = _instant(end, "--end") if end else None
-    delta = _duration(by, "--by") if by else timedelta()
+    fixed_end = instant_arg(end, "--end") if end else None
+    delta = duration_arg(by, "--by") if by else timedelta()
     with connect(url, act_as=act_as) as client:
         if fixed_end is None:
             current_end = client.bookings.get(booking_id).get("end")

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from procplan.cli.durations import display_zone, zone_name
-from procplan.present import capped, cell, joined
+from procplan.present import MESSAGE_LIMIT, capped, cell, joined, terminal_text
 
 Payload = Mapping[str, Any]
 
@@ -80,3 +80,16 @@ def bookings_table(bookings: Sequence[Payload]) -> Table:
             _styled(booking.get("status", ""), STATUS_STYLE),
         )
     return table
+
+
+def preempted_line(job: object) -> str:
+    """One job this booking will preempt (rule 4), as the server described it."""
+    if not isinstance(job, dict):
+        return f"warning: job {capped(job)} holds some of these GPUs now"
+    who = job.get("user")
+    owner = f" of {capped(who)}" if who else ""
+    gpus = ", ".join(capped(g) for g in job.get("gpu_ids") or [])
+    on = f" on {gpus}" if gpus else ""
+    action = job.get("action")
+    what = f": {terminal_text(action, MESSAGE_LIMIT)}" if action else ""
+    return f"warning: open-ended job {capped(job.get('job_id'))}{owner} holds{on}{what}"

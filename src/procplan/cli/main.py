@@ -1,6 +1,7 @@
 """``procplan``: the native command line (Typer + Rich).
 
-This module only assembles the app; commands live in ``bookings``, ``jobs``, ``run``,
+This module only assembles the app; commands live in ``bookings`` (and ``booking_edit``,
+``weekly``, ``feeds``), ``jobs``, ``run``,
 ``tenants``, ``views``, ``accounts`` (login, logout, whoami, audit), ``users`` and ``tokens``
 (HTTP clients of a running server) and ``serve`` (the one command that starts a server).
 """
@@ -33,6 +34,8 @@ LAZY: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "release": ("bookings", "release", None),
     "keep": ("bookings", "keep", None),
     "extend": ("bookings", "extend", None),
+    "edit": ("booking_edit", "edit", None),  # move, resize, GPUs, label, priority (ADR 0024)
+    "feed": ("feeds", "app", None),  # calendar feeds: new, revoke (ADR 0022)
     "run": ("run", "run", COMMAND_LINE),
     "submit": ("jobs", "submit", COMMAND_LINE),
     "queue": ("jobs", "queue", None),

@@ -15,11 +15,14 @@ from procplan.client.transport import Transport, drop_none
 
 JsonDict = dict[str, Any]
 BOOKINGS = "/api/v1/bookings"
+FEEDS = "/api/v1/feeds"
 
 
 class BookingOptions(TypedDict, total=False):
     """What a booking asks besides its node and start: ``end`` or ``duration_minutes``, and
-    ``gpu_ids`` or ``gpu_count`` (the server checks the combination), ``priority``, ``label``."""
+    ``gpu_ids`` or ``gpu_count`` (the server checks the combination), ``priority``, ``label``;
+    ``repeat_until`` (a UTC date) makes it a weekly series, ``dry_run`` lists the series
+    without booking it."""
 
     end: TimeArg | None
     duration_minutes: int | None
@@ -27,10 +30,23 @@ class BookingOptions(TypedDict, total=False):
     gpu_count: int | None
     priority: str | None
     label: str | None
+    repeat_until: str | None
+    dry_run: bool | None
+
+
+class BookingChanges(TypedDict, total=False):
+    """What ``edit`` changes; the rest of the booking stays."""
+
+    start: TimeArg | None
+    end: TimeArg | None
+    gpu_ids: Sequence[str] | None
+    label: str | None
+    priority: str | None
 
 
 class BookingsApi:
-    """Book GPUs for a span of time, list, move, release and cancel bookings; the calendar."""
+    """Book GPUs for a span of time, list, edit, release and cancel bookings; the calendar
+    and its iCalendar feeds."""
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
@@ -80,6 +96,22 @@ class BookingsApi:
         """``GET /api/v1/bookings/{id}``."""
         return self._transport.call("GET", f"{BOOKINGS}/{booking_id}")
 
+    def edit(self, booking_id: int, **changes: Unpack[BookingChanges]) -> JsonDict:
+        """``PATCH /api/v1/bookings/{id}``: move, resize, regroup, relabel or reprioritise
+        (ADR 0024); what is left out (``None``) stays. The booking as edited, with
+        ``conflicts_with_jobs`` when its new claims cover open-ended jobs of others."""
+        start, end, gpu_ids = changes.get("start"), changes.get("end"), changes.get("gpu_ids")
+        body = drop_none(
+            {
+                "start": format_time(start) if start is not None else None,
+                "end": format_time(end) if end is not None else None,
+                "gpu_ids": None if gpu_ids is None else [*gpu_ids],
+                "label": changes.get("label"),
+                "priority": changes.get("priority"),
+            }
+        )
+        return self._transport.call("PATCH", f"{BOOKINGS}/{booking_id}", body=body)
+
     def set_end(self, booking_id: int, end: TimeArg) -> JsonDict:
         """``PATCH /api/v1/bookings/{id}``: move the end (extend or shorten)."""
         body = {"end": format_time(end)}
@@ -103,6 +135,16 @@ class BookingsApi:
         """``POST /api/v1/bookings/{id}/cancel``."""
         return self._transport.call("POST", f"{BOOKINGS}/{booking_id}/cancel")
 
+    def new_feed(self) -> JsonDict:
+        """``POST /api/v1/feeds``: a new calendar-feed secret for the signed-in user (ADR
+        0022), shown once inside ``{"id", "user", "url", "node_url"}``; the older one stops.
+        ``node_url`` has a ``{node_id}`` placeholder."""
+        return self._transport.call("POST", FEEDS)
+
+    def revoke_feed(self) -> JsonDict:
+        """``DELETE /api/v1/feeds``: ``{"user", "revoked"}``; subscribed apps get 404."""
+        return self._transport.call("DELETE", FEEDS)
+
     def calendar(
         self, start: TimeArg, end: TimeArg, node_ids: Sequence[str] | None = None
     ) -> JsonDict:
@@ -116,7 +158,7 @@ class BookingsApi:
 
 
 def _booking_body(node_id: str, start: TimeArg, options: BookingOptions) -> JsonDict:
-    end, gpu_ids = options.get("end"), options.get("gpu_ids")
+    end, gpu_ids, until = options.get("end"), options.get("gpu_ids"), options.get("repeat_until")
     return drop_none(
         {
             "node_id": node_id,
@@ -127,5 +169,7 @@ def _booking_body(node_id: str, start: TimeArg, options: BookingOptions) -> Json
             "duration_minutes": options.get("duration_minutes"),
             "priority": options.get("priority"),
             "label": options.get("label"),
+            "repeat": None if until is None else {"every": "week", "until": until},
+            "dry_run": options.get("dry_run") or None,
         }
     )

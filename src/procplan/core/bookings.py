@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from procplan.core.errors import Conflict, InvalidRequest
+from procplan.core.ledger.refusals import NO_FREE_GPUS
 from procplan.core.model import Booking, BookingRequest, Node
 from procplan.core.text import name_problem
 from procplan.core.timeutil import DAY, HOUR, MINUTE, RANGE_MESSAGE, Instant, in_range, to_iso
@@ -90,9 +91,7 @@ def _check_gpu_selection(req: BookingRequest, node: Node) -> None:
             "Either gpu_ids or a positive gpu_count must be provided", code="no_gpu_selection"
         )
     if req.gpu_count > len(node.gpus):
-        raise InvalidRequest(
-            "Not enough GPUs available for the requested window", code="not_enough_gpus"
-        )
+        raise InvalidRequest(NO_FREE_GPUS, code="not_enough_gpus")
 
 
 def validate_request(

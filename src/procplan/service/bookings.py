@@ -7,6 +7,7 @@ booking write publishes ``LEDGER_CHANGED`` (a topology swap ``NODES_CHANGED``) o
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import threading
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 
 from procplan.core import view_size
+from procplan.core.booking_edit import BookingEdit, edited_request, validate_edit
 from procplan.core.bookings import (
     BookingLimits,
     check_started,
@@ -29,6 +31,7 @@ from procplan.core.timeutil import DAY, HOUR, MINUTE, Instant, ceil_to, floor_to
 from procplan.core.views import Availability, Granularity, LedgerWindow
 from procplan.service.clock import Clock
 from procplan.service.events import Event, EventBus
+from procplan.store.booking_edit import Edited, edit_booking
 from procplan.store.bookings_repo import BookingFilter, BookingStore, Series
 from procplan.store.engine import Store
 from procplan.store.ledger_mirror import BookingMirror
@@ -279,6 +282,15 @@ class BookingService:
         self._changed()
         return booked
 
+    async def create_async(self, req: BookingRequest, *, whole_hours: bool) -> Booking:
+        """``create`` for a caller on the event loop: the write is queued to the writer and
+        awaited there, with no thread-pool hop (issue #18)."""
+        now = self.clock.now()
+        check = self._validation(req, now, whole_hours)
+        booking, _ = await asyncio.wrap_future(self.bookings.submit_create(req, now, check))
+        self._changed()
+        return booking
+
     def book_weekly(self, req: BookingRequest, until: Instant, *, write: bool) -> Series:
         """A weekly series (issue #17): ``req`` and its copies a week, two weeks ... later,
         through the UTC day of ``until`` (at most ``MAX_OCCURRENCES``). Every occurrence is
@@ -352,35 +364,36 @@ class BookingService:
         self._changed()
         return booking
 
+    async def cancel_async(self, booking_id: int, allowed: Allowed | None = None) -> Booking:
+        """``cancel`` for a caller on the event loop (see ``create_async``)."""
+        now = self.clock.now()
+        cancelled = self.bookings.submit_finish(
+            booking_id, BookingStatus.CANCELLED, None, now, allowed
+        )
+        booking = await asyncio.wrap_future(cancelled)
+        self._changed()
+        return booking
+
     def change_end(
         self, booking_id: int, new_end: Instant, allowed: Allowed | None = None
     ) -> Booking:
-        """Extend or shorten; the result must still be a valid booking of this node."""
-        current = self.get_active(booking_id)
-        if allowed is not None:
-            allowed(current)
-        req = BookingRequest(
-            node_id=current.node_id,
-            start=current.start,
-            end=new_end,
-            user=current.user,
-            label=current.label,
-            priority=current.priority,
-            gpu_ids=current.gpu_ids,
-        )
-        node = self.topology().node(current.node_id)
-        past_ok = BookingLimits(
-            max_duration_s=self.limits.max_duration_s,
-            max_past_s=max(self.limits.max_past_s, self.clock.now() - current.start),
-            max_label_len=max(self.limits.max_label_len, len(current.label)),
-            max_window_s=self.limits.max_window_s,
-        )
-        validate_request(req, node, self.clock.now(), past_ok, whole_hours=False)
-        if new_end <= self.clock.now():
-            raise InvalidRequest("New end must be in the future; use release to end now")
-        booking = self.bookings.change_end(booking_id, new_end, self.clock.now())
+        """Extend or shorten: an ``edit`` of the end alone."""
+        return self.edit(booking_id, BookingEdit(end=new_end), allowed).booking
+
+    def edit(self, booking_id: int, edit: BookingEdit, allowed: Allowed | None = None) -> Edited:
+        """Move, resize, regroup, relabel or reprioritise an active booking (ADR 0024): the
+        result must be a valid booking of its node (``validate_edit``, on the node read in
+        the write transaction), and only the claims it adds are checked against the ledger."""
+        now = self.clock.now()
+
+        def plan(current: Booking, node: Node) -> BookingRequest:
+            req = edited_request(current, edit)
+            validate_edit(current, req, node, now, self.limits)
+            return req
+
+        edited = edit_booking(self.bookings, booking_id, now, plan, allowed)
         self._changed()
-        return booking
+        return edited
 
     def get_active(self, booking_id: int) -> Booking:
         booking = self.bookings.get(booking_id)

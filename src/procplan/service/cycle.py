@@ -235,6 +235,8 @@ class Scheduler:
     def _plan_and_apply(self, timer: _PhaseTimer, outcome: _Outcome, all_positions: bool) -> Plan:
         """Phases 2–4, again while a start no longer fits (bounded)."""
         result = Plan()
+        if not self.snapshots.has_jobs():
+            return result
         for _ in range(MAX_RETRIES):
             now = self.clock.now()
             mark = timer.now()

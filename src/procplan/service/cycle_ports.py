@@ -63,6 +63,12 @@ class Snapshots(Protocol):
         wrote something this process's event bus did not announce."""
         ...
 
+    def has_jobs(self) -> bool:
+        """Whether any job is pending or running as of the last commit: without one, every
+        plan is empty whatever the bookings, and the cycle skips building it (issue #18: a
+        stream of bookings wakes the cycle once per write)."""
+        ...
+
 
 class PlanWriter(Protocol):
     """Writes a plan in one transaction, re-checking every start against the ledger."""
@@ -130,6 +136,10 @@ class StoreSnapshots:
 
     def versions(self) -> tuple[int, int]:
         return self._jobs.version(), self._bookings.ledger_version()
+
+    def has_jobs(self) -> bool:
+        pending, running = self._jobs.active()
+        return bool(pending or running)
 
 
 class CycleClock:

@@ -40,7 +40,10 @@ class NodeMaintenance:
     def drains(self) -> Mapping[str, Drain]:
         """Drained nodes by id (retired ones left out), as of the current topology version."""
         self.bookings.topology()  # checks the version counter (and reloads on a move)
-        version = self.bookings.topology_cache.version
+        return self.drains_as_of(self.bookings.topology_cache.version)
+
+    def drains_as_of(self, version: int) -> Mapping[str, Drain]:
+        """``drains`` for a caller that has just checked the topology (its version)."""
         cached = self._cached
         if cached is not None and cached[0] == version:
             return cached[1]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from procplan.core.errors import InvalidRequest, NotFound
 from procplan.core.jobs import JobState
@@ -93,6 +95,19 @@ def check_window(start: Instant, end: Instant, max_days: int = MAX_WINDOW_DAYS) 
         )
 
 
+def day_starts(start: Instant, end: Instant, zone: ZoneInfo | None) -> list[Instant]:
+    """The start of each day that ``[start, end)`` touches: 00:00 UTC, or 00:00 in ``zone``
+    (a midnight skipped by a DST change counts from the change)."""
+    if zone is None:
+        return list(range(start - start % DAY, end, DAY))
+    day = datetime.fromtimestamp(start, zone).date()
+    starts: list[Instant] = []
+    while not starts or starts[-1] < end:
+        starts.append(int(datetime.combine(day, time(), zone).timestamp()))
+        day += timedelta(days=1)
+    return starts[:-1]
+
+
 class UsageService:
     """Usage reports, per-job efficiency and the list of finished jobs."""
 
@@ -109,13 +124,18 @@ class UsageService:
         until = max(min(end, self.clock.now()), start)
         return self._reports(by, [(start, end)], until)[0]
 
-    def daily(self, by: By | str, start: Instant, end: Instant) -> list[Report]:
-        """One report per UTC day of ``[start, end)`` (the Usage page's charts), from one read
-        of the window: the days add up to the report of the whole window."""
+    def daily(
+        self, by: By | str, start: Instant, end: Instant, zone: ZoneInfo | None = None
+    ) -> list[Report]:
+        """One report per day of ``[start, end)`` (the Usage page's charts), from one read of
+        the window: the days add up to the report of the whole window. Days are UTC days, or
+        the calendar days of ``zone`` (the web page's time zone; 23 or 25 hours on a DST
+        change)."""
         by = parse_by(by) if isinstance(by, str) else by
         check_window(start, end, MAX_DAILY_DAYS)
-        first = start - start % DAY
-        days = [(max(d, start), min(d + DAY, end)) for d in range(first, end, DAY)]
+        starts = day_starts(start, end, zone)
+        bounds = [*starts[1:], end]
+        days = [(max(d, start), min(e, end)) for d, e in zip(starts, bounds, strict=True)]
         return self._reports(by, days, max(min(end, self.clock.now()), start))
 
     def _reports(

@@ -9,6 +9,7 @@ lock and would reject an overlap through the ``claims_no_overlap`` exclusion con
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -25,6 +26,7 @@ from procplan.core.ledger import (
     preempted_jobs,
     select_free_gpus,
 )
+from procplan.core.ledger.refusals import NO_FREE_GPUS
 from procplan.core.model import (
     Booking,
     BookingRequest,
@@ -34,6 +36,7 @@ from procplan.core.model import (
     Node,
 )
 from procplan.core.timeutil import DAY, Instant
+from procplan.store import fast_sql
 from procplan.store.engine import Store
 from procplan.store.ledger_holds import check_booking, read_holds, refusal
 from procplan.store.ledger_mirror import BookingMirror
@@ -90,18 +93,6 @@ _FINISH_CLAIMS = (
     .where(claims.c.booking_id == bindparam("b_id"))
     .values(active=False, end_s=bindparam("new_end"))
 )
-_MOVE_END_BOOKING = (
-    update(bookings)
-    .where(bookings.c.id == bindparam("b_id"))
-    .values(
-        end_s=bindparam("new_end"), updated_at=bindparam("now"), version=bindparam("new_version")
-    )
-)
-_MOVE_END_CLAIMS = (
-    update(claims)
-    .where(claims.c.booking_id == bindparam("b_id"))
-    .values(end_s=bindparam("new_end"))
-)
 _NEXT_LEDGER_VERSION = (
     update(meta)
     .where(meta.c.key == "ledger_version")
@@ -140,7 +131,7 @@ class BookingStore:
         change the answer before the caller books."""
         with self.store.read() as conn:
             found = _find_node_gpus(conn, req.node_id)
-            check(None if found is None else _as_node(req.node_id, found.gpu_pks))
+            check(None if found is None else as_node(req.node_id, found.gpu_pks))
             if found is None:  # pragma: no cover - check() rejects unknown nodes
                 raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
             found.refuse_if_drained(req.node_id)
@@ -148,7 +139,7 @@ class BookingStore:
 
     def get(self, booking_id: int) -> Booking | None:
         with self.store.read() as conn:
-            return _get(conn, booking_id)
+            return get_booking(conn, booking_id)
 
     def window(self, node_ids: Sequence[str] | None, start: Instant, end: Instant) -> list[Booking]:
         """Bookings of any status overlapping ``[start, end)``: grouped by node, each node's
@@ -200,27 +191,33 @@ class BookingStore:
         the node read in this very transaction so that a concurrent topology change cannot
         slip between the validation and the write.
         """
+        return self.submit_create(req, now, check).result()
 
-        def work(conn: Connection) -> tuple[int, tuple[str, ...], list[Preempted]]:
+    def submit_create(
+        self, req: BookingRequest, now: Instant, check: Callable[[Node | None], None]
+    ) -> Future[tuple[Booking, list[Preempted]]]:
+        """``create`` without waiting for it: the future resolves once committed (for a
+        caller on an event loop, which awaits it without a thread of its own)."""
+
+        def work(conn: Connection) -> tuple[Booking, list[Preempted]]:
             found = _find_node_gpus(conn, req.node_id)
-            check(None if found is None else _as_node(req.node_id, found.gpu_pks))
+            check(None if found is None else as_node(req.node_id, found.gpu_pks))
             if found is None:  # pragma: no cover - check() rejects unknown nodes
                 raise NotFound(f"Unknown node id '{req.node_id}'", code="unknown_node")
             node_pk, gpu_pks = found.pk, found.gpu_pks
-            _lock_node(self.store, conn, found, req.node_id)
+            lock_node(self.store, conn, found, req.node_id)
             chosen, preempted = _choose_gpus(conn, req, gpu_pks)
-            booking_id = _insert(conn, req, node_pk, chosen, gpu_pks, now, self._user_pks)
-            return booking_id, chosen, preempted
+            try:
+                booking_id = _insert(conn, req, node_pk, chosen, gpu_pks, now, self._user_pks)
+            except IntegrityError as exc:
+                raise overlap_conflict(exc) from exc
+            booking = Booking(
+                booking_id, req.node_id, tuple(chosen), req.start, req.end, req.user, req.label,
+                req.priority, BookingStatus.ACTIVE, now,
+            )  # fmt: skip
+            return booking, preempted
 
-        try:
-            booking_id, chosen, preempted = self.writes.run(work)
-        except IntegrityError as exc:
-            raise _overlap_conflict(exc) from exc
-        booking = Booking(
-            booking_id, req.node_id, tuple(chosen), req.start, req.end, req.user, req.label,
-            req.priority, BookingStatus.ACTIVE, now,
-        )  # fmt: skip
-        return booking, preempted
+        return self.writes.submit(work)
 
     def create_series(
         self,
@@ -238,12 +235,12 @@ class BookingStore:
         def work(conn: Connection) -> Series:
             found = _find_node_gpus(conn, node_id)
             for req in reqs:
-                check(req, None if found is None else _as_node(node_id, found.gpu_pks))
+                check(req, None if found is None else as_node(node_id, found.gpu_pks))
             if found is None:  # pragma: no cover - check() rejects unknown nodes
                 raise NotFound(f"Unknown node id '{node_id}'", code="unknown_node")
             node_pk, gpu_pks = found.pk, found.gpu_pks
             if write:
-                _lock_node(self.store, conn, found, node_id)
+                lock_node(self.store, conn, found, node_id)
             else:
                 found.refuse_if_drained(node_id)
             plans: list[tuple[BookingRequest, tuple[str, ...]]] = []
@@ -274,7 +271,7 @@ class BookingStore:
         try:
             return self.writes.run(work)
         except IntegrityError as exc:
-            raise _overlap_conflict(exc) from exc
+            raise overlap_conflict(exc) from exc
 
     def finish(
         self,
@@ -286,7 +283,18 @@ class BookingStore:
     ) -> Booking:
         """Move an active booking to ``status``; a new ``end`` truncates it (early release).
         ``allowed`` sees the booking first, in the transaction, and may refuse by raising."""
-        return self.writes.run(
+        return self.submit_finish(booking_id, status, end, now, allowed).result()
+
+    def submit_finish(
+        self,
+        booking_id: int,
+        status: BookingStatus,
+        end: Instant | None,
+        now: Instant,
+        allowed: Callable[[Booking], None] | None = None,
+    ) -> Future[Booking]:
+        """``finish`` without waiting for it (see ``submit_create``)."""
+        return self.writes.submit(
             lambda conn: self._finish_in(conn, booking_id, status, end, now, allowed)
         )
 
@@ -299,13 +307,14 @@ class BookingStore:
         now: Instant,
         allowed: Callable[[Booking], None] | None,
     ) -> Booking:
-        current = _get(conn, booking_id)
+        current = get_booking(conn, booking_id)
         if current is None or not current.is_active:
             raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
         if allowed is not None:
             allowed(current)
         new_end = current.end if end is None else end
-        conn.execute(
+        fast_sql.execute(
+            conn,
             _FINISH_BOOKING,
             {
                 "b_id": booking_id,
@@ -315,43 +324,13 @@ class BookingStore:
                 "new_version": next_ledger_version(conn),
             },
         )
-        conn.execute(_FINISH_CLAIMS, {"b_id": booking_id, "new_end": new_end})
+        fast_sql.execute(conn, _FINISH_CLAIMS, {"b_id": booking_id, "new_end": new_end})
         return current._replace(status=status, end=new_end)
 
-    def change_end(self, booking_id: int, new_end: Instant, now: Instant) -> Booking:
-        """Extend or shorten an active booking; an extension is checked against the ledger."""
-        try:
-            return self.writes.run(lambda conn: self._change_end_in(conn, booking_id, new_end, now))
-        except IntegrityError as exc:
-            raise _overlap_conflict(exc) from exc
 
-    def _change_end_in(
-        self, conn: Connection, booking_id: int, new_end: Instant, now: Instant
-    ) -> Booking:
-        current = _get(conn, booking_id)
-        if current is None or not current.is_active:
-            raise NotFound(f"Booking '{booking_id}' is not active or does not exist")
-        found = _node_gpus(conn, current.node_id)
-        gpu_pks = found.gpu_pks
-        _lock_node(self.store, conn, found)
-        if new_end > current.end:
-            ask = Ask.booking(current.user, current.end, new_end, own_id=booking_id)
-            check_booking(conn, gpu_pks, current.gpu_ids, ask)  # jobs to preempt: not reported
-        conn.execute(
-            _MOVE_END_BOOKING,
-            {
-                "b_id": booking_id,
-                "new_end": new_end,
-                "now": now,
-                "new_version": next_ledger_version(conn),
-            },
-        )
-        conn.execute(_MOVE_END_CLAIMS, {"b_id": booking_id, "new_end": new_end})
-        return current._replace(end=new_end)
-
-
-def _get(conn: Connection, booking_id: int) -> Booking | None:
-    row = conn.execute(_GET_BOOKING, {"booking_id": booking_id}).first()
+def get_booking(conn: Connection, booking_id: int) -> Booking | None:
+    found = fast_sql.rows(conn, _GET_BOOKING, {"booking_id": booking_id})
+    row = found[0] if found else None
     return None if row is None else row_to_booking(row)
 
 
@@ -369,7 +348,7 @@ class NodeGpus(NamedTuple):
 
 
 def _find_node_gpus(conn: Connection, node_id: str) -> NodeGpus | None:
-    rows = conn.execute(_NODE_GPUS, {"node_id": node_id}).all()
+    rows = fast_sql.rows(conn, _NODE_GPUS, {"node_id": node_id})
     if not rows:
         return None
     first = rows[0]
@@ -377,19 +356,19 @@ def _find_node_gpus(conn: Connection, node_id: str) -> NodeGpus | None:
     return NodeGpus(int(first[0]), gpu_pks, first[3], first[4])
 
 
-def _node_gpus(conn: Connection, node_id: str) -> NodeGpus:
+def node_gpus(conn: Connection, node_id: str) -> NodeGpus:
     found = _find_node_gpus(conn, node_id)
     if found is None:
         raise NotFound(f"Unknown node id '{node_id}'", code="unknown_node")
     return found
 
 
-def _as_node(node_id: str, gpu_pks: dict[str, int]) -> Node:
+def as_node(node_id: str, gpu_pks: dict[str, int]) -> Node:
     """The node as far as booking validation needs it: its id and GPU ids, in order."""
     return Node(node_id, node_id, tuple(Gpu(gpu_id, index=i) for i, gpu_id in enumerate(gpu_pks)))
 
 
-def _lock_node(
+def lock_node(
     store: Store, conn: Connection, node: NodeGpus, refuse_drained_as: str | None = None
 ) -> None:
     """PostgreSQL: serialise check-then-write per node (SQLite already holds the write lock).
@@ -431,7 +410,7 @@ def _choose_gpus(
             gpu_pks,
             list(gpu_pks),
             ask,
-            "Not enough GPUs available for the requested window",
+            NO_FREE_GPUS,
             "no_free_gpus",
             [h for v in verdicts.values() for h in v.blocking],
             req.gpu_count or 0,
@@ -448,7 +427,8 @@ def _insert(
     now: Instant,
     known_users: dict[str, int],
 ) -> int:
-    booking_id = conn.execute(
+    booking_id = fast_sql.scalar(
+        conn,
         _INSERT_BOOKING,
         {
             "node_pk": node_pk,
@@ -462,8 +442,9 @@ def _insert(
             "updated_at": now,
             "version": next_ledger_version(conn),
         },
-    ).scalar_one()
-    conn.execute(
+    )
+    fast_sql.execute_many(
+        conn,
         _INSERT_CLAIM,
         [
             {
@@ -487,10 +468,10 @@ def next_ledger_version(conn: Connection) -> int:
     (PostgreSQL's concurrent writers queue here; SQLite has one writer anyway): a reader that
     has seen version N has seen every change up to N.
     """
-    return int(conn.execute(_NEXT_LEDGER_VERSION).scalar_one())
+    return int(fast_sql.scalar(conn, _NEXT_LEDGER_VERSION))
 
 
-def _overlap_conflict(exc: IntegrityError) -> Exception:
+def overlap_conflict(exc: IntegrityError) -> Exception:
     """The exclusion constraint fired: report it as the ordinary booking conflict.
 
     Any other integrity error is a bug, not a conflict, and is passed on unchanged.

@@ -142,13 +142,11 @@ class JobStore:
     def _active_bookings(self, now: Instant) -> tuple[Booking, ...]:
         """Active bookings that end after ``now``, ordered by end. Kept per ledger version and
         sliced per call: the cycle snapshots several times a second, bookings change rarely."""
-        index = self.bookings.sync()
+        index = self.bookings.sync_active()
         version = self.bookings.version
         cached = self._booked
         if cached is None or cached[0] != version or now < cached[1]:
-            found = [
-                b for node in index.values() for b in node.overlapping(now, OPEN_END) if b.is_active
-            ]
+            found = [b for node in index.values() for b in node.overlapping(now, OPEN_END)]
             found.sort(key=lambda b: (b.end, b.id))
             cached = (version, now, [b.end for b in found], tuple(found))
             self._booked = cached

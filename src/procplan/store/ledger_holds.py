@@ -22,14 +22,16 @@ from procplan.core.ledger import (
     Holder,
     Preempted,
     Refusal,
+    Verdict,
     judge,
     next_free,
     preempted_jobs,
 )
+from procplan.core.ledger.refusals import booked_message
 from procplan.core.timeutil import Instant, to_iso
 from procplan.store.tables import bookings, claims, jobs, users
 
-__all__ = ["check_booking", "read_holds", "refusal"]
+__all__ = ["check_booking", "read_holds", "refusal", "settle"]
 
 _booking_users = users.alias("booking_users")
 _job_users = users.alias("job_users")
@@ -88,18 +90,31 @@ def check_booking(
     any job (rule 4), whose report names the first GPU by id, then the lowest job id."""
     holds = read_holds(conn, {g: gpu_pks[g] for g in gpu_ids if g in gpu_pks}, ask.start, ask.end)
     verdicts = [judge(ask, holds.get(gpu_id, ())) for gpu_id in gpu_ids]
-    for gpu_id, verdict in zip(gpu_ids, verdicts, strict=True):
+    return settle(conn, gpu_pks, gpu_ids, ask, list(zip(gpu_ids, verdicts, strict=True)))
+
+
+def settle(
+    conn: Connection,
+    gpu_pks: Mapping[str, int],
+    gpu_ids: Sequence[str],
+    ask: Ask,
+    verdicts: Sequence[tuple[str, Verdict]],
+) -> list[Preempted]:
+    """``check_booking``'s answer from verdicts already reached (per GPU, in request order;
+    an edit judges only the claims it adds, ``booking_edit``): raise the refusal of ``ask``
+    on ``gpu_ids``, else the jobs it will preempt."""
+    for gpu_id, verdict in verdicts:
         if verdict.refusal is Refusal.BOOKED:
             raise refusal(
                 conn,
                 gpu_pks,
                 gpu_ids,
                 ask,
-                f"GPU '{gpu_id}' is already booked for the requested window",
+                booked_message(gpu_id),
                 "gpu_conflict",
-                [h for v in verdicts for h in v.blocking],
+                [h for _, v in verdicts for h in v.blocking],
             )
-    in_the_way = [h for v in verdicts if v.refusal is Refusal.JOB_HOLDS for h in v.blocking]
+    in_the_way = [h for _, v in verdicts if v.refusal is Refusal.JOB_HOLDS for h in v.blocking]
     if in_the_way:
         first = min(in_the_way, key=lambda h: (h.gpu_id, h.holder_id))
         raise refusal(
@@ -111,7 +126,7 @@ def check_booking(
             "job_conflict",
             in_the_way,
         )
-    return preempted_jobs(verdicts)
+    return preempted_jobs(v for _, v in verdicts)
 
 
 def refusal(

@@ -7,6 +7,10 @@ writer — not to the statements themselves. Here one writer thread per process 
 writes are waiting, runs each in its own SAVEPOINT inside one transaction (a refused or failing
 write is rolled back alone and reports its own error), commits once, and only then answers
 every caller: acknowledged still means durable, and each write still sees the ones before it.
+
+A caller waits in its own thread (``run``) or, on an event loop, awaits the future ``submit``
+returns (``asyncio.wrap_future``): a request answered by a write then costs no thread-pool
+hop (issue #18).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -29,13 +34,11 @@ IDLE_EXIT_S = 5.0
 
 
 class _Job(Generic[T]):
-    __slots__ = ("done", "error", "result", "work")
+    __slots__ = ("future", "work")
 
     def __init__(self, work: Callable[[Connection], T]) -> None:
         self.work = work
-        self.result: T | None = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
+        self.future: Future[T] = Future()
 
 
 class WriteBatcher:
@@ -54,13 +57,15 @@ class WriteBatcher:
         Exceptions raised by ``work`` (its savepoint is rolled back) or by the commit are
         re-raised here, in the caller's thread.
         """
+        return self.submit(work).result()
+
+    def submit(self, work: Callable[[Connection], T]) -> Future[T]:
+        """Queue ``work``; the future is resolved once its transaction committed (or with the
+        error of ``work`` or of the commit)."""
         job = _Job(work)
         self._queue.put(job)  # type: ignore[arg-type]
         self._ensure_worker()
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[return-value]
+        return job.future
 
     def _ensure_worker(self) -> None:
         with self._lock:
@@ -89,33 +94,47 @@ class WriteBatcher:
             self._commit(batch)
 
     def _commit(self, batch: list[_Job[object]]) -> None:
+        outcomes: list[tuple[object, BaseException | None]] = []
         try:
-            if len(batch) == 1:
-                self._run_alone(batch[0])
-            else:
-                self._run_together(batch)
+            alone = len(batch) == 1
+            outcomes = [self._run_alone(batch[0])] if alone else self._run_together(batch)
         finally:
-            for job in batch:
-                job.done.set()
+            for job, (result, error) in zip(batch, outcomes or _lost(batch), strict=True):
+                if error is not None:
+                    job.future.set_exception(error)
+                else:
+                    job.future.set_result(result)
 
-    def _run_alone(self, job: _Job[object]) -> None:
+    def _run_alone(self, job: _Job[object]) -> tuple[object, BaseException | None]:
         """One waiting write: no savepoint needed, its error rolls back the transaction."""
         try:
             with self._store.write() as conn:
-                job.result = job.work(conn)
+                result = job.work(conn)
         except BaseException as exc:
-            job.error, job.result = exc, None
+            return None, exc
+        return result, None
 
-    def _run_together(self, batch: list[_Job[object]]) -> None:
+    def _run_together(self, batch: list[_Job[object]]) -> list[tuple[object, BaseException | None]]:
+        outcomes: list[tuple[object, BaseException | None]] = []
         try:
             with self._store.write() as conn:
                 for job in batch:
                     try:
                         with conn.begin_nested():
-                            job.result = job.work(conn)
+                            outcomes.append((job.work(conn), None))
                     except Exception as exc:
-                        job.error, job.result = exc, None
+                        outcomes.append((None, exc))
         except BaseException as exc:  # the transaction itself failed: nobody was written
-            for job in batch:
-                if job.error is None:
-                    job.error, job.result = exc, None
+            return [(None, error or exc) for _, error in _padded(outcomes, len(batch))]
+        return outcomes
+
+
+def _padded(
+    outcomes: list[tuple[object, BaseException | None]], size: int
+) -> list[tuple[object, BaseException | None]]:
+    return outcomes + [(None, None)] * (size - len(outcomes))
+
+
+def _lost(batch: list[_Job[object]]) -> list[tuple[object, BaseException | None]]:
+    """What the callers get when the writer itself failed before reporting (a bug)."""
+    return [(None, RuntimeError("the write was lost: the writer failed"))] * len(batch)

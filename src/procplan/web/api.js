@@ -7,10 +7,11 @@
 // a web sign-in (HttpOnly: this code never sees it) or, on the server's own host, the kernel.
 
 export class ApiError extends Error {
-  constructor(message, status, code) {
+  constructor(message, status, code, data = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.data = data; // the whole error body (e.g. a series' refused occurrences), or null
   }
 }
 
@@ -52,7 +53,7 @@ export async function request(method, path, body, { conditional = false } = {}) 
   if (!response.ok) {
     const message = response.status === 401 && data?.code === 'unauthenticated' ? SIGN_IN_TEXT
       : data?.error || `HTTP ${response.status} ${response.statusText}`.trim();
-    throw new ApiError(message, response.status, data?.code || 'http_error');
+    throw new ApiError(message, response.status, data?.code || 'http_error', data);
   }
   const reply = { data, text, unchanged: false };
   const etag = response.headers.get('ETag');
@@ -97,6 +98,24 @@ export async function cancelBooking(id) {
 /** Move the booking's end (extend or shorten); `endIso` is the new end. */
 export async function changeBookingEnd(id, endIso) {
   return (await request('PATCH', `api/v1/bookings/${encodeURIComponent(id)}`, { end: endIso })).data;
+}
+
+/**
+ * Change a booking: any of {start, end (ISO), gpu_ids, label, priority}; resolves to the
+ * booking. A refusal throws ApiError with the server's message (who holds the GPUs, when free).
+ */
+export async function patchBooking(id, changes) {
+  return (await request('PATCH', `api/v1/bookings/${encodeURIComponent(id)}`, changes)).data;
+}
+
+/** A new calendar feed secret: {id, user, url, node_url} (the secret is shown once). */
+export async function createFeed() {
+  return (await request('POST', 'api/v1/feeds')).data;
+}
+
+/** Revoke the signed-in user's calendar feed: {user, revoked}. */
+export async function revokeFeed() {
+  return (await request('DELETE', 'api/v1/feeds')).data;
 }
 
 /** Running jobs as {data, text} (the text lets callers skip re-renders). */

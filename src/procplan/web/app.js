@@ -11,13 +11,16 @@ import {
 } from './controls.js';
 import { loadPref, savePref, toast } from './dom.js';
 import { markMine, renderGrid, sameTrack, setFolded, updateNowLine } from './grid.js';
+import { addFeedButton } from './feeds.js';
+import { bookingChanges } from './manage.js';
 import { setupBookingDialog, setupDetails } from './panels.js';
 import { attachInteractions } from './select.js';
 import { bindSignInLink, mayChange, showSession, signInHref } from './session.js';
-import { DAY, MINUTE, fmtClock, toIso } from './time.js';
+import { MINUTE, addDays, fmtClock, fmtWhen, parseIso, toIso, zoneOffset } from './time.js';
 import {
   GPU_COL_PX, makeView, scrollLeftFor, shiftView, tableWidth, todayColumn,
 } from './views.js';
+import { mountZoneSwitch } from './zone.js';
 
 const REFRESH_MS = 5_000;
 const FOLDED_KEY = 'procplan.foldedNodes';
@@ -43,15 +46,20 @@ const state = {
 
 const table = $('grid');
 const wrap = $('grid-wrap');
+const changes = bookingChanges({ // drag to move / resize, the edit form, weekly series (manage.js)
+  bookings: () => state.bookings, me: () => state.me, details: () => details, refresh: () => refresh(),
+});
 const grid = attachInteractions(table, {
   onSelect: openBooking, onBooking: showBooking, onJob: showJob, onFold: fold,
   announce: (text) => { $('grid-status').textContent = text; },
+  movable: changes.movable, onMove: changes.move,
 });
 const openDialog = setupBookingDialog(
-  $('booking-dialog'), submitBooking, (opener) => sameTrack(table, opener), previewBooking,
+  $('booking-dialog'), submitBooking, (opener) => sameTrack(table, opener), previewBooking, changes.dryRun,
 );
 const details = setupDetails($('details'), {
   onRelease: release, onCancel: cancel, onExtend: extend, mayChange: (booking) => mayChange(state.me, booking.user),
+  onEdit: changes.save, nodeOf: (id) => state.nodes.find((n) => n.id === id) ?? null,
 });
 
 /** The signed-in user's name ('' when nobody, or not known yet). */
@@ -121,7 +129,7 @@ function draw(data, text) {
   }
   updateNowLine(table, now);
   if (state.scrollPending) scrollToDate();
-  $('updated').textContent = `Updated ${fmtClock(now)} UTC · refreshes every ${REFRESH_MS / 1000} s`;
+  $('updated').textContent = `Updated ${fmtClock(now)} ${zoneOffset(now)} · refreshes every ${REFRESH_MS / 1000} s`;
 }
 
 /**
@@ -187,7 +195,7 @@ function go(kind, at, steps) {
   const old = state.view;
   const view = steps ? shiftView(old, steps) : makeView(kind ?? old.kind, at ?? state.at);
   // Prev / next keep the position inside the week or year (the same weekday, the same date).
-  state.at = steps ? Math.min(view.start + (state.at - old.start), view.end - DAY) : (at ?? state.at);
+  state.at = steps ? Math.min(view.start + (state.at - old.start), addDays(view.end, -1)) : (at ?? state.at);
   state.view = view;
   state.scrollPending = true;
   showView(view, state.at);
@@ -249,9 +257,10 @@ async function previewBooking(payload) {
  */
 async function submitBooking(payload) {
   try {
-    const { booking, conflicts_with_jobs: conflicts = [] } = await createBooking(payload);
+    const { booking, bookings = [], conflicts_with_jobs: conflicts = [] } = await createBooking(payload);
     const gpus = booking.gpu_ids.length === 1 ? '1 GPU' : `${booking.gpu_ids.length} GPUs`;
-    toast(`Booked #${booking.id}: ${gpus} on ${booking.node_id}.`, 'success');
+    const weeks = bookings.length > 1 ? ` and ${bookings.length - 1} more weekly` : '';
+    toast(`Booked #${booking.id}${weeks}: ${gpus} on ${booking.node_id}.`, 'success');
     for (const job of Array.isArray(conflicts) ? conflicts : []) toast(preemptText(job), 'info');
     await refresh();
     return true;
@@ -284,12 +293,23 @@ async function release(id) {
 async function extend(id, endIso) {
   try {
     const booking = await changeBookingEnd(id, endIso);
-    toast(`Booking #${booking.id} now ends ${endIso.slice(0, 16).replace('T', ' ')} UTC.`, 'success');
+    toast(`Booking #${booking.id} now ends ${fmtWhen(parseIso(endIso))}.`, 'success');
     details.show(booking, { focus: false });
     await refresh();
   } catch (err) {
     toast(err.message, 'error');
   }
+}
+
+/** After the time zone switch (zone.js): the same date (the address keeps it), redrawn in the other zone's days. */
+function changeZone() {
+  const { kind, at } = readLocation(Date.now()); // the address's date, read in the new zone
+  state.at = at;
+  state.view = makeView(kind, at);
+  state.scrollPending = true;
+  state.renderedKey = '';
+  showView(state.view, state.at);
+  refresh({ busy: true });
 }
 
 /** Fold (hide the GPU rows of) a node or unfold it; remembered across reloads. */
@@ -332,6 +352,7 @@ function wireHeader() {
   mine.addEventListener('click', () => setMineOnly(mine.getAttribute('aria-pressed') !== 'true'));
   setMineOnly(loadPref(MINE_KEY, false) === true);
   bindShortcuts({ help: setupHelp(), today: () => go(null, Date.now(), 0) });
+  mountZoneSwitch(null, changeZone);
   // On a phone the rarer controls fold away behind "More" (phone.css) so the grid is on screen.
   const more = $('controls-toggle');
   more.addEventListener('click', () => {
@@ -366,6 +387,7 @@ async function loadIdentity() {
   $('mine-toggle').hidden = anonymous;
   if (anonymous) table.classList.remove('mine-only'); // nothing is "mine"; the choice stays saved
   table.classList.toggle('read-only', anonymous);
+  addFeedButton($('session'), me, () => state.nodes);
   markMine(table, myName());
   syncDetails();
 }

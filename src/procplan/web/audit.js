@@ -4,10 +4,12 @@
 // entries where that user acted or owns the target), anyone else only their own. This page
 // never filters; it shows what it is given. The filter and the page live in the address
 // (?user=&offset=), so a reload or a shared link shows the same entries. Server strings are
-// rendered as text only (dom.js `el`).
+// rendered as text only (dom.js `el`). Times are in the display zone (time.js, zone.js).
 import { request } from './api.js';
 import { el } from './dom.js';
 import { isAdmin, showSession, signInHref } from './session.js';
+import { usingUtc } from './time.js';
+import { mountZoneSwitch } from './zone.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 100;
@@ -25,6 +27,7 @@ const VIA_TEXT = {
 let me = null;
 let asked = 0; // the latest request: older answers that arrive late are dropped
 
+mountZoneSwitch(); // a switch reloads the page: every time is drawn again
 showSession().then((found) => {
   me = found;
   setUp();
@@ -130,12 +133,12 @@ function render(entries, total, offset, user) {
   for (const [used, other] of [[newer, older], [older, newer]]) {
     if (focused === used && used.disabled) (other.disabled ? $('audit-refresh') : other).focus();
   }
-  $('status').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  $('status').textContent = `Updated ${new Date().toLocaleTimeString(undefined, { timeZone: usingUtc() ? 'UTC' : undefined, timeZoneName: 'short' })}`;
 }
 
 function entryRow(entry) {
   const ms = Date.parse(entry.at);
-  const local = Number.isNaN(ms) ? String(entry.at ?? '—') : new Date(ms).toLocaleString(undefined, TIME_FORMAT);
+  const local = Number.isNaN(ms) ? String(entry.at ?? '—') : new Date(ms).toLocaleString(undefined, { ...TIME_FORMAT, timeZone: usingUtc() ? 'UTC' : undefined, timeZoneName: 'short' });
   const via = entry.via || '';
   return el('tr', { dataset: { entry: entry.id, action: entry.action || '' } },
     el('td', { class: 'when' }, el('time', { datetime: entry.at || null, title: entry.at || null }, local)),

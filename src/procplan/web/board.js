@@ -3,8 +3,9 @@
 // 5 s in place: a GPU row is rebuilt only when its JSON changed. All text goes through
 // createElement/textContent (dom.js's el), never innerHTML.
 import { el } from './dom.js';
-import { REFRESH_MS, fetchJson, fmtDuration, fmtInstant, fmtMb, fmtNum, poll, setStatus, syncRows } from './live.js';
+import { fetchJson, fmtDuration, fmtInstant, fmtMb, fmtNum, poll, setStatus, syncRows, updatedText } from './live.js';
 import { showSession } from './session.js';
+import { mountZoneSwitch } from './zone.js';
 
 const HISTORY_MS = 60_000;       // history is written per closed minute: once a minute is enough
 const HISTORY_SPAN_S = 3 * 3600; // the sparkline covers the last 3 hours
@@ -20,7 +21,7 @@ async function refresh() {
   try {
     const { data } = await fetchJson('api/v1/nodes');
     render(data);
-    setStatus($('status'), null, `Updated ${new Date().toISOString().slice(11, 19)} UTC · refreshes every ${REFRESH_MS / 1000} s`);
+    setStatus($('status'), null, updatedText());
     loadHistory(data.nodes); // in the background; sparklines fill in when it answers
   } catch (err) {
     setStatus($('status'), err);
@@ -241,5 +242,6 @@ function sparkline(points) {
   return svg;
 }
 
+mountZoneSwitch(); // a switch reloads the page: every time is drawn again
 showSession();
 poll(refresh);

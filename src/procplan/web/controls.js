@@ -1,9 +1,9 @@
 // controls.js — the planner's header and page-level controls: which view and date are shown
 // (kept in the URL hash, so a link opens the same view, and in localStorage), the view switch,
-// prev/today/next and the date picker, the node filter (kept in step with the node list), the
-// help dialog and the single-key shortcuts.
+// prev/today/next and the date picker (dates are days of the display zone, time.js), the node
+// filter (kept in step with the node list), the help dialog and the single-key shortcuts.
 import { loadPref, savePref } from './dom.js';
-import { DAY } from './time.js';
+import { addDays, fromDateValue, toDateValue, zoneName } from './time.js';
 import { viewLabel } from './views.js';
 
 const VIEW_KEY = 'procplan.view';
@@ -15,20 +15,20 @@ export function readLocation(now) {
   const remembered = loadPref(VIEW_KEY, 'week');
   const kind = ['week', 'year'].includes(params.get('view')) ? params.get('view')
     : (remembered === 'year' ? 'year' : 'week');
-  const date = /^\d{4}-\d{2}-\d{2}$/.test(params.get('date') || '') ? Date.parse(`${params.get('date')}T00:00:00Z`) : NaN;
+  const date = fromDateValue(params.get('date'));
   return { kind, at: Number.isFinite(date) ? date : now };
 }
 
 /** Show `view` in the header and the address bar; `at` is the date the user is looking at. */
 export function showView(view, at) {
   const year = view.kind === 'year';
-  $('week-label').textContent = `${viewLabel(view)} (UTC)`;
+  $('week-label').textContent = `${viewLabel(view)} (${zoneName()})`;
   $('view-week').setAttribute('aria-pressed', String(!year));
   $('view-year').setAttribute('aria-pressed', String(year));
   $('week-prev').setAttribute('aria-label', year ? 'Previous year' : 'Previous week');
   $('week-next').setAttribute('aria-label', year ? 'Next year' : 'Next week');
-  const shown = Math.min(Math.max(at, view.start), view.end - DAY);
-  const date = new Date(shown).toISOString().slice(0, 10);
+  const shown = Math.min(Math.max(at, view.start), addDays(view.end, -1));
+  const date = toDateValue(shown);
   $('date-pick').value = date;
   savePref(VIEW_KEY, view.kind);
   const hash = `#view=${view.kind}&date=${date}`;
@@ -43,7 +43,7 @@ export function bindViewControls(go) {
   $('week-next').addEventListener('click', () => go(null, null, 1));
   $('week-today').addEventListener('click', () => go(null, Date.now(), 0));
   $('date-pick').addEventListener('change', (ev) => {
-    const at = Date.parse(`${ev.target.value}T00:00:00Z`);
+    const at = fromDateValue(ev.target.value);
     if (Number.isFinite(at)) go(null, at, 0);
   });
 }

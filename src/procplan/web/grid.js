@@ -6,7 +6,8 @@
 // booking instead of a cell per GPU and day. Rows whose data did not change are kept as they
 // are on a refresh (no flicker; focus stays).
 import { el } from './dom.js';
-import { fmtDateTime, parseIso } from './time.js';
+import { watchMonthLabels } from './headfit.js';
+import { fmtWhen, parseIso } from './time.js';
 import {
   colgroup, headRows, percentOf, tableWidth, todayColumn, trackBackground,
 } from './views.js';
@@ -69,6 +70,7 @@ function drawHead(table, view, now) {
   table.querySelector('colgroup')?.remove();
   table.tHead.before(colgroup(view));
   table.tHead.replaceChildren(...headRows(view, now));
+  if (view.kind === 'year') watchMonthLabels(table);
 }
 
 function placeBodies(table, bodies, view) {
@@ -341,7 +343,7 @@ function bookingBar(item, ctx) {
   const status = STATUSES.includes(claim.status) ? claim.status : 'unknown';
   const text = claim.label || '(no label)';
   const name = `${text} — ${claim.user}, ${claim.priority} priority, ${claim.status}, `
-    + `${fmtDateTime(start)} to ${fmtDateTime(end)} UTC`;
+    + `${fmtWhen(start)} to ${fmtWhen(end)}`;
   const dataset = { booking: String(claim.booking_id), user: claim.user };
   return placed(item, ctx, text, dataset, el('button', {
     type: 'button', class: `bar p-${priority} st-${status}`, title: name, 'aria-label': name, dataset,
@@ -352,9 +354,9 @@ function bookingBar(item, ctx) {
 function jobBar(item, ctx) {
   const { job, start, end, limited } = item;
   const text = `job ${job.id} · ${job.user}`;
-  const until = limited ? `until ${fmtDateTime(end)} UTC` : 'no time limit';
+  const until = limited ? `until ${fmtWhen(end)}` : 'no time limit';
   const name = `Running job ${job.id}${job.name ? ` "${job.name}"` : ''} — ${job.user}, `
-    + `started ${fmtDateTime(start)} UTC, ${until}`;
+    + `started ${fmtWhen(start)}, ${until}`;
   const dataset = { job: String(job.id), user: job.user };
   const bar = el('button', {
     type: 'button', class: limited ? 'job-bar' : 'job-bar open-ended', title: name, 'aria-label': name, dataset,

@@ -1,7 +1,9 @@
 // live.js — helpers shared by the live pages (cluster board, queue): conditional JSON fetches,
 // a poll loop that never overlaps itself, keyed table rows that are rebuilt only when their
-// data changed (no flicker, focus kept), and number/time formatting.
+// data changed (no flicker, focus kept), and number/time formatting (times in the display
+// zone, time.js: the browser's zone or UTC).
 import { request } from './api.js';
+import { fmtClock, fmtWhen, zoneOffset } from './time.js';
 
 export const REFRESH_MS = 5_000;
 
@@ -73,12 +75,17 @@ export function fmtDuration(seconds) {
   return `${s}s`;
 }
 
-/** "2026-11-23 10:00 UTC" for an ISO instant; '—' for null. */
+/** "2026-11-23 10:00 UTC" (or "… 15:30 UTC+05:30") for an ISO instant; '—' for null. */
 export function fmtInstant(iso) {
   if (!iso) return '—';
   const ms = Date.parse(iso);
   if (Number.isNaN(ms)) return String(iso);
-  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return fmtWhen(ms);
+}
+
+/** "Updated 10:04:05 UTC+01:00 · refreshes every 5 s" for the live pages' status line. */
+export function updatedText(now = Date.now()) {
+  return `Updated ${fmtClock(now)} ${zoneOffset(now)} · refreshes every ${REFRESH_MS / 1000} s`;
 }
 
 export function fmtMb(mb) {

@@ -6,12 +6,14 @@ import { request } from './api.js';
 import { el, toast } from './dom.js';
 import { fmtInstant } from './live.js';
 import { isAdmin, showSession } from './session.js';
+import { mountZoneSwitch } from './zone.js';
 
 const $ = (id) => document.getElementById(id);
 const BASE = 'api/v1/notify/channels';
 
 let me = null;
 
+mountZoneSwitch(); // a switch reloads the page: every time is drawn again
 showSession().then((found) => {
   me = found;
   if (!me.user) {

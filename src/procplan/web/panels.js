@@ -1,7 +1,10 @@
 // panels.js — the booking form (a modal <dialog>) and the booking details panel.
 // Both only collect input and show data; app.js talks to the API through the callbacks.
 import { el, loadPref, savePref } from './dom.js';
-import { HOUR, fmtDateTime, fromInputValue, parseIso, toInputValue, toIso } from './time.js';
+import { setupEditForm } from './edit.js';
+import { checkedGpus, fillGpuChecks, showError } from './forms.js';
+import { setupSeries } from './series.js';
+import { HOUR, fmtWhen, fromInputValue, parseIso, toInputValue, toIso } from './time.js';
 
 const LAST_KEY = 'procplan.lastBooking';
 
@@ -10,11 +13,13 @@ const LAST_KEY = 'procplan.lastBooking';
  * an error message (shown inside the form; the dialog stays open so the user can fix it). `refocus(opener)` finds where focus goes
  * back on close (the opener or its replacement after a re-render). `check(payload)` resolves
  * to what booking would do (running jobs it would preempt, or why it would be refused) as
- * plain text, shown before the user books and after every change. Returns open(node, selection).
+ * plain text, shown before the user books and after every change. `dryRun(payload)` previews
+ * a weekly series (series.js: "Repeat weekly until"). Returns open(node, selection).
  */
-export function setupBookingDialog(dialog, submit, refocus = (opener) => opener, check = null) {
+export function setupBookingDialog(dialog, submit, refocus = (opener) => opener, check = null, dryRun = null) {
   const form = dialog.querySelector('form');
   const notice = dialog.querySelector('#bf-check');
+  const series = dryRun && form.elements.repeat_until ? setupSeries(form, dryRun) : null;
   let node = null;
   let opener = null;
   let asked = 0;
@@ -40,6 +45,16 @@ export function setupBookingDialog(dialog, submit, refocus = (opener) => opener,
       showError(form, payload);
       return;
     }
+    const repeat = series?.repeatFor(payload);
+    if (repeat) {
+      payload.repeat = repeat;
+      if (!series.ready(payload)) { // first show the occurrences; the button then books them
+        const failed = await series.review(payload);
+        if (failed) showError(form, failed);
+        else form.querySelector('.form-error')?.remove();
+        return;
+      }
+    }
     const button = form.querySelector('[type=submit]');
     button.disabled = true;
     try {
@@ -47,7 +62,10 @@ export function setupBookingDialog(dialog, submit, refocus = (opener) => opener,
       if (done === true) {
         savePref(LAST_KEY, { label: payload.label ?? '', priority: payload.priority });
         dialog.close();
-      } else showError(form, typeof done === 'string' ? done : 'The booking failed.');
+      } else {
+        series?.reset(); // someone booked in between: check the series again
+        showError(form, typeof done === 'string' ? done : 'The booking failed.');
+      }
     } finally {
       button.disabled = false;
     }
@@ -57,31 +75,19 @@ export function setupBookingDialog(dialog, submit, refocus = (opener) => opener,
     node = targetNode;
     opener = document.activeElement;
     fillForm(form, node, gpuIds, start, end);
+    if (form.elements.repeat_until) form.elements.repeat_until.value = '';
+    series?.reset();
     if (notice) notice.textContent = '';
     dialog.showModal();
     preview();
   };
 }
 
-/**
- * Show `message` inside the form, above its buttons (role="alert": announced; focused, so
- * that a keyboard user lands on it). Replaces an earlier one.
- */
-function showError(form, message) {
-  form.querySelector('.form-error')?.remove();
-  const error = el('p', { class: 'form-error', role: 'alert', tabindex: '-1' }, message);
-  form.querySelector('.actions').before(error);
-  error.focus();
-}
-
 function fillForm(form, node, gpuIds, start, end) {
   const last = loadPref(LAST_KEY, {});
   form.querySelector('.form-error')?.remove();
   form.querySelector('#bf-node').textContent = `${node.name} (${node.id})`;
-  const box = form.querySelector('#bf-gpus');
-  box.replaceChildren(el('legend', {}, 'GPUs'), ...node.gpus.map((gpu) => el('label', { class: 'check' },
-    el('input', { type: 'checkbox', name: 'gpu', value: gpu.id, checked: gpuIds.includes(gpu.id) }),
-    ` GPU ${gpu.index} (${gpu.kind})`)));
+  fillGpuChecks(form.querySelector('#bf-gpus'), node, gpuIds);
   form.elements.start.value = toInputValue(start);
   form.elements.end.value = toInputValue(end);
   form.elements.priority.value = ['low', 'medium', 'high'].includes(last.priority) ? last.priority : 'medium';
@@ -90,7 +96,7 @@ function fillForm(form, node, gpuIds, start, end) {
 
 /** The POST /api/v1/bookings body, or an error message for the user. */
 function readForm(form, node) {
-  const gpuIds = [...form.querySelectorAll('input[name=gpu]:checked')].map((box) => box.value);
+  const gpuIds = checkedGpus(form);
   const start = fromInputValue(form.elements.start.value);
   const end = fromInputValue(form.elements.end.value);
   if (!gpuIds.length) return 'Choose at least one GPU.';
@@ -109,9 +115,13 @@ function readForm(form, node) {
  * viewer may change it: 'owner', 'admin' (the controls are then marked "as admin") or null
  * (no controls, only who may). Returns {show(booking), showJob(job), hide(), shownId(),
  * shownJobId()}; a booking is {id, node_id, gpu_ids, start, end, user, label, priority,
- * status}; a job is a /api/v1/jobs object, shown read-only.
+ * status}; a job is a /api/v1/jobs object, shown read-only. With `onEdit(id, changes)` (resolves
+ * true or the server's message) an Edit button turns the panel into a form (edit.js);
+ * `nodeOf(nodeId)` gives the node whose GPUs it offers.
  */
-export function setupDetails(panel, { onRelease, onCancel, onExtend, mayChange = () => 'owner' }) {
+export function setupDetails(panel, {
+  onRelease, onCancel, onExtend, onEdit = null, nodeOf = () => null, mayChange = () => 'owner',
+}) {
   let booking = null;
   let job = null;
   let opener = null;
@@ -122,6 +132,17 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend, mayChange =
   const confirm = $('details-confirm');
   const adminMark = $('details-admin');
   const readOnly = $('details-readonly');
+  const edit = $('details-edit');
+  const editor = onEdit && edit ? setupEditForm(panel, { save: onEdit, nodeOf, closed: () => editing(false) }) : null;
+  if (edit) edit.hidden = true;
+
+  /** The edit form replaces the list and the buttons while it is open. */
+  function editing(on) {
+    $('details-list').hidden = on;
+    $('details-actions').hidden = on;
+    if (on) askCancel(false);
+    else if (!panel.hidden && !edit.hidden) edit.focus();
+  }
 
   function askCancel(ask) {
     confirm.hidden = !ask;
@@ -131,6 +152,7 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend, mayChange =
   function hide() {
     if (panel.hidden) return;
     panel.hidden = true;
+    editor?.close();
     const bar = booking && document.querySelector(`button.bar[data-booking="${Number(booking.id)}"]`);
     booking = null;
     job = null;
@@ -144,6 +166,7 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend, mayChange =
     }
   }
   function showJob(next, { focus = true } = {}) {
+    editor?.close();
     askCancel(false);
     booking = null;
     job = next;
@@ -151,6 +174,7 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend, mayChange =
     extend.hidden = true;
     release.hidden = true;
     cancel.hidden = true;
+    if (edit) edit.hidden = true;
     adminMark.hidden = true;
     readOnly.hidden = true;
     open(focus);
@@ -168,6 +192,9 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend, mayChange =
     release.hidden = !changeable || parseIso(booking.start) > now || parseIso(booking.end) <= now;
     extend.hidden = !changeable || parseIso(booking.end) <= now;
     cancel.hidden = !changeable;
+    if (edit) edit.hidden = !editor || !changeable || parseIso(booking.end) <= now;
+    const editingId = editor?.editing() ?? null;
+    if (editingId !== null && (editingId !== booking.id || edit.hidden)) editor.close();
     if (!changeable) askCancel(false);
     const asAdmin = changeable && may === 'admin';
     for (const mark of panel.querySelectorAll('.actions .as-admin')) mark.hidden = !asAdmin;
@@ -182,6 +209,10 @@ export function setupDetails(panel, { onRelease, onCancel, onExtend, mayChange =
   release.addEventListener('click', () => onRelease(booking.id));
   extend.addEventListener('click', () => onExtend(booking.id, toIso(parseIso(booking.end) + HOUR)));
   cancel.addEventListener('click', () => askCancel(true));
+  edit?.addEventListener('click', () => {
+    editing(true);
+    editor.open(booking);
+  });
   $('details-cancel-no').addEventListener('click', () => {
     askCancel(false);
     cancel.focus();
@@ -207,9 +238,9 @@ function renderJob(panel, job) {
     ['User', job.user],
     ['Node', (job.node_ids?.length ? job.node_ids : [job.node_name || job.node_id || '—']).join(', ')],
     ['GPUs', (job.allocated_gpus || []).join(', ')],
-    ['Started', Number.isFinite(start) ? `${fmtDateTime(start)} UTC` : '—'],
+    ['Started', Number.isFinite(start) ? fmtWhen(start) : '—'],
     ['Time limit', limit === null ? 'none' : `${Math.round(limit / 60)} min`],
-    ['Ends by', limit === null ? '—' : `${fmtDateTime(start + limit * 1000)} UTC`],
+    ['Ends by', limit === null ? '—' : fmtWhen(start + limit * 1000)],
   ];
   panel.querySelector('#details-list').replaceChildren(
     ...rows.flatMap(([term, value]) => [el('dt', {}, term), el('dd', {}, String(value))]));
@@ -225,8 +256,8 @@ function render(panel, booking) {
     ['Status', booking.status],
     ['Node', booking.node_id],
     ['GPUs', booking.gpu_ids.join(', ')],
-    ['Start', `${fmtDateTime(parseIso(booking.start))} UTC`],
-    ['End', `${fmtDateTime(parseIso(booking.end))} UTC`],
+    ['Start', fmtWhen(parseIso(booking.start))],
+    ['End', fmtWhen(parseIso(booking.end))],
   ];
   panel.querySelector('#details-list').replaceChildren(
     ...rows.flatMap(([term, value]) => [el('dt', {}, term), el('dd', {}, String(value))]));

@@ -4,8 +4,9 @@
 // admin"). Refreshes every 5 s; rows are rebuilt only when their job changed, elapsed times
 // tick in place.
 import { el, toast } from './dom.js';
-import { REFRESH_MS, fetchJson, fmtDuration, fmtInstant, poll, setStatus, syncRows } from './live.js';
+import { fetchJson, fmtDuration, fmtInstant, poll, setStatus, syncRows, updatedText } from './live.js';
 import { mayChange, showSession } from './session.js';
+import { mountZoneSwitch } from './zone.js';
 
 const $ = (id) => document.getElementById(id);
 const LIMIT = 200;
@@ -14,6 +15,7 @@ const FINISHED = 'completed,failed,cancelled,preempted,lost';
 
 let me = null; // GET /api/v1/me: who may cancel which job (asked once, before the first poll)
 let refreshNow = () => {};
+mountZoneSwitch(); // a switch reloads the page: every time is drawn again
 showSession().then((found) => {
   me = found;
   refreshNow = poll(refresh);
@@ -28,7 +30,7 @@ async function refresh() {
     ]);
     render(pending.data, running.data);
     renderRecent(recent.data);
-    setStatus($('status'), null, `Updated ${new Date().toISOString().slice(11, 19)} UTC · refreshes every ${REFRESH_MS / 1000} s`);
+    setStatus($('status'), null, updatedText());
   } catch (err) {
     setStatus($('status'), err);
   }

@@ -7,7 +7,8 @@
 //   and PageUp/PageDown jump, Escape drops the selection.
 // The grid itself only reports {nodeId, gpuIds, start, end}; app.js opens the booking form.
 import { el } from './dom.js';
-import { DAY, fmtDay } from './time.js';
+import { attachBarDrag } from './drag.js';
+import { DAY, addDays, fmtDay, slotEnd, startOfDay } from './time.js';
 import { shownView } from './grid.js';
 import { percentOf, slotAt } from './views.js';
 
@@ -17,12 +18,17 @@ const CLICK_AFTER_TAP_MS = 500;
 
 /**
  * Bind the handlers once (they survive re-renders). Callbacks: `onSelect(selection)`,
- * `onBooking(id)`, `onJob(id string)`, `onFold(nodeId, fold)`, `announce(text)`.
+ * `onBooking(id)`, `onJob(id string)`, `onFold(nodeId, fold)`, `announce(text)`; with
+ * `onMove(id, changes)` bars of the bookings `movable(id)` returns can be dragged (drag.js).
  * Returns {active, restore()}: `active` is true during a drag (the caller postpones renders),
  * `restore(hadFocus)` puts the tab stop, focus and keyboard cursor back after a render.
  */
-export function attachInteractions(table, { onSelect, onBooking, onJob = () => {}, onFold, announce = () => {} }) {
+export function attachInteractions(table, {
+  onSelect, onBooking, onJob = () => {}, onFold, announce = () => {}, movable = () => null, onMove = null,
+}) {
   let drag = null;
+  // Bars of bookings the viewer may change can be moved and resized (drag.js).
+  const bars = onMove ? attachBarDrag(table, { booking: movable, onMove, announce }) : { active: false };
   let tap = null;
   const keys = { gpu: null, time: null, anchor: null }; // keyboard cursor (GPU, day), selection anchor
 
@@ -102,7 +108,7 @@ export function attachInteractions(table, { onSelect, onBooking, onJob = () => {
   });
 
   return {
-    get active() { return drag !== null; },
+    get active() { return drag !== null || bars.active; },
     /** After a render: the tab stop back on the cursor's GPU; focus too if a track had it. */
     restore(hadFocus) {
       const td = rowOf(table, keys.gpu)?.querySelector('td.track') ?? table.querySelector('tr.gpu-row td.track');
@@ -132,7 +138,7 @@ function swallowNextClick() {
 /** Handle one key on a track; true when it was ours (the cursor moved or a slot was chosen). */
 function onKey(table, ev, keys, onSelect) {
   const view = shownView(table);
-  const step = { ArrowLeft: -DAY, ArrowRight: DAY, PageUp: -7 * DAY, PageDown: 7 * DAY }[ev.key];
+  const step = { ArrowLeft: -1, ArrowRight: 1, PageUp: -7, PageDown: 7 }[ev.key]; // days
   if (ev.key === 'Enter' || ev.key === ' ') {
     const anchor = keys.anchor ?? { gpu: keys.gpu, time: keys.time };
     keys.anchor = null;
@@ -147,9 +153,9 @@ function onKey(table, ev, keys, onSelect) {
   }
   let time = keys.time;
   let gpu = keys.gpu;
-  if (step) time += step;
+  if (step) time = addDays(time, step);
   else if (ev.key === 'Home') time = view.start;
-  else if (ev.key === 'End') time = view.end - DAY;
+  else if (ev.key === 'End') time = addDays(view.end, -1);
   else if (ev.key === 'ArrowUp' || ev.key === 'ArrowDown') {
     const next = neighbourRow(table, gpu, ev.key === 'ArrowUp' ? -1 : 1, ev.shiftKey);
     if (!next) return true;
@@ -180,7 +186,7 @@ function showCursor(table, keys, announce, speak) {
   if (!row) return;
   const view = shownView(table);
   const cursor = el('div', {
-    class: 'kbd-cursor', 'aria-hidden': 'true', style: spanStyle(view, keys.time, keys.time + DAY),
+    class: 'kbd-cursor', 'aria-hidden': 'true', style: spanStyle(view, keys.time, addDays(keys.time, 1)),
   });
   row.querySelector('.track-inner').append(cursor);
   if (speak) cursor.scrollIntoView({ block: 'nearest', inline: 'nearest' }); // moved by a key
@@ -220,7 +226,7 @@ function defaultDay(table) {
 
 function clampDay(table, time) {
   const view = shownView(table);
-  return Math.min(Math.max(Math.floor(time / DAY) * DAY, view.start), view.end - DAY);
+  return Math.min(Math.max(startOfDay(time), view.start), addDays(view.end, -1)); // a day of the display zone
 }
 
 function pointOf(table, { gpu, time }) {
@@ -235,9 +241,9 @@ function pointAt(table, ev, target) {
   return { row: td.parentElement, time: slotAt(shownView(table), (ev.clientX - rect.left) / rect.width) };
 }
 
-/** {rows, start, end} between two points; `unit` is the slot length (hour or day). */
+/** {rows, start, end} between two points; `unit` is the slot length (hour or day: a calendar day). */
 function rangeOf(a, b, unit) {
-  return { rows: rowsBetween(a.row, b.row), start: Math.min(a.time, b.time), end: Math.max(a.time, b.time) + unit };
+  return { rows: rowsBetween(a.row, b.row), start: Math.min(a.time, b.time), end: slotEnd(Math.max(a.time, b.time), unit) };
 }
 
 function toSelection({ rows, start, end }) {

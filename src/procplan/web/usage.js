@@ -2,10 +2,13 @@
 // of `procplan report`): two stacked daily bar charts (booked; run by jobs), booked against
 // used and idle for the period, the totals table and its CSV. Charts are plain SVG built with
 // createElementNS (no library, nothing fetched from elsewhere: air-gapped labs see them too);
-// names from the server are text nodes only.
+// names from the server are text nodes only. Days are calendar days of the display zone
+// (time.js: the browser's zone, or UTC by the switch): the server is asked for them (tz).
 import { request } from './api.js';
 import { el } from './dom.js';
 import { showSession } from './session.js';
+import { addDays, parseIso, toDateValue, toIso, usingUtc, zoneName } from './time.js';
+import { mountZoneSwitch } from './zone.js';
 
 const $ = (id) => document.getElementById(id);
 const SVG = 'http://www.w3.org/2000/svg';
@@ -16,6 +19,7 @@ const PAD = { left: 44, right: 8, top: 10, bottom: 26 };
 
 let last = null; // the daily answer shown (for the CSV)
 
+mountZoneSwitch(); // a switch reloads the page: the days are asked for again
 showSession().then((me) => {
   if (!me.user) {
     problem('Sign in to see the usage report (every signed-in user sees it, like sreport).');
@@ -36,14 +40,24 @@ function problem(text) {
 async function load() {
   const by = $('usage-by').value;
   const days = Number($('usage-days').value);
-  const end = new Date();
-  end.setUTCHours(24, 0, 0, 0);
-  const start = new Date(end.getTime() - days * 86400_000);
-  const query = new URLSearchParams({ by, start: start.toISOString(), end: end.toISOString() });
+  const end = addDays(Date.now(), 1); // the end of today
+  const start = addDays(end, -days);
+  const query = new URLSearchParams({ by, start: toIso(start), end: toIso(end) });
+  const zone = usingUtc() ? 'UTC' : zoneName();
+  if (zone !== 'UTC') query.set('tz', zone);
   try {
-    const { data } = await request('GET', `api/v1/usage/daily?${query}`);
+    let data;
+    try {
+      ({ data } = await request('GET', `api/v1/usage/daily?${query}`));
+    } catch (err) {
+      if (err.code !== 'invalid_tz') throw err;
+      query.delete('tz'); // a zone the server does not know: its UTC days, said so below
+      ({ data } = await request('GET', `api/v1/usage/daily?${query}`));
+      data.zone = 'UTC';
+    }
+    data.zone ??= zone;
     last = data;
-    render(data);
+    render(data, data.zone);
     problem('');
   } catch (err) {
     problem(`Could not load the usage report: ${err.message}`);
@@ -64,14 +78,14 @@ function totals(data) {
   return sums;
 }
 
-function render(data) {
+function render(data, zone) {
   const sums = totals(data);
   const keys = [...sums.keys()].sort();
   const color = new Map(keys.map((key, i) => [key, COLORS[i % COLORS.length]]));
   const hours = (s) => s / 3600;
   const booked = [...sums.values()].reduce((n, t) => n + t.booked_s, 0);
   const used = [...sums.values()].reduce((n, t) => n + t.used_s, 0);
-  $('usage-summary').textContent = `${data.days.length} days · ${hours(booked).toFixed(1)} GPU-h booked, `
+  $('usage-summary').textContent = `${data.days.length} days (${zone}) · ${hours(booked).toFixed(1)} GPU-h booked, `
     + `${hours(used).toFixed(1)} used (${booked ? Math.round((100 * used) / booked) : 0} %)`;
   $('chart-booked').replaceChildren(stacked(data, keys, color, 'booked_s'), legend(keys, color));
   $('chart-jobs').replaceChildren(stacked(data, keys, color, 'job_s'), legend(keys, color));
@@ -115,7 +129,7 @@ function stacked(data, keys, color, field) {
   const bars = days.flatMap((values, i) => {
     let base = 0;
     const x = PAD.left + i * slot + slot * 0.15;
-    const day = data.days[i].start.slice(5, 10);
+    const day = data.zone === 'UTC' ? data.days[i].start.slice(5, 10) : toDateValue(parseIso(data.days[i].start)).slice(5);
     const parts = keys.filter((k) => values.get(k)).map((key) => {
       const v = values.get(key);
       const rect = svg('rect', { x, y: y(base + v), width: slot * 0.7, height: Math.max(y(base) - y(base + v), 0), fill: color.get(key) },

@@ -1,9 +1,14 @@
 // views.js — the planner's two time scales, as plain data: the hour view (one week, a column
-// per day, bookings placed to the hour) and the day view (one UTC year, a column per day, like
-// ProcPlan's original planner). A view says which instants it shows, how a pointer position
-// snaps to a slot, how it is named and navigated, and builds its own table head and columns.
+// per day, bookings placed to the hour) and the day view (one year, a column per day, like
+// ProcPlan's original planner). Days are calendar days of the display zone (time.js): a DST
+// change day is 23 or 25 hours long yet one column wide, so instants are placed piecewise, day
+// by day (`percentOf`), and bars, day lines and the now line agree. A view says which instants
+// it shows, how a pointer position snaps to a slot, how it is named and navigated, and builds
+// its own table head and columns.
 import { el } from './dom.js';
-import { DAY, HOUR, WEEK, fmtDay, mondayOf, todayIndex } from './time.js';
+import {
+  DAY, HOUR, addDays, daysBetween, fmtDay, fromWall, mondayOf, todayIndex, usingUtc, wall,
+} from './time.js';
 
 export const DAY_PX = 24; // width of one day column in the day (year) view
 export const GPU_COL_PX = 150;
@@ -12,9 +17,9 @@ const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 
 const WEEKDAY_LETTERS = ['M', 'T', 'W', 'T', 'F', 'S', 'S'];
 const SCALE_HOURS = [0, 6, 12, 18];
 
-/** First instant of the UTC year holding `ms`. */
+/** First instant (1 January 00:00) of the year holding `ms`. */
 export function yearStart(ms) {
-  return Date.UTC(new Date(ms).getUTCFullYear(), 0, 1);
+  return fromWall(wall(ms).year, 0, 1);
 }
 
 /**
@@ -24,39 +29,75 @@ export function yearStart(ms) {
 export function makeView(kind, at) {
   if (kind === 'year') {
     const start = yearStart(at);
-    const end = Date.UTC(new Date(start).getUTCFullYear() + 1, 0, 1);
-    return { kind, start, end, days: Math.round((end - start) / DAY), snap: DAY, key: `year:${start}` };
+    const end = fromWall(wall(start).year + 1, 0, 1);
+    return { kind, start, end, days: daysBetween(start, end), snap: DAY, key: `year:${start}:${zoneKey()}` };
   }
   const start = mondayOf(at);
-  return { kind: 'week', start, end: start + WEEK, days: 7, snap: HOUR, key: `week:${start}` };
+  return { kind: 'week', start, end: addDays(start, 7), days: 7, snap: HOUR, key: `week:${start}:${zoneKey()}` };
+}
+
+/** Part of a view's key: the same start drawn in another zone has other day columns. */
+function zoneKey() {
+  return usingUtc() ? 'utc' : 'local';
 }
 
 /** The same kind of view, `steps` weeks or years later (negative: earlier). */
 export function shiftView(view, steps) {
-  if (view.kind === 'year') {
-    const year = new Date(view.start).getUTCFullYear() + steps;
-    return makeView('year', Date.UTC(year, 0, 1));
-  }
-  return makeView('week', view.start + steps * WEEK);
+  if (view.kind === 'year') return makeView('year', fromWall(wall(view.start).year + steps, 0, 1));
+  return makeView('week', addDays(view.start, 7 * steps));
 }
 
 /** "Mon 23 Nov – Sun 29 Nov 2026" or "2026", for the header. */
 export function viewLabel(view) {
-  if (view.kind === 'year') return String(new Date(view.start).getUTCFullYear());
-  const sunday = view.start + 6 * DAY;
-  return `${fmtDay(view.start)} – ${fmtDay(sunday)} ${new Date(sunday).getUTCFullYear()}`;
+  if (view.kind === 'year') return String(wall(view.start).year);
+  const sunday = addDays(view.start, 6);
+  return `${fmtDay(view.start)} – ${fmtDay(sunday)} ${wall(sunday).year}`;
 }
 
-/** Position of instant `ms` in the view, in percent of its width (may fall outside 0–100). */
+const boundsCache = new Map(); // "start|end|utc" -> the day starts of a view, and its end
+
+/** The start of each day of the view ({start, end} suffice), then its end: days + 1 instants. */
+export function dayBounds(view) {
+  const key = `${view.start}|${view.end}|${usingUtc()}`;
+  let bounds = boundsCache.get(key);
+  if (!bounds) {
+    const days = Math.max(1, daysBetween(view.start, view.end));
+    bounds = Array.from({ length: days }, (_, d) => addDays(view.start, d));
+    bounds.push(view.end);
+    if (boundsCache.size > 16) boundsCache.clear();
+    boundsCache.set(key, bounds);
+  }
+  return bounds;
+}
+
+/**
+ * Position of instant `ms` in the view, in percent of its width (may fall outside 0–100): each
+ * day column holds its own day, however long (outside the view days count 24 h).
+ */
 export function percentOf(view, ms) {
-  return ((ms - view.start) / (view.end - view.start)) * 100;
+  const bounds = dayBounds(view);
+  const days = bounds.length - 1;
+  if (ms <= bounds[0]) return ((ms - bounds[0]) / DAY / days) * 100;
+  if (ms >= bounds[days]) return ((days + (ms - bounds[days]) / DAY) / days) * 100;
+  let lo = 0;
+  let hi = days - 1;
+  while (lo < hi) { // the last day starting at or before ms
+    const mid = (lo + hi + 1) >> 1;
+    if (bounds[mid] <= ms) lo = mid;
+    else hi = mid - 1;
+  }
+  return ((lo + (ms - bounds[lo]) / (bounds[lo + 1] - bounds[lo])) / days) * 100;
 }
 
 /** The slot start under a pointer at fraction `x` (0–1) of a track's width. */
 export function slotAt(view, x) {
-  const clamped = Math.min(Math.max(x, 0), 0.999999);
-  const at = view.start + clamped * (view.end - view.start);
-  return view.start + Math.floor((at - view.start) / view.snap) * view.snap;
+  const bounds = dayBounds(view);
+  const days = bounds.length - 1;
+  const at = Math.min(Math.max(x, 0), 0.999999) * days;
+  const d = Math.floor(at);
+  if (view.snap >= DAY) return bounds[d];
+  const since = (at - d) * (bounds[d + 1] - bounds[d]);
+  return bounds[d] + Math.floor(since / view.snap) * view.snap;
 }
 
 /** Index of the day holding `now` in the view, or -1. */
@@ -65,8 +106,7 @@ export function todayColumn(view, now) {
 }
 
 function dayIndex(view, now) {
-  const index = Math.floor((now - view.start) / DAY);
-  return index >= 0 && index < view.days ? index : -1;
+  return now >= view.start && now < view.end ? daysBetween(view.start, now) : -1;
 }
 
 /** Column widths: a <colgroup> (fixed day width in the year view, equal shares in the week view). */
@@ -94,38 +134,43 @@ function weekHead(view, today) {
     const scale = el('span', { class: 'scale', 'aria-hidden': 'true' },
       SCALE_HOURS.map((h) => el('span', { style: { left: `${(h / 24) * 100}%` } }, String(h).padStart(2, '0'))));
     row.append(el('th', { scope: 'col', class: d === today ? 'day-head today' : 'day-head' },
-      el('span', { class: 'day-name' }, fmtDay(view.start + d * DAY)),
+      el('span', { class: 'day-name' }, fmtDay(dayBounds(view)[d])),
       d === today ? el('span', { class: 'visually-hidden' }, ' (today)') : null,
       scale));
   }
   return row;
 }
 
+/** A month's label, longest first ("March 2026|March|Mar|M"): headfit.js shows one that fits. */
+function monthNames(m, year) {
+  return [`${MONTHS[m]} ${year}`, MONTHS[m], MONTHS[m].slice(0, 3), MONTHS[m][0]].join('|');
+}
+
 /** Two rows: the months (each spanning its days) and the days (number over weekday letter). */
 function yearHead(view, today) {
-  const year = new Date(view.start).getUTCFullYear();
+  const year = wall(view.start).year;
   const months = el('tr', { class: 'months' },
     el('th', { scope: 'col', class: 'gpu-col', rowspan: 2 }, 'GPU'));
   for (let m = 0; m < 12; m++) {
-    const days = Math.round((Date.UTC(year, m + 1, 1) - Date.UTC(year, m, 1)) / DAY);
+    const days = Math.round((Date.UTC(year, m + 1, 1) - Date.UTC(year, m, 1)) / DAY); // calendar days
     months.append(el('th', { scope: 'colgroup', colspan: days, class: 'month-head' },
-      el('span', { class: 'month-name' }, `${MONTHS[m]} ${year}`)));
+      el('span', { class: 'month-name', dataset: { names: monthNames(m, year) } }, `${MONTHS[m]} ${year}`)));
   }
   const days = el('tr', { class: 'days' });
+  const bounds = dayBounds(view);
   for (let d = 0; d < view.days; d++) {
-    const date = new Date(view.start + d * DAY);
-    const weekday = (date.getUTCDay() + 6) % 7;
+    const date = wall(bounds[d]);
     const classes = ['day-head'];
-    if (weekday >= 5) classes.push('weekend');
-    if (date.getUTCDate() === 1) classes.push('month-start');
+    if (date.weekday >= 5) classes.push('weekend');
+    if (date.day === 1) classes.push('month-start');
     if (d === today) classes.push('today');
     days.append(el('th', {
-      scope: 'col', class: classes.join(' '), title: fmtDay(date.getTime()),
+      scope: 'col', class: classes.join(' '), title: fmtDay(bounds[d]),
       dataset: { day: String(d) },
     },
-    el('span', { class: 'day-num' }, String(date.getUTCDate())),
-    el('span', { class: 'day-letter', 'aria-hidden': 'true' }, WEEKDAY_LETTERS[weekday]),
-    el('span', { class: 'visually-hidden' }, ` ${fmtDay(date.getTime())}${d === today ? ' (today)' : ''}`)));
+    el('span', { class: 'day-num' }, String(date.day)),
+    el('span', { class: 'day-letter', 'aria-hidden': 'true' }, WEEKDAY_LETTERS[date.weekday]),
+    el('span', { class: 'visually-hidden' }, ` ${fmtDay(bounds[d])}${d === today ? ' (today)' : ''}`)));
   }
   return [months, days];
 }
@@ -136,7 +181,7 @@ function yearHead(view, today) {
  */
 export function trackBackground(view) {
   if (view.kind === 'week') return {};
-  const weekday = (new Date(view.start).getUTCDay() + 6) % 7; // Monday 0
+  const { weekday } = wall(view.start); // Monday 0
   // The 7-day shading pattern starts on a Monday: shift it back to the Monday before 1 Jan.
   return { backgroundPosition: `0 0, ${-weekday * DAY_PX}px 0` };
 }
@@ -144,6 +189,6 @@ export function trackBackground(view) {
 /** Where the year view scrolls so that `ms` shows a little right of the GPU column. */
 export function scrollLeftFor(view, ms, visibleWidth) {
   if (view.kind !== 'year') return 0;
-  const x = Math.floor((ms - view.start) / DAY) * DAY_PX;
+  const x = daysBetween(view.start, Math.min(Math.max(ms, view.start), view.end - 1)) * DAY_PX;
   return Math.max(0, x - Math.max(0, (visibleWidth - GPU_COL_PX) / 4));
 }

@@ -159,6 +159,16 @@ def booking_created(b: Booking, conflicts: list[Json]) -> Json:
     return {"booking": booking_v1(b), "conflicts_with_jobs": conflicts}
 
 
+def booking_edited(b: Booking, conflicts: list[Json]) -> Json:
+    """The answer of ``PATCH /api/v1/bookings/{id}`` (ADR 0024): the booking as edited and,
+    only when its new claims cover open-ended jobs of others, ``conflicts_with_jobs`` (as
+    ``booking_created`` has them), so that clients of the end-only PATCH see what they saw."""
+    body = booking_v1(b)
+    if conflicts:
+        body["conflicts_with_jobs"] = conflicts
+    return body
+
+
 def calendar_claims(items: Sequence[Booking]) -> list[Json]:
     """The claim object of ``/api/v1/calendar`` of each booking: its real (unclipped) start
     and end."""

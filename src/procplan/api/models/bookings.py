@@ -88,11 +88,30 @@ class BookingCreate(BaseModel):
 
 
 class BookingPatch(BaseModel):
-    """``PATCH /api/v1/bookings/{id}``: move the end (extend or shorten)."""
+    """``PATCH /api/v1/bookings/{id}``: edit an active booking (ADR 0024). Every field is
+    optional, at least one is given; what is left out stays as it is."""
 
     model_config = ConfigDict(extra="forbid")
 
-    end: Annotated[Instant, Timestamp()]
+    start: Annotated[Instant | None, Timestamp()] = Field(
+        default=None, description="new start (not once the booking has started)"
+    )
+    end: Annotated[Instant | None, Timestamp()] = Field(default=None, description="new end")
+    gpu_ids: Annotated[list[str] | None, Strings(MAX_ITEMS, MAX_NAME, names=True)] = Field(
+        default=None, description="the node's GPUs it holds (not once it has started)"
+    )
+    label: Annotated[str | None, Name(MAX_LABEL, empty_ok=True)] = Field(
+        default=None, description="shown on calendars; empty: the owner's name"
+    )
+    priority: Annotated[Priority | None, _PRIORITY] = None
+
+    @model_validator(mode="after")
+    def _something(self) -> BookingPatch:
+        if all(v is None for v in (self.start, self.end, self.gpu_ids, self.label, self.priority)):
+            raise problem("give at least one of 'start', 'end', 'gpu_ids', 'label', 'priority'")
+        if self.gpu_ids is not None and not self.gpu_ids:
+            raise problem("'gpu_ids' must not be empty")
+        return self
 
 
 class BookingListQuery(BaseModel):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +24,27 @@ class ReportQuery(BaseModel):
     by: Annotated[str, Name(16)] = Field(default="user", description="user, tenant or node")
     start: Annotated[Instant | None, Timestamp()] = None
     end: Annotated[Instant | None, Timestamp()] = None
+
+
+def parse_zone(value: Any) -> ZoneInfo:
+    """An IANA time zone name ("Europe/Berlin") as a ``ZoneInfo``."""
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise ValueError("tz must be an IANA time zone name such as Europe/Berlin")
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin"
+        raise ValueError(message) from None
+
+
+class DailyQuery(ReportQuery):
+    """``GET /api/v1/usage/daily``: the report's query; ``tz`` makes the days that zone's
+    calendar days (default: UTC days)."""
+
+    tz: Annotated[
+        ZoneInfo | None,
+        Parsed(parse_zone, {"type": "string", "maxLength": 64}, code="invalid_tz"),
+    ] = Field(default=None, description="an IANA time zone name; days are its calendar days")
 
 
 class FinishedQuery(BaseModel):

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
-from procplan.api.deps import ctx, known_booking_id
+from procplan.api.deps import AppContext, ctx, known_booking_id
 from procplan.api.models.compat import (
     AvailabilityBulkBody,
     AvailabilityQuery,
@@ -27,6 +27,7 @@ from procplan.api.responses import json_response
 from procplan.core.errors import DomainError, InvalidRequest
 from procplan.core.model import BookingRequest, Priority
 from procplan.core.timeutil import Instant
+from procplan.service.booking_precheck import refuse_from_mirror
 from procplan.service.topology_file import read_topology_file
 from procplan.wire.bookings import procplan_booked
 from procplan.wire.calendar import availability_grids
@@ -95,12 +96,26 @@ async def book(request: Request) -> Response:
     ask = await read_body(request, BookBody)
     who = await acting(request)
     req = _booking_request(owner_name(who), ask)
+    context = ctx(request)
     try:
-        booking = await run_in_threadpool(ctx(request).bookings.create, req, whole_hours=True)
+        await _refuse_from_mirror(context, req)
+        booking = await context.bookings.create_async(req, whole_hours=True)
     except DomainError as exc:
         raise _as_compat(exc) from exc
     audit(request, who, "booking.create", f"booking {booking.id}", req.user, req.label)
     return json_response(procplan_booked(booking), status=201)
+
+
+async def _refuse_from_mirror(context: AppContext, req: BookingRequest) -> None:
+    """A refusal the committed bookings already decide is answered from memory, without
+    the writer (``service.booking_precheck``, issue #18). On SQLite its one read (the ledger
+    version) costs microseconds and runs here; a PostgreSQL round trip goes to a thread."""
+    drained = context.nodes.maintenance.drains_as_of if context.nodes is not None else None
+    check = partial(refuse_from_mirror, context.bookings, req, whole_hours=True, drained=drained)
+    if context.bookings.store.is_sqlite:
+        check()
+    else:
+        await run_in_threadpool(check)
 
 
 @router.post("/api/mark_done", openapi_extra=body_doc(MarkDoneBody, required=True))
@@ -130,7 +145,7 @@ async def delete_booking(request: Request, raw_id: str) -> Response:
     booking_id = known_booking_id(number)
     who = await acting(request)
     check = owner_check(who, "booking")
-    done = await run_in_threadpool(ctx(request).bookings.cancel, booking_id, check)
+    done = await ctx(request).bookings.cancel_async(booking_id, check)
     audit(request, who, "booking.cancel", f"booking {booking_id}", done.user)
     return json_response(booking_status(booking_id, "cancelled"))
 

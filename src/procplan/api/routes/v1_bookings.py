@@ -17,6 +17,7 @@ from procplan.api.models.fields import INT64_MAX, INT64_MIN
 from procplan.api.ownership import acting, audit, owner_check, owner_name
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response, render_each
+from procplan.core.booking_edit import BookingEdit
 from procplan.core.identity import Principal
 from procplan.core.ledger import BookingConflict
 from procplan.core.model import Booking, BookingRequest
@@ -24,6 +25,7 @@ from procplan.store.bookings_repo import BookingFilter
 from procplan.wire.bookings import (
     booking_conflict,
     booking_created,
+    booking_edited,
     booking_preview,
     booking_v1,
     bookings_page,
@@ -152,12 +154,29 @@ def _window(booking: Booking) -> str:
 
 @router.patch("/bookings/{booking_id}", openapi_extra=body_doc(BookingPatch, required=True))
 async def patch_booking(request: Request, booking_id: BookingId) -> Response:
+    """Edit an active booking (ADR 0024): move or resize it, change its GPUs, label or
+    priority. A started booking keeps its start and GPUs (409 ``started``); the new window is
+    validated as a new booking is and refused with the same 409 (``gpu_conflict``,
+    ``job_conflict`` with holders and ``next_free``); its own claims are not in its way."""
     ask = await read_body(request, BookingPatch)
     who = await principal(request)
-    change = partial(ctx(request).bookings.change_end, allowed=owner_check(who, "booking"))
-    booking = await run_in_threadpool(change, known(booking_id), ask.end)
-    audit(request, who, "booking.change", f"booking {booking_id}", booking.user, f"end={ask.end}")
-    return json_response(booking_v1(booking))
+    context = ctx(request)
+    change = BookingEdit(
+        start=ask.start,
+        end=ask.end,
+        gpu_ids=None if ask.gpu_ids is None else tuple(ask.gpu_ids),
+        label=ask.label,
+        priority=ask.priority,
+    )
+    edit = partial(context.bookings.edit, allowed=owner_check(who, "booking"))
+    try:
+        booking, preempted = await run_in_threadpool(edit, known(booking_id), change)
+    except BookingConflict as refused:
+        return json_response(booking_conflict(refused), refused.status)
+    audit(request, who, "booking.change", f"booking {booking_id}", booking.user, _changes(ask))
+    grace_s = context.jobs.settings.policy.preempt_grace_s
+    conflicts = [preempted_json(job, booking, grace_s) for job in preempted]
+    return json_response(booking_edited(booking, conflicts))
 
 
 @router.post("/bookings/{booking_id}/release")
@@ -182,3 +201,11 @@ async def cancel_booking(request: Request, booking_id: BookingId) -> Response:
     booking = await run_in_threadpool(ctx(request).bookings.cancel, known(booking_id), check)
     audit(request, who, "booking.cancel", f"booking {booking_id}", booking.user)
     return json_response(booking_v1(booking))
+
+
+def _changes(ask: BookingPatch) -> str:
+    """The audit record's detail: the fields asked for, as given (instants as seconds)."""
+    given = ask.model_dump(exclude_none=True)
+    if ask.priority is not None:
+        given["priority"] = ask.priority.label
+    return " ".join(f"{key}={value}" for key, value in given.items())

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from procplan.api.boundary import query_doc, read_query
 from procplan.api.deps import AppContext, ctx
-from procplan.api.models.usage import FinishedQuery, ReportQuery
+from procplan.api.models.usage import DailyQuery, FinishedQuery, ReportQuery
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
 from procplan.api.routes.v1_bookings import BookingId, known
@@ -70,14 +70,15 @@ async def usage_report(request: Request) -> Response:
     )
 
 
-@router.get("/usage/daily", openapi_extra=query_doc(ReportQuery))
+@router.get("/usage/daily", openapi_extra=query_doc(DailyQuery))
 async def usage_daily(request: Request) -> Response:
-    """The report of each UTC day of ``[start, end)`` (at most 92 days; default the last 7),
-    for charts: the days add up to the report of the whole window."""
-    ask = read_query(request, ReportQuery)
+    """The report of each UTC day (or each calendar day of ``tz``, e.g. the web page's time
+    zone) of ``[start, end)`` (at most 92 days; default the last 7), for charts: the days add
+    up to the report of the whole window."""
+    ask = read_query(request, DailyQuery)
     service = _usage(ctx(request))
     start, end = _window(service, ask.start, ask.end)
-    reports = await run_in_threadpool(service.daily, ask.by, start, end)
+    reports = await run_in_threadpool(service.daily, ask.by, start, end, ask.tz)
     days = [(r.start, r.end, r.rows, r.total) for r in reports]
     return json_response(daily_json(reports[0].by, service.busy_pct, days))
 

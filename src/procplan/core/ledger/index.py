@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from itertools import accumulate
 
 from procplan.core.errors import Conflict, InvalidRequest
+from procplan.core.ledger.refusals import booked_message
 from procplan.core.model import Claim
 from procplan.core.timeutil import Instant
 
@@ -133,7 +134,7 @@ class Ledger:
             )
             if clash:
                 raise Conflict(
-                    f"GPU '{claim.gpu_id}' is already booked for the requested window",
+                    booked_message(claim.gpu_id),
                     code="gpu_conflict",
                 )
         self._insert(batch)
