@@ -16,7 +16,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "procplan-1.0"
@@ -58,17 +59,39 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_http(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"ProcPlan 1.0's server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
+@contextmanager
+def peer_server(config: Path, database: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """ProcPlan 1.0's own server (``python -m procplan.server``, run from its folder) on a
+    free port: the process and its port, once it listens; stopped after."""
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "procplan.server", "--config", str(config),
+        "--database", str(database), "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(PEER)}
+    proc = subprocess.Popen(
+        command, cwd=PEER, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening(port):
+            if proc.poll() is not None:
+                raise RuntimeError(f"ProcPlan 1.0's server exited with {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("ProcPlan 1.0's server did not listen within 60 s")
             time.sleep(0.05)
-    raise RuntimeError("ProcPlan 1.0's server did not listen within 60 s")
+        yield proc, port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _http_total_ms(work: Path, year: int, url: str) -> float:
@@ -93,21 +116,9 @@ def http_cold_ms(
         return None
     peer_times, our_times = [], []
     for _ in range(runs):
-        port = _free_port()
-        command = [
-            sys.executable, "-m", "procplan.server", "--config", str(work / "peer.json"),
-            "--database", str(work / "peer.db"), "--host", "127.0.0.1", "--port", str(port),
-        ]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(PEER)}
-        server = subprocess.Popen(
-            command, cwd=PEER, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            _wait_http(port, server)
-            peer_times.append(_http_total_ms(work, year, f"http://127.0.0.1:{port}"))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        with peer_server(work / "peer.json", work / "peer.db") as (_, port):
+            url = f"http://127.0.0.1:{port}"
+            peer_times.append(_http_total_ms(work, year, url))
         url, stop = ours()
         try:
             our_times.append(_http_total_ms(work, year, url))

@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import random
 import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,11 +34,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _peer import PEER
+from _peer import PEER, peer_server
 from _profile import flame_graph
 from _servers import machine, percentile, process_cpu
 from booking_load import audit
-from procplan.testing import ServerProcess, free_port
+from procplan.testing import ServerProcess
 
 NODES = {node: [f"{node}-gpu{i}" for i in range(n)] for node, n in (("node-a", 4), ("node-b", 2))}
 
@@ -179,19 +177,6 @@ def peer_overlaps(db: Path) -> int:
     return pairs
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"ProcPlan 1.0 exited with {proc.returncode}")
-        try:
-            if exchange(port, encode("GET", "/api/nodes", port))[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("ProcPlan 1.0 did not answer /api/nodes in 30 s")
-
-
 @dataclass
 class Run:
     who: str
@@ -214,23 +199,10 @@ class Run:
 def run_peer(work: Path, args: argparse.Namespace, window: datetime) -> Run:
     config, db = work / "peer.json", work / f"peer-{time.monotonic_ns()}.db"
     config.write_text(json.dumps(topology()), encoding="utf-8")
-    port = free_port()
-    command = [
-        sys.executable, "-m", "procplan.server", "--config", str(config),
-        "--database", str(db), "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(PEER)}
-    proc = subprocess.Popen(
-        command, cwd=PEER, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_ready(port, proc)
+    with peer_server(config, db) as (proc, port):
         cpu0 = process_cpu(proc.pid)
         tally, elapsed = drive(port, args.clients, args.seconds, window)
         cpu = process_cpu(proc.pid) - cpu0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     return Run("peer", tally, elapsed, cpu, peer_overlaps(db))
 
 

@@ -67,6 +67,8 @@ def _mapped(host: str) -> str:
 
 
 def _is_loopback(host: str) -> bool:
+    if host.startswith(("127.", "::ffff:127.")) or host == "::1":  # the usual ones, no parse
+        return True
     try:
         address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
@@ -106,10 +108,9 @@ def _diag_uid(client: tuple[str, int], server: tuple[str, int]) -> int | None:
     """The uid of the TCP socket ``client`` → ``server`` by one exact sock_diag lookup;
     ``None`` when the kernel has no such socket. Raises ``_NetlinkRefused`` when this host
     answers no sock_diag request at all (the caller then reads the socket table)."""
-    address = ipaddress.ip_address(client[0].split("%", 1)[0])
-    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
-    source = address.packed.ljust(16, b"\0")
-    target = ipaddress.ip_address(server[0].split("%", 1)[0]).packed.ljust(16, b"\0")
+    family = socket.AF_INET6 if ":" in client[0] else socket.AF_INET
+    source = socket.inet_pton(family, client[0].split("%", 1)[0]).ljust(16, b"\0")
+    target = socket.inet_pton(family, server[0].split("%", 1)[0]).ljust(16, b"\0")
     sockid = (
         _DIAG_PORTS.pack(client[1], server[1])
         + source

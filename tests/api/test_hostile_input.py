@@ -77,6 +77,11 @@ CASES = [
     Case("ANSI in a compat label", "POST", "/api/book",
          body(node_id="node-a", gpu_count=1, start="2026-11-24T09:00:00Z",
               end="2026-11-24T10:00:00Z", user_label="\x1b[2J"), 400, "control character"),
+    # The booking writer asked PostgreSQL for node "\x00" before anything checked the id: 500
+    Case("NUL in a compat node id", "POST", "/api/book",
+         body(node_id="\x00", start="2000-01-01T00:00:00Z", end="2000-01-01T01:00:00Z",
+              user_label="x"), 400,
+         "Unknown node id"),
     Case("bidi override in a job name", "POST", "/api/v1/jobs", job(name="a\u202eb"), 400,
          "bidirectional"),
     Case("129-character user", "POST", "/api/v1/jobs", job(user="u" * 129), 400,

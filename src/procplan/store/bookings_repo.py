@@ -35,6 +35,7 @@ from procplan.core.model import (
     Gpu,
     Node,
 )
+from procplan.core.text import name_problem
 from procplan.core.timeutil import DAY, Instant
 from procplan.store import fast_sql
 from procplan.store.engine import Store
@@ -348,6 +349,8 @@ class NodeGpus(NamedTuple):
 
 
 def _find_node_gpus(conn: Connection, node_id: str) -> NodeGpus | None:
+    if name_problem(node_id) is not None:
+        return None  # no node has such an id, and PostgreSQL refuses some (NUL) in a query
     rows = fast_sql.rows(conn, _NODE_GPUS, {"node_id": node_id})
     if not rows:
         return None

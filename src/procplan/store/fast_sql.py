@@ -19,48 +19,74 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, NoResultFound
 from sqlalchemy.sql.elements import ClauseElement
 
-__all__ = ["execute", "execute_many", "rows", "scalar"]
+__all__ = ["execute", "execute_many", "rows", "rows_on", "scalar"]
 
 Params = Mapping[str, Any]
 
 
 class _Compiled(NamedTuple):
     sql: str
-    names: tuple[str, ...]
+    # Each positional parameter: (the caller's name, the index in its list for an expanded
+    # ``IN``, else None).
+    names: tuple[tuple[str, int | None], ...]
     defaults: dict[str, Any]
-    fast: bool  # False: SQLAlchemy must render it per call (the caller falls back to it)
 
     def values(self, params: Params | None) -> tuple[Any, ...]:
-        given = params or {}
-        return tuple(given[n] if n in given else self.defaults[n] for n in self.names)
+        given, defaults = params or {}, self.defaults
+        return tuple(
+            (given[name] if name in given else defaults[name]) if at is None else given[name][at]
+            for name, at in self.names
+        )
 
 
-_COMPILED: dict[tuple[ClauseElement, tuple[str, ...] | None], _Compiled] = {}
+_Key = tuple[ClauseElement, tuple[str, ...] | None, tuple[int, ...]]
+_COMPILED: dict[_Key, _Compiled] = {}
 
 
-def _compiled(conn: Connection, statement: ClauseElement, params: Params | None) -> _Compiled:
-    """An INSERT is compiled for the columns it is given (as SQLAlchemy does per call), with
-    the table's scalar Python defaults for the others it must fill."""
-    keys = tuple(sorted(params or {})) if getattr(statement, "is_insert", False) else None
-    found = _COMPILED.get((statement, keys))
+def _compiled(dialect: Dialect, statement: ClauseElement, params: Params | None) -> _Compiled:
+    """Compiled once per shape: an INSERT for the columns it is given (as SQLAlchemy does per
+    call, with the table's scalar Python defaults for the others it must fill), an expanding
+    ``IN`` for its list's length, literal-execute constants rendered as parameters."""
+    given = params or {}
+    keys = tuple(sorted(given)) if getattr(statement, "is_insert", False) else None
+    lengths = tuple(len(v) for v in given.values() if isinstance(v, list | tuple))
+    found = _COMPILED.get((statement, keys, lengths))
     if found is None:
-        done = statement.compile(dialect=conn.dialect, column_keys=list(keys or ()) or None)
-        names = tuple(getattr(done, "positiontup", None) or ())
-        defaults = dict(done.params)
-        if keys is not None:
-            table = statement.table  # type: ignore[attr-defined]
-            for name in names:
-                default = table.c[name].default if name in table.c else None
-                if name not in keys and default is not None and default.is_scalar:
-                    defaults[name] = default.arg
-        sql = str(done)
-        fast = "POSTCOMPILE" not in sql  # expanding or literal-execute parameters: not here
-        found = _COMPILED[(statement, keys)] = _Compiled(sql, names, defaults, fast)
+        found = _COMPILED[(statement, keys, lengths)] = _compile(dialect, statement, given, keys)
     return found
+
+
+def _compile(
+    dialect: Dialect, statement: ClauseElement, given: Params, keys: tuple[str, ...] | None
+) -> _Compiled:
+    done: Any = statement.compile(dialect=dialect, column_keys=list(keys or ()) or None)
+    defaults = dict(done.params)
+    if keys is not None:
+        table = statement.table  # type: ignore[attr-defined]
+        for name in done.positiontup or ():
+            default = table.c[name].default if name in table.c else None
+            if name not in keys and default is not None and default.is_scalar:
+                defaults[name] = default.arg
+    sql, positions = str(done), tuple(done.positiontup or ())
+    expanded_from: dict[str, tuple[str, int]] = {}
+    if "POSTCOMPILE" in sql:
+        state = done.construct_expanded_state({**defaults, **given})
+        for base, expanded in state.parameter_expansion.items():
+            expanded_from.update({name: (base, at) for at, name in enumerate(expanded)})
+        defaults.update(state.parameters)
+        sql, positions = state.statement, tuple(state.positiontup or ())
+    order: list[tuple[str, int | None]] = []
+    for name in positions:
+        base, at = expanded_from.get(name, (name, None))
+        # Only the caller's lists are read by index; a constant SQLAlchemy renders late
+        # (literal execute) is one of the defaults, under its own name.
+        listed = at is not None and isinstance(given.get(base), list | tuple)
+        order.append((base, at) if listed else (name, None))
+    return _Compiled(sql, tuple(order), defaults)
 
 
 def _cursor(conn: Connection) -> Any:
@@ -73,11 +99,20 @@ def _wrapped(exc: sqlite3.Error, sql: str, params: Any) -> Exception:
 
 def rows(conn: Connection, statement: ClauseElement, params: Params | None = None) -> list[Any]:
     """Every row of ``statement`` (plain tuples on SQLite)."""
-    if conn.dialect.name != "sqlite" or not (compiled := _compiled(conn, statement, params)).fast:
+    if conn.dialect.name != "sqlite":
         return list(conn.execute(statement, dict(params or {})))  # type: ignore[call-overload]
+    return rows_on(conn.connection.driver_connection, conn.dialect, statement, params)
+
+
+def rows_on(
+    dbapi: Any, dialect: Dialect, statement: ClauseElement, params: Params | None = None
+) -> list[Any]:
+    """``rows`` on a SQLite DBAPI connection itself (a pooled one, outside any SQLAlchemy
+    transaction: one statement reads one consistent snapshot)."""
+    compiled = _compiled(dialect, statement, params)
     values = compiled.values(params)
     try:
-        return _cursor(conn).execute(compiled.sql, values).fetchall()  # type: ignore[no-any-return]
+        return dbapi.cursor().execute(compiled.sql, values).fetchall()  # type: ignore[no-any-return]
     except sqlite3.Error as exc:
         raise _wrapped(exc, compiled.sql, values) from exc
 
@@ -92,9 +127,10 @@ def scalar(conn: Connection, statement: ClauseElement, params: Params | None = N
 
 def execute(conn: Connection, statement: ClauseElement, params: Params | None = None) -> None:
     """Run a statement that returns nothing."""
-    if conn.dialect.name != "sqlite" or not (compiled := _compiled(conn, statement, params)).fast:
+    if conn.dialect.name != "sqlite":
         conn.execute(statement, dict(params or {}))  # type: ignore[call-overload]
         return
+    compiled = _compiled(conn.dialect, statement, params)
     values = compiled.values(params)
     try:
         _cursor(conn).execute(compiled.sql, values)
@@ -107,10 +143,10 @@ def execute_many(conn: Connection, statement: ClauseElement, many: Iterable[Para
     batch: Sequence[Params] = list(many)
     if not batch:
         return
-    sqlite = conn.dialect.name == "sqlite"
-    if not sqlite or not (compiled := _compiled(conn, statement, batch[0])).fast:
+    if conn.dialect.name != "sqlite":
         conn.execute(statement, [dict(p) for p in batch])  # type: ignore[call-overload]
         return
+    compiled = _compiled(conn.dialect, statement, batch[0])
     values = [compiled.values(p) for p in batch]
     try:
         _cursor(conn).executemany(compiled.sql, values)

@@ -29,6 +29,7 @@ from procplan.core.ledger import (
 )
 from procplan.core.ledger.refusals import booked_message
 from procplan.core.timeutil import Instant, to_iso
+from procplan.store import fast_sql
 from procplan.store.tables import bookings, claims, jobs, users
 
 __all__ = ["check_booking", "read_holds", "refusal", "settle"]
@@ -70,7 +71,9 @@ def read_holds(
         return out
     by_pk = {pk: gpu_id for gpu_id, pk in gpu_pks.items()}
     params = {"gpu_pks": list(by_pk), "start": start, "end": end}
-    for pk, s, e, b_id, j_id, b_user, j_user, label, j_name, j_kind in conn.execute(_HOLDS, params):
+    for pk, s, e, b_id, j_id, b_user, j_user, label, j_name, j_kind in fast_sql.rows(
+        conn, _HOLDS, params
+    ):
         gpu_id = by_pk[pk]
         if b_id is not None:
             hold = Hold(Holder.BOOKING, b_id, b_user, gpu_id, s, e, label or "")

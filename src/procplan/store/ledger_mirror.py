@@ -135,8 +135,7 @@ class BookingMirror:
         current = self.committed_version()
         if current == self._version:
             return self._views
-        with self._store.read() as conn:
-            rows = conn.execute(CHANGED_SINCE, {"after": self._version}).all()
+        rows = self._store.read_rows(CHANGED_SINCE, {"after": self._version})
         with self._lock:
             self._apply(rows, current)
             return self._views
