@@ -231,20 +231,22 @@ def test_a_drained_node_refuses_moves_but_not_shrinking(client: TestClient) -> N
 # ------------------------------------------------------------------- jobs (rule 4)
 
 
+def gpu0_booked(client: TestClient) -> dict[str, Any]:
+    """The client's booking of node-a's GPU 0, 12:00 to 14:00 on the 23rd."""
+    window = {"start": at(23, 12), "end": at(23, 14)}
+    made = client.post(
+        "/api/v1/bookings", json={"node_id": "node-a", "gpu_ids": ["node-a-gpu0"], **window}
+    )
+    assert made.status_code == 201, made.text
+    booking: dict[str, Any] = made.json()["booking"]
+    return booking
+
+
 @pytest.mark.usefixtures("workstation")
 def test_new_claims_over_open_ended_jobs_are_reported(
     composed: Composed, alice: TestClient, bob: TestClient
 ) -> None:
-    made = alice.post(
-        "/api/v1/bookings",
-        json={
-            "node_id": "node-a",
-            "gpu_ids": ["node-a-gpu0"],
-            "start": at(23, 12),
-            "end": at(23, 14),
-        },
-    )
-    booking = made.json()["booking"]
+    booking = gpu0_booked(alice)
     job = running(composed, bob, name="open", gpu_count=3)
     answer = patch(
         alice, booking["id"], user=None, gpu_ids=["node-a-gpu0", job["allocated_gpus"][0]]
@@ -261,16 +263,7 @@ def test_new_claims_over_open_ended_jobs_are_reported(
 def test_new_claims_over_time_limited_jobs_are_refused(
     composed: Composed, alice: TestClient, bob: TestClient
 ) -> None:
-    made = alice.post(
-        "/api/v1/bookings",
-        json={
-            "node_id": "node-a",
-            "gpu_ids": ["node-a-gpu0"],
-            "start": at(23, 12),
-            "end": at(23, 14),
-        },
-    )
-    booking = made.json()["booking"]
+    booking = gpu0_booked(alice)
     job = running(composed, bob, gpu_count=3, time_limit_s=4 * 3600)
     body = assert_v1_error(
         patch(alice, booking["id"], user=None, gpu_ids=[job["allocated_gpus"][0]]),

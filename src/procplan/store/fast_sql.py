@@ -45,6 +45,7 @@ class _Compiled(NamedTuple):
 
 _Key = tuple[ClauseElement, tuple[str, ...] | None, tuple[int, ...]]
 _COMPILED: dict[_Key, _Compiled] = {}
+_CAP = 1024
 
 
 def _compiled(dialect: Dialect, statement: ClauseElement, params: Params | None) -> _Compiled:
@@ -56,6 +57,8 @@ def _compiled(dialect: Dialect, statement: ClauseElement, params: Params | None)
     lengths = tuple(len(v) for v in given.values() if isinstance(v, list | tuple))
     found = _COMPILED.get((statement, keys, lengths))
     if found is None:
+        if len(_COMPILED) >= _CAP:  # statements are module constants; this only bounds a misuse
+            _COMPILED.clear()
         found = _COMPILED[(statement, keys, lengths)] = _compile(dialect, statement, given, keys)
     return found
 

@@ -32,7 +32,7 @@ def parse_zone(value: Any) -> ZoneInfo:
         raise ValueError("tz must be an IANA time zone name such as Europe/Berlin")
     try:
         return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         message = f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin"
         raise ValueError(message) from None
 
