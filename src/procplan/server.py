@@ -50,7 +50,8 @@ from procplan.service.intrusions import IntrusionWatch
 from procplan.service.jobs import JobService, JobSettings
 from procplan.service.leases import Housekeeper
 from procplan.service.metrics import SchedulerMetrics
-from procplan.service.nodes import NodeService, NodeSettings
+from procplan.service.node_state import NodeSettings
+from procplan.service.nodes import NodeService
 from procplan.service.notify import NoteSender, NotifyService, preemption_warner
 from procplan.service.run_as import RunAsPolicy, current_account
 from procplan.service.topology_file import read_topology_file

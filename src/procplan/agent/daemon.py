@@ -32,11 +32,12 @@ from procplan.agent import messages as m
 from procplan.agent.host import AgentConfig as AgentConfig  # re-exported: embedded, cli
 from procplan.agent.host import build_reader as build_reader  # re-exported: embedded
 from procplan.agent.launcher import JobProcess, Launcher, LaunchError
-from procplan.agent.logship import Chunk, LogShipper
+from procplan.agent.logsend import LogSender
+from procplan.agent.logship import LogShipper
 from procplan.agent.machine import AgentMachine
 from procplan.agent.protocol import ExitedEvent, JobEvent, Key, parse_specs
 from procplan.client import ApiError, ClientError, current_user
-from procplan.client.agent import AgentClient, OffsetMismatch
+from procplan.client.agent import AgentClient
 from procplan.core.model import GpuDevice
 from procplan.core.readings import GpuReader, GpuReadError
 
@@ -72,12 +73,12 @@ class AgentDaemon:
         verify = config.tls if config.tls is not None else True
         self.client = AgentClient(config.server_url, config.token, verify=verify)
         self.poll_client = AgentClient(config.server_url, config.token, verify=verify)
+        self.logs = LogSender(self.client, config.node_id, self.shipper)
         self.machine = AgentMachine(config.interval_s)
         self.own_processes = host.OwnProcesses()  # which GPU processes are our jobs'
         self.address = config.address or host.local_address(config.server_url)
         self.exit_code = 0
         self._devices: list[GpuDevice] | None = None
-        self._ship_lock = threading.Lock()
         self._last_poll = 0.0
         self._unreachable = False
         self._stopping = False
@@ -368,7 +369,7 @@ class AgentDaemon:
     def _report_call(self, session: str, events: tuple[JobEvent, ...]) -> m.Event:
         exited = [(e.job_id, e.run) for e in events if isinstance(e, ExitedEvent)]
         if exited:  # the job's last words reach the server before its end does
-            self._ship(session, exited, FINAL_SHIP_ROUNDS)
+            self.logs.ship(session, exited, FINAL_SHIP_ROUNDS)
         try:
             self.client.agent_events(self.config.node_id, session, [e.wire() for e in events])
         except ApiError as exc:
@@ -380,50 +381,13 @@ class AgentDaemon:
         return m.EventsAcked(time.time(), events)
 
     def _do_ship(self, action: m.ShipLogs) -> None:
-        if self._ship_lock.locked():
+        if self.logs.busy:
             return  # the previous round is still going
 
         def work() -> None:
-            self._ship(action.session, None, SHIP_ROUNDS)
+            self.logs.ship(action.session, None, SHIP_ROUNDS)
 
         threading.Thread(target=work, name="procplan-agent-logs", daemon=True).start()
-
-    def _ship(self, session: str, keys: list[Key] | None, rounds: int) -> None:
-        """Ship new log bytes (of ``keys``, default all) until none are left or ``rounds``
-        chunks per stream went out; stops at the first failure that is worth a retry."""
-        with self._ship_lock:
-            for _ in range(rounds):
-                chunks = self.shipper.pending(keys)
-                if not chunks:
-                    return
-                for chunk in chunks:
-                    if not self._ship_chunk(session, chunk):
-                        return
-
-    def _ship_chunk(self, session: str, chunk: Chunk) -> bool:
-        """Send one chunk; False when shipping should pause until the next round."""
-        job_id, run = chunk.key
-        try:
-            answer = self.client.agent_ship_log(
-                self.config.node_id, session, job_id, run, chunk.stream, chunk.offset,
-                chunk.data, rank=chunk.rank,
-            )  # fmt: skip
-        except OffsetMismatch as exc:
-            self.shipper.resume(chunk.key, chunk.stream, exc.size)
-            return True
-        except ApiError as exc:
-            retry = exc.status in (401, 408, 429) or exc.status >= 500
-            if retry or exc.code == "unknown_session":
-                return False
-            log.warning("job %s run %s: %s log refused, not shipping it further: %s",
-                        job_id, run, chunk.stream, exc)  # fmt: skip
-            self.shipper.acknowledge(chunk.key, chunk.stream, chunk.offset, done=True)
-            return True
-        except ClientError:
-            return False
-        self.shipper.acknowledge(chunk.key, chunk.stream, chunk.end,
-                                 done=bool(answer.get("truncated")))  # fmt: skip
-        return True
 
     def _do_forget(self, action: m.Forget) -> None:
         self.launcher.forget(action.key)

@@ -10,15 +10,12 @@ in-memory state of the nodes that talk to this process.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 from procplan.core.errors import Conflict, DomainError, NotFound, Unauthorized
 from procplan.core.jobs import Job, JobKind, JobState, NodeState
@@ -39,9 +36,17 @@ from procplan.core.readings import GpuReading
 from procplan.service.bookings import BookingService
 from procplan.service.clock import Clock
 from procplan.service.events import Event, EventBus
-from procplan.service.history import HistoryKeeper, Retention
+from procplan.service.history import HistoryKeeper
 from procplan.service.jobs import JobService
 from procplan.service.maintenance import NodeMaintenance, with_drains
+from procplan.service.node_state import (
+    LiveNode,
+    NodeSettings,
+    by_gpu,
+    end_of,
+    ended_at,
+    replaced_status,
+)
 from procplan.store.engine import Store
 from procplan.store.history_repo import HistoryStore
 from procplan.store.nodes_repo import AgentRegistration, NodeStatus, NodeStore, ReportWrite
@@ -50,34 +55,6 @@ from procplan.wire.node_status import foreign_of, processes_of, report_document
 LOG = logging.getLogger("procplan.nodes")
 
 STATUS_CACHE_S = 0.5
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    """The agent side's knobs (from ``config.Settings``)."""
-
-    agent_token: str | None = None
-    local_tokens: frozenset[str] = frozenset()  # the embedded agents' own tokens
-    missed_heartbeats: int = 3
-    requeue_lost: bool = True
-    max_requeues: int = 3
-    idle_booking_minutes: int = 30
-    restart_grace_s: float = 60.0
-    batch_requires_agent: bool = True
-    retention: Retention = field(default_factory=Retention)
-    log_max_mb: int = 16
-
-
-@dataclass(slots=True)
-class LiveNode:
-    """A node's latest state in this process (the ``node_status`` row, fresher)."""
-
-    status: NodeStatus
-    dirty: bool = False
-    idle_since: dict[str, float] = field(default_factory=dict)
-    held: dict[int, frozenset[str]] = field(default_factory=dict)  # running job → its GPUs here
-    ended: dict[int, EndedJob] = field(default_factory=dict)  # jobs that ended here lately
-    looked_up: dict[int, float] = field(default_factory=dict)  # job ids the agent named → when
 
 
 class NodeService:
@@ -202,12 +179,12 @@ class NodeService:
         classified = settle_endings(classified, ended, now, live.status.interval_s, seen)
         foreign = foreign_gpus(classified)
         flags = self._flags(node, live, report.readings, classified, booked, now)
-        self.history.fold(now, _by_gpu(node, report.readings))
+        self.history.fold(now, by_gpu(node, report.readings))
         previous = foreign_of(live.status.report)
         document = report_document(report, classified, foreign, flags)
         was_online = self.is_online(live.status, now)
         with self._lock:
-            live.status = _replace_status(live.status, now, document)
+            live.status = replaced_status(live.status, now, document)
             live.dirty = True
         if sorted(foreign) != previous or not was_online:
             self.events.publish(Event.NODES_CHANGED)  # the planner must see foreign GPUs
@@ -222,19 +199,19 @@ class NodeService:
         held = {job.id: frozenset(g for g in job.gpu_ids if g in here) for job in running}
         for job_id, gpus in live.held.items():
             if job_id not in held and job_id not in live.ended:
-                at = _end_of(self.jobs.find(job_id), now)
+                at = end_of(self.jobs.find(job_id), now)
                 live.ended[job_id] = EndedJob(job_id, gpus, now if at is None else at)
         live.held = held
         named = {p.job_id for p in report.processes if p.job_id is not None}
         for job_id in named - held.keys() - live.ended.keys() - live.looked_up.keys():
             live.looked_up[job_id] = now
             job = self.jobs.find(job_id)
-            at = _end_of(job, now)
+            at = end_of(job, now)
             if job is not None and at is not None and job.state is not JobState.RUNNING:
                 gpus = frozenset(g for g in job.gpu_ids if g in here)
                 live.ended[job_id] = EndedJob(job_id, gpus, at)
         for table in (live.ended, live.looked_up):
-            for old in [j for j, e in table.items() if _at(e) + MAX_ENDING_S <= now]:
+            for old in [j for j, e in table.items() if ended_at(e) + MAX_ENDING_S <= now]:
                 del table[old]
         return list(live.ended.values())
 
@@ -485,25 +462,3 @@ class NodeService:
             self.flush(everything=True)
         except Exception:
             LOG.exception("writing node reports at shutdown failed")
-
-
-def _end_of(job: Job | None, now: float) -> float | None:
-    """When ``job`` ended, by the server's clock and never after ``now`` (``None``: it has
-    not ended, or is unknown)."""
-    return None if job is None or job.ended_at is None else min(float(job.ended_at), now)
-
-
-def _at(entry: EndedJob | float) -> float:
-    return entry.ended_at if isinstance(entry, EndedJob) else entry
-
-
-def _by_gpu(node: Node, readings: tuple[GpuReading, ...]) -> list[tuple[str, GpuReading]]:
-    by_index = {gpu.index: gpu.id for gpu in node.gpus}
-    return [(by_index[r.index], r) for r in readings if not r.mig and r.index in by_index]
-
-
-def _replace_status(status: NodeStatus, now: float, report: dict[str, Any]) -> NodeStatus:
-    """The status after a heartbeat at ``now`` carrying ``report``: seen, online."""
-    return dataclasses.replace(
-        status, last_seen=now, online=True, offline_since=None, report=report
-    )
