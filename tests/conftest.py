@@ -127,8 +127,13 @@ def demo_settings(db_url: str, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def composed(sqlite_url: str, clock: FakeClock) -> Iterator[Composed]:
-    built = compose(demo_settings(sqlite_url), clock=clock)
+def composed(
+    request: pytest.FixtureRequest, sqlite_url: str, clock: FakeClock
+) -> Iterator[Composed]:
+    """The demo cluster in process; a test module changes its settings with a module-level
+    ``COMPOSE_SETTINGS`` (keyword arguments of ``demo_settings``, e.g. an agent token)."""
+    overrides = getattr(request.module, "COMPOSE_SETTINGS", {})
+    built = compose(demo_settings(sqlite_url, **overrides), clock=clock)
     yield built
     built.store.dispose()
 

@@ -7,7 +7,6 @@ field is checked exactly; the real agent process is exercised end to end in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,16 +18,10 @@ from procplan.server import Composed, compose
 from procplan.testing import FakeClock
 
 TOKEN = "s3cret-token"
+COMPOSE_SETTINGS = {"agent_token": TOKEN}  # the root conftest's ``composed``
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ALICE = {"X-ProcPlan-User": "alice"}
 NODE = "gpu-01"
-
-
-@pytest.fixture
-def composed(sqlite_url: str, clock: FakeClock) -> Iterator[Composed]:
-    built = compose(demo_settings(sqlite_url, agent_token=TOKEN), clock=clock)
-    yield built
-    built.store.dispose()
 
 
 def device(index: int) -> dict[str, Any]:

@@ -10,37 +10,23 @@ one (API, node service, planner) on a fixed clock.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from tests.conftest import admin_client, demo_settings
 
 from procplan.agent.host import OwnProcesses
 from procplan.agent.protocol import Key, RunningJob
-from procplan.server import Composed, compose
+from procplan.server import Composed
 from procplan.testing import FakeClock, FakeGpuReader
 
 TOKEN = "handover-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+COMPOSE_SETTINGS = {"agent_token": TOKEN}  # the root conftest's ``composed``
 ALICE = {"X-ProcPlan-User": "alice"}
 NODE = "gpu-01"
 INTERVAL = 2.0
 LEADER, WORKER = 120, 121  # the job's launched process and its CUDA process on GPU 0
-
-
-@pytest.fixture
-def composed(sqlite_url: str, clock: FakeClock) -> Iterator[Composed]:
-    built = compose(demo_settings(sqlite_url, agent_token=TOKEN), clock=clock)
-    yield built
-    built.store.dispose()
-
-
-@pytest.fixture
-def client(composed: Composed) -> Iterator[TestClient]:
-    with admin_client(composed) as test_client:
-        yield test_client
 
 
 class Agent:

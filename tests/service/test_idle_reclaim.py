@@ -6,10 +6,8 @@ once), "keep" stops it, and a server restart in the middle loses nothing."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 from tests.conftest import FIXED_NOW, admin_client, demo_settings, signed_in
@@ -30,22 +28,11 @@ STEP = 5 * 60
 MIN = 60
 
 
+COMPOSE_SETTINGS = {"agent_token": TOKEN, "idle_reclaim": True}  # the root ``composed``
+
+
 def build(sqlite_url: str, clock: FakeClock) -> Composed:
-    settings = demo_settings(sqlite_url, agent_token=TOKEN, idle_reclaim=True)
-    return compose(settings, clock=clock)
-
-
-@pytest.fixture
-def composed(sqlite_url: str, clock: FakeClock) -> Iterator[Composed]:
-    built = build(sqlite_url, clock)
-    yield built
-    built.store.dispose()
-
-
-@pytest.fixture
-def client(composed: Composed) -> Iterator[TestClient]:
-    with admin_client(composed) as test_client:
-        yield test_client
+    return compose(demo_settings(sqlite_url, **COMPOSE_SETTINGS), clock=clock)
 
 
 class Agent:

@@ -5,34 +5,19 @@ a GPU nobody booked, tells nobody."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
-from tests.conftest import admin_client, demo_settings
 
 from procplan.core.timeutil import to_iso
-from procplan.server import Composed, compose
+from procplan.server import Composed
 from procplan.store.channels_repo import ChannelStore
 from procplan.testing import FakeClock, wait_until
 
 TOKEN = "intrusion-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+COMPOSE_SETTINGS = {"agent_token": TOKEN, "notify_poll_s": 0.05}  # the root ``composed``
 NODE = "lab-box"
-
-
-@pytest.fixture
-def composed(sqlite_url: str, clock: FakeClock) -> Iterator[Composed]:
-    built = compose(demo_settings(sqlite_url, agent_token=TOKEN, notify_poll_s=0.05), clock=clock)
-    yield built
-    built.store.dispose()
-
-
-@pytest.fixture
-def client(composed: Composed) -> Iterator[TestClient]:
-    with admin_client(composed) as test_client:
-        yield test_client
 
 
 def register(client: TestClient) -> str:

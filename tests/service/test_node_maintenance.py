@@ -10,16 +10,14 @@ keeps it out of the cluster, whatever the config or an agent says, until resume.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
-from tests.conftest import FIXED_NOW, admin_client, demo_settings
+from tests.conftest import FIXED_NOW
 
 from procplan.core.timeutil import HOUR, to_iso
-from procplan.server import Composed, compose
+from procplan.server import Composed
 from procplan.store.tables import audit, outbox, users
 from procplan.testing import FakeClock, FakeGpuReader
 
@@ -27,19 +25,7 @@ ALICE = {"X-ProcPlan-User": "alice"}
 BOB = {"X-ProcPlan-User": "bob"}
 TOKEN = "maintenance-token"
 AGENT = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def composed(sqlite_url: str, clock: FakeClock) -> Iterator[Composed]:
-    built = compose(demo_settings(sqlite_url, agent_token=TOKEN), clock=clock)
-    yield built
-    built.store.dispose()
-
-
-@pytest.fixture
-def client(composed: Composed) -> Iterator[TestClient]:
-    with admin_client(composed) as test_client:
-        yield test_client
+COMPOSE_SETTINGS = {"agent_token": TOKEN}  # the root conftest's ``composed``
 
 
 def submit(client: TestClient, node: str, gpus: int = 1, who: dict[str, str] = ALICE) -> int:
