@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from procplan.testing import free_port
+
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "procplan-1.0"
 _MEDIAN = re.compile(r"Total summary: .*median=([0-9.]+)")
 
@@ -53,17 +55,11 @@ def peer_year_cold_ms(work: Path, year: int, runs: int) -> float | None:
     return statistics.median(totals)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def peer_server(config: Path, database: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """ProcPlan 1.0's own server (``python -m procplan.server``, run from its folder) on a
     free port: the process and its port, once it listens; stopped after."""
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable, "-m", "procplan.server", "--config", str(config),
         "--database", str(database), "--host", "127.0.0.1", "--port", str(port),

@@ -57,6 +57,16 @@ def _sqlite_file(url: str) -> Path | None:
     return sqlite_database_path(url) if url.startswith("sqlite") else None
 
 
+def _copyable_sqlite_file(url: str, verb: str) -> Path | None:
+    """The SQLite file a backup or restore works on; ``None`` for PostgreSQL."""
+    if not url.startswith("sqlite"):
+        return None
+    path = _sqlite_file(url)
+    if path is None:
+        raise DomainError(f"an in-memory or URI SQLite database cannot be {verb}")
+    return path
+
+
 @contextmanager
 def _opened(settings: Settings, *, must_exist: bool = True) -> Iterator[Store]:
     url = settings.resolved_db_url()
@@ -100,11 +110,9 @@ def backup(
 ) -> BackupResult:
     """``procplan backup FILE``: a consistent copy while servers keep serving."""
     url = settings.resolved_db_url()
-    path = _sqlite_file(url)
+    path = _copyable_sqlite_file(url, "backed up")
     target = target.expanduser().absolute()
-    if url.startswith("sqlite"):
-        if path is None:
-            raise DomainError("an in-memory or URI SQLite database cannot be backed up")
+    if path is not None:
         return backup_sqlite(path, target, shipped(), overwrite=overwrite, progress=progress)
     with _opened(settings) as store:
         return backup_postgres(store, url, target, shipped(), overwrite=overwrite)
@@ -114,11 +122,9 @@ def restore(settings: Settings, source: Path) -> Restored:
     """``procplan restore FILE``: replace the database with a backup (refused while a server
     is live), then migrate it to this version's schema as a server start would."""
     url = settings.resolved_db_url()
-    path = _sqlite_file(url)
+    path = _copyable_sqlite_file(url, "restored")
     source = source.expanduser().absolute()
-    if url.startswith("sqlite"):
-        if path is None:
-            raise DomainError("an in-memory or URI SQLite database cannot be restored")
+    if path is not None:
         result = restore_sqlite(source, path, shipped())
     else:
         with _opened(settings) as store:

@@ -12,6 +12,7 @@ import builtins
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 
 from procplan.core import view_size
@@ -277,19 +278,22 @@ class BookingService:
     ) -> tuple[Booking, builtins.list[Preempted]]:
         """``create``, with the open-ended jobs of others the booking will preempt when it
         begins (rule 4), found by the same check in the same transaction."""
-        now = self.clock.now()
-        booked = self.bookings.create(req, now, self._validation(req, now, whole_hours))
+        booked = self._submit_create(req, whole_hours).result()
         self._changed()
         return booked
 
     async def create_async(self, req: BookingRequest, *, whole_hours: bool) -> Booking:
         """``create`` for a caller on the event loop: the write is queued to the writer and
         awaited there, with no thread-pool hop (issue #18)."""
-        now = self.clock.now()
-        check = self._validation(req, now, whole_hours)
-        booking, _ = await asyncio.wrap_future(self.bookings.submit_create(req, now, check))
+        booking, _ = await asyncio.wrap_future(self._submit_create(req, whole_hours))
         self._changed()
         return booking
+
+    def _submit_create(
+        self, req: BookingRequest, whole_hours: bool
+    ) -> Future[tuple[Booking, builtins.list[Preempted]]]:
+        now = self.clock.now()
+        return self.bookings.submit_create(req, now, self._validation(req, now, whole_hours))
 
     def book_weekly(self, req: BookingRequest, until: Instant, *, write: bool) -> Series:
         """A weekly series (issue #17): ``req`` and its copies a week, two weeks ... later,
@@ -358,21 +362,19 @@ class BookingService:
     def cancel(self, booking_id: int, allowed: Allowed | None = None) -> Booking:
         """Deactivate the booking's claims; ``allowed`` (the caller's owner check) sees the
         booking inside the write transaction, before anything changes."""
-        booking = self.bookings.finish(
-            booking_id, BookingStatus.CANCELLED, None, self.clock.now(), allowed
-        )
+        booking = self._submit_cancel(booking_id, allowed).result()
         self._changed()
         return booking
 
     async def cancel_async(self, booking_id: int, allowed: Allowed | None = None) -> Booking:
         """``cancel`` for a caller on the event loop (see ``create_async``)."""
-        now = self.clock.now()
-        cancelled = self.bookings.submit_finish(
-            booking_id, BookingStatus.CANCELLED, None, now, allowed
-        )
-        booking = await asyncio.wrap_future(cancelled)
+        booking = await asyncio.wrap_future(self._submit_cancel(booking_id, allowed))
         self._changed()
         return booking
+
+    def _submit_cancel(self, booking_id: int, allowed: Allowed | None) -> Future[Booking]:
+        now = self.clock.now()
+        return self.bookings.submit_finish(booking_id, BookingStatus.CANCELLED, None, now, allowed)
 
     def change_end(
         self, booking_id: int, new_end: Instant, allowed: Allowed | None = None
