@@ -249,3 +249,8 @@ def screenshot(page: Any, name: str, full_page: bool = True) -> None:
     if os.environ.get("PROCPLAN_SCREENSHOTS") == "1":
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS_IMG / name), full_page=full_page)
+
+
+def instant(text: str) -> dt.datetime:
+    """An ISO instant of the API's answers as a datetime."""
+    return dt.datetime.fromisoformat(text)

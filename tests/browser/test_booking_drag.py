@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from tests.browser.conftest import NODE, Cluster, sign_in
+from tests.browser.conftest import NODE, Cluster, instant, sign_in
 from tests.browser.test_planner import at, bar, book, booking, gpu, hour_point, open_planner, track
 
 pytestmark = pytest.mark.browser
@@ -20,10 +20,6 @@ try:
     from playwright.sync_api import expect
 except ImportError:  # the ``browser`` fixture skips (or fails in CI) with the reason
     expect = None
-
-
-def instant(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
 
 
 def hour_px(page: Any) -> float:

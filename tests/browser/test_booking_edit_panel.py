@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from tests.browser.conftest import USER, Cluster
+from tests.browser.conftest import USER, Cluster, instant
 from tests.browser.test_planner import (
     at,
     bar,
@@ -29,10 +29,6 @@ try:
     from playwright.sync_api import expect
 except ImportError:  # the ``browser`` fixture skips (or fails in CI) with the reason
     expect = None
-
-
-def instant(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
 
 
 def local(when: dt.datetime) -> str:
