@@ -16,7 +16,7 @@ import itertools
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,8 +25,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from tests.conftest import demo_settings, token_for
+from typer.testing import CliRunner
 
 from procplan.cli.durations import set_display_zone
+from procplan.cli.main import app
 from procplan.client.auth import AS_ENV, TOKEN_ENV
 from procplan.core.identity import Role
 from procplan.server import Composed, compose
@@ -290,3 +292,14 @@ def unix_live(sqlite_url: str) -> Iterator[Live]:
         composed.scheduler.stop()
         composed.store.dispose()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def cli(fake_server: FakeServer) -> Callable[..., Any]:
+    """Run ``procplan ARGS`` against ``fake_server`` (a module may define its own ``cli``)."""
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, Any] | None = None) -> Any:
+        return runner.invoke(app, list(args), env={"PROCPLAN_URL": fake_server.url, **(env or {})})
+
+    return invoke

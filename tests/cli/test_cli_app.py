@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -25,16 +24,6 @@ BOOKING = {
     "created_at": "2026-11-22T08:00:00+00:00",
 }
 SUMMARY = "#7 node-a [node-a-gpu0, node-a-gpu1] 2026-11-24 09:00 → 2026-11-24 11:00 (high, active)"
-
-
-@pytest.fixture
-def cli(fake_server):
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, Any] | None = None):
-        return runner.invoke(app, list(args), env={"PROCPLAN_URL": fake_server.url, **(env or {})})
-
-    return invoke
 
 
 NODE_A = {

@@ -6,12 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
-
-import pytest
-from typer.testing import CliRunner
-
-from procplan.cli.main import app
 
 BOOKING = {
     "id": 7,
@@ -25,16 +19,6 @@ BOOKING = {
     "status": "active",
 }
 TENANT = {"name": "vision", "max_gpus": 8, "current_gpus": 3, "members": ["alice"]}
-
-
-@pytest.fixture
-def cli(fake_server):
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, Any] | None = None):
-        return runner.invoke(app, list(args), env={"PROCPLAN_URL": fake_server.url, **(env or {})})
-
-    return invoke
 
 
 def test_bookings_json_is_the_servers_page(cli, fake_server):

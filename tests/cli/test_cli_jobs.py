@@ -8,10 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from procplan.cli import jobview
-from procplan.cli.main import app
 from procplan.client import Job, ProcPlanClient, parse_job
 from procplan.client.answers import parse_job_page, parse_lease, parse_submitted
 
@@ -84,16 +82,6 @@ RUNNING = {
     "queue_position": 0,
     "estimated_start": None,
 }
-
-
-@pytest.fixture
-def cli(fake_server):
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, Any] | None = None):
-        return runner.invoke(app, list(args), env={"PROCPLAN_URL": fake_server.url, **(env or {})})
-
-    return invoke
 
 
 # -- client --------------------------------------------------------------------------------

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-from typer.testing import CliRunner
-
-from procplan.cli.main import app
-
 BOOKING = {
     "id": 7, "node_id": "node-a", "gpu_ids": ["node-a-gpu0"], "start": "2026-11-24T09:00:00+00:00",
     "end": "2026-11-24T11:00:00+00:00", "user": "alice", "label": "AB", "priority": "high",
@@ -16,16 +9,6 @@ BOOKING = {
 }  # fmt: skip
 IDLE = {"booking_id": 7, "idle_since": None, "warned_at": None, "release_at": None,
         "keep": True, "released_reason": None}  # fmt: skip
-
-
-@pytest.fixture
-def cli(fake_server):
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, Any] | None = None):
-        return runner.invoke(app, list(args), env={"PROCPLAN_URL": fake_server.url, **(env or {})})
-
-    return invoke
 
 
 def test_keep_posts_and_prints_the_booking(cli, fake_server):

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from typer.testing import CliRunner
 
 from procplan.cli import tenants
-from procplan.cli.main import app
 
 VISION = {
     "id": "vision",
@@ -30,16 +26,6 @@ VISION = {
     "managers": ["alice"],
     "created_at": "2026-11-20T08:00:00+00:00",
 }
-
-
-@pytest.fixture
-def cli(fake_server):
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, Any] | None = None):
-        return runner.invoke(app, list(args), env={"PROCPLAN_URL": fake_server.url, **(env or {})})
-
-    return invoke
 
 
 def test_create_sends_only_the_options_given(cli, fake_server):
