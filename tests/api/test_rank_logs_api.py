@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from starlette.testclient import TestClient
-from tests.api.test_agents_api import AUTH, NODE, composed, register, submit_batch
+from tests.api.test_agents_api import AUTH, COMPOSE_SETTINGS, NODE, register, submit_batch
 
 from procplan.server import Composed
 from procplan.store.logs_repo import stream_key
 
-__all__ = ["composed"]  # the fixture, with the agent token these tests speak
+__all__ = ["COMPOSE_SETTINGS"]  # the root ``composed``, with the agent token these tests speak
 
 
 def ship(client: TestClient, session: str, job_id: int, data: bytes, **params: object) -> None:
