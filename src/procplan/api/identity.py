@@ -22,9 +22,9 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import InvalidRequest, Unauthorized
 from procplan.core.identity import NOBODY, Principal
 from procplan.core.text import name_problem

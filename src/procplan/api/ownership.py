@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from procplan.api.deps import ctx
 from procplan.api.identity import principal
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import NotFound
 from procplan.core.identity import ANONYMOUS_NAME, Principal, may_change
 from procplan.service.accounts import CacheMiss

@@ -58,4 +58,7 @@ def refuse_from_mirror(
     node_gpus = [gpu.id for gpu in node.gpus]
     refused = refused_by_bookings(ask, req.gpu_ids, req.gpu_count or 0, node_gpus, holds)
     if refused is not None:
-        raise refused
+        try:
+            raise refused
+        finally:  # the frame's local would keep the exception, and its traceback this frame
+            del refused  # (a cycle that only the collector frees, with the whole request)

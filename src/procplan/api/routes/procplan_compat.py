@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
@@ -24,6 +23,7 @@ from procplan.api.models.fields import as_int
 from procplan.api.ownership import acting, audit, owner_check, owner_name
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import DomainError, InvalidRequest
 from procplan.core.model import BookingRequest, Priority
 from procplan.core.timeutil import Instant
@@ -36,11 +36,9 @@ from procplan.wire.compat import booking_status, bulk_availability, nodes_json, 
 router = APIRouter(tags=["procplan-compat"], route_class=PolicedRoute)
 
 
-def _as_compat(exc: DomainError) -> DomainError:
+def _as_400(exc: DomainError) -> InvalidRequest:
     """ProcPlan's clients know 400 for every refusal of a write (no 409)."""
-    if exc.status == 409:
-        return InvalidRequest(exc.message, exc.code)
-    return exc
+    return InvalidRequest(exc.message, exc.code)
 
 
 def _window(request: Request, window: tuple[Instant, Instant] | None) -> tuple[Instant, Instant]:
@@ -101,7 +99,9 @@ async def book(request: Request) -> Response:
         await _refuse_from_mirror(context, req)
         booking = await context.bookings.create_async(req, whole_hours=True)
     except DomainError as exc:
-        raise _as_compat(exc) from exc
+        if exc.status != 409:
+            raise  # (no local may keep it: its traceback holds this frame, a reference cycle)
+        raise _as_400(exc) from exc
     audit(request, who, "booking.create", f"booking {booking.id}", req.user, req.label)
     return json_response(procplan_booked(booking), status=201)
 

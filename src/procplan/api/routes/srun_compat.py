@@ -12,7 +12,6 @@ import contextlib
 import time
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan import __version__
@@ -23,6 +22,7 @@ from procplan.api.models.jobs import MAX_GPUS, AcquireBody
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import error_response, json_response
 from procplan.api.routes.v1_jobs import renew_every_s, renew_lease
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import InvalidRequest
 from procplan.core.identity import Principal
 from procplan.core.jobs import Job, JobKind, JobRequest, JobState

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
@@ -20,6 +19,7 @@ from procplan.api.models.fields import INT32_MAX, MAX_NAME
 from procplan.api.policy import PolicedRoute
 from procplan.api.prefix import root_path
 from procplan.api.responses import json_response
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import Forbidden, Unauthorized
 from procplan.core.identity import Principal, Role
 from procplan.wire.accounts import (

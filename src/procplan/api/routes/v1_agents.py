@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
@@ -26,6 +25,7 @@ from procplan.api.models.fields import MAX_NAME
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
 from procplan.api.routes.v1_jobs import job_id_of
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import NotFound
 from procplan.service.agent_jobs import AgentJobs
 from procplan.service.nodes import NodeService

@@ -6,7 +6,6 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
@@ -17,6 +16,7 @@ from procplan.api.models.fields import INT64_MAX, INT64_MIN
 from procplan.api.ownership import acting, audit, owner_check, owner_name
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response, render_each
+from procplan.api.threads import run_in_threadpool
 from procplan.core.booking_edit import BookingEdit
 from procplan.core.identity import Principal
 from procplan.core.ledger import BookingConflict

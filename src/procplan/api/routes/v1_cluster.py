@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import query_doc, read_query
@@ -11,6 +10,7 @@ from procplan.api.deps import ctx
 from procplan.api.models.nodes import CalendarQuery
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import conditional_json, error_response, json_response
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import DomainError
 from procplan.service.metrics import CONTENT_TYPE
 from procplan.wire.calendar import claims_calendar

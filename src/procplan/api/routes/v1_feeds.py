@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import query_doc, read_query
@@ -21,6 +20,7 @@ from procplan.api.models.bookings_feeds import FeedQuery
 from procplan.api.models.fields import MAX_NAME
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import NotFound, Unauthorized
 from procplan.service.feeds import FeedService
 from procplan.wire.ical import calendar_text

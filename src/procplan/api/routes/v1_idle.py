@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, StrictBool
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, read_body
@@ -18,6 +17,7 @@ from procplan.api.models.fields import INT64_MAX, INT64_MIN, MAX_NAME
 from procplan.api.ownership import audit, owner_check
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import NotFound
 from procplan.service.idle_reclaim import IdleReclaim
 from procplan.wire.idle import idle_json, kept_json

@@ -13,7 +13,6 @@ from dataclasses import replace
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
@@ -30,6 +29,7 @@ from procplan.api.models.jobs import (
 from procplan.api.ownership import acting, audit, job_owner, owner_check, owner_name
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import conditional_json, json_response, render_each
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import NotFound
 from procplan.core.identity import Principal, may_see_private
 from procplan.core.jobs import Job, JobKind, JobRequest

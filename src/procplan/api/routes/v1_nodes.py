@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, query_doc, read_body, read_query
@@ -21,6 +20,7 @@ from procplan.api.ownership import audit
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import conditional_json, json_response
 from procplan.api.routes.v1_jobs import job_id_of
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import Forbidden, NotFound, check_answer_size
 from procplan.core.identity import may_see_private
 from procplan.core.timeutil import HOUR, MIN_INSTANT

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, read_body
@@ -16,6 +15,7 @@ from procplan.api.models.fields import INT32_MAX
 from procplan.api.models.notify import ChannelCreate
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
+from procplan.api.threads import run_in_threadpool
 from procplan.service.notify import NotifyService
 from procplan.store.channels_repo import Channel
 from procplan.wire.base import Json

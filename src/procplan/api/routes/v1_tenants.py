@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import body_doc, checked, read_body
@@ -25,6 +24,7 @@ from procplan.api.models.tenants import (
 from procplan.api.ownership import audit
 from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import Forbidden
 from procplan.core.jobs import Tenant
 from procplan.wire.base import Json

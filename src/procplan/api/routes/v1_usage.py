@@ -11,7 +11,6 @@ and node history, whose information they summarize (no command line, environment
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from procplan.api.boundary import query_doc, read_query
@@ -21,6 +20,7 @@ from procplan.api.policy import PolicedRoute
 from procplan.api.responses import json_response
 from procplan.api.routes.v1_bookings import BookingId, known
 from procplan.api.routes.v1_jobs import job_id_of
+from procplan.api.threads import run_in_threadpool
 from procplan.core.errors import NotFound
 from procplan.core.timeutil import DAY, Instant
 from procplan.service.usage import UsageService
