@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection
+from starlette.requests import Request
 from tests.conftest import TEST_ADMIN, token_for
 
-from procplan.core.errors import Conflict
+from procplan.core.errors import Conflict, DomainError
 from procplan.core.identity import Role
 from procplan.core.model import BookingRequest
 from procplan.server import Composed
@@ -36,6 +37,7 @@ HOUR = 3600
 FIXED_NOW = 1_795_428_000  # Monday 2026-11-23 10:00 UTC (tests/conftest.py)
 TOMORROW_10 = "2026-11-24T10:00:00+00:00"
 TOMORROW_12 = "2026-11-24T12:00:00+00:00"
+CLIENT = ("192.0.2.1", 5000)  # (TEST-NET-1): this test's requests, among any garbage
 
 
 @pytest.fixture
@@ -46,11 +48,6 @@ def paused_collector() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def cyclic_garbage() -> int:
-    """Objects that only the collector can free (it frees them now)."""
-    return gc.collect()
 
 
 async def asgi_call(app: Any, token: str, method: str, path: str, payload: object) -> int:
@@ -66,7 +63,7 @@ async def asgi_call(app: Any, token: str, method: str, path: str, payload: objec
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "headers": headers, "client": ("192.0.2.1", 5000),
+        "root_path": "", "headers": headers, "client": CLIENT,
         "server": ("192.0.2.2", 80), "state": {},
     }  # fmt: skip
     messages = [{"type": "http.request", "body": body, "more_body": False}]
@@ -113,16 +110,29 @@ def test_refusals_through_the_api_leave_nothing_for_the_collector(
             for method, path, payload, status in refusals:
                 assert await asgi_call(composed.app, token, method, path, payload) == status
 
-    async def scenario() -> int:
+    async def scenario() -> list[object]:
         assert await asgi_call(composed.app, token, "POST", "/api/book", booking("node-a-gpu0"))
         await run(3)  # warm: first-call caches
-        cyclic_garbage()
-        await run(20)
-        return cyclic_garbage()
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds is kept in gc.garbage
+        try:
+            await run(20)
+            gc.collect()
+        finally:
+            gc.set_debug(0)
+        found, gc.garbage[:] = gc.garbage[:], []
+        return found
 
-    # Before the fix: ~1,380 objects for these 100 refusals. The slack is for other tests'
-    # threads ending meanwhile, whose last frames the collector may find here.
-    assert asyncio.run(scenario()) < 50
+    # Only this test's requests and refusals count: other tests' threads, ending meanwhile,
+    # may leave their own garbage. Before the fix: each refusal left both behind.
+    left = [o for o in asyncio.run(scenario()) if is_ours(o)]
+    assert left == []
+
+
+def is_ours(thing: object) -> bool:
+    if isinstance(thing, Request):
+        return thing.scope.get("client") == CLIENT
+    return isinstance(thing, DomainError)
 
 
 def test_the_pre_checks_refusal_is_freed_with_its_frame(
