@@ -120,7 +120,12 @@ def create_app(
     app.add_middleware(Guard, limits=context.body_limits)
     if served_under:  # outermost: the others see the scope it makes
         app.add_middleware(ServedUnder, root=served_under)
+    # FastAPI matches a request against each included router in turn, every route of it (a
+    # regex each): the most frequent requests first. Every agent's heartbeat and poll, then
+    # ProcPlan's clients and srun's; no two routers' paths overlap, so order decides no match.
+    app.include_router(v1_agents.router)
     app.include_router(procplan_compat.router)
+    app.include_router(srun_compat.router)
     app.include_router(v1_bookings.router)
     app.include_router(v1_feeds.router)
     app.include_router(v1_idle.router)
@@ -128,8 +133,6 @@ def create_app(
     app.include_router(v1_jobs.router)
     app.include_router(v1_tenants.router)
     app.include_router(v1_nodes.router)
-    app.include_router(v1_agents.router)
-    app.include_router(srun_compat.router)
     app.include_router(v1_accounts.router)
     app.include_router(v1_usage.router)
     app.include_router(v1_notify.router)
