@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -212,10 +213,43 @@ class PreemptionPolicy(RuleBasedStateMachine):
         assert len(held) == len(set(held))
 
 
+# Derandomized while the gap pinned below stands: random runs find it now and then (once in
+# the runs of 2026-12-06), and a CI failure must mean a regression. Remove with the xfail.
 PreemptionPolicy.TestCase.settings = settings(
+    derandomize=True,
     max_examples=100,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestPreemptionPolicy = PreemptionPolicy.TestCase
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="known gap (found by the state machine above, 2026-12-06): a job records only the "
+    "last job it was preempted for, so after 2 preempts 9 and 4 preempts 9 again, 9 may "
+    "preempt 2 back within the thrash window; ADR 0011 promises no pair swaps twice",
+)
+def test_a_job_preempted_twice_does_not_take_back_from_the_first_preemptor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(globals(), "event", lambda *_: None)  # Hypothesis's, outside a test
+    machine = PreemptionPolicy()
+    for tenant, gpus, priority, seconds in [
+        ("a", 1, 0, 60),
+        ("a", 1, 0, 5 * MINUTE),
+        ("c", 2, 0, 5 * MINUTE),
+        ("d", 4, 0, 5 * MINUTE),
+        ("d", 8, 500, 5 * MINUTE),
+        ("a", 1, 0, 20 * MINUTE),
+        ("a", 1, 100, 60),
+        ("a", 2, 0, 60),
+        ("c", 1, 0, 5 * MINUTE),
+        ("a", 4, 500, 60),
+    ]:
+        machine.submit(tenant=tenant, gpus=gpus, priority=priority, limit=None, seconds=seconds)
+    machine.tick(seconds=1)
+    machine.submit(tenant="b", gpus=2, priority=100, limit=None, seconds=20 * MINUTE)
+    machine.tick(seconds=HOUR)
